@@ -1,0 +1,32 @@
+// The hot path's exports: the only surface TypeScript calls (see src/hotpath.ts).
+// Built with --importMemory and the stub runtime: no data section, no allocation, no imports but
+// the memory; state lives in the region handed to `init`.
+
+import { ST_END, ST_DIRTY_COUNT } from "./layout";
+import { setWindow, setSt32, markDirty as mark } from "./guest";
+
+export { dbValue, dbStoreMmio, dbbufConfig } from "./doorbell";
+export {
+  sqCreate, cqCreate, sqDelete, cqDelete, sqExists, cqExists, sqFetch, fetchNext, sqPending,
+  sqHead, sqCqid, sqSize, cqSize, cqTail, cqHostHead, cqFree, cqReserve, cqUnreserve, cqPost,
+} from "./queues";
+export { prpMap } from "./prp";
+export { irqLevel } from "./irq";
+
+/** Points the module at guest RAM and its state region, and clears the state. */
+export function init(ramBase: usize, ramSize: u32, stateAddr: usize): void {
+  setWindow(ramBase, <u64>ramSize, stateAddr);
+  memory.fill(stateAddr, 0, ST_END);
+  setSt32(0, 4096);
+}
+
+/** Re-points the module after a restore (state region contents kept). */
+export function attach(ramBase: usize, ramSize: u32, stateAddr: usize): void {
+  setWindow(ramBase, <u64>ramSize, stateAddr);
+}
+
+/** Records a guest range the TypeScript side stored into (data of Read commands). */
+export function markDirty(addr: u32, len: u32): void { mark(<u64>addr, len); }
+
+/** Empties the dirty list after the caller has handed it to the emulator. */
+export function clearDirty(): void { setSt32(ST_DIRTY_COUNT, 0); }

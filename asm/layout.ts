@@ -1,0 +1,69 @@
+// Layout of the device state region: one 64 KiB wasm page outside guest RAM whose address the
+// TypeScript side hands to `init`. Everything the hot path knows about the device lives here (so a
+// snapshot is a copy of this region); only the RAM window itself lives in wasm globals.
+// Plain `export const` lines only: src/hotpath.ts imports this file too.
+
+export const STATE_SIZE = 0x10000;
+export const MAX_QUEUES = 128; // queue ids 0..127; doorbell index = 2 * qid + (1 for CQ head)
+
+// Header
+export const ST_PAGE_SIZE = 0x000; // u32: CC.MPS page size in bytes
+export const ST_DBBUF_ON = 0x004; // u32: 1 once Doorbell Buffer Config succeeded
+export const ST_SHADOW_ADDR = 0x008; // u64: guest address of the shadow doorbell page
+export const ST_EVENTIDX_ADDR = 0x010; // u64: guest address of the EventIdx page
+export const ST_INT_MASKED = 0x018; // u32: INTMS bit 0
+export const ST_COALESCE_THR = 0x01c; // u32: aggregation threshold (0's based count), 0 = off
+export const ST_COALESCE_TIME = 0x020; // u32: aggregation time in 100 us units, 0 = off
+export const ST_BAD_DB = 0x024; // u32: last invalid doorbell index seen by a poll (for the async event)
+export const ST_DIRTY_COUNT = 0x028; // u32: entries used in the dirty list
+export const ST_SQ_LIMIT = 0x02c; // u32: highest SQ id ever created + 1 (bounds the scans)
+export const ST_CQ_LIMIT = 0x030; // u32: highest CQ id ever created + 1
+export const ST_RR_NEXT = 0x034; // u32: where round-robin arbitration resumes
+
+// Counters, u64 each
+export const ST_COUNTERS = 0x040;
+export const CNT_MMIO_DB_WRITES = 0;
+export const CNT_SHADOW_DB_READS = 1;
+export const CNT_EVENTIDX_WRITES = 2;
+export const CNT_SQES_FETCHED = 3;
+export const CNT_CQES_POSTED = 4;
+export const CNT_POLLS = 5;
+export const CNT_EMPTY_POLLS = 6;
+export const CNT_COUNT = 8;
+
+export const ST_SQE = 0x0c0; // 64 bytes: the entry sqFetch copied out of guest RAM
+
+// Dirty list: guest ranges [start, end) the hot path stored into since the last drain.
+export const ST_DIRTY = 0x100;
+export const DIRTY_MAX = 32; // entries of 8 bytes: u32 start, u32 end
+
+// PRP walk output: u32 count at ST_SEGS, then entries of (u32 guest address, u32 length).
+export const ST_SEGS = 0x200;
+export const ST_SEG_LIST = 0x208;
+export const SEGS_MAX = 1024;
+
+// Doorbell values written through MMIO, u32 per doorbell index (used while no shadow page is set).
+export const ST_MMIO_DB = 0x2400;
+
+// Submission queues: 32 bytes each
+export const ST_SQ = 0x2800;
+export const SQ_ENTRY = 32;
+export const SQ_BASE = 0; // u64 guest address
+export const SQ_SIZE = 8; // u32 entries; 0 = queue does not exist
+export const SQ_HEAD = 12; // u32
+export const SQ_CQID = 16; // u32
+
+// Completion queues: 64 bytes each
+export const ST_CQ = 0x3800;
+export const CQ_ENTRY = 64;
+export const CQ_BASE = 0; // u64 guest address
+export const CQ_SIZE = 8; // u32 entries; 0 = queue does not exist
+export const CQ_TAIL = 12; // u32
+export const CQ_PHASE = 16; // u32: phase tag of the entry to be written at tail
+export const CQ_IEN = 20; // u32: interrupts enabled
+export const CQ_RESERVED = 24; // u32: slots promised to fetched commands not yet completed
+export const CQ_UNSIGNALLED = 28; // u32: entries posted since the interrupt was last signalled
+export const CQ_SIGNALLED = 32; // u32: 1 while an interrupt is owed to the host for this CQ
+export const CQ_FIRST_POST = 36; // u32: caller's clock (100 us ticks) at the first unsignalled post
+export const CQ_EVENTIDX = 40; // u32: CQ head EventIdx last written + 1 (0 = not written)
+export const ST_END = 0x5800;

@@ -1,0 +1,84 @@
+// PRP walk: turns PRP1/PRP2 (and PRP list pages, chained through their last entry) into a list of
+// guest-RAM segments (address, length) in the state region, merging physically contiguous pages.
+// Returns an NVMe status: every entry and list page is checked before it is used.
+
+import { ST_PAGE_SIZE, ST_SEGS, ST_SEG_LIST, SEGS_MAX } from "./layout";
+import { STATUS_OK, STATUS_DATA_TRANSFER_ERROR, STATUS_INVALID_PRP_OFFSET, STATUS_INVALID_FIELD } from "../src/spec/status";
+import { st32, setSt32, host, inRam, state } from "./guest";
+
+let segCount: u32 = 0;
+
+/** Appends [addr, addr + len) (already range-checked) to the segment list. */
+function addSeg(addr: u64, len: u32): bool {
+  if (segCount > 0) {
+    const last = state + ST_SEG_LIST + (segCount - 1) * 8;
+    const la = load<u32>(last);
+    const ll = load<u32>(last, 4);
+    if (<u64>la + <u64>ll == addr) { store<u32>(last, ll + len, 4); return true; }
+  }
+  if (segCount == SEGS_MAX) return false;
+  const e = state + ST_SEG_LIST + segCount * 8;
+  store<u32>(e, <u32>addr);
+  store<u32>(e, len, 4);
+  segCount++;
+  return true;
+}
+
+/** A data page entry: page aligned (unless it is PRP1) and inside guest RAM for `len` bytes. */
+function dataEntry(addr: u64, len: u32): u32 {
+  if (!inRam(addr, len)) return STATUS_DATA_TRANSFER_ERROR;
+  if (!addSeg(addr, len)) return STATUS_INVALID_FIELD;
+  return STATUS_OK;
+}
+
+function prpWalk(prp1: u64, prp2: u64, len: u32): u32 {
+  segCount = 0;
+  setSt32(ST_SEGS, 0);
+  if (len == 0) return STATUS_OK;
+  const ps = st32(ST_PAGE_SIZE);
+  const mask = <u64>(ps - 1);
+  if ((prp1 & 3) != 0) return STATUS_INVALID_PRP_OFFSET;
+  const first = ps - <u32>(prp1 & mask);
+  let n = len < first ? len : first;
+  let s = dataEntry(prp1, n);
+  if (s != STATUS_OK) return s;
+  let left = len - n;
+  if (left > 0 && left <= ps) {
+    // Exactly one more page: PRP2 points at it.
+    if ((prp2 & mask) != 0) return STATUS_INVALID_PRP_OFFSET;
+    s = dataEntry(prp2, left);
+    if (s != STATUS_OK) return s;
+    left = 0;
+  } else if (left > 0) {
+    // PRP2 points into a PRP list; its offset must be qword aligned.
+    if ((prp2 & 7) != 0) return STATUS_INVALID_PRP_OFFSET;
+    let list = prp2;
+    while (left > 0) {
+      // Entries from `list` to the end of its page; the last one chains when more are needed.
+      const slots = <u32>((<u64>ps - (list & mask)) >> 3);
+      if (!inRam(list, <u64>slots << 3)) return STATUS_DATA_TRANSFER_ERROR;
+      let i: u32 = 0;
+      for (; i < slots && left > 0; i++) {
+        const entry = load<u64>(host(list + (<u64>i << 3)));
+        if (i == slots - 1 && left > ps) {
+          if ((entry & mask) != 0) return STATUS_INVALID_PRP_OFFSET;
+          list = entry;
+          break;
+        }
+        if ((entry & mask) != 0) return STATUS_INVALID_PRP_OFFSET;
+        n = left < ps ? left : ps;
+        s = dataEntry(entry, n);
+        if (s != STATUS_OK) return s;
+        left -= n;
+      }
+      if (i == slots) break; // list page exhausted exactly as the data ended
+    }
+  }
+  setSt32(ST_SEGS, segCount);
+  return STATUS_OK;
+}
+
+/** Maps a command's data pointer (PRP1, PRP2 as 32-bit halves) for `len` bytes. */
+export function prpMap(p1Lo: u32, p1Hi: u32, p2Lo: u32, p2Hi: u32, len: u32): u32 {
+  return prpWalk((<u64>p1Hi << 32) | p1Lo, (<u64>p2Hi << 32) | p2Lo, len);
+}

@@ -1,0 +1,358 @@
+// The NVMe controller: BAR0 registers and doorbells, the enable/reset/shutdown sequence, command
+// dispatch between the hot path (asm/: rings, doorbells, PRPs, interrupts) and the handlers
+// (admin/, io/), in-flight tracking for asynchronous completions, and snapshots. It knows nothing
+// of any emulator: a ControllerHost gives it an interrupt line and a dirty-memory sink.
+
+import { HotPath, type GuestRam } from "../hotpath.ts";
+import { Dma } from "../dma.ts";
+import { Command } from "../command.ts";
+import { PENDING, type Device } from "../device.ts";
+import { Namespace } from "../io/namespace.ts";
+import { executeIo } from "../io/nvm.ts";
+import { executeAdmin } from "../admin/index.ts";
+import { FeatureState } from "../admin/feature-state.ts";
+import { AsyncEvents } from "./async-events.ts";
+import { ErrorLog } from "./error-log.ts";
+import { Health } from "./health.ts";
+import { Registers, type RegisterState } from "./registers.ts";
+import { normalizeOptions, type ControllerConfig, type NvmeOptions } from "./options.ts";
+import { Telemetry } from "./telemetry.ts";
+import { RateLimitedLog } from "./rate-limited-log.ts";
+import * as L from "../../asm/layout.ts";
+import * as S from "../spec/status.ts";
+import * as LOG from "../spec/logs.ts";
+import { DOORBELL_BASE } from "../spec/queue.ts";
+
+export interface ControllerHost {
+  /** INTx line level; called on every change. */
+  setIrq(level: boolean): void;
+  /** The device stored into guest-physical [start, end): stale JIT code there must go. */
+  markDirty(start: number, end: number): void;
+  /** Messages already carry the device name. */
+  log(level: "info" | "warn" | "error", msg: string): void;
+  /** A data transfer finished (for bus events). */
+  ioDone?(kind: "read" | "write", bytes: number, sectors: number, nsid: number): void;
+}
+
+export type { GuestRam, NvmeOptions };
+
+export interface ControllerSnapshot {
+  version: 1;
+  regs: RegisterState;
+  hot: Uint8Array;
+  features: unknown;
+  inflight: Command[];
+  aers: Command[];
+  telemetry: Record<string, number>;
+}
+
+export const BAR0_SIZE = 0x4000;
+
+export class NvmeController implements Device {
+  readonly config: ControllerConfig;
+  readonly name: string;
+  readonly bar0Size = BAR0_SIZE;
+  readonly dma: Dma;
+  readonly namespaces: Namespace[];
+  readonly features: FeatureState;
+  readonly events: AsyncEvents;
+  readonly errors = new ErrorLog();
+  readonly health = new Health();
+  readonly telemetry = new Telemetry();
+  private readonly regs: Registers;
+  private readonly cmd = new Command();
+  /** Commands a handler left PENDING, by "sqid:cid". Each holds a reserved CQ slot. */
+  private readonly inflight = new Map<string, Command>();
+  private irq = false;
+  private readonly badDoorbellLog: RateLimitedLog;
+
+  private constructor(options: NvmeOptions, readonly hp: HotPath, private readonly host: ControllerHost) {
+    this.config = normalizeOptions(options);
+    this.name = this.config.name;
+    this.dma = new Dma(hp);
+    this.namespaces = options.namespaces.map((o, i) => new Namespace(i + 1, o, this.config.serial));
+    this.features = new FeatureState(this.config);
+    // Parked AERs complete straight away; a reset drops them inside AsyncEvents.
+    this.events = new AsyncEvents((c, s) => {
+      this.post(c, s);
+      this.afterWork();
+    }, (l, m) => this.log(l, m), () => this.features.asyncEventConfig);
+    this.regs = new Registers(this.config, {
+      enable: () => this.enable(),
+      reset: () => this.resetQueues(),
+      shutdown: () => this.shutdown(),
+      maskChanged: (m) => {
+        this.hp.setU32(L.ST_INT_MASKED, m ? 1 : 0);
+        this.updateIrq();
+      },
+    });
+    this.badDoorbellLog = new RateLimitedLog((m) => this.log("warn", m));
+  }
+
+  static async create(options: NvmeOptions, ram: GuestRam, host: ControllerHost): Promise<NvmeController> {
+    normalizeOptions(options); // fail on bad options before touching the memory
+    return new NvmeController(options, await HotPath.create(ram), host);
+  }
+
+  // ---- Device (what handlers see) ----
+
+  get ioSqEntryShift(): number {
+    return this.regs.ioSqEntryShift;
+  }
+
+  get ioCqEntryShift(): number {
+    return this.regs.ioCqEntryShift;
+  }
+
+  now(): number {
+    return performance.now();
+  }
+
+  log(level: "info" | "warn" | "error", msg: string): void {
+    this.host.log(level, `${this.name}: ${msg}`);
+  }
+
+  ioDone(kind: "read" | "write", bytes: number, nsid: number): void {
+    this.telemetry.io(kind, bytes);
+    this.host.ioDone?.(kind, bytes, bytes >>> 9, nsid);
+  }
+
+  hold(cmd: Command): Command {
+    const c = cmd.clone();
+    this.inflight.set(`${c.sqid}:${c.cid}`, c);
+    return c;
+  }
+
+  complete(cmd: Command, status: number): void {
+    const key = `${cmd.sqid}:${cmd.cid}`;
+    if (this.inflight.get(key) !== cmd) return; // reset, aborted or its SQ deleted since
+    this.inflight.delete(key);
+    this.post(cmd, status);
+    this.afterWork();
+  }
+
+  /** Abort (admin 08h): an in-flight command completes now as aborted; its late result is dropped. */
+  abort(sqid: number, cid: number): boolean {
+    const c = this.inflight.get(`${sqid}:${cid}`);
+    if (!c) return false;
+    this.inflight.delete(`${sqid}:${cid}`);
+    this.post(c, S.SCT_GENERIC | S.SC_ABORT_REQUESTED);
+    return true;
+  }
+
+  abortSqCommands(sqid: number): void {
+    for (const [key, c] of this.inflight) {
+      if (c.sqid !== sqid) continue;
+      this.inflight.delete(key);
+      this.post(c, S.SCT_GENERIC | S.SC_ABORTED_SQ_DELETION);
+    }
+  }
+
+  // ---- BAR0 ----
+
+  mmioRead32(off: number): number {
+    if (off >= DOORBELL_BASE) return 0; // doorbells read back nothing defined
+    return this.regs.read(off) >>> 0;
+  }
+
+  mmioWrite32(off: number, value: number): void {
+    if (off >= DOORBELL_BASE) this.doorbell(off, value >>> 0);
+    else this.regs.write(off, value >>> 0);
+  }
+
+  private doorbell(off: number, value: number): void {
+    if (!this.regs.enabled || (off & 3) !== 0) return;
+    const idx = (off - DOORBELL_BASE) >>> 2;
+    const qid = idx >>> 1;
+    const isCq = (idx & 1) === 1;
+    const exists = qid < L.MAX_QUEUES && (isCq ? this.hp.x.cqExists(qid) : this.hp.x.sqExists(qid));
+    if (!exists) return this.invalidDoorbell(idx, LOG.AE_INFO_INVALID_DOORBELL_REGISTER, value);
+    const size = isCq ? this.hp.x.cqSize(qid) : this.hp.x.sqSize(qid);
+    if (value >= size) return this.invalidDoorbell(idx, LOG.AE_INFO_INVALID_DOORBELL_VALUE, value);
+    this.hp.x.dbStoreMmio(idx, value);
+    if (isCq) this.runQueues(false); // room in the CQ may let waiting SQs go on; the line may drop
+    else this.kick(qid);
+  }
+
+  private invalidDoorbell(idx: number, info: number, value: number): void {
+    const what = info === LOG.AE_INFO_INVALID_DOORBELL_REGISTER ? "write to invalid doorbell" : "invalid doorbell value";
+    this.badDoorbellLog.note(`${what} ${idx} (${idx & 1 ? "CQ" : "SQ"} ${idx >>> 1}) value ${value}`);
+    this.telemetry.count("invalidDoorbellWrites");
+    this.events.raise(LOG.AE_TYPE_ERROR, info, LOG.LID_ERROR_INFO);
+  }
+
+  // ---- Processing ----
+
+  /** An SQ tail doorbell was rung. */
+  private kick(qid: number): void {
+    const arm = this.config.doorbellPolicy === "eager";
+    for (;;) {
+      const r = this.hp.x.sqFetch(qid, arm ? 1 : 0);
+      if (r === 1) this.execute(qid);
+      else {
+        if (r === -2) this.reportBadDoorbell();
+        break;
+      }
+    }
+    this.afterWork();
+  }
+
+  /**
+   * Serves every SQ round-robin until none has an entry; with `arm`, a last pass writes the
+   * EventIdx of each queue it finds empty (and serves whatever raced in).
+   */
+  private runQueues(arm: boolean): void {
+    let arming = false;
+    for (;;) {
+      const q = this.hp.x.fetchNext(arming ? 1 : 0);
+      if (q >= 0) this.execute(q);
+      else if (q === -2) this.reportBadDoorbell();
+      else if (arm && !arming) arming = true;
+      else break;
+    }
+    this.afterWork();
+  }
+
+  private reportBadDoorbell(): void {
+    const idx = this.hp.u32(L.ST_BAD_DB);
+    const value = this.hp.x.dbValue(idx);
+    this.invalidDoorbell(idx, LOG.AE_INFO_INVALID_DOORBELL_VALUE, value);
+  }
+
+  private execute(sqid: number): void {
+    const cmd = this.cmd.load(this.hp, sqid, this.hp.x.sqCqid(sqid));
+    this.telemetry.command(sqid === 0, cmd.opcode);
+    let status: number;
+    try {
+      status = sqid === 0 ? executeAdmin(this, this, cmd) : executeIo(this, cmd);
+    } catch (e) {
+      this.log("error", `command ${cmd.opcode.toString(16)} on SQ ${sqid} failed: ${e instanceof Error ? e.stack : e}`);
+      status = S.SCT_GENERIC | S.SC_INTERNAL_ERROR;
+    }
+    if (status !== PENDING) this.post(cmd, status);
+  }
+
+  private post(cmd: Command, status: number): void {
+    if (status !== 0) this.errors.record(cmd, cmd.sqid, status);
+    this.hp.x.cqPost(cmd.cqid, cmd.sqid, cmd.cid, status, cmd.dw0, cmd.dw1, this.ticks());
+  }
+
+  /** After a batch: hand dirty ranges to the emulator and set the interrupt line. */
+  private afterWork(): void {
+    this.hp.drainDirty((s, e) => this.host.markDirty(s, e));
+    this.updateIrq();
+  }
+
+  private updateIrq(): void {
+    const level = this.hp.x.irqLevel(this.ticks()) !== 0;
+    if (level === this.irq) return;
+    this.irq = level;
+    if (level) this.telemetry.count("interrupts");
+    this.host.setIrq(level);
+  }
+
+  /** 100 us ticks for interrupt aggregation time. */
+  private ticks(): number {
+    return Math.floor(performance.now() * 10) >>> 0;
+  }
+
+  /** Timer hook: poll every queue (writing EventIdx where one is found empty), run coalescing timers. */
+  tick(_nowMs?: number): void {
+    if (!this.regs.enabled) return;
+    this.telemetry.count("ticks");
+    this.runQueues(true);
+  }
+
+  // ---- Enable, reset, shutdown ----
+
+  private enable(): boolean {
+    const r = this.regs;
+    const css = (r.cc >>> 4) & 7;
+    const mps = (r.cc >>> 7) & 0xf;
+    const ams = (r.cc >>> 11) & 7;
+    if (css !== 0 || ams !== 0 || mps > 4) {
+      this.log("error", `cannot enable: CC 0x${r.cc.toString(16)} asks for an unsupported command set, arbitration or page size`);
+      return false;
+    }
+    this.hp.setU32(L.ST_PAGE_SIZE, r.pageSize);
+    const okSq = this.hp.x.sqCreate(0, r.asqLo, r.asqHi, r.adminSqSize, 0);
+    const okCq = this.hp.x.cqCreate(0, r.acqLo, r.acqHi, r.adminCqSize, 1);
+    if (!okSq || !okCq) {
+      this.log("error", `cannot enable: admin queues (ASQ 0x${r.asqHi.toString(16)}_${r.asqLo.toString(16)}, ACQ 0x${r.acqHi.toString(16)}_${r.acqLo.toString(16)}, AQA 0x${r.aqa.toString(16)}) lie outside guest RAM or are too small`);
+      this.resetQueues();
+      return false;
+    }
+    return true;
+  }
+
+  /** Controller reset: every queue, shadow page and in-flight command is forgotten. */
+  private resetQueues(): void {
+    this.inflight.clear();
+    this.events.reset();
+    this.features.reset();
+    const masked = this.regs.intms & 1;
+    this.hp.x.init(this.hp.ram.ramBase, this.hp.ram.ramSize, this.hp.state);
+    this.hp.setU32(L.ST_INT_MASKED, masked);
+    this.updateIrq();
+  }
+
+  private shutdown(): void {
+    const waits = this.namespaces.map((ns) => ns.backend.flush()).filter((r): r is Promise<void> => r instanceof Promise);
+    if (waits.length === 0) this.regs.shutdownDone();
+    else Promise.all(waits).then(() => this.regs.shutdownDone(), (e) => {
+      this.log("error", `flush at shutdown failed: ${e}`);
+      this.regs.shutdownDone();
+    });
+  }
+
+  /** Machine reset (power cycle, guest reboot): registers to power-on values, all state gone. */
+  reset(): void {
+    this.resetQueues();
+    this.regs.powerOn();
+    this.hp.setU32(L.ST_INT_MASKED, 0);
+    this.health.powerCycle();
+    this.updateIrq();
+  }
+
+  // ---- Snapshots ----
+
+  /**
+   * Everything needed to resume: registers, the hot path's state region (queues, doorbells,
+   * shadow addresses, reservations), features, and the commands still in flight, which are
+   * executed again on restore (none of them has completed, so nothing acknowledged is lost).
+   */
+  saveState(): ControllerSnapshot {
+    return {
+      version: 1,
+      regs: this.regs.save(),
+      hot: this.hp.saveState(),
+      features: this.features.save(),
+      inflight: [...this.inflight.values()].map((c) => c.clone()),
+      aers: this.events.parked().map((c) => c.clone()),
+      telemetry: this.telemetry.snapshot(),
+    };
+  }
+
+  restoreState(s: ControllerSnapshot): void {
+    if (!s || s.version !== 1) throw new Error(`${this.name}: unknown snapshot version`);
+    this.inflight.clear();
+    this.events.reset();
+    this.regs.restore(s.regs);
+    this.hp.restoreState(s.hot);
+    this.features.restore(s.features);
+    this.telemetry.restore(s.telemetry);
+    this.irq = false;
+    for (const saved of s.aers) this.events.request(Object.assign(new Command(), saved));
+    for (const saved of s.inflight) {
+      const c = Object.assign(new Command(), saved);
+      const status = c.sqid === 0 ? executeAdmin(this, this, c) : executeIo(this, c);
+      if (status !== PENDING) this.post(c, status);
+    }
+    this.afterWork();
+    this.host.setIrq(this.irq);
+  }
+
+  get counters(): Record<string, number> {
+    return { ...this.hp.counters(), ...this.telemetry.snapshot(), inflight: this.inflight.size, aersOutstanding: this.events.outstanding, irq: this.irq ? 1 : 0 };
+  }
+}

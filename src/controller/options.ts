@@ -1,0 +1,99 @@
+// Controller options, named like QEMU's `-device nvme` properties where the two overlap, and their
+// validation: a bad option is a clear error at creation, never a misbehaving device later.
+
+import type { BlockBackend } from "../backends/block-backend.ts";
+import { MAX_QUEUES } from "../../asm/layout.ts";
+
+export interface NamespaceOptions {
+  backend: BlockBackend;
+  /** Logical block size in bytes (default 512). */
+  logical_block_size?: 512 | 4096;
+  /** 16 hex digits; derived from the serial and nsid when absent. */
+  eui64?: string;
+  /** 32 hex digits; derived when absent. */
+  nguid?: string;
+  /** RFC 4122 text form; derived when absent. */
+  uuid?: string;
+}
+
+export type DoorbellPolicy = "eager" | "awake";
+
+export interface NvmeOptions {
+  /** Device name used in every log line (default "nvme0"). */
+  name?: string;
+  serial?: string;
+  model?: string;
+  firmware?: string;
+  vendor_id?: number;
+  subsystem_vendor_id?: number;
+  namespaces: NamespaceOptions[];
+  /** I/O queue pairs offered (default 16, at most 127). */
+  max_ioqpairs?: number;
+  /** Largest queue the host may create (entries, default 1024, at most 65536). */
+  mqes?: number;
+  /** Maximum data transfer size as a power of two of the minimum page size (default 7: 512 KiB). */
+  mdts?: number;
+  /** Offer Doorbell Buffer Config (shadow doorbells; default true). */
+  shadow_doorbells?: boolean;
+  /**
+   * When the device polls a queue: "eager" polls it to empty (and writes EventIdx) as soon as it
+   * is rung; "awake" processes what is there and leaves the queue awake for the next timer tick,
+   * which polls it and writes EventIdx only when it finds it empty (default).
+   */
+  doorbell_policy?: DoorbellPolicy;
+  /** Advertise a volatile write cache (default: whatever the backends have). */
+  volatile_write_cache?: boolean;
+}
+
+export interface ControllerConfig {
+  name: string;
+  serial: string;
+  model: string;
+  firmware: string;
+  vendorId: number;
+  subsystemVendorId: number;
+  maxIoQueues: number;
+  mqes: number;
+  mdts: number;
+  mdtsBytes: number;
+  shadowDoorbells: boolean;
+  doorbellPolicy: DoorbellPolicy;
+  volatileWriteCache: boolean;
+}
+
+function ascii(v: string, max: number, what: string): string {
+  if (!/^[\x20-\x7e]*$/.test(v) || v.length > max) throw new Error(`nvme: ${what} must be printable ASCII of at most ${max} characters`);
+  return v;
+}
+
+function int(v: number | undefined, def: number, min: number, max: number, what: string): number {
+  const x = v ?? def;
+  if (!Number.isInteger(x) || x < min || x > max) throw new Error(`nvme: ${what} must be an integer in ${min}..${max} (got ${v})`);
+  return x;
+}
+
+export const MIN_PAGE_SIZE = 4096;
+
+export function normalizeOptions(o: NvmeOptions): ControllerConfig {
+  if (!o || !Array.isArray(o.namespaces) || o.namespaces.length === 0) throw new Error("nvme: at least one namespace is required");
+  if (o.namespaces.length > 256) throw new Error("nvme: at most 256 namespaces");
+  const name = o.name ?? "nvme0";
+  const mdts = int(o.mdts, 7, 1, 9, "mdts");
+  const policy = o.doorbell_policy ?? "awake";
+  if (policy !== "eager" && policy !== "awake") throw new Error(`nvme: doorbell_policy must be "eager" or "awake"`);
+  return {
+    name,
+    serial: ascii(o.serial ?? "V86NVME0001", 20, "serial"),
+    model: ascii(o.model ?? "v86-nvme Virtual NVMe Disk", 40, "model"),
+    firmware: ascii(o.firmware ?? "1.0", 8, "firmware"),
+    vendorId: int(o.vendor_id, 0x1d1d, 0, 0xffff, "vendor_id"),
+    subsystemVendorId: int(o.subsystem_vendor_id, 0x1d1d, 0, 0xffff, "subsystem_vendor_id"),
+    maxIoQueues: int(o.max_ioqpairs, 16, 1, MAX_QUEUES - 1, "max_ioqpairs"),
+    mqes: int(o.mqes, 1024, 2, 65536, "mqes"),
+    mdts,
+    mdtsBytes: MIN_PAGE_SIZE << mdts,
+    shadowDoorbells: o.shadow_doorbells ?? true,
+    doorbellPolicy: policy,
+    volatileWriteCache: o.volatile_write_cache ?? o.namespaces.some((n) => n.backend.volatileWriteCache),
+  };
+}
