@@ -1,0 +1,237 @@
+// One NVMe function plugged into a running v86: PCI registration, BAR0 MMIO, INTx, JIT
+// invalidation, the timer and reboot hooks, save/restore and bus events. Independent of how the
+// controller is built: `host` is handed to the controller, `plug()` takes the controller.
+//
+// Hooks are installed by wrapping methods on the CPU instance (v86 looks them up on the object
+// at every call), each wrapper calling the one it replaced:
+// - run_hardware_timers(acpi, now): called by the wasm main loop after every batch of ~100k
+//   guest instructions and from HLT, right before v86 delivers pending IRQs. The device's tick
+//   runs there, and INTx raises deferred out of MMIO handlers are applied (see intx.ts).
+//   `counters.timerHookCalls` lets a test prove the hook still fires on a new v86.
+// - reboot_internal(): every guest reboot (keyboard controller reset, port 0xCF9, the
+//   0xCF8 write trick) and emulator.restart(). v86 resets only its own devices and keeps guest
+//   RAM, so the controller must forget every guest address here.
+// - get_state()/set_state(): see state.ts.
+
+import type { IntxCounters } from "./intx.ts";
+import { IntxLine } from "./intx.ts";
+import type { MmioCounters, MmioTarget } from "./mmio.ts";
+import { createMmioHandlers } from "./mmio.ts";
+import { mmioWindow, registerNvmeFunction } from "./pci-function.ts";
+import { joinSaveState } from "./state.ts";
+import type { V86Cpu, V86Emulator } from "./v86-types.ts";
+
+export type LogLevel = "warn" | "error" | "info";
+
+/** What the controller gets from the emulator (ControllerHost in the controller's terms). */
+export interface DeviceHost {
+  setIrq(level: boolean): void;
+  markDirty(start: number, end: number): void;
+  log(level: LogLevel, msg: string): void;
+  ioDone(kind: "read" | "write", bytes: number, sectors: number, nsid: number): void;
+}
+
+export interface GuestRamWindow {
+  memory: WebAssembly.Memory;
+  ramBase: number;
+  ramSize: number;
+}
+
+/** The controller as the adapter drives it. */
+export interface AttachableDevice extends MmioTarget {
+  readonly name: string;
+  tick(nowMs: number): void;
+  reset(): void;
+  saveState(): unknown;
+  restoreState(state: unknown): void;
+  readonly counters: Record<string, number>;
+}
+
+export interface PlacementOptions {
+  /** Device name for logs, bus events and the save-state entry (default "nvme0"). */
+  name?: string;
+  /** PCI device number on bus 0 (default 4: INTA routes to IRQ 11, shared with nothing). */
+  slot?: number;
+  /** Fixed guest-physical BAR0 address, 128 KiB aligned (default 0xF0000000). */
+  bar_address?: number;
+  vendor_id?: number;
+  device_id?: number;
+  subsystem_vendor_id?: number;
+  subsystem_id?: number;
+  revision?: number;
+  /** Where messages go (default: console). */
+  log?: (level: LogLevel, msg: string) => void;
+}
+
+export interface AdapterCounters extends IntxCounters, MmioCounters {
+  timerHookCalls: number;
+  tickErrors: number;
+  reboots: number;
+  dirtyRanges: number;
+  readEvents: number;
+  writeEvents: number;
+}
+
+export const DEFAULT_SLOT = 4;
+export const DEFAULT_BAR_ADDRESS = 0xf0000000;
+
+function defaultLog(level: LogLevel, msg: string): void {
+  if (level === "error") console.error(msg);
+  else if (level === "warn") console.warn(msg);
+  else console.log(msg);
+}
+
+export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
+  readonly name: string;
+  readonly emulator: V86Emulator;
+  readonly cpu: V86Cpu;
+  readonly options: PlacementOptions;
+  readonly counters: AdapterCounters;
+  readonly host: DeviceHost;
+  device: D | undefined;
+  pciId = -1;
+  intx: IntxLine | undefined;
+  private pendingLevel = false;
+  private readonly logFn: (level: LogLevel, msg: string) => void;
+
+  constructor(emulator: V86Emulator, options: PlacementOptions = {}) {
+    const cpu = emulator?.v86?.cpu;
+    if (!cpu || !cpu.devices?.pci || !cpu.io) throw new Error("attachNvme: call it at the emulator-loaded event (emulator.v86.cpu is not set up)");
+    if ((emulator as { is_running?: () => boolean }).is_running?.()) {
+      throw new Error("attachNvme: the emulator is already running; create it with autostart: false and call run() after attaching");
+    }
+    this.emulator = emulator;
+    this.cpu = cpu;
+    this.options = options;
+    this.name = options.name ?? "nvme0";
+    this.logFn = options.log ?? defaultLog;
+    this.counters = {
+      raises: 0, lowers: 0, deferred: 0, unrouted: 0,
+      mmioReads: 0, mmioWrites: 0, mmioByteAccesses: 0, mmioErrors: 0,
+      timerHookCalls: 0, tickErrors: 0, reboots: 0, dirtyRanges: 0, readEvents: 0, writeEvents: 0,
+    };
+    const self = this;
+    this.host = {
+      setIrq(level) {
+        if (self.intx) self.intx.set(level);
+        else self.pendingLevel = level; // before plug(): remembered, applied once routed
+      },
+      markDirty(start, end) {
+        if (end > start) {
+          self.counters.dirtyRanges++;
+          cpu.jit_dirty_cache(start, end);
+        }
+      },
+      log: (level, msg) => this.logFn(level, msg),
+      ioDone(kind, bytes, sectors, nsid) {
+        if (kind === "read") self.counters.readEvents++;
+        else self.counters.writeEvents++;
+        // Shaped like v86's ide-read-end/ide-write-end: [unit, bytes, sectors] (+ device name).
+        emulator.emulator_bus.send(kind === "read" ? "nvme-read-end" : "nvme-write-end", [nsid, bytes, sectors, self.name]);
+      },
+    };
+  }
+
+  /** Guest RAM inside v86's wasm memory, read now (never hard-coded: both depend on the build). */
+  guestRam(): GuestRamWindow {
+    return { memory: this.cpu.wasm_memory, ramBase: this.cpu.mem8.byteOffset, ramSize: this.cpu.memory_size[0] };
+  }
+
+  private say(level: LogLevel, msg: string): void {
+    this.logFn(level, `${this.name}: ${msg}`);
+  }
+
+  /** Puts the device on the bus. Call once, before the emulator runs. */
+  plug(device: D): this {
+    if (this.device) throw new Error(`${this.name}: already plugged`);
+    const o = this.options;
+    const bar0Address = o.bar_address ?? DEFAULT_BAR_ADDRESS;
+    const { pciId, space } = registerNvmeFunction(
+      this.cpu,
+      {
+        name: this.name,
+        slot: o.slot ?? DEFAULT_SLOT,
+        bar0Address,
+        bar0Size: device.bar0Size,
+        vendorId: o.vendor_id,
+        deviceId: o.device_id,
+        subsystemVendorId: o.subsystem_vendor_id,
+        subsystemId: o.subsystem_id,
+        revision: o.revision,
+      },
+      (msg) => this.say("info", msg),
+    );
+    this.device = device;
+    this.pciId = pciId;
+    // One counter object: the INTx and MMIO layers count straight into it.
+    const intx = new IntxLine(this.cpu, pciId, space, this.counters);
+    this.intx = intx;
+    const h = createMmioHandlers(bar0Address, device, intx, (l, m) => this.say(l, m), this.counters);
+    const w = mmioWindow(bar0Address, device.bar0Size);
+    this.cpu.io.mmap_register(w.start, w.size, h.read8, h.write8, h.read32, h.write32);
+    if (this.pendingLevel) intx.set(true);
+    this.installHooks();
+    joinSaveState(this.cpu, {
+      name: this.name,
+      save: () => ({ intx: intx.saveState(), device: device.saveState() }),
+      restore: (s) => {
+        const st = s as { intx: [boolean, boolean, number]; device: unknown };
+        device.restoreState(st.device);
+        intx.restoreState(st.intx);
+      },
+      missing: () => {
+        this.say("warn", "restored state has no entry for this device: resetting it");
+        device.reset();
+        intx.restoreState([false, false, -1]);
+      },
+    });
+    return this;
+  }
+
+  /** The plugged controller. */
+  get controller(): D {
+    if (!this.device) throw new Error(`${this.name}: no controller plugged yet`);
+    return this.device;
+  }
+
+  /** The IRQ the BIOS routed INTA to (-1 before routing). */
+  irq(): number {
+    return this.intx ? this.intx.route() : -1;
+  }
+
+  private onTick(now: number): void {
+    this.counters.timerHookCalls++;
+    try {
+      this.device!.tick(now);
+    } catch (e) {
+      this.counters.tickErrors++;
+      this.say("error", `tick failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    }
+    this.intx!.sync();
+  }
+
+  private onReboot(): void {
+    this.counters.reboots++;
+    this.device!.reset();
+    this.intx!.reset();
+  }
+
+  private installHooks(): void {
+    const cpu = this.cpu;
+    const timers = cpu.run_hardware_timers;
+    const reboot = cpu.reboot_internal;
+    if (typeof timers !== "function" || typeof reboot !== "function") {
+      throw new Error(`${this.name}: this v86 build has no run_hardware_timers/reboot_internal to hook`);
+    }
+    const self = this;
+    cpu.run_hardware_timers = function (this: V86Cpu, acpi: boolean, now: number): number {
+      const next = timers.call(this, acpi, now);
+      self.onTick(now);
+      return next;
+    };
+    cpu.reboot_internal = function (this: V86Cpu): void {
+      self.onReboot();
+      reboot.call(this);
+    };
+  }
+}

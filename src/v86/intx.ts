@@ -1,0 +1,129 @@
+// The INTx line of the function: a level the controller sets, told to v86's PIC only on changes.
+//
+// v86 facts this relies on (src/pci.js, src/rust/cpu/pic.rs, src/rust/cpu/cpu.rs):
+// - pci.raise_irq/lower_irq route through the PIIX3 PIRQ registers (ISA bridge 0x60..0x63,
+//   index (pin-1 + slot-1) & 3). Before the BIOS programs them they read 0, and raising would
+//   assert IRQ 0 (the timer): the line is only driven once the route names a usable IRQ.
+// - SeaBIOS routes PIRQA..D to 10, 10, 11, 11 and sets ELCR bits 10 and 11 (level-triggered),
+//   so slot 4 pin A is IRQ 11 in level mode: while the line is high the PIC re-requests the IRQ
+//   after every EOI. In edge mode (ELCR bit clear) only a rising edge latches a request, hence
+//   "lower when nothing is pending" matters either way.
+// - device_raise_irq runs handle_irqs at once: with IF set it delivers the interrupt on the spot.
+//   MMIO handlers run in the middle of an instruction, and in JIT-compiled code the registers
+//   and EIP in memory are stale there (only `out`/`in` end a JIT block; a `mov` to MMIO does
+//   not), so an interrupt delivered from inside an MMIO write would push a wrong return address.
+//   A raise requested during MMIO while the guest has IF set is therefore deferred to the next
+//   timer hook (run_hardware_timers, followed by handle_irqs in v86's main loop). With IF clear
+//   the PIC only latches it; the guest takes it at its next sti/popf/iret. Lowering never
+//   delivers an interrupt, so it is applied at once.
+// - PCI command bit 10 (INTx Disable) is honoured; Status bit 3 (Interrupt Status) mirrors the
+//   level the controller asks for.
+
+import { PCI_COMMAND_INTX_DISABLE, PCI_INTERRUPT_PIN, PCI_STATUS_INTERRUPT } from "../pci/config-space.ts";
+import type { V86Cpu } from "./v86-types.ts";
+import { FLAG_INTERRUPT } from "./v86-types.ts";
+
+export interface IntxCounters {
+  raises: number;
+  lowers: number;
+  deferred: number;
+  unrouted: number;
+}
+
+export class IntxLine {
+  /** The level the controller asks for. */
+  level = false;
+  /** What the PIC was told, and on which IRQ. */
+  asserted = false;
+  assertedIrq = -1;
+  /** True while an MMIO handler of this device runs (set by the MMIO layer). */
+  inMmio = false;
+  readonly counters: IntxCounters;
+  private readonly cpu: V86Cpu;
+  private readonly pciId: number;
+  private readonly space: Int32Array;
+  private readonly flagsOffset: number;
+  private flagsView: Int32Array | undefined;
+
+  constructor(cpu: V86Cpu, pciId: number, space: Int32Array, counters?: IntxCounters) {
+    this.counters = counters ?? { raises: 0, lowers: 0, deferred: 0, unrouted: 0 };
+    this.cpu = cpu;
+    this.pciId = pciId;
+    this.space = space;
+    this.flagsOffset = cpu.flags.byteOffset;
+  }
+
+  /** The IRQ the PIIX3 routes this function's pin to, or -1 while unrouted. */
+  route(): number {
+    const pin = (this.space[PCI_INTERRUPT_PIN >> 2] >> 8) & 0xff;
+    if (pin < 1 || pin > 4) return -1;
+    const irq = this.cpu.devices.pci.isa_bridge_space8[0x60 + ((pin - 1 + (this.pciId >> 3) - 1) & 3)];
+    return irq > 2 && irq < 16 ? irq : -1; // bit 7 set = disabled; 0..2 are never PCI IRQs
+  }
+
+  private guestInterruptsEnabled(): boolean {
+    const buf = this.cpu.wasm_memory.buffer;
+    if (!this.flagsView || this.flagsView.buffer !== buf) this.flagsView = new Int32Array(buf, this.flagsOffset, 1);
+    return (this.flagsView[0] & FLAG_INTERRUPT) !== 0;
+  }
+
+  /** The controller's setIrq. */
+  set(level: boolean): void {
+    this.level = level;
+    const s = this.space;
+    s[1] = level ? s[1] | (PCI_STATUS_INTERRUPT << 16) : s[1] & ~(PCI_STATUS_INTERRUPT << 16);
+    if (level && !this.asserted && this.inMmio && this.guestInterruptsEnabled()) {
+      this.counters.deferred++;
+      return; // picked up by sync() from the timer hook
+    }
+    this.sync();
+  }
+
+  /** Brings the PIC in line with the requested level; safe only outside MMIO handlers or with IF clear. */
+  sync(): void {
+    const disabled = (this.space[1] & PCI_COMMAND_INTX_DISABLE) !== 0;
+    const want = this.level && !disabled;
+    if (want === this.asserted) return;
+    if (want) {
+      const irq = this.route();
+      if (irq < 0) {
+        this.counters.unrouted++;
+        return;
+      }
+      this.asserted = true;
+      this.assertedIrq = irq;
+      this.counters.raises++;
+      this.cpu.devices.pci.raise_irq(this.pciId);
+    } else {
+      this.drop();
+    }
+  }
+
+  private drop(): void {
+    const irq = this.assertedIrq;
+    this.asserted = false;
+    this.assertedIrq = -1;
+    this.counters.lowers++;
+    // The guest may have re-routed the pin since the raise: lower the IRQ that was raised.
+    if (this.route() === irq) this.cpu.devices.pci.lower_irq(this.pciId);
+    else this.cpu.device_lower_irq(irq);
+  }
+
+  /** Machine reset: the line goes low. */
+  reset(): void {
+    this.level = false;
+    this.space[1] &= ~(PCI_STATUS_INTERRUPT << 16);
+    if (this.asserted) this.drop();
+  }
+
+  saveState(): [boolean, boolean, number] {
+    return [this.level, this.asserted, this.assertedIrq];
+  }
+
+  /** After v86 restored its PIC (which remembers the line), take back what it was told. */
+  restoreState(s: [boolean, boolean, number]): void {
+    this.level = !!s[0];
+    this.asserted = !!s[1];
+    this.assertedIrq = this.asserted ? s[2] : -1;
+  }
+}

@@ -1,0 +1,88 @@
+// The parts of v86 0.5.462 (npm `v86`, commit 5f9a90f) the adapter touches, typed structurally.
+// None of these are public API: the names were checked to survive in the minified build, and
+// test/v86-adapter.test.ts boots the real emulator so a v86 update that renames one fails there.
+
+/** An entry of `pci_bars`: v86 answers size probes of BAR n from `pci_bars[n].size`. */
+export interface V86PciBar {
+  size: number;
+}
+
+/** What `pci.register_device` takes. `pci_id` is bus 0 device<<3 | function. */
+export interface V86PciDevice {
+  pci_id: number;
+  pci_space: number[];
+  pci_bars: Array<V86PciBar | undefined>;
+  name: string;
+}
+
+export interface V86Pci {
+  /** Copies `pci_space` into a 64-dword Int32Array (the live config space) and returns it. */
+  register_device(device: V86PciDevice): Int32Array;
+  raise_irq(pci_id: number): void;
+  lower_irq(pci_id: number): void;
+  /** Config space of every function, by pci_id; dwords, little-endian. */
+  device_spaces: Array<Int32Array | undefined>;
+  /** The PIIX3 ISA bridge's config space as bytes: PIRQA..D routing at 0x60..0x63. */
+  isa_bridge_space8: Uint8Array;
+  /** Config-space dword write from port 0xCFC; `address` is the 0xCF8 value (bdf << 8 | offset). */
+  pci_write32(address: number, value: number): void;
+}
+
+export interface V86Io {
+  /** Maps [addr, addr+size) in 128 KiB blocks; handlers receive absolute (possibly signed) addresses. */
+  mmap_register(
+    addr: number,
+    size: number,
+    read8: (addr: number) => number,
+    write8: (addr: number, value: number) => void,
+    read32: (addr: number) => number,
+    write32: (addr: number, value: number) => void,
+  ): void;
+  register_read(port: number, device: unknown, read8?: (port: number) => number): void;
+  register_write(port: number, device: unknown, write8?: (value: number) => void): void;
+  port_read8(port: number): number;
+  port_write8(port: number, value: number): void;
+  port_read32(port: number): number;
+  port_write32(port: number, value: number): void;
+}
+
+/** A v86 "view": a Proxy that builds a fresh typed array over the wasm memory on every access. */
+export interface V86View {
+  readonly [index: number]: number;
+  readonly byteOffset: number;
+}
+
+export interface V86Cpu {
+  wasm_memory: WebAssembly.Memory;
+  mem8: V86View;
+  memory_size: V86View;
+  /** EFLAGS; bit 9 is IF. */
+  flags: V86View;
+  devices: { pci: V86Pci };
+  io: V86Io;
+  jit_dirty_cache(start: number, end: number): void;
+  device_lower_irq(irq: number): void;
+  /** Called by the wasm main loop after every batch of ~100k instructions and from HLT. */
+  run_hardware_timers(acpi_enabled: boolean, now: number): number;
+  /** Guest reboot (keyboard controller, port 0xCF9/0xCF8 trick, emulator.restart()). */
+  reboot_internal(): void;
+  /** save_state: an array of device states; v86 uses indices 0..89. */
+  get_state(): unknown[];
+  set_state(state: unknown[]): void;
+}
+
+export interface V86BusConnector {
+  send(name: string, value?: unknown): void;
+  register(name: string, fn: (value: unknown) => void, thisValue: unknown): void;
+}
+
+/** The `V86` object from `import { V86 } from "v86"`. */
+export interface V86Emulator {
+  v86: { cpu: V86Cpu };
+  /** The device side of the bus pair: what is sent here reaches `add_listener` listeners. */
+  emulator_bus: V86BusConnector;
+  add_listener(name: string, fn: (value: unknown) => void): void;
+}
+
+export const FLAG_INTERRUPT = 1 << 9;
+export const MMAP_BLOCK_SIZE = 0x20000;
