@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Brings a fresh machine (Debian, Node, root) to the point where `npm start` and `npm test` run:
+# Debian's Chromium for the browser tests, npm packages, the hot path's wasm and the guest images.
+# Every step is skipped when its result is already there, so running it each time is cheap.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]} from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || echo "setup: apt-get update reported errors; trying the install anyway"
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+
+# npm packages: install when missing or older than the lock file.
+if [ ! -d node_modules/.bin ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm packages"
+  npm ci --no-audit --no-fund
+fi
+
+npx asc asm/index.ts --config asm/asconfig.json --target release
+
+if [ -f scripts/build-guest.sh ]; then bash scripts/build-guest.sh; fi
