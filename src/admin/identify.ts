@@ -1,0 +1,177 @@
+// Identify: the controller, its namespaces, the active namespace list and each namespace's
+// identifiers, as 4096-byte structures the Linux driver, SeaBIOS and nvme-cli parse.
+
+import type { Device } from "../device.ts";
+import type { Command } from "../command.ts";
+import type { Namespace } from "../io/namespace.ts";
+import { sendToHost } from "../device.ts";
+import * as I from "../spec/identify.ts";
+import { VS_1_4 } from "../spec/registers.ts";
+import { SCT_GENERIC, SC_INVALID_FIELD, SC_INVALID_NAMESPACE, STATUS_DNR } from "../spec/status.ts";
+import { ERROR_LOG_ENTRIES } from "../controller/error-log.ts";
+import { AER_LIMIT } from "../controller/async-events.ts";
+import { WCTEMP_K, CCTEMP_K } from "./feature-state.ts";
+
+const INVALID_FIELD = SCT_GENERIC | SC_INVALID_FIELD | STATUS_DNR;
+const INVALID_NAMESPACE = SCT_GENERIC | SC_INVALID_NAMESPACE | STATUS_DNR;
+
+export const CONTROLLER_ID = 1;
+/** IEEE OUI field: no company identifier is assigned to this device. */
+export const IEEE_OUI = 0x000000;
+export const NQN_PREFIX = "nqn.2024-01.io.github.v86-nvme:";
+const RAB = 6; // recommended arbitration burst: 64 commands
+const ABORT_LIMIT = 4; // ACL + 1
+const POWER_STATE0_CENTIWATTS = 500; // 5 W, the maximum any one power state may draw
+
+export function identify(dev: Device, cmd: Command): number {
+  const cns = cmd.cdw10 & I.CDW10_CNS_MASK;
+  let data: Uint8Array | number;
+  switch (cns) {
+    case I.CNS_NAMESPACE:
+      data = identifyNamespace(dev, cmd.nsid);
+      break;
+    case I.CNS_CONTROLLER:
+      data = identifyController(dev);
+      break;
+    case I.CNS_ACTIVE_NS_LIST:
+      data = activeNamespaceList(dev, cmd.nsid);
+      break;
+    case I.CNS_NS_DESCRIPTORS:
+      data = namespaceDescriptors(dev, cmd.nsid);
+      break;
+    case I.CNS_CSI_CONTROLLER:
+      data = csiController(cmd);
+      break;
+    default:
+      return INVALID_FIELD;
+  }
+  if (typeof data === "number") return data;
+  return sendToHost(dev, cmd, data);
+}
+
+function namespaceFor(dev: Device, nsid: number): Namespace | undefined {
+  return nsid >= 1 && nsid <= dev.namespaces.length ? dev.namespaces[nsid - 1] : undefined;
+}
+
+/** Writes `text` as fixed-width ASCII, padded with spaces. */
+function putAscii(out: Uint8Array, off: number, len: number, text: string): void {
+  const t = text.padEnd(len, " ");
+  for (let i = 0; i < len; i++) out[off + i] = t.charCodeAt(i) & 0x7f;
+}
+
+function putU64(dv: DataView, off: number, v: number): void {
+  dv.setUint32(off, v >>> 0, true);
+  dv.setUint32(off + 4, Math.floor(v / 2 ** 32) >>> 0, true);
+}
+
+export function identifyController(dev: Device): Uint8Array {
+  const c = dev.config;
+  const out = new Uint8Array(I.IDENTIFY_DATA_SIZE);
+  const dv = new DataView(out.buffer);
+  dv.setUint16(I.IDC_VID, c.vendorId, true);
+  dv.setUint16(I.IDC_SSVID, c.subsystemVendorId, true);
+  putAscii(out, I.IDC_SN, I.IDC_SN_LEN, c.serial);
+  putAscii(out, I.IDC_MN, I.IDC_MN_LEN, c.model);
+  putAscii(out, I.IDC_FR, I.IDC_FR_LEN, c.firmware);
+  out[I.IDC_RAB] = RAB;
+  out[I.IDC_IEEE] = IEEE_OUI & 0xff;
+  out[I.IDC_IEEE + 1] = (IEEE_OUI >>> 8) & 0xff;
+  out[I.IDC_IEEE + 2] = (IEEE_OUI >>> 16) & 0xff;
+  out[I.IDC_MDTS] = c.mdts;
+  dv.setUint16(I.IDC_CNTLID, CONTROLLER_ID, true);
+  dv.setUint32(I.IDC_VER, VS_1_4, true);
+  out[I.IDC_CNTRLTYPE] = I.CNTRLTYPE_IO;
+  dv.setUint16(I.IDC_OACS, c.shadowDoorbells ? I.OACS_DBBUF_CONFIG : 0, true);
+  out[I.IDC_ACL] = ABORT_LIMIT - 1;
+  out[I.IDC_AERL] = AER_LIMIT - 1;
+  out[I.IDC_FRMW] = I.FRMW_SLOT1_READ_ONLY | (1 << I.FRMW_SLOTS_SHIFT);
+  out[I.IDC_LPA] = I.LPA_CMD_EFFECTS | I.LPA_EXTENDED_DATA;
+  out[I.IDC_ELPE] = ERROR_LOG_ENTRIES - 1;
+  out[I.IDC_NPSS] = 0;
+  dv.setUint16(I.IDC_WCTEMP, WCTEMP_K, true);
+  dv.setUint16(I.IDC_CCTEMP, CCTEMP_K, true);
+  out[I.IDC_SQES] = I.SQES_64;
+  out[I.IDC_CQES] = I.CQES_16;
+  dv.setUint32(I.IDC_NN, dev.namespaces.length, true);
+  const oncs = I.ONCS_COMPARE | I.ONCS_DSM | I.ONCS_WRITE_ZEROES | I.ONCS_SAVE_SELECT | I.ONCS_TIMESTAMP;
+  dv.setUint16(I.IDC_ONCS, oncs, true);
+  out[I.IDC_VWC] = c.volatileWriteCache ? I.VWC_PRESENT | I.VWC_FLUSH_BROADCAST_SUPPORTED : 0;
+  putSubnqn(out, c.serial);
+  putPowerState0(dv);
+  return out;
+}
+
+/** NUL-terminated; trailing spaces of the serial are dropped so the NQN has none. */
+function putSubnqn(out: Uint8Array, serial: string): void {
+  const nqn = (NQN_PREFIX + serial.trimEnd()).slice(0, I.IDC_SUBNQN_LEN - 1);
+  for (let i = 0; i < nqn.length; i++) out[I.IDC_SUBNQN + i] = nqn.charCodeAt(i);
+}
+
+/** One operational power state with zero entry/exit latencies and relative values 0. */
+function putPowerState0(dv: DataView): void {
+  dv.setUint16(I.IDC_PSD0 + I.PSD_MP, POWER_STATE0_CENTIWATTS, true);
+}
+
+export function identifyNamespaceData(ns: Namespace): Uint8Array {
+  const out = new Uint8Array(I.IDENTIFY_DATA_SIZE);
+  const dv = new DataView(out.buffer);
+  putU64(dv, I.IDN_NSZE, ns.blocks);
+  putU64(dv, I.IDN_NCAP, ns.blocks);
+  putU64(dv, I.IDN_NUSE, ns.blocks);
+  out[I.IDN_NSFEAT] = 0;
+  out[I.IDN_NLBAF] = 0; // one format: the configured block size, no metadata
+  out[I.IDN_FLBAS] = 0;
+  const readsZeroes = ns.backend.discardZeroes ? I.DLFEAT_READ_ZEROES : I.DLFEAT_READ_NOT_REPORTED;
+  out[I.IDN_DLFEAT] = readsZeroes | I.DLFEAT_WRITE_ZEROES_DEAC;
+  putU64(dv, I.IDN_NVMCAP, ns.blocks * ns.blockSize);
+  out.set(ns.nguid, I.IDN_NGUID);
+  out.set(ns.eui64, I.IDN_EUI64);
+  dv.setUint32(I.IDN_LBAF0, ns.blockShift << I.LBAF_LBADS_SHIFT, true);
+  return out;
+}
+
+function identifyNamespace(dev: Device, nsid: number): Uint8Array | number {
+  const ns = namespaceFor(dev, nsid);
+  return ns ? identifyNamespaceData(ns) : INVALID_NAMESPACE;
+}
+
+/** Active NSIDs greater than `nsid`, ascending, up to 1024 of them. */
+function activeNamespaceList(dev: Device, nsid: number): Uint8Array | number {
+  if (nsid >= 0xfffffffe) return INVALID_NAMESPACE;
+  const out = new Uint8Array(I.IDENTIFY_DATA_SIZE);
+  const dv = new DataView(out.buffer);
+  let n = 0;
+  for (const ns of dev.namespaces) {
+    if (ns.nsid <= nsid) continue;
+    if (n === I.NSID_LIST_MAX) break;
+    dv.setUint32(n++ * 4, ns.nsid, true);
+  }
+  return out;
+}
+
+function namespaceDescriptors(dev: Device, nsid: number): Uint8Array | number {
+  const ns = namespaceFor(dev, nsid);
+  if (!ns) return INVALID_NAMESPACE;
+  const out = new Uint8Array(I.IDENTIFY_DATA_SIZE);
+  let off = 0;
+  const put = (type: number, id: Uint8Array): void => {
+    out[off] = type;
+    out[off + 1] = id.length;
+    out.set(id, off + I.NID_HEADER);
+    off += I.NID_HEADER + id.length;
+  };
+  put(I.NIDT_EUI64, ns.eui64);
+  put(I.NIDT_NGUID, ns.nguid);
+  put(I.NIDT_UUID, ns.uuid);
+  return out;
+}
+
+/**
+ * I/O command set specific controller data for the NVM command set: all zero (no limits beyond
+ * MDTS). NVMe 1.4 reserves this CNS, but Linux asks for it on every 1.4 controller, and failing
+ * it would leave an error-log entry behind at each boot.
+ */
+function csiController(cmd: Command): Uint8Array | number {
+  const csi = cmd.cdw11 >>> I.CDW11_CSI_SHIFT;
+  return csi === I.CSI_NVM ? new Uint8Array(I.IDENTIFY_DATA_SIZE) : INVALID_FIELD;
+}

@@ -1,0 +1,74 @@
+// The Error Information log: the last ELPE + 1 errors, newest first, each numbered by a 64-bit
+// error count that only grows (the host tells entries apart by it; 0 marks an unused entry).
+
+import type { Command } from "../command.ts";
+import * as G from "../spec/logs.ts";
+
+/** ELPE + 1: entries kept (Identify Controller reports ELPE = ERROR_LOG_ENTRIES - 1). */
+export const ERROR_LOG_ENTRIES = 64;
+
+export interface ErrorDetail {
+  lba?: number;
+  nsid?: number;
+  /** Byte (0..63) and bit (0..7) of the SQE field that caused the error. */
+  paramByte?: number;
+  paramBit?: number;
+}
+
+function setU64(dv: DataView, off: number, v: number): void {
+  dv.setUint32(off, v >>> 0, true);
+  dv.setUint32(off + 4, Math.floor(v / 2 ** 32) >>> 0, true);
+}
+
+export class ErrorLog {
+  /** Entries in log page layout; `next` is where the next one goes (the ring's newest is next - 1). */
+  private readonly ring = new Uint8Array(ERROR_LOG_ENTRIES * G.ERROR_ENTRY_SIZE);
+  private next = 0;
+  private errorCount = 0;
+
+  /** Errors recorded since creation (or the last reset); the newest entry carries this number. */
+  get count(): number {
+    return this.errorCount;
+  }
+
+  /** Records a failed command (or, with `cmd` undefined, an error not tied to one; pass sqid 0xffff then). */
+  record(cmd: Command | undefined, sqid: number, status: number, detail: ErrorDetail = {}): void {
+    this.errorCount++;
+    const off = this.next * G.ERROR_ENTRY_SIZE;
+    this.next = (this.next + 1) % ERROR_LOG_ENTRIES;
+    const e = this.ring.subarray(off, off + G.ERROR_ENTRY_SIZE);
+    e.fill(0);
+    const dv = new DataView(e.buffer, e.byteOffset, e.byteLength);
+    setU64(dv, G.ERR_COUNT, this.errorCount);
+    dv.setUint16(G.ERR_SQID, sqid & 0xffff, true);
+    dv.setUint16(G.ERR_CID, cmd ? cmd.cid : G.ERR_NOT_APPLICABLE_16, true);
+    // The status field as posted: status in bits 15:1, the phase tag (not known here) in bit 0.
+    dv.setUint16(G.ERR_STATUS, (status << 1) & 0xfffe, true);
+    dv.setUint16(G.ERR_PARAM_LOC, paramLocation(detail), true);
+    setU64(dv, G.ERR_LBA, detail.lba ?? 0);
+    dv.setUint32(G.ERR_NSID, (detail.nsid ?? cmd?.nsid ?? 0) >>> 0, true);
+  }
+
+  /** The log page: ERROR_LOG_ENTRIES entries, newest first, unused ones zero. */
+  bytes(): Uint8Array {
+    const out = new Uint8Array(this.ring.length);
+    const used = Math.min(this.errorCount, ERROR_LOG_ENTRIES);
+    for (let i = 0; i < used; i++) {
+      const slot = (this.next - 1 - i + ERROR_LOG_ENTRIES) % ERROR_LOG_ENTRIES;
+      out.set(this.ring.subarray(slot * G.ERROR_ENTRY_SIZE, (slot + 1) * G.ERROR_ENTRY_SIZE), i * G.ERROR_ENTRY_SIZE);
+    }
+    return out;
+  }
+
+  /** Forgets every entry and restarts the count (a power cycle; controller resets keep the log). */
+  reset(): void {
+    this.ring.fill(0);
+    this.next = 0;
+    this.errorCount = 0;
+  }
+}
+
+function paramLocation(d: ErrorDetail): number {
+  if (d.paramByte === undefined) return G.ERR_NOT_APPLICABLE_16;
+  return (d.paramByte & 0xff) | ((d.paramBit ?? 0) & 0x7) << 8;
+}
