@@ -14,7 +14,7 @@ export const ST_EVENTIDX_ADDR = 0x010; // u64: guest address of the EventIdx pag
 export const ST_INT_MASKED = 0x018; // u32: INTMS bit 0
 export const ST_COALESCE_THR = 0x01c; // u32: aggregation threshold (0's based count), 0 = off
 export const ST_COALESCE_TIME = 0x020; // u32: aggregation time in 100 us units, 0 = off
-export const ST_BAD_DB = 0x024; // u32: last invalid doorbell index seen by a poll (for the async event)
+export const ST_BAD_DB = 0x024; // u32: 1 + index of a doorbell a poll found holding an impossible value, 0 = none
 export const ST_DIRTY_COUNT = 0x028; // u32: entries used in the dirty list
 export const ST_SQ_LIMIT = 0x02c; // u32: highest SQ id ever created + 1 (bounds the scans)
 export const ST_CQ_LIMIT = 0x030; // u32: highest CQ id ever created + 1

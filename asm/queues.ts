@@ -99,17 +99,17 @@ export function sqFetch(qid: u32, arm: bool): i32 {
   const head = st32(p + SQ_HEAD);
   const idx = qid * 2;
   let tail = dbValue(idx);
-  if (tail >= size) { setSt32(ST_BAD_DB, idx); return FETCH_BAD_DOORBELL; }
+  if (tail >= size) { setSt32(ST_BAD_DB, idx + 1); return FETCH_BAD_DOORBELL; }
   if (tail == head) {
     if (!arm || !dbbufOn()) { count(CNT_EMPTY_POLLS); return FETCH_EMPTY; }
     writeEventIdx(idx, tail);
     tail = dbValue(idx);
-    if (tail >= size) { setSt32(ST_BAD_DB, idx); return FETCH_BAD_DOORBELL; }
+    if (tail >= size) { setSt32(ST_BAD_DB, idx + 1); return FETCH_BAD_DOORBELL; }
     if (tail == head) { count(CNT_EMPTY_POLLS); return FETCH_EMPTY; }
   }
   const cqid = st32(p + SQ_CQID);
   const free = cqFree(cqid);
-  if (free < 0) { setSt32(ST_BAD_DB, cqid * 2 + 1); return FETCH_BAD_DOORBELL; }
+  if (free < 0) { setSt32(ST_BAD_DB, cqid * 2 + 2); return FETCH_BAD_DOORBELL; }
   if (free == 0) return FETCH_CQ_FULL;
   memory.copy(state + ST_SQE, host(st64(p + SQ_BASE) + (<u64>head << SQE_SIZE_SHIFT)), 64);
   setSt32(p + SQ_HEAD, head + 1 == size ? 0 : head + 1);
@@ -179,8 +179,7 @@ export function cqPost(cqid: u32, sqid: u32, cid: u32, status: u32, dw0: u32, dw
 /**
  * Round-robin arbitration over all SQs: fetches one entry from the next queue that has one and
  * returns its id, or -1 when none has. With `arm`, every queue found empty gets its EventIdx
- * written. A queue with a bad doorbell value is skipped and reported through ST_BAD_DB (-2 is
- * returned so the caller can raise the async event).
+ * written. A queue whose doorbell holds an impossible value is skipped and noted in ST_BAD_DB.
  */
 export function fetchNext(arm: bool): i32 {
   const limit = st32(ST_SQ_LIMIT);
@@ -191,7 +190,6 @@ export function fetchNext(arm: bool): i32 {
     if (!sqExists(qid)) continue;
     const r = sqFetch(qid, arm);
     if (r == FETCH_OK) { setSt32(ST_RR_NEXT, qid + 1 < limit ? qid + 1 : 0); return <i32>qid; }
-    if (r == FETCH_BAD_DOORBELL) { setSt32(ST_RR_NEXT, qid + 1 < limit ? qid + 1 : 0); return -2; }
   }
   return -1;
 }

@@ -18,7 +18,7 @@ export interface AdminExtras {
 }
 
 export function executeAdmin(dev: Device, extra: AdminExtras, cmd: Command): number {
-  if (!isSupported(dev.config, true, cmd.opcode)) return S.SCT_GENERIC | S.SC_INVALID_OPCODE | S.STATUS_DNR;
+  if (!isSupported(true, cmd.opcode, dev.config)) return S.SCT_GENERIC | S.SC_INVALID_OPCODE | S.STATUS_DNR;
   if (cmd.fused || cmd.usesSgl) return S.SCT_GENERIC | S.SC_INVALID_FIELD | S.STATUS_DNR;
   switch (cmd.opcode) {
     case O.ADMIN_DELETE_SQ: return deleteSq(dev, cmd);

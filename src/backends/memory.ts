@@ -62,7 +62,7 @@ export class MemoryBackend implements BlockBackend {
     return Promise.resolve(out);
   }
 
-  write(offset: number, src: Uint8Array): void {
+  write(offset: number, src: Uint8Array, _fua = false): void {
     this.each(offset, src.length, (c, at, len, done) => c.set(src.subarray(done, done + len), at));
   }
 

@@ -18,6 +18,7 @@ import { Registers, type RegisterState } from "./registers.ts";
 import { normalizeOptions, type ControllerConfig, type NvmeOptions } from "./options.ts";
 import { Telemetry } from "./telemetry.ts";
 import { RateLimitedLog } from "./rate-limited-log.ts";
+import { plainFields, assignPlainFields, type PlainFields } from "./plain-fields.ts";
 import * as L from "../../asm/layout.ts";
 import * as S from "../spec/status.ts";
 import * as LOG from "../spec/logs.ts";
@@ -40,7 +41,8 @@ export interface ControllerSnapshot {
   version: 1;
   regs: RegisterState;
   hot: Uint8Array;
-  features: unknown;
+  features: PlainFields;
+  health: PlainFields;
   inflight: Command[];
   aers: Command[];
   telemetry: Record<string, number>;
@@ -166,16 +168,16 @@ export class NvmeController implements Device {
     const qid = idx >>> 1;
     const isCq = (idx & 1) === 1;
     const exists = qid < L.MAX_QUEUES && (isCq ? this.hp.x.cqExists(qid) : this.hp.x.sqExists(qid));
-    if (!exists) return this.invalidDoorbell(idx, LOG.AE_INFO_INVALID_DOORBELL_REGISTER, value);
+    if (!exists) return this.invalidDoorbell(idx, LOG.AE_ERR_INVALID_DB_REGISTER, value);
     const size = isCq ? this.hp.x.cqSize(qid) : this.hp.x.sqSize(qid);
-    if (value >= size) return this.invalidDoorbell(idx, LOG.AE_INFO_INVALID_DOORBELL_VALUE, value);
+    if (value >= size) return this.invalidDoorbell(idx, LOG.AE_ERR_INVALID_DB_VALUE, value);
     this.hp.x.dbStoreMmio(idx, value);
     if (isCq) this.runQueues(false); // room in the CQ may let waiting SQs go on; the line may drop
     else this.kick(qid);
   }
 
   private invalidDoorbell(idx: number, info: number, value: number): void {
-    const what = info === LOG.AE_INFO_INVALID_DOORBELL_REGISTER ? "write to invalid doorbell" : "invalid doorbell value";
+    const what = info === LOG.AE_ERR_INVALID_DB_REGISTER ? "write to invalid doorbell" : "invalid doorbell value";
     this.badDoorbellLog.note(`${what} ${idx} (${idx & 1 ? "CQ" : "SQ"} ${idx >>> 1}) value ${value}`);
     this.telemetry.count("invalidDoorbellWrites");
     this.events.raise(LOG.AE_TYPE_ERROR, info, LOG.LID_ERROR_INFO);
@@ -189,10 +191,7 @@ export class NvmeController implements Device {
     for (;;) {
       const r = this.hp.x.sqFetch(qid, arm ? 1 : 0);
       if (r === 1) this.execute(qid);
-      else {
-        if (r === -2) this.reportBadDoorbell();
-        break;
-      }
+      else break;
     }
     this.afterWork();
   }
@@ -206,17 +205,17 @@ export class NvmeController implements Device {
     for (;;) {
       const q = this.hp.x.fetchNext(arming ? 1 : 0);
       if (q >= 0) this.execute(q);
-      else if (q === -2) this.reportBadDoorbell();
       else if (arm && !arming) arming = true;
       else break;
     }
     this.afterWork();
   }
 
+  /** A poll found a doorbell (shadow slot) holding a value no queue position can have. */
   private reportBadDoorbell(): void {
-    const idx = this.hp.u32(L.ST_BAD_DB);
-    const value = this.hp.x.dbValue(idx);
-    this.invalidDoorbell(idx, LOG.AE_INFO_INVALID_DOORBELL_VALUE, value);
+    const idx = this.hp.u32(L.ST_BAD_DB) - 1;
+    this.hp.setU32(L.ST_BAD_DB, 0);
+    this.invalidDoorbell(idx, LOG.AE_ERR_INVALID_DB_VALUE, this.hp.x.dbValue(idx));
   }
 
   private execute(sqid: number): void {
@@ -239,6 +238,7 @@ export class NvmeController implements Device {
 
   /** After a batch: hand dirty ranges to the emulator and set the interrupt line. */
   private afterWork(): void {
+    if (this.hp.u32(L.ST_BAD_DB) !== 0) this.reportBadDoorbell();
     this.hp.drainDirty((s, e) => this.host.markDirty(s, e));
     this.updateIrq();
   }
@@ -310,7 +310,7 @@ export class NvmeController implements Device {
     this.resetQueues();
     this.regs.powerOn();
     this.hp.setU32(L.ST_INT_MASKED, 0);
-    this.health.powerCycle();
+    this.health.powerCycles++;
     this.updateIrq();
   }
 
@@ -326,9 +326,10 @@ export class NvmeController implements Device {
       version: 1,
       regs: this.regs.save(),
       hot: this.hp.saveState(),
-      features: this.features.save(),
+      features: plainFields(this.features),
+      health: plainFields(this.health),
       inflight: [...this.inflight.values()].map((c) => c.clone()),
-      aers: this.events.parked().map((c) => c.clone()),
+      aers: this.events.parkedRequests().map((c) => c.clone()),
       telemetry: this.telemetry.snapshot(),
     };
   }
@@ -339,7 +340,8 @@ export class NvmeController implements Device {
     this.events.reset();
     this.regs.restore(s.regs);
     this.hp.restoreState(s.hot);
-    this.features.restore(s.features);
+    assignPlainFields(this.features, s.features);
+    assignPlainFields(this.health, s.health);
     this.telemetry.restore(s.telemetry);
     this.irq = false;
     for (const saved of s.aers) this.events.request(Object.assign(new Command(), saved));

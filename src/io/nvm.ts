@@ -9,6 +9,7 @@ import type { Namespace } from "./namespace.ts";
 import { BackendError } from "../backends/block-backend.ts";
 import { receiveFromHost } from "../device.ts";
 import { PENDING } from "../device.ts";
+import { isSupported } from "../admin/effects.ts";
 import * as O from "../spec/opcodes.ts";
 import * as S from "../spec/status.ts";
 
@@ -52,6 +53,7 @@ function namespaceOf(dev: Device, cmd: Command): Namespace | undefined {
 }
 
 export function executeIo(dev: Device, cmd: Command): number {
+  if (!isSupported(false, cmd.opcode)) return S.SCT_GENERIC | S.SC_INVALID_OPCODE | S.STATUS_DNR;
   if (cmd.fused || cmd.usesSgl) return INVALID_FIELD;
   if (cmd.opcode === O.IO_FLUSH) return flush(dev, cmd);
   const ns = namespaceOf(dev, cmd);

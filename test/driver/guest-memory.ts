@@ -8,6 +8,8 @@ export class GuestMemory {
   readonly memory: WebAssembly.Memory;
   readonly ramBase: number;
   readonly ramSize: number;
+  /** End of the memory as created: the device's own pages are grown beyond it. */
+  readonly end: number;
   private next: number;
 
   constructor(ramSize = 4 << 20, below = 1 << 20, above = 1 << 20) {
@@ -15,6 +17,7 @@ export class GuestMemory {
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages + 64 });
     this.ramBase = below;
     this.ramSize = ramSize;
+    this.end = pages * 65536;
     const u8 = this.u8();
     u8.fill(CANARY, 0, below);
     u8.fill(CANARY, below + ramSize, pages * 65536);
@@ -59,12 +62,12 @@ export class GuestMemory {
     this.u8().set(data, this.ramBase + addr);
   }
 
-  /** Offsets outside the RAM window (up to the first 64 KiB page the device grew) that lost their canary. */
-  brokenCanaries(stateStart: number): number[] {
+  /** Offsets outside the RAM window (below the pages devices grew) that lost their canary. */
+  brokenCanaries(): number[] {
     const u8 = this.u8();
     const bad: number[] = [];
     for (let i = 0; i < this.ramBase; i++) if (u8[i] !== CANARY) bad.push(i);
-    for (let i = this.ramBase + this.ramSize; i < stateStart; i++) if (u8[i] !== CANARY) bad.push(i);
+    for (let i = this.ramBase + this.ramSize; i < this.end; i++) if (u8[i] !== CANARY) bad.push(i);
     return bad;
   }
 }

@@ -94,7 +94,7 @@ export class HostDriver {
 
   /** Canary bytes outside guest RAM that the device overwrote (must stay empty). */
   brokenCanaries(): number[] {
-    return this.mem.brokenCanaries(this.ctrl.hp.state);
+    return this.mem.brokenCanaries();
   }
 
   /** CC.EN = 1 with a fresh admin queue pair; returns CSTS. */
@@ -237,14 +237,14 @@ export class HostDriver {
   }
 
   async createCq(qid: number, size: number, ien = true): Promise<Cqe> {
-    const base = this.mem.alloc(size * 16);
+    const base = this.mem.alloc(size * 16, this.pageSize);
     const c = await this.admin({ opcode: O.ADMIN_CREATE_CQ, prp1: base, cdw10: ((size - 1) << 16) | qid, cdw11: (ien ? 2 : 0) | 1 });
     if (c.status === 0) this.cqs.set(qid, { qid, base, size, head: 0, phase: 1 });
     return c;
   }
 
   async createSq(qid: number, size: number, cqid: number): Promise<Cqe> {
-    const base = this.mem.alloc(size * 64);
+    const base = this.mem.alloc(size * 64, this.pageSize);
     const c = await this.admin({ opcode: O.ADMIN_CREATE_SQ, prp1: base, cdw10: ((size - 1) << 16) | qid, cdw11: (cqid << 16) | 1 });
     if (c.status === 0) this.sqs.set(qid, { qid, base, size, tail: 0, cqid, nextCid: 0 });
     return c;
@@ -316,4 +316,9 @@ export function pattern(len: number, seed: number): Uint8Array {
     out[i] = x & 0xff;
   }
   return out;
+}
+
+/** Byte-exact equality of two buffers, cheap for megabytes (vitest's deep equality is not). */
+export function same(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
