@@ -34,10 +34,16 @@ export function dbStoreMmio(idx: u32, value: u32): void {
   if (dbbufOn()) guestStore32(st64(ST_SHADOW_ADDR) + (<u64>idx << DOORBELL_STRIDE_SHIFT), value);
 }
 
-/** Tells the host to ring the MMIO doorbell `idx` once its value moves past `value`. */
+/**
+ * Tells the host to ring the MMIO doorbell `idx` once its value moves past `value`. A slot that
+ * already holds the value is left alone: an idle queue polled every tick costs no store (and no
+ * JIT invalidation of the page).
+ */
 export function writeEventIdx(idx: u32, value: u32): void {
+  const addr = st64(ST_EVENTIDX_ADDR) + (<u64>idx << DOORBELL_STRIDE_SHIFT);
+  if (load<u32>(host(addr)) == value) return;
   count(CNT_EVENTIDX_WRITES);
-  guestStore32(st64(ST_EVENTIDX_ADDR) + (<u64>idx << DOORBELL_STRIDE_SHIFT), value);
+  guestStore32(addr, value);
 }
 
 /**

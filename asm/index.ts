@@ -2,8 +2,8 @@
 // Built with --importMemory and the stub runtime: no data section, no allocation, no imports but
 // the memory; state lives in the region handed to `init`.
 
-import { ST_END, ST_DIRTY_COUNT } from "./layout";
-import { setWindow, setSt32, markDirty as mark } from "./guest";
+import { ST_END, ST_DIRTY_COUNT, ST_COUNTERS, CNT_COUNT, ST_PAGE_SIZE } from "./layout";
+import { setWindow, setSt32, state, markDirty as mark } from "./guest";
 
 export { dbValue, dbStoreMmio, dbbufConfig } from "./doorbell";
 export {
@@ -17,7 +17,16 @@ export { irqLevel } from "./irq";
 export function init(ramBase: usize, ramSize: u32, stateAddr: usize): void {
   setWindow(ramBase, <u64>ramSize, stateAddr);
   memory.fill(stateAddr, 0, ST_END);
-  setSt32(0, 4096);
+  reset();
+}
+
+/** Controller reset: forgets queues, doorbells and shadow pages; the counters keep counting. */
+export function reset(): void {
+  const counters = state + ST_COUNTERS;
+  const countersEnd = counters + CNT_COUNT * 8;
+  memory.fill(state, 0, ST_COUNTERS);
+  memory.fill(countersEnd, 0, state + ST_END - countersEnd);
+  setSt32(ST_PAGE_SIZE, 4096);
 }
 
 /** Re-points the module after a restore (state region contents kept). */

@@ -13,6 +13,7 @@ export interface GuestRam {
 
 interface Exports {
   init(ramBase: number, ramSize: number, state: number): void;
+  reset(): void;
   attach(ramBase: number, ramSize: number, state: number): void;
   markDirty(addr: number, len: number): void;
   clearDirty(): void;

@@ -291,7 +291,7 @@ export class NvmeController implements Device {
     this.events.reset();
     this.features.reset();
     const masked = this.regs.intms & 1;
-    this.hp.x.init(this.hp.ram.ramBase, this.hp.ram.ramSize, this.hp.state);
+    this.hp.x.reset();
     this.hp.setU32(L.ST_INT_MASKED, masked);
     this.updateIrq();
   }
