@@ -130,7 +130,6 @@ async function main(): Promise<void> {
   // Serial output: batched to stdout, scanned for the prompt and the --until pattern.
   let transcript = "";
   let pending = "";
-  let scanFrom = 0;
   let prompts = 0;
   let sent = 0;
   let flushQueued = false;
@@ -141,8 +140,8 @@ async function main(): Promise<void> {
     const old = transcript.length;
     transcript += pending;
     pending = "";
-    if (args.until && args.until.test(transcript.slice(scanFrom))) return finish(0, `matched ${args.until}`);
-    scanFrom = Math.max(0, transcript.length - 4096);
+    // The whole transcript, so a pattern may span the boot (e.g. a marker seen twice across a reboot).
+    if (args.until && args.until.test(transcript)) return finish(0, `matched ${args.until}`);
     for (let at = transcript.indexOf(PROMPT, Math.max(0, old - PROMPT.length + 1)); at >= 0; at = transcript.indexOf(PROMPT, at + PROMPT.length)) {
       prompts++;
     }
@@ -169,7 +168,11 @@ async function main(): Promise<void> {
     try {
       if (disk && !args.ide) {
         const { attachNvme } = await import("../src/v86/attach.ts"); // not loaded for --ide
-        nvme = await attachNvme(emulator, { drive: MemoryBackend.fromBuffer(disk), serial: "V86BOOT0001" });
+        nvme = await attachNvme(emulator, {
+          drive: MemoryBackend.fromBuffer(disk),
+          serial: "V86BOOT0001",
+          log: (level, msg) => process.stderr.write(`[${level}] ${msg}\n`), // stdout is the console
+        });
       }
       emulator.run();
     } catch (e) {

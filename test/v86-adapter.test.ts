@@ -11,6 +11,8 @@ import { IntxLine } from "../src/v86/intx.ts";
 import { createMmioHandlers } from "../src/v86/mmio.ts";
 import { decodeValue, encodeValue, joinSaveState, STATE_INDEX } from "../src/v86/state.ts";
 import { NvmeAttachment } from "../src/v86/attachment.ts";
+import { attachNvme } from "../src/v86/attach.ts";
+import { MemoryBackend } from "../src/backends/memory.ts";
 import type { AttachableDevice, DeviceHost } from "../src/v86/attachment.ts";
 import type { V86Cpu } from "../src/v86/v86-types.ts";
 
@@ -211,7 +213,8 @@ describe.skipIf(!HAVE_BIOS)("in v86 with SeaBIOS (bios-256k.bin)", () => {
     emulator = undefined;
   });
 
-  async function boot() {
+  /** Starts v86 with SeaBIOS; `plug` attaches the device at emulator-loaded. */
+  async function start(plug: (e: V86) => unknown) {
     const bios = readFileSync(join(BIOS_DIR, "bios-256k.bin"));
     emulator = new V86({ wasm_path: WASM, bios: { buffer: bios.buffer.slice(bios.byteOffset, bios.byteOffset + bios.length) }, memory_size: 32 << 20, autostart: false, disable_speaker: true });
     const e = emulator;
@@ -220,11 +223,20 @@ describe.skipIf(!HAVE_BIOS)("in v86 with SeaBIOS (bios-256k.bin)", () => {
     const biosLog: string[] = [""];
     cpu.io.register_read(0x402, null, () => 0xe9); // SeaBIOS writes its debug log to port 0x402 when it reads 0xe9 there
     cpu.io.register_write(0x402, null, (b: number) => (b === 10 ? biosLog.push("") : (biosLog[biosLog.length - 1] += String.fromCharCode(b))));
-    const att = new NvmeAttachment(e as never, quiet);
-    const dev = new StandIn(att.host);
-    att.plug(dev);
+    await plug(e);
     e.run();
-    return { e, cpu, att, dev, biosLog };
+    return { e, cpu, biosLog };
+  }
+
+  async function boot() {
+    let att: NvmeAttachment | undefined;
+    let dev: StandIn | undefined;
+    const r = await start((e) => {
+      att = new NvmeAttachment(e as never, quiet);
+      dev = new StandIn(att.host);
+      att.plug(dev);
+    });
+    return { ...r, att: att!, dev: dev! };
   }
 
   async function until(what: string, cond: () => boolean, ms = 15000): Promise<void> {
@@ -292,6 +304,29 @@ describe.skipIf(!HAVE_BIOS)("in v86 with SeaBIOS (bios-256k.bin)", () => {
     expect(att.counters.reboots).toBe(1);
     expect(dev.resets).toBe(1);
     await until("the second probe", () => dev.reads.includes(0x08));
+  });
+
+  it("lets SeaBIOS boot from namespace 1 through attachNvme, with nvme-read-end bus events", async () => {
+    // Boot sector: ds=0; print "BOOTED-FROM-NVME" on COM1 byte by byte; cli; hlt.
+    const mbr = new Uint8Array(512);
+    mbr.set([0x31, 0xc0, 0x8e, 0xd8, 0xba, 0xf8, 0x03, 0xbe, 0x14, 0x7c, 0xac, 0x84, 0xc0, 0x74, 0x03, 0xee, 0xeb, 0xf8, 0xfa, 0xf4]);
+    mbr.set(new TextEncoder().encode("BOOTED-FROM-NVME"), 0x14);
+    mbr.set([0x55, 0xaa], 510);
+    const disk = new MemoryBackend(8 << 20);
+    disk.write(0, mbr);
+    let serial = "";
+    const reads: unknown[] = [];
+    let nvme: Awaited<ReturnType<typeof attachNvme>> | undefined;
+    await start(async (e) => {
+      e.add_listener("serial0-output-byte", (b: number) => (serial += String.fromCharCode(b)));
+      // Not in v86.d.ts's event map: listen through the untyped signature.
+      (e as unknown as { add_listener(n: string, f: (a: unknown) => void): void }).add_listener("nvme-read-end", (a) => reads.push(a));
+      nvme = await attachNvme(e, { drive: disk, name: "nvme9", ...quiet });
+    });
+    await until("the boot sector's message", () => serial.includes("BOOTED-FROM-NVME"), 30000);
+    expect(reads[0]).toEqual([1, 512, 1, "nvme9"]);
+    expect(nvme!.counters.readEvents).toBe(reads.length);
+    expect(nvme!.counters.mmioErrors + nvme!.counters.tickErrors).toBe(0);
   });
 
   it("travels inside v86's save_state and comes back with restore_state", async () => {

@@ -11,7 +11,11 @@
 // - reboot_internal(): every guest reboot (keyboard controller reset, port 0xCF9, the
 //   0xCF8 write trick) and emulator.restart(). v86 resets only its own devices and keeps guest
 //   RAM, so the controller must forget every guest address here.
-// - get_state()/set_state(): see state.ts.
+// - get_state()/set_state(): v86's save_state() serialises the array cpu.get_state() returns
+//   (JSON plus a block of typed arrays) and restore_state() hands it back to cpu.set_state().
+//   The wrappers add one entry (index 256) holding every attached device's saveState() and,
+//   after v86 restored CPU, RAM, PIC and PCI config spaces, restore each device from it; a file
+//   without the entry resets the device. Details in state.ts. Disk contents are not in it.
 
 import type { IntxCounters } from "./intx.ts";
 import { IntxLine } from "./intx.ts";

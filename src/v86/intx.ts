@@ -15,7 +15,11 @@
 //   A raise requested during MMIO while the guest has IF set is therefore deferred to the next
 //   timer hook (run_hardware_timers, followed by handle_irqs in v86's main loop). With IF clear
 //   the PIC only latches it; the guest takes it at its next sti/popf/iret. Lowering never
-//   delivers an interrupt, so it is applied at once.
+//   delivers an interrupt, so it is applied at once. Seen: with the raise applied inside the
+//   doorbell write instead, Linux 6.1 oopsed within a minute of QD1 `dd iflag=direct` (a jump
+//   to a garbage EIP under blk_mq_dispatch_rq_list). Deferral costs little at QD1: a waiting
+//   guest idles in HLT, and v86's HLT runs the timer hook at once. Most raises are deferred
+//   (the driver rings the SQ doorbell with interrupts enabled).
 // - PCI command bit 10 (INTx Disable) is honoured; Status bit 3 (Interrupt Status) mirrors the
 //   level the controller asks for.
 
