@@ -92,8 +92,9 @@ export class HotPath {
 
   /** A DataView over the whole memory, re-taken after the memory grew. */
   view(): DataView {
-    const b = this.ram.memory.buffer;
-    if (b !== this.buffer) {
+    // A grown memory detaches the old buffer (byteLength 0): cheaper to test than memory.buffer.
+    if (this.buffer === undefined || this.buffer.byteLength === 0) {
+      const b = this.ram.memory.buffer;
       this.buffer = b;
       this.dv = new DataView(b);
       this.u8 = new Uint8Array(b);

@@ -84,6 +84,7 @@ export class NvmeController implements Device {
       reset: () => this.resetQueues(),
       shutdown: () => this.shutdown(),
       maskChanged: (m) => {
+        this.startRound();
         this.hp.setU32(L.ST_INT_MASKED, m ? 1 : 0);
         this.updateIrq();
       },
@@ -129,6 +130,7 @@ export class NvmeController implements Device {
     const key = `${cmd.sqid}:${cmd.cid}`;
     if (this.inflight.get(key) !== cmd) return; // reset, aborted or its SQ deleted since
     this.inflight.delete(key);
+    this.startRound();
     this.post(cmd, status);
     this.afterWork();
   }
@@ -164,6 +166,7 @@ export class NvmeController implements Device {
 
   private doorbell(off: number, value: number): void {
     if (!this.regs.enabled || (off & 3) !== 0) return;
+    this.startRound();
     const idx = (off - DOORBELL_BASE) >>> 2;
     const qid = idx >>> 1;
     const isCq = (idx & 1) === 1;
@@ -233,7 +236,7 @@ export class NvmeController implements Device {
 
   private post(cmd: Command, status: number): void {
     if (status !== 0) this.errors.record(cmd, cmd.sqid, status);
-    this.hp.x.cqPost(cmd.cqid, cmd.sqid, cmd.cid, status, cmd.dw0, cmd.dw1, this.ticks());
+    this.hp.x.cqPost(cmd.cqid, cmd.sqid, cmd.cid, status, cmd.dw0, cmd.dw1, this.roundTicks);
   }
 
   /** After a batch: hand dirty ranges to the emulator and set the interrupt line. */
@@ -244,22 +247,24 @@ export class NvmeController implements Device {
   }
 
   private updateIrq(): void {
-    const level = this.hp.x.irqLevel(this.ticks()) !== 0;
+    const level = this.hp.x.irqLevel(this.roundTicks) !== 0;
     if (level === this.irq) return;
     this.irq = level;
     if (level) this.telemetry.count("interrupts");
     this.host.setIrq(level);
   }
 
-  /** 100 us ticks for interrupt aggregation time. */
-  private ticks(): number {
-    return Math.floor(performance.now() * 10) >>> 0;
+  /** The clock for interrupt aggregation (100 us ticks), read once per round of work. */
+  private roundTicks = 0;
+  private startRound(): void {
+    this.roundTicks = Math.floor(performance.now() * 10) >>> 0;
   }
 
   /** Timer hook: poll every queue (writing EventIdx where one is found empty), run coalescing timers. */
   tick(_nowMs?: number): void {
     if (!this.regs.enabled) return;
     this.telemetry.count("ticks");
+    this.startRound();
     this.runQueues(true);
   }
 

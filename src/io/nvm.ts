@@ -30,6 +30,10 @@ function failure(dev: Device, e: unknown, write: boolean): number {
   return write ? WRITE_FAULT : READ_ERROR;
 }
 
+/** SLBA (CDW11:CDW10) and the 1's based block count (CDW12 NLB 15:0) of a block command. */
+const slbaOf = (cmd: Command) => cmd.cdw10 + cmd.cdw11 * 2 ** 32;
+const nlbOf = (cmd: Command) => (cmd.cdw12 & 0xffff) + 1;
+
 /** Runs `op`; a Promise result makes the command PENDING until it settles. */
 function settle(dev: Device, cmd: Command, op: () => void | Promise<void>, write: boolean, after?: () => number): number {
   let r: void | Promise<void>;
@@ -68,24 +72,20 @@ export function executeIo(dev: Device, cmd: Command): number {
   }
 }
 
-/** SLBA (CDW11:CDW10) and the 1's based block count (CDW12 NLB 15:0) of a block command. */
-function lbaRange(cmd: Command): [number, number] {
-  return [cmd.cdw10 + cmd.cdw11 * 2 ** 32, (cmd.cdw12 & 0xffff) + 1];
-}
-
-/** Checks range and size of a data command and maps its PRPs; returns [status, bytes]. */
-function prepare(dev: Device, cmd: Command, ns: Namespace): [number, number] {
-  const [slba, nlb] = lbaRange(cmd);
-  if (!ns.inRange(slba, nlb)) return [LBA_OUT_OF_RANGE, 0];
+/** Checks range and size of a data command and maps its PRPs; returns an NVMe status. */
+function prepare(dev: Device, cmd: Command, ns: Namespace): number {
+  const nlb = nlbOf(cmd);
+  if (!ns.inRange(slbaOf(cmd), nlb)) return LBA_OUT_OF_RANGE;
   const bytes = nlb * ns.blockSize;
-  if (bytes > dev.config.mdtsBytes) return [INVALID_FIELD, 0];
-  return [dev.dma.map(cmd, bytes), bytes];
+  if (bytes > dev.config.mdtsBytes) return INVALID_FIELD;
+  return dev.dma.map(cmd, bytes);
 }
 
 function read(dev: Device, cmd: Command, ns: Namespace): number {
-  const [s, bytes] = prepare(dev, cmd, ns);
+  const s = prepare(dev, cmd, ns);
   if (s) return s;
-  const offset = cmd.cdw10 * ns.blockSize + cmd.cdw11 * 2 ** 32 * ns.blockSize;
+  const bytes = nlbOf(cmd) * ns.blockSize;
+  const offset = slbaOf(cmd) * ns.blockSize;
   const n = dev.dma.segmentCount;
   let off = offset;
   try {
@@ -121,9 +121,10 @@ function readLater(dev: Device, cmd: Command, ns: Namespace, offset: number, byt
 }
 
 function write(dev: Device, cmd: Command, ns: Namespace): number {
-  const [s, bytes] = prepare(dev, cmd, ns);
+  const s = prepare(dev, cmd, ns);
   if (s) return s;
-  const offset = (cmd.cdw10 + cmd.cdw11 * 2 ** 32) * ns.blockSize;
+  const bytes = nlbOf(cmd) * ns.blockSize;
+  const offset = slbaOf(cmd) * ns.blockSize;
   // Without an enabled volatile cache every write must be durable when it completes.
   const fua = (cmd.cdw12 & FUA) !== 0 || !dev.features.writeCacheEnabled;
   const n = dev.dma.segmentCount;
@@ -148,9 +149,10 @@ function write(dev: Device, cmd: Command, ns: Namespace): number {
 }
 
 function compare(dev: Device, cmd: Command, ns: Namespace): number {
-  const [s, bytes] = prepare(dev, cmd, ns);
+  const s = prepare(dev, cmd, ns);
   if (s) return s;
-  const offset = (cmd.cdw10 + cmd.cdw11 * 2 ** 32) * ns.blockSize;
+  const bytes = nlbOf(cmd) * ns.blockSize;
+  const offset = slbaOf(cmd) * ns.blockSize;
   const host = new Uint8Array(bytes);
   dev.dma.fromGuest(host);
   const check = (disk: Uint8Array) => {
@@ -185,7 +187,8 @@ function flush(dev: Device, cmd: Command): number {
 }
 
 function writeZeroes(dev: Device, cmd: Command, ns: Namespace): number {
-  const [slba, nlb] = lbaRange(cmd);
+  const slba = slbaOf(cmd);
+  const nlb = nlbOf(cmd);
   if (!ns.inRange(slba, nlb)) return LBA_OUT_OF_RANGE;
   const offset = slba * ns.blockSize;
   const length = nlb * ns.blockSize;
