@@ -1,0 +1,10 @@
+// v86-nvme's public API: attach an NVMe controller to a v86 emulator, or drive the controller
+// directly (it needs no emulator: a WebAssembly.Memory holding guest RAM and a small host).
+export { attachNvme } from "./v86/attach.ts";
+export type { AttachNvmeOptions, NvmeV86 } from "./v86/attach.ts";
+export { NvmeController, BAR0_SIZE } from "./controller/controller.ts";
+export type { ControllerHost, ControllerSnapshot, GuestRam } from "./controller/controller.ts";
+export type { NvmeOptions, NamespaceOptions, DoorbellPolicy } from "./controller/options.ts";
+export type { BlockBackend } from "./backends/block-backend.ts";
+export { BackendError } from "./backends/block-backend.ts";
+export { MemoryBackend } from "./backends/memory.ts";
