@@ -182,7 +182,7 @@ export class NvmeController implements Device {
   private invalidDoorbell(idx: number, info: number, value: number): void {
     const what = info === LOG.AE_ERR_INVALID_DB_REGISTER ? "write to invalid doorbell" : "invalid doorbell value";
     this.badDoorbellLog.note(`${what} ${idx} (${idx & 1 ? "CQ" : "SQ"} ${idx >>> 1}) value ${value}`);
-    this.telemetry.count("invalidDoorbellWrites");
+    this.telemetry.invalidDoorbellWrites++;
     this.events.raise(LOG.AE_TYPE_ERROR, info, LOG.LID_ERROR_INFO);
   }
 
@@ -250,7 +250,7 @@ export class NvmeController implements Device {
     const level = this.hp.x.irqLevel(this.roundTicks) !== 0;
     if (level === this.irq) return;
     this.irq = level;
-    if (level) this.telemetry.count("interrupts");
+    if (level) this.telemetry.interrupts++;
     this.host.setIrq(level);
   }
 
@@ -263,7 +263,7 @@ export class NvmeController implements Device {
   /** Timer hook: poll every queue (writing EventIdx where one is found empty), run coalescing timers. */
   tick(_nowMs?: number): void {
     if (!this.regs.enabled) return;
-    this.telemetry.count("ticks");
+    this.telemetry.ticks++;
     this.startRound();
     this.runQueues(true);
   }
