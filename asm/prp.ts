@@ -4,7 +4,7 @@
 
 import { ST_PAGE_SIZE, ST_SEGS, ST_SEG_LIST, SEGS_MAX } from "./layout";
 import { STATUS_OK, STATUS_DATA_TRANSFER_ERROR, STATUS_INVALID_PRP_OFFSET, STATUS_INVALID_FIELD } from "../src/spec/status";
-import { st32, setSt32, host, inRam, state } from "./guest";
+import { st32, setSt32, host, inRam, state, markDirty } from "./guest";
 
 let segCount: u32 = 0;
 
@@ -78,7 +78,19 @@ function prpWalk(prp1: u64, prp2: u64, len: u32): u32 {
   return STATUS_OK;
 }
 
-/** Maps a command's data pointer (PRP1, PRP2 as 32-bit halves) for `len` bytes. */
-export function prpMap(p1Lo: u32, p1Hi: u32, p2Lo: u32, p2Hi: u32, len: u32): u32 {
-  return prpWalk((<u64>p1Hi << 32) | p1Lo, (<u64>p2Hi << 32) | p2Lo, len);
+/**
+ * Maps a command's data pointer (PRP1, PRP2 as 32-bit halves) for `len` bytes. Returns the
+ * segment count, or minus the NVMe status on failure. With `toHost` the segments are recorded
+ * as dirty at once (the caller is about to store into them).
+ */
+export function prpMap(p1Lo: u32, p1Hi: u32, p2Lo: u32, p2Hi: u32, len: u32, toHost: bool): i32 {
+  const s = prpWalk((<u64>p1Hi << 32) | p1Lo, (<u64>p2Hi << 32) | p2Lo, len);
+  if (s != STATUS_OK) return -<i32>s;
+  if (toHost) {
+    for (let i: u32 = 0; i < segCount; i++) {
+      const e = state + ST_SEG_LIST + i * 8;
+      markDirty(<u64>load<u32>(e), load<u32>(e, 4));
+    }
+  }
+  return <i32>segCount;
 }

@@ -46,7 +46,7 @@ export interface Device {
 /** Copies `data` to the command's PRPs (at most `len` bytes); returns an NVMe status. */
 export function sendToHost(dev: Device, cmd: Command, data: Uint8Array, len = data.length): number {
   const n = Math.min(len, data.length);
-  const s = dev.dma.map(cmd, n);
+  const s = dev.dma.map(cmd, n, true);
   if (s !== 0) return s;
   dev.dma.toGuest(data.subarray(0, n));
   return 0;

@@ -8,13 +8,18 @@ import * as L from "../asm/layout.ts";
 export class Dma {
   constructor(private readonly hp: HotPath) {}
 
-  /** Walks a command's PRPs for `len` bytes; returns an NVMe status (0 = mapped). */
-  map(cmd: Command, len: number): number {
-    return this.hp.x.prpMap(cmd.prp1Lo, cmd.prp1Hi, cmd.prp2Lo, cmd.prp2Hi, len);
-  }
+  /** Segments of the last successful mapping. */
+  segmentCount = 0;
 
-  get segmentCount(): number {
-    return this.hp.u32(L.ST_SEGS);
+  /**
+   * Walks a command's PRPs for `len` bytes; returns an NVMe status (0 = mapped). `toHost`: the
+   * device will store into the segments, so they are recorded dirty for the JIT right away.
+   */
+  map(cmd: Command, len: number, toHost = false): number {
+    const r = this.hp.x.prpMap(cmd.prp1Lo, cmd.prp1Hi, cmd.prp2Lo, cmd.prp2Hi, len, toHost ? 1 : 0);
+    if (r < 0) return -r;
+    this.segmentCount = r;
+    return 0;
   }
 
   /** Guest address and length of segment `i` of the last mapping. */
@@ -33,15 +38,13 @@ export class Dma {
     return u8.subarray(start, start + this.segLen(i));
   }
 
-  /** Copies `src` into the mapped guest segments and marks them dirty for the JIT. */
+  /** Copies `src` into segments mapped with `toHost`. */
   toGuest(src: Uint8Array): void {
     const n = this.segmentCount;
     let off = 0;
     for (let i = 0; i < n && off < src.length; i++) {
-      const a = this.segAddr(i);
       const len = Math.min(this.segLen(i), src.length - off);
-      this.hp.bytes().set(src.subarray(off, off + len), this.hp.ram.ramBase + a);
-      this.hp.x.markDirty(a, len);
+      this.hp.bytes().set(src.subarray(off, off + len), this.hp.ram.ramBase + this.segAddr(i));
       off += len;
     }
   }
@@ -58,8 +61,4 @@ export class Dma {
     }
   }
 
-  /** Marks segment `i` dirty after a caller wrote into its view. */
-  dirty(i: number): void {
-    this.hp.x.markDirty(this.segAddr(i), this.segLen(i));
-  }
 }

@@ -39,7 +39,7 @@ interface Exports {
   cqReserve(qid: number): number;
   cqUnreserve(qid: number): void;
   cqPost(cqid: number, sqid: number, cid: number, status: number, dw0: number, dw1: number, now: number): number;
-  prpMap(p1Lo: number, p1Hi: number, p2Lo: number, p2Hi: number, len: number): number;
+  prpMap(p1Lo: number, p1Hi: number, p2Lo: number, p2Hi: number, len: number, toHost: number): number;
   irqLevel(now: number): number;
 }
 

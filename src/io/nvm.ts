@@ -73,16 +73,16 @@ export function executeIo(dev: Device, cmd: Command): number {
 }
 
 /** Checks range and size of a data command and maps its PRPs; returns an NVMe status. */
-function prepare(dev: Device, cmd: Command, ns: Namespace): number {
+function prepare(dev: Device, cmd: Command, ns: Namespace, toHost = false): number {
   const nlb = nlbOf(cmd);
   if (!ns.inRange(slbaOf(cmd), nlb)) return LBA_OUT_OF_RANGE;
   const bytes = nlb * ns.blockSize;
   if (bytes > dev.config.mdtsBytes) return INVALID_FIELD;
-  return dev.dma.map(cmd, bytes);
+  return dev.dma.map(cmd, bytes, toHost);
 }
 
 function read(dev: Device, cmd: Command, ns: Namespace): number {
-  const s = prepare(dev, cmd, ns);
+  const s = prepare(dev, cmd, ns, true);
   if (s) return s;
   const bytes = nlbOf(cmd) * ns.blockSize;
   const offset = slbaOf(cmd) * ns.blockSize;
@@ -90,9 +90,9 @@ function read(dev: Device, cmd: Command, ns: Namespace): number {
   let off = offset;
   try {
     for (let i = 0; i < n; i++) {
-      if (!ns.backend.tryRead(off, dev.dma.segView(i))) return readLater(dev, cmd, ns, offset, bytes);
-      dev.dma.dirty(i);
-      off += dev.dma.segLen(i);
+      const view = dev.dma.segView(i);
+      if (!ns.backend.tryRead(off, view)) return readLater(dev, cmd, ns, offset, bytes);
+      off += view.length;
     }
   } catch (e) {
     return failure(dev, e, false);
@@ -107,7 +107,7 @@ function readLater(dev: Device, cmd: Command, ns: Namespace, offset: number, byt
   const c = dev.hold(cmd);
   ns.backend.read(offset, bytes).then(
     (data) => {
-      const s = dev.dma.map(c, bytes);
+      const s = dev.dma.map(c, bytes, true);
       if (s === 0) {
         dev.dma.toGuest(data);
         dev.health.read(bytes);
