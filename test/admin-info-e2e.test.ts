@@ -173,6 +173,18 @@ describe("admin information end to end", () => {
     expect((await getFeature(d, F.FID_TEMPERATURE_THRESHOLD)).dw0).toBe(300);
   });
 
+  it("follows Linux's AEN setup: namespace notices only, so SMART stays quiet and errors still report", async () => {
+    const d = await up();
+    const [ctrl] = await d.identify(I.CNS_CONTROLLER);
+    const oaes = dv(ctrl).getUint32(I.IDC_OAES, true);
+    expect((await setFeature(d, F.FID_ASYNC_EVENT_CONFIG, oaes & F.AEC_NS_ATTR)).status).toBe(0);
+    const aer = d.submit(0, { opcode: O.ADMIN_ASYNC_EVENT_REQUEST });
+    expect((await setFeature(d, F.FID_TEMPERATURE_THRESHOLD, 300)).status).toBe(0);
+    expect(d.reap(0)).toEqual([]);
+    badDoorbell(d);
+    expect(d.reap(0).map((c) => [c.cid, c.dw0 & 0xff])).toEqual([[aer, G.AE_TYPE_ERROR]]);
+  });
+
   it("limits outstanding AERs to four and drops them on reset without completions", async () => {
     const d = await up();
     for (let i = 0; i < 4; i++) d.submit(0, { opcode: O.ADMIN_ASYNC_EVENT_REQUEST });

@@ -101,6 +101,7 @@ describe("Identify", () => {
     expect(d[I.IDC_MDTS]).toBe(5);
     expect(v.getUint16(I.IDC_CNTLID, true)).toBe(1);
     expect(v.getUint32(I.IDC_VER, true)).toBe(0x10400);
+    expect(v.getUint32(I.IDC_OAES, true)).toBe(I.OAES_NS_ATTR);
     expect(d[I.IDC_CNTRLTYPE]).toBe(1);
     expect(v.getUint16(I.IDC_OACS, true)).toBe(I.OACS_DBBUF_CONFIG);
     expect(d[I.IDC_ACL]).toBe(3);
@@ -454,11 +455,27 @@ describe("Get Log Page", () => {
 
   it("rejects unknown logs and transfers beyond MDTS", async () => {
     const dev = await device({ mdts: 1 });
-    for (const lid of [0x00, 0x04, 0x06, 0x07, 0x80, 0xc0]) {
+    for (const lid of [0x00, 0x06, 0x07, 0x80, 0xc0]) {
       expect(getLog(dev, lid, 512)[0]).toBe(S.SCT_COMMAND_SPECIFIC | S.SC_INVALID_LOG_PAGE | S.STATUS_DNR);
     }
     expect(getLog(dev, G.LID_ERROR_INFO, 8192)[0]).toBe(0);
     expect(getLog(dev, G.LID_ERROR_INFO, 8196)[0]).toBe(INVALID_FIELD);
+  });
+
+  it("returns an empty Changed Namespace List, which clears a namespace notice", async () => {
+    const dev = await device();
+    const [s, d] = getLog(dev, G.LID_CHANGED_NS_LIST, 4096);
+    expect(s).toBe(0);
+    expect(d.every((b) => b === 0)).toBe(true);
+    setF(dev, F.FID_ASYNC_EVENT_CONFIG, F.AEC_NS_ATTR | F.AEC_TELEMETRY); // what Linux sets, plus one we lack
+    expect(getF(dev, F.FID_ASYNC_EVENT_CONFIG)).toEqual([0, F.AEC_NS_ATTR]);
+    dev.events.raise(G.AE_TYPE_NOTICE, G.AE_NOTICE_NS_ATTR, G.LID_CHANGED_NS_LIST);
+    dev.events.raise(G.AE_TYPE_NOTICE, G.AE_NOTICE_NS_ATTR, G.LID_CHANGED_NS_LIST);
+    expect(dev.events.request(command(0x0c, { cid: 1 }))).toBe(0);
+    expect(dev.events.request(command(0x0c, { cid: 2 }))).toBe(PENDING);
+    dev.events.raise(G.AE_TYPE_NOTICE, G.AE_NOTICE_NS_ATTR, G.LID_CHANGED_NS_LIST);
+    getLog(dev, G.LID_CHANGED_NS_LIST, 4096);
+    expect(dev.aerCompletions.map((c) => c.dw0)).toEqual([G.AE_TYPE_NOTICE | (G.LID_CHANGED_NS_LIST << 16)]);
   });
 
   it("unmasks an event type when its log is read without RAE", async () => {

@@ -22,6 +22,7 @@ const NOT_SAVEABLE = SCT_COMMAND_SPECIFIC | SC_FEATURE_NOT_SAVEABLE | STATUS_DNR
 const NOT_NS_SPECIFIC = SCT_COMMAND_SPECIFIC | SC_FEATURE_NOT_NS_SPECIFIC | STATUS_DNR;
 const NPSS = 0; // highest power state (Identify Controller NPSS)
 const ARBITRATION_BITS = 0xffffff07; // AB 2:0, LPW, MPW, HPW
+const AEC_SUPPORTED = F.AEC_SMART_MASK | F.AEC_NS_ATTR;
 
 interface Feature {
   /** Answers from `st` (current values, or a fresh state for the defaults); sets cmd.dw0. */
@@ -220,8 +221,8 @@ const FEATURES: ReadonlyMap<number, Feature> = new Map<number, Feature>([
   }],
   [F.FID_ASYNC_EVENT_CONFIG, {
     get: (_d, c, st) => ok(c, st.asyncEventConfig),
-    // Only SMART warnings can be raised here; notice bits name events this device never has.
-    set: (d, c) => ((d.features.asyncEventConfig = c.cdw11 & F.AEC_SMART_MASK), 0),
+    // SMART warnings and namespace attribute notices (OAES); other notices never happen here.
+    set: (d, c) => ((d.features.asyncEventConfig = c.cdw11 & AEC_SUPPORTED), 0),
   }],
   [F.FID_TIMESTAMP, {
     get: (d, c, st) => sendToHost(d, c, timestampBytes(st)),

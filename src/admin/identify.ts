@@ -80,6 +80,8 @@ export function identifyController(dev: Device): Uint8Array {
   out[I.IDC_MDTS] = c.mdts;
   dv.setUint16(I.IDC_CNTLID, CONTROLLER_ID, true);
   dv.setUint32(I.IDC_VER, VS_1_4, true);
+  // Linux arms Asynchronous Event Requests only when OAES names a notice it handles.
+  dv.setUint32(I.IDC_OAES, I.OAES_NS_ATTR, true);
   out[I.IDC_CNTRLTYPE] = I.CNTRLTYPE_IO;
   dv.setUint16(I.IDC_OACS, c.shadowDoorbells ? I.OACS_DBBUF_CONFIG : 0, true);
   out[I.IDC_ACL] = ABORT_LIMIT - 1;

@@ -1,4 +1,5 @@
-// Get Log Page: Error Information, SMART / Health, Firmware Slot, Commands Supported and Effects.
+// Get Log Page: Error Information, SMART / Health, Firmware Slot, Changed Namespace List,
+// Commands Supported and Effects.
 // Offsets and lengths are in bytes of the page; bytes past its end read as zero.
 
 import type { Device } from "../device.ts";
@@ -50,6 +51,9 @@ function buildPage(dev: Device, cmd: Command, lid: number): Uint8Array | number 
       return firmwareSlotPage(dev);
     case G.LID_CMD_EFFECTS:
       return effectsLog(dev.config);
+    case G.LID_CHANGED_NS_LIST:
+      // Namespaces never change while the device runs, so the list is always empty.
+      return new Uint8Array(G.CHANGED_NS_LIST_SIZE);
     default:
       return INVALID_LOG_PAGE;
   }

@@ -84,6 +84,10 @@ export const PSD_RWT = 14;
 export const PSD_RWL = 15;
 
 export const CNTRLTYPE_IO = 1;
+
+// OAES: optional asynchronous events supported
+export const OAES_NS_ATTR = 1 << 8; // Namespace Attribute Notices and the Changed Namespace List log
+export const OAES_FW_ACTIVATION = 1 << 9;
 export const SQES_64 = 0x66;
 export const CQES_16 = 0x44;
 

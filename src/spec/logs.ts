@@ -7,6 +7,7 @@ export const LID_SMART = 0x02;
 export const LID_FW_SLOT = 0x03;
 export const LID_CHANGED_NS_LIST = 0x04;
 export const LID_CMD_EFFECTS = 0x05;
+export const CHANGED_NS_LIST_SIZE = 4096; // up to 1024 NSIDs
 
 // Command dwords
 export const CDW10_LID_MASK = 0xff;
