@@ -87,7 +87,8 @@ export class Health {
     setU128(dv, G.SMART_HOST_WRITES, this.hostWrites);
     setU128(dv, G.SMART_BUSY_TIME, Math.floor(this.busyMs / 60_000));
     setU128(dv, G.SMART_POWER_CYCLES, this.powerCycles);
-    setU128(dv, G.SMART_POWER_ON_HOURS, Math.floor((this.now() - this.poweredOnAt) / 3_600_000));
+    // A snapshot restored in another page carries a start time from a different clock origin.
+    setU128(dv, G.SMART_POWER_ON_HOURS, Math.max(0, Math.floor((this.now() - this.poweredOnAt) / 3_600_000)));
     setU128(dv, G.SMART_UNSAFE_SHUTDOWNS, this.unsafeShutdowns);
     setU128(dv, G.SMART_MEDIA_ERRORS, this.mediaErrors);
     setU128(dv, G.SMART_ERROR_ENTRIES, errorLogEntries);
