@@ -137,7 +137,7 @@ export class NvmeController implements Device {
 
   /** Abort (admin 08h): an in-flight command completes now as aborted; its late result is dropped. */
   abort(sqid: number, cid: number): boolean {
-    const c = this.inflight.get(`${sqid}:${cid}`);
+    const c = this.inflight.get(`${sqid}:${cid}`) ?? (sqid === 0 ? this.events.abort(cid) : undefined);
     if (!c) return false;
     this.inflight.delete(`${sqid}:${cid}`);
     this.post(c, S.SCT_GENERIC | S.SC_ABORT_REQUESTED);
@@ -183,6 +183,8 @@ export class NvmeController implements Device {
     const what = info === LOG.AE_ERR_INVALID_DB_REGISTER ? "write to invalid doorbell" : "invalid doorbell value";
     this.badDoorbellLog.note(`${what} ${idx} (${idx & 1 ? "CQ" : "SQ"} ${idx >>> 1}) value ${value}`);
     this.telemetry.invalidDoorbellWrites++;
+    // The async event points the host at the error log: give it an entry to find there.
+    this.errors.record(undefined, 0xffff, S.SCT_GENERIC | S.SC_INVALID_FIELD);
     this.events.raise(LOG.AE_TYPE_ERROR, info, LOG.LID_ERROR_INFO);
   }
 

@@ -83,7 +83,8 @@ export function normalizeOptions(o: NvmeOptions): ControllerConfig {
   if (policy !== "eager" && policy !== "awake") throw new Error(`nvme: doorbell_policy must be "eager" or "awake"`);
   return {
     name,
-    serial: ascii(o.serial ?? "V86NVME0001", 20, "serial"),
+    // Distinct devices need distinct serials (Linux keys subsystems on the NQN built from it).
+    serial: ascii(o.serial ?? `V86NVME-${name}`.slice(0, 20), 20, "serial"),
     model: ascii(o.model ?? "v86-nvme Virtual NVMe Disk", 40, "model"),
     firmware: ascii(o.firmware ?? "1.0", 8, "firmware"),
     vendorId: int(o.vendor_id, 0x1d1d, 0, 0xffff, "vendor_id"),
