@@ -10,7 +10,7 @@ import { BackendError } from "../../src/backends/block-backend.ts";
 /** The byte a base image holds at `pos` (any deterministic, position-dependent pattern). */
 export const baseByte = (pos: number) => (Math.imul(pos, 7) + Math.floor(pos / 512) * 13 + 1) & 0xff;
 
-export function fillPattern(offset: number, dst: Uint8Array): Uint8Array {
+export function fillPattern<T extends Uint8Array>(offset: number, dst: T): T {
   for (let i = 0; i < dst.length; i++) dst[i] = baseByte(offset + i);
   return dst;
 }

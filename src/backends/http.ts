@@ -1,0 +1,269 @@
+// A disk image read lazily over HTTP: aligned chunks fetched with Range requests (or from
+// pre-split part files), kept in an LRU cache with a byte budget, one request per chunk however
+// many readers want it, read-ahead for sequential readers, and writes in a copy-on-write
+// overlay in memory. Every response is checked (status, Content-Range, length, validator), so a
+// server that ignores Range, lies about lengths or changes the image under us produces an error,
+// never wrong bytes.
+
+import { BackendError } from "./block-backend.ts";
+import { ChunkCache, type ChunkCacheStats, type ReadSource } from "./chunk-cache.ts";
+import { CowBackend } from "./overlay.ts";
+
+export interface HttpDiskOptions {
+  /** Bytes per request and per cached chunk, a multiple of 512 (default 256 KiB). With `parts`: the part size. */
+  chunkSize?: number;
+  /** Budget of the chunk cache (default 32 MiB). Memory use is this plus the overlay. */
+  cacheBytes?: number;
+  /** Chunks fetched ahead once reads are sequential (default 2; 0 turns it off). */
+  readAhead?: number;
+  /** Image size in bytes when known: skips the size probe. Required with `parts`. */
+  size?: number;
+  /**
+   * Pre-split parts for hosts without Range support: a URL template with `{start}` (first byte),
+   * `{end}` (last byte, inclusive), `{stop}` (end, exclusive) and `{index}`, resolved against the
+   * image URL, e.g. "disk.img.{start}-{end}" ("disk.img.0-262143", ...). Every part is
+   * `chunkSize` bytes except the last.
+   */
+  parts?: string;
+  /** Extra attempts after a network error, a 5xx/408/429 answer or a cut-off body (default 2). */
+  retries?: number;
+  /** Wait before the first retry, doubled for each next one (default 250 ms). */
+  retryDelayMs?: number;
+  /** Extra request headers (say, authorization). */
+  headers?: Record<string, string>;
+  /** The fetch to use (default: the global one). */
+  fetch?: typeof fetch;
+  /** Overlay granularity (default 512). */
+  blockSize?: number;
+}
+
+export interface HttpStats extends ChunkCacheStats {
+  /** HTTP requests sent, probes and retries included. */
+  requests: number;
+  /** Requests repeated after a transient failure. */
+  retries: number;
+}
+
+/** Raised while opening an image: the URL cannot serve as a disk. */
+export class HttpImageError extends Error {}
+
+/** A failure worth another attempt (network, 5xx, cut-off body). */
+class Transient extends Error {}
+
+interface ContentRange {
+  start: number;
+  end: number;
+  total: number | undefined;
+}
+
+/** Parses "bytes a-b/total" (total may be "*"). */
+export function parseContentRange(v: string | null): ContentRange | undefined {
+  if (!v) return undefined;
+  const m = /^\s*bytes\s+(\d+)-(\d+)\/(\d+|\*)\s*$/i.exec(v);
+  if (!m) return undefined;
+  return { start: Number(m[1]), end: Number(m[2]), total: m[3] === "*" ? undefined : Number(m[3]) };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+async function discardBody(res: Response): Promise<void> {
+  try {
+    await res.body?.cancel();
+  } catch {
+    // nothing to free
+  }
+}
+
+/** The image's bytes, rounded up to whole 512-byte sectors (the tail reads as zeros). */
+export class HttpSource implements ReadSource {
+  readonly byteLength: number;
+  readonly cache: ChunkCache;
+  private requests = 0;
+  private retried = 0;
+  private readonly fetchFn: typeof fetch;
+
+  private constructor(
+    readonly url: string,
+    /** Size of the image on the server. */
+    readonly imageSize: number,
+    private readonly o: HttpDiskOptions,
+    /** Strong validator of the image seen when opening; a different one later means it changed. */
+    private readonly etag: string | undefined,
+    fetchFn: typeof fetch,
+    probeRequests: number,
+  ) {
+    this.fetchFn = fetchFn;
+    this.requests = probeRequests;
+    this.byteLength = Math.ceil(imageSize / 512) * 512;
+    this.cache = new ChunkCache(this.byteLength, (i, start, length) => this.fetchChunk(i, start, length), {
+      chunkSize: o.chunkSize ?? 256 * 1024,
+      cacheBytes: o.cacheBytes ?? 32 * 1024 * 1024,
+      readAhead: o.readAhead ?? 2,
+    });
+  }
+
+  /** Finds the image's size (unless given) and checks that the server can serve it in pieces. */
+  static async open(url: string, o: HttpDiskOptions = {}): Promise<HttpSource> {
+    const f = o.fetch ?? globalThis.fetch.bind(globalThis);
+    const chunk = o.chunkSize ?? 256 * 1024;
+    if (!Number.isSafeInteger(chunk) || chunk < 512 || chunk % 512 !== 0) throw new HttpImageError(`${url}: chunkSize must be a positive multiple of 512`);
+    if (o.parts !== undefined) {
+      if (o.size === undefined) throw new HttpImageError(`${url}: pre-split parts need the image size (option size)`);
+      if (!/\{(start|end|stop|index)\}/.test(o.parts)) throw new HttpImageError(`${url}: parts template "${o.parts}" names no {start}, {end}, {stop} or {index}`);
+    }
+    if (o.size !== undefined) {
+      if (!Number.isSafeInteger(o.size) || o.size <= 0) throw new HttpImageError(`${url}: bad size ${o.size}`);
+      return new HttpSource(url, o.size, o, undefined, f, 0);
+    }
+    const headers = { ...o.headers };
+    let requests = 1;
+    let res: Response;
+    try {
+      res = await f(url, { headers: { ...headers, Range: "bytes=0-0" } });
+    } catch (e) {
+      throw new HttpImageError(`${url}: ${message(e)}`);
+    }
+    if (res.status === 200) {
+      await discardBody(res);
+      throw new HttpImageError(
+        `${url}: the server ignores HTTP Range requests (it answered 200 with the whole file to a request for one byte); ` +
+          "serve the image from a server that supports Range, or pre-split it and use the parts option",
+      );
+    }
+    if (res.status !== 206) {
+      await discardBody(res);
+      throw new HttpImageError(`${url}: HTTP ${res.status} ${res.statusText} when probing the image size`);
+    }
+    const cr = parseContentRange(res.headers.get("content-range"));
+    const body = new Uint8Array(await res.arrayBuffer());
+    if (body.length !== 1 || (cr && (cr.start !== 0 || cr.end !== 0))) {
+      throw new HttpImageError(`${url}: the server answered a request for byte 0 with ${cr ? `bytes ${cr.start}-${cr.end}` : `${body.length} bytes`}`);
+    }
+    let size = cr?.total;
+    const etag = strongEtag(res.headers.get("etag"));
+    if (size === undefined) {
+      // Content-Range is hidden (a cross-origin server that does not expose it) or has no total.
+      requests++;
+      const head = await f(url, { method: "HEAD", headers });
+      const len = head.headers.get("content-length");
+      if (!head.ok || len === null || !/^\d+$/.test(len)) {
+        throw new HttpImageError(`${url}: cannot learn the image size (no Content-Range total, HEAD gave ${head.status} without Content-Length); pass the size option`);
+      }
+      size = Number(len);
+    }
+    if (!Number.isSafeInteger(size) || size <= 0) throw new HttpImageError(`${url}: bad image size ${size}`);
+    return new HttpSource(url, size, o, etag, f, requests);
+  }
+
+  get stats(): HttpStats {
+    return { ...this.cache.stats, requests: this.requests, retries: this.retried };
+  }
+
+  tryRead(offset: number, dst: Uint8Array): boolean {
+    return this.cache.tryRead(offset, dst);
+  }
+
+  read(offset: number, length: number): Promise<Uint8Array> {
+    return this.cache.read(offset, length);
+  }
+
+  private async fetchChunk(index: number, start: number, length: number): Promise<Uint8Array> {
+    const retries = this.o.retries ?? 2;
+    let delay = this.o.retryDelayMs ?? 250;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.fetchOnce(index, start, length);
+      } catch (e) {
+        if (!(e instanceof Transient) || attempt >= retries) {
+          throw e instanceof BackendError ? e : new BackendError(`${this.url}: ${message(e)}`, "read");
+        }
+        this.retried++;
+        await sleep(delay);
+        delay *= 2;
+      }
+    }
+  }
+
+  private partUrl(index: number, start: number, stop: number): string {
+    const name = this.o.parts!
+      .replaceAll("{start}", String(start))
+      .replaceAll("{end}", String(stop - 1))
+      .replaceAll("{stop}", String(stop))
+      .replaceAll("{index}", String(index));
+    return new URL(name, new URL(this.url, globalThis.location?.href ?? "http://localhost/")).href;
+  }
+
+  private async fetchOnce(index: number, start: number, length: number): Promise<Uint8Array> {
+    const stop = Math.min(start + length, this.imageSize); // the bytes that exist on the server
+    const want = stop - start;
+    const parts = this.o.parts !== undefined;
+    const url = parts ? this.partUrl(index, start, stop) : this.url;
+    const where = parts ? url : `${this.url} bytes ${start}-${stop - 1}`;
+    const headers: Record<string, string> = { ...this.o.headers };
+    if (!parts) headers.Range = `bytes=${start}-${stop - 1}`;
+    this.requests++;
+    let res: Response;
+    try {
+      res = await this.fetchFn(url, { headers });
+    } catch (e) {
+      throw new Transient(`${where}: ${message(e)}`);
+    }
+    const fail = async (text: string, transient: boolean): Promise<never> => {
+      await discardBody(res);
+      throw transient ? new Transient(`${where}: ${text}`) : new BackendError(`${where}: ${text}`, "read");
+    };
+    if (res.status >= 500 || res.status === 408 || res.status === 429) return fail(`HTTP ${res.status}`, true);
+    if (!parts) {
+      if (res.status === 200 && !(start === 0 && stop === this.imageSize)) {
+        return fail("the server ignored the Range request and answered 200 with the whole file", false);
+      }
+      if (res.status !== 206 && res.status !== 200) return fail(`HTTP ${res.status}`, false);
+      const cr = parseContentRange(res.headers.get("content-range"));
+      if (cr && (cr.start !== start || cr.end !== stop - 1)) return fail(`the server sent bytes ${cr.start}-${cr.end} instead`, false);
+      if (cr?.total !== undefined && cr.total !== this.imageSize) {
+        return fail(`the server reports the image as ${cr.total} bytes, not ${this.imageSize} (did it change?)`, false);
+      }
+    } else if (!res.ok) return fail(`HTTP ${res.status}`, false);
+    const etag = strongEtag(res.headers.get("etag"));
+    if (!parts && this.etag && etag && etag !== this.etag) return fail(`the image changed on the server (ETag ${etag}, was ${this.etag})`, false);
+    let buf: ArrayBuffer;
+    try {
+      buf = await res.arrayBuffer();
+    } catch (e) {
+      throw new Transient(`${where}: body: ${message(e)}`);
+    }
+    if (buf.byteLength !== want) {
+      // A cut connection gives a short body; a long one means the server is not sending what we asked for.
+      if (buf.byteLength < want) throw new Transient(`${where}: got ${buf.byteLength} bytes, expected ${want}`);
+      throw new BackendError(`${where}: got ${buf.byteLength} bytes, expected ${want}`, "read");
+    }
+    if (want === length) return new Uint8Array(buf);
+    const out = new Uint8Array(length); // the zero tail past the end of the image
+    out.set(new Uint8Array(buf));
+    return out;
+  }
+}
+
+/** A strong ETag, or undefined (weak validators say nothing about byte ranges). */
+function strongEtag(v: string | null): string | undefined {
+  return v && !v.startsWith("W/") ? v : undefined;
+}
+
+/** An HTTP image as a writable disk; writes stay in memory (see CowBackend for the guarantees). */
+export class HttpBackend extends CowBackend {
+  declare readonly base: HttpSource;
+
+  constructor(source: HttpSource, o: HttpDiskOptions = {}) {
+    super(source, { blockSize: o.blockSize });
+  }
+
+  /** Opens `url` (probing its size unless `size` is given) as a disk. */
+  static async open(url: string, o: HttpDiskOptions = {}): Promise<HttpBackend> {
+    return new HttpBackend(await HttpSource.open(url, o), o);
+  }
+
+  get stats(): HttpStats {
+    return this.base.stats;
+  }
+}

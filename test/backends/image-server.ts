@@ -1,0 +1,110 @@
+// Local HTTP servers on 127.0.0.1 serving a virtual disk image (the conformance pattern, so any
+// size costs nothing): one honouring Range, one ignoring it, and hooks to fail, cut, or falsify
+// chosen answers. Every request is counted and logged; close() ends open connections too.
+
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { fillPattern } from "./conformance.ts";
+
+/** What to do with one request: undefined answers it properly. */
+export type Fault = "500" | "cut" | "wrong-range" | "wrong-total" | "too-long" | "ignore-range" | undefined;
+
+export interface ImageServerOptions {
+  size: number;
+  /** Answer every GET with 200 and the whole image, as a server without Range support does. */
+  ignoreRange?: boolean;
+  /** Leave Content-Range out of 206 answers (as a cross-origin server that does not expose it looks). */
+  hideContentRange?: boolean;
+  /** Serve pre-split parts at `${path}.{start}-{end}` (inclusive end) instead of Range. */
+  parts?: { chunk: number };
+  /** Decides a fault for request number `n` (1-based) with its byte range. */
+  fault?: (n: number, start: number, end: number) => Fault;
+  etag?: () => string | undefined;
+}
+
+export interface ImageServer {
+  url: string;
+  /** GET and HEAD requests seen. */
+  requests: number;
+  log: string[];
+  close(): Promise<void>;
+}
+
+const PATH = "/disk.img";
+const PIECE = 64 * 1024;
+
+/** Writes pattern bytes [start, end) in pieces, honouring back-pressure. */
+async function sendPattern(res: ServerResponse, start: number, end: number, shift = 0): Promise<void> {
+  for (let p = start; p < end; p += PIECE) {
+    const n = Math.min(PIECE, end - p);
+    if (!res.write(fillPattern(p + shift, new Uint8Array(n)))) await new Promise((r) => res.once("drain", r));
+  }
+  res.end();
+}
+
+export async function imageServer(o: ImageServerOptions): Promise<ImageServer> {
+  const state: ImageServer = { url: "", requests: 0, log: [], close: async () => {} };
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const n = ++state.requests;
+    const etag = o.etag?.();
+    const common: Record<string, string> = { "Content-Type": "application/octet-stream" };
+    if (etag) common.ETag = etag;
+    const path = new URL(req.url ?? "/", "http://x").pathname;
+    state.log.push(`${req.method} ${path} ${req.headers.range ?? ""}`.trim());
+    if (o.parts) {
+      const m = /^\/disk\.img\.(\d+)-(\d+)$/.exec(path);
+      const start = m ? Number(m[1]) : -1;
+      const end = m ? Number(m[2]) + 1 : -1;
+      if (!m || start % o.parts.chunk !== 0 || end > o.size || end - start !== Math.min(o.parts.chunk, o.size - start)) {
+        res.writeHead(404).end();
+        return;
+      }
+      const f = o.fault?.(n, start, end);
+      if (f === "500") return void res.writeHead(500).end();
+      res.writeHead(200, { ...common, "Content-Length": String(end - start) });
+      return sendPattern(res, start, f === "cut" ? start + Math.floor((end - start) / 2) : end);
+    }
+    if (path !== PATH) return void res.writeHead(404).end();
+    if (req.method === "HEAD") return void res.writeHead(200, { ...common, "Content-Length": String(o.size), "Accept-Ranges": "bytes" }).end();
+    const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? "");
+    let start = m ? Number(m[1]) : 0;
+    let end = m ? Math.min(Number(m[2]) + 1, o.size) : o.size;
+    const f = o.fault?.(n, start, end);
+    if (f === "500") return void res.writeHead(500).end("broken");
+    if (!m || o.ignoreRange || f === "ignore-range") {
+      res.writeHead(200, { ...common, "Content-Length": String(o.size) });
+      return sendPattern(res, 0, o.size);
+    }
+    if (start >= o.size) return void res.writeHead(416, { "Content-Range": `bytes */${o.size}` }).end();
+    let total = o.size;
+    let extra = 0;
+    if (f === "wrong-range") {
+      start += 512;
+      end = Math.min(end + 512, o.size);
+    }
+    if (f === "wrong-total") total = o.size + 4096;
+    if (f === "too-long") extra = 512;
+    const headers: Record<string, string> = { ...common, "Content-Length": String(end - start + extra) };
+    if (!o.hideContentRange) headers["Content-Range"] = `bytes ${start}-${end - 1}/${total}`;
+    res.writeHead(206, headers);
+    if (f === "cut") {
+      // Headers promise the whole range; the connection drops halfway.
+      res.write(fillPattern(start, new Uint8Array(Math.floor((end - start) / 2))));
+      setTimeout(() => res.socket?.destroy(), 5);
+      return;
+    }
+    return sendPattern(res, start, end + extra);
+  };
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => res.socket?.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
+  state.url = `http://127.0.0.1:${port}${PATH}`;
+  state.close = () =>
+    new Promise<void>((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    });
+  return state;
+}
