@@ -46,7 +46,8 @@ export class ChunkCache implements ReadSource {
   readonly stats: ChunkCacheStats = { fetches: 0, prefetches: 0, hits: 0, misses: 0, bytesFetched: 0 };
   /** Insertion order is recency order: the first entry is the least recently used. */
   private readonly chunks = new Map<number, Uint8Array>();
-  private readonly inflight = new Map<number, Promise<Uint8Array>>();
+  /** Fetches under way; one marked stale (the bytes changed meanwhile) is answered but not cached. */
+  private readonly inflight = new Map<number, { promise: Promise<Uint8Array>; stale: boolean }>();
   private cachedBytes = 0;
   /** Chunk after the last one a reader touched, for sequential detection. */
   private nextExpected = -1;
@@ -153,26 +154,60 @@ export class ChunkCache implements ReadSource {
     const c = this.touch(i);
     if (c) return Promise.resolve(c);
     const running = this.inflight.get(i);
-    if (running) return running;
+    if (running) return running.promise;
     const start = i * this.chunkSize;
     const length = this.chunkLength(i);
     if (ahead) this.stats.prefetches++;
     else this.stats.fetches++;
-    const p = this.fetcher(i, start, length).then(
+    const entry = { promise: undefined as unknown as Promise<Uint8Array>, stale: false };
+    const done = () => {
+      if (this.inflight.get(i) === entry) this.inflight.delete(i);
+    };
+    entry.promise = this.fetcher(i, start, length).then(
       (data) => {
-        this.inflight.delete(i);
+        done();
         if (data.length !== length) throw new BackendError(`chunk at ${start}: got ${data.length} bytes, expected ${length}`, "read");
         this.stats.bytesFetched += length;
-        this.insert(i, data);
+        if (!entry.stale) this.insert(i, data);
         return data;
       },
       (e) => {
-        this.inflight.delete(i);
+        done();
         throw e;
       },
     );
-    this.inflight.set(i, p);
-    return p;
+    this.inflight.set(i, entry);
+    return entry.promise;
+  }
+
+  /**
+   * The bytes at [offset, offset+length) changed to `src` (null: zeros, undefined: unknown).
+   * Cached chunks are patched (or dropped when the new bytes are unknown); fetches under way
+   * were asked too early, so later readers start new ones and their answers are not cached.
+   * For sources that are not read-only: the fetcher must see every change made before it is called.
+   */
+  update(offset: number, length: number, src?: Uint8Array | null): void {
+    if (length <= 0) return;
+    const end = offset + length;
+    const overlaps = (i: number) => i * this.chunkSize < end && (i + 1) * this.chunkSize > offset;
+    for (const [i, e] of this.inflight) {
+      if (!overlaps(i)) continue;
+      e.stale = true;
+      this.inflight.delete(i);
+    }
+    for (const [i, c] of this.chunks) {
+      if (!overlaps(i)) continue;
+      if (src === undefined) {
+        this.chunks.delete(i);
+        this.cachedBytes -= c.length;
+        continue;
+      }
+      const base = i * this.chunkSize;
+      const from = Math.max(offset, base);
+      const to = Math.min(end, base + c.length);
+      if (src === null) c.fill(0, from - base, to - base);
+      else c.set(src.subarray(from - offset, to - offset), from - base);
+    }
   }
 
   private insert(i: number, data: Uint8Array): void {

@@ -176,7 +176,7 @@ export class HttpSource implements ReadSource {
         return await this.fetchOnce(index, start, length);
       } catch (e) {
         if (!(e instanceof Transient) || attempt >= retries) {
-          throw e instanceof BackendError ? e : new BackendError(`${this.url}: ${message(e)}`, "read");
+          throw e instanceof BackendError ? e : new BackendError(message(e), "read");
         }
         this.retried++;
         await sleep(delay);

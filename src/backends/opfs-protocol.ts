@@ -1,0 +1,146 @@
+// The messages between a persistent disk (main thread) and the Worker that owns its files in the
+// Origin Private File System, and the worker's side of them. The worker is a plain file server:
+// it owns two FileSystemSyncAccessHandles (data and map), handles one request at a time in the
+// order they were posted, and decides nothing about blocks. Buffers travel transferred, not copied.
+//
+// Ordering is the contract the main thread builds on: a read posted after a write sees it, and a
+// flush (or a FUA write) answers only after the data handle was flushed and then the map pages
+// sent with it were written and flushed, so the map never names blocks whose data is not durable.
+
+import type { MapPageWrite } from "./block-map.ts";
+
+export type Request =
+  | { op: "open"; id: number; name: string }
+  | { op: "read"; id: number; offset: number; length: number }
+  | { op: "write"; id: number; offset: number; data: ArrayBuffer; fua: boolean; map: MapPageWrite[] }
+  | { op: "flush"; id: number; map: MapPageWrite[] }
+  | { op: "close"; id: number }
+  | { op: "remove"; id: number; name: string };
+
+export type ErrorKind = "read" | "write" | "capacity";
+
+export type Reply =
+  | { id: number; ok: true; data?: ArrayBuffer; map?: ArrayBuffer }
+  | { id: number; ok: false; error: string; kind: ErrorKind };
+
+/** The part of FileSystemSyncAccessHandle the worker uses (a fake one in tests). */
+export interface SyncHandle {
+  read(buffer: Uint8Array, options: { at: number }): number;
+  write(buffer: Uint8Array, options: { at: number }): number;
+  flush(): void | Promise<void>;
+  getSize(): number | Promise<number>;
+  truncate(size: number): void | Promise<void>;
+  close(): void | Promise<void>;
+}
+
+/** Opens (creating if needed) and removes a disk's files. */
+export interface DiskFiles {
+  open(name: string): Promise<{ data: SyncHandle; map: SyncHandle }>;
+  remove(name: string): Promise<void>;
+}
+
+/** The endpoint a Worker (or a test's stand-in) offers. */
+export interface Endpoint {
+  postMessage(message: unknown, transfer: Transferable[]): void;
+  onmessage: ((e: MessageEvent) => void) | null;
+}
+
+/** Valid names: they become file names. */
+export const DISK_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+function kindOf(e: unknown, fallback: ErrorKind): ErrorKind {
+  const name = (e as { name?: string } | null)?.name;
+  return name === "QuotaExceededError" ? "capacity" : fallback;
+}
+
+const text = (e: unknown) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+
+/** The worker's side: answers requests strictly in order. */
+export class DiskFileServer {
+  private handles: { data: SyncHandle; map: SyncHandle } | undefined;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly files: DiskFiles,
+    private readonly reply: (r: Reply, transfer: Transferable[]) => void,
+  ) {}
+
+  /** Queues a request; its reply is posted when every earlier one was answered. */
+  receive(req: Request): void {
+    this.queue = this.queue.then(() => this.handle(req));
+  }
+
+  private async handle(req: Request): Promise<void> {
+    const fallback: ErrorKind = req.op === "read" || req.op === "open" ? "read" : "write";
+    try {
+      const r = await this.run(req);
+      this.reply({ id: req.id, ok: true, ...r }, [r.data, r.map].filter((x): x is ArrayBuffer => !!x));
+    } catch (e) {
+      this.reply({ id: req.id, ok: false, error: text(e), kind: kindOf(e, fallback) }, []);
+    }
+  }
+
+  private open(): { data: SyncHandle; map: SyncHandle } {
+    if (!this.handles) throw new Error("disk not open");
+    return this.handles;
+  }
+
+  private async run(req: Request): Promise<{ data?: ArrayBuffer; map?: ArrayBuffer }> {
+    switch (req.op) {
+      case "open": {
+        if (this.handles) throw new Error("this worker already serves a disk");
+        if (!DISK_NAME.test(req.name)) throw new Error(`bad disk name "${req.name}"`);
+        this.handles = await this.files.open(req.name);
+        const size = await this.handles.map.getSize();
+        const map = new Uint8Array(size);
+        if (size > 0 && this.handles.map.read(map, { at: 0 }) !== size) throw new Error("short read of the disk map");
+        return { map: map.buffer };
+      }
+      case "read": {
+        const out = new Uint8Array(req.length);
+        // Past the end of the data file (never written there) the disk reads zeros.
+        this.open().data.read(out, { at: req.offset });
+        return { data: out.buffer };
+      }
+      case "write": {
+        const h = this.open();
+        const n = h.data.write(new Uint8Array(req.data), { at: req.offset });
+        if (n !== req.data.byteLength) throw new Error(`short write: ${n} of ${req.data.byteLength} bytes`);
+        if (req.fua) await this.persist(req.map);
+        return {};
+      }
+      case "flush":
+        await this.persist(req.map);
+        return {};
+      case "close": {
+        const h = this.handles;
+        this.handles = undefined;
+        if (h) {
+          await h.data.flush();
+          await h.map.flush();
+          await h.data.close();
+          await h.map.close();
+        }
+        return {};
+      }
+      case "remove": {
+        if (this.handles) throw new Error("close the disk before removing it");
+        if (!DISK_NAME.test(req.name)) throw new Error(`bad disk name "${req.name}"`);
+        await this.files.remove(req.name);
+        return {};
+      }
+    }
+  }
+
+  /** Data first, then the map pages naming it. */
+  private async persist(pages: MapPageWrite[]): Promise<void> {
+    const h = this.open();
+    await h.data.flush();
+    if (pages.length === 0) return;
+    for (const p of pages) {
+      const n = h.map.write(new Uint8Array(p.data), { at: p.offset });
+      if (n !== p.data.byteLength) throw new Error(`short write of the disk map: ${n} of ${p.data.byteLength} bytes`);
+    }
+    await h.map.flush();
+  }
+}
