@@ -64,6 +64,9 @@ export function parseContentRange(v: string | null): ContentRange | undefined {
   return { start: Number(m[1]), end: Number(m[2]), total: m[3] === "*" ? undefined : Number(m[3]) };
 }
 
+/** Bytes asked for by the size probe. */
+const PROBE = 512;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
@@ -119,15 +122,17 @@ export class HttpSource implements ReadSource {
     const headers = { ...o.headers };
     let requests = 1;
     let res: Response;
+    // One sector, not "bytes=0-0": sirv (vite's static server) reads an end of 0 as "to the end
+    // of the file" and would send the whole image in answer to the probe.
     try {
-      res = await f(url, { headers: { ...headers, Range: "bytes=0-0" } });
+      res = await f(url, { headers: { ...headers, Range: `bytes=0-${PROBE - 1}` } });
     } catch (e) {
       throw new HttpImageError(`${url}: ${message(e)}`);
     }
     if (res.status === 200) {
       await discardBody(res);
       throw new HttpImageError(
-        `${url}: the server ignores HTTP Range requests (it answered 200 with the whole file to a request for one byte); ` +
+        `${url}: the server ignores HTTP Range requests (it answered 200 with the whole file to a request for ${PROBE} bytes); ` +
           "serve the image from a server that supports Range, or pre-split it and use the parts option",
       );
     }
@@ -136,9 +141,16 @@ export class HttpSource implements ReadSource {
       throw new HttpImageError(`${url}: HTTP ${res.status} ${res.statusText} when probing the image size`);
     }
     const cr = parseContentRange(res.headers.get("content-range"));
+    // A smaller image answers with all it has; never more than asked.
+    const expected = cr?.total !== undefined ? Math.min(PROBE, cr.total) : PROBE;
+    const declared = res.headers.get("content-length");
+    if ((cr && (cr.start !== 0 || cr.end !== expected - 1)) || (declared !== null && Number(declared) > PROBE)) {
+      await discardBody(res);
+      throw new HttpImageError(`${url}: the server answered a request for bytes 0-${PROBE - 1} with ${cr ? `bytes ${cr.start}-${cr.end}` : `${declared} bytes`}`);
+    }
     const body = new Uint8Array(await res.arrayBuffer());
-    if (body.length !== 1 || (cr && (cr.start !== 0 || cr.end !== 0))) {
-      throw new HttpImageError(`${url}: the server answered a request for byte 0 with ${cr ? `bytes ${cr.start}-${cr.end}` : `${body.length} bytes`}`);
+    if (body.length !== expected && !(cr === undefined && body.length < PROBE)) {
+      throw new HttpImageError(`${url}: the server answered a request for bytes 0-${PROBE - 1} with ${body.length} bytes`);
     }
     let size = cr?.total;
     const etag = strongEtag(res.headers.get("etag"));
@@ -225,6 +237,8 @@ export class HttpSource implements ReadSource {
         return fail(`the server reports the image as ${cr.total} bytes, not ${this.imageSize} (did it change?)`, false);
       }
     } else if (!res.ok) return fail(`HTTP ${res.status}`, false);
+    const declared = res.headers.get("content-length");
+    if (declared !== null && Number(declared) > want) return fail(`the server sends ${declared} bytes, expected ${want}`, false);
     const etag = strongEtag(res.headers.get("etag"));
     if (!parts && this.etag && etag && etag !== this.etag) return fail(`the image changed on the server (ETag ${etag}, was ${this.etag})`, false);
     let buf: ArrayBuffer;

@@ -51,7 +51,7 @@ describe("http backend", () => {
     const s = await serve({ size: 1 << 20, etag: () => '"v1"' });
     const disk = await HttpBackend.open(s.url, { chunkSize: 64 * KiB });
     expect(disk.byteLength).toBe(1 << 20);
-    expect(s.log).toEqual(["GET /disk.img bytes=0-0"]);
+    expect(s.log).toEqual(["GET /disk.img bytes=0-511"]);
     expectBytes(await disk.read(100 * 512, 4096), patternBytes(100 * 512, 4096));
     expect(s.log[1]).toBe("GET /disk.img bytes=0-65535");
     const dst = new Uint8Array(1024);
@@ -64,8 +64,24 @@ describe("http backend", () => {
     const s = await serve({ size: 3 * 512 * 1000, hideContentRange: true });
     const disk = await HttpBackend.open(s.url, { chunkSize: 16 * KiB });
     expect(disk.byteLength).toBe(3 * 512 * 1000);
-    expect(s.log).toEqual(["GET /disk.img bytes=0-0", "HEAD /disk.img"]);
+    expect(s.log).toEqual(["GET /disk.img bytes=0-511", "HEAD /disk.img"]);
     expectBytes(await disk.read(disk.byteLength - 2048, 2048), patternBytes(disk.byteLength - 2048, 2048));
+  });
+
+  it("probes without downloading the image from a server that reads an end of 0 as the file's end (vite's sirv)", async () => {
+    const s = await serve({ size: 8 << 20, zeroEndMeansAll: true });
+    const disk = await HttpBackend.open(s.url, { chunkSize: 64 * KiB, readAhead: 0 });
+    expect(disk.byteLength).toBe(8 << 20);
+    expect(s.bytesSent).toBe(512);
+  });
+
+  it("opens an image smaller than the probe, padded to a whole sector", async () => {
+    const s = await serve({ size: 300 });
+    const disk = await HttpBackend.open(s.url);
+    expect(disk.byteLength).toBe(512);
+    const got = await disk.read(0, 512);
+    expectBytes(got.subarray(0, 300), patternBytes(0, 300));
+    expect(got.subarray(300).every((x) => x === 0)).toBe(true);
   });
 
   it("refuses a server that ignores Range, clearly and at once", async () => {

@@ -20,12 +20,16 @@ export interface ImageServerOptions {
   /** Decides a fault for request number `n` (1-based) with its byte range. */
   fault?: (n: number, start: number, end: number) => Fault;
   etag?: () => string | undefined;
+  /** Like sirv (vite's static server): "bytes=0-0" is read as "from 0 to the end". */
+  zeroEndMeansAll?: boolean;
 }
 
 export interface ImageServer {
   url: string;
   /** GET and HEAD requests seen. */
   requests: number;
+  /** Body bytes sent in all answers. */
+  bytesSent: number;
   log: string[];
   close(): Promise<void>;
 }
@@ -43,9 +47,14 @@ async function sendPattern(res: ServerResponse, start: number, end: number, shif
 }
 
 export async function imageServer(o: ImageServerOptions): Promise<ImageServer> {
-  const state: ImageServer = { url: "", requests: 0, log: [], close: async () => {} };
+  const state: ImageServer = { url: "", requests: 0, bytesSent: 0, log: [], close: async () => {} };
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const n = ++state.requests;
+    const write = res.write.bind(res) as (c: Uint8Array) => boolean;
+    res.write = ((c: Uint8Array) => {
+      state.bytesSent += c.length;
+      return write(c);
+    }) as typeof res.write;
     const etag = o.etag?.();
     const common: Record<string, string> = { "Content-Type": "application/octet-stream" };
     if (etag) common.ETag = etag;
@@ -69,6 +78,7 @@ export async function imageServer(o: ImageServerOptions): Promise<ImageServer> {
     const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? "");
     let start = m ? Number(m[1]) : 0;
     let end = m ? Math.min(Number(m[2]) + 1, o.size) : o.size;
+    if (m && o.zeroEndMeansAll && Number(m[2]) === 0) end = o.size;
     const f = o.fault?.(n, start, end);
     if (f === "500") return void res.writeHead(500).end("broken");
     if (!m || o.ignoreRange || f === "ignore-range") {
