@@ -62,6 +62,9 @@ class Channel {
   private next = 1;
   private readonly waiting = new Map<number, Pending>();
 
+  /** Set when the worker died: every call fails with it from then on. */
+  private broken: string | undefined;
+
   constructor(readonly endpoint: Endpoint) {
     endpoint.onmessage = (e: MessageEvent) => {
       const r = e.data as Reply;
@@ -70,11 +73,23 @@ class Channel {
       this.waiting.delete(r.id);
       w(r);
     };
+    // A Worker whose script failed (no OPFS, a load error) would otherwise leave every call waiting.
+    const w = endpoint as { onerror?: ((e: ErrorEvent) => void) | null };
+    if ("onerror" in w) {
+      w.onerror = (e: ErrorEvent) => {
+        e.preventDefault?.();
+        this.broken = `the disk worker failed: ${e.message || "script error"}`;
+        const waiting = [...this.waiting];
+        this.waiting.clear();
+        for (const [id, f] of waiting) f({ id, ok: false, error: this.broken, kind: "write" });
+      };
+    }
   }
 
   /** Posts now (so the order of calls is the order the worker sees); resolves with the reply. */
   call(req: Unnumbered, transfer: Transferable[] = []): Promise<Reply> {
     const id = this.next++;
+    if (this.broken) return Promise.resolve({ id, ok: false, error: this.broken, kind: "write" });
     return new Promise<Reply>((resolve) => {
       this.waiting.set(id, resolve);
       this.endpoint.postMessage({ ...req, id }, transfer);

@@ -264,3 +264,18 @@ describe("persistent disk", () => {
     await expect(openDisk(fs, { size: 1 << 20 })).rejects.toThrow(/locked/);
   });
 });
+
+describe("persistent disk worker failures", () => {
+  it("fails pending and later requests when the worker dies, instead of waiting forever", async () => {
+    const fs = new FakeOpfs();
+    const w = fakeWorker(fs);
+    const endpoint = Object.assign(w.endpoint, { onerror: null as ((e: ErrorEvent) => void) | null });
+    const disk = await OpfsBackend.open({ name: "disk", size: 1 << 20, worker: endpoint });
+    disk.write(0, new Uint8Array(4096).fill(1), false);
+    const pending = disk.read(0, 4096); // from the data file: a worker request
+    w.kill();
+    endpoint.onerror!({ message: "boom", preventDefault() {} } as ErrorEvent);
+    await expect(pending).rejects.toThrow(/worker failed: boom/);
+    await expect(disk.flush()).rejects.toThrow(/worker failed/);
+  });
+});
