@@ -227,8 +227,10 @@ export class ChunkCache implements ReadSource {
 
   /** Notes an access to chunks first..last and prefetches ahead of a sequential reader. */
   private accessed(first: number, last: number): void {
-    if (first === this.nextExpected || first === this.nextExpected - 1) this.streak++;
-    else this.streak = 0;
+    // Moving on to the next chunk is evidence of a sequential reader; staying in the last one is
+    // neutral; anything else is a jump.
+    if (first === this.nextExpected) this.streak++;
+    else if (first !== this.nextExpected - 1) this.streak = 0;
     this.nextExpected = last + 1;
     if (this.readAhead === 0 || this.streak === 0) return;
     const end = Math.min(last + this.readAhead, Math.ceil(this.byteLength / this.chunkSize) - 1);
