@@ -1,0 +1,71 @@
+// Loads files as ArrayBuffers, reporting bytes received against the expected total.
+
+export interface Progress {
+  /** Bytes received so far. */
+  loaded: number;
+  /** Expected size, or 0 when unknown. */
+  total: number;
+}
+
+export type OnProgress = (p: Progress) => void;
+
+/** GET `url`; the total is the Content-Length (unknown for a compressed body). */
+export async function fetchWithProgress(url: string, onProgress: OnProgress = () => {}): Promise<ArrayBuffer> {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`cannot load ${url}: HTTP ${res.status} ${res.statusText}`);
+  const encoding = res.headers.get("Content-Encoding");
+  const total = encoding && encoding !== "identity" ? 0 : Number(res.headers.get("Content-Length")) || 0;
+  if (!res.body) {
+    const buf = await res.arrayBuffer();
+    onProgress({ loaded: buf.byteLength, total: buf.byteLength });
+    return buf;
+  }
+  return readStream(res.body, total, onProgress, url);
+}
+
+/** Reads a file the user picked. */
+export function readFileWithProgress(file: File, onProgress: OnProgress = () => {}): Promise<ArrayBuffer> {
+  return readStream(file.stream(), file.size, onProgress, file.name);
+}
+
+async function readStream(body: ReadableStream<Uint8Array>, total: number, onProgress: OnProgress, what: string): Promise<ArrayBuffer> {
+  onProgress({ loaded: 0, total });
+  const reader = body.getReader();
+  // With a known size the bytes go straight into one buffer (a disk image can be hundreds of
+  // MiB: no second copy); otherwise the chunks are joined at the end.
+  let out: Uint8Array | undefined = total > 0 ? new Uint8Array(total) : undefined;
+  const chunks: Uint8Array[] = [];
+  let loaded = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (out && loaded + value.length <= out.length) out.set(value, loaded);
+    else {
+      if (out) {
+        chunks.push(out.subarray(0, loaded)); // longer than announced
+        out = undefined;
+      }
+      chunks.push(value);
+    }
+    loaded += value.length;
+    onProgress({ loaded, total });
+  }
+  if (out) {
+    if (loaded !== out.length) throw new Error(`${what}: got ${loaded} of ${out.length} bytes`);
+    return out.buffer as ArrayBuffer;
+  }
+  const joined = new Uint8Array(loaded);
+  let at = 0;
+  for (const c of chunks) {
+    joined.set(c, at);
+    at += c.length;
+  }
+  return joined.buffer;
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 * 1024 * 1024) return `${(n / 1048576).toFixed(1)} MiB`;
+  return `${(n / 1073741824).toFixed(2)} GiB`;
+}

@@ -1,0 +1,87 @@
+// One v86 machine with the NVMe disk: created from loaded BIOS and image bytes, the controller
+// attached at `emulator-loaded`, then run. No IDE disk: SeaBIOS boots from NVMe.
+
+import { V86 } from "v86";
+import v86WasmUrl from "v86/build/v86.wasm?url";
+import { MemoryBackend } from "../backends/memory.ts";
+import { attachNvme, type NvmeV86 } from "../v86/attach.ts";
+import type { LogLevel } from "../v86/attachment.ts";
+
+export const MEMORY_SIZE = 256 * 1024 * 1024;
+export const DISK_SERIAL = "V86WEB0001";
+
+export interface MachineInputs {
+  bios: ArrayBuffer;
+  vgaBios: ArrayBuffer;
+  image: ArrayBuffer;
+  screen: HTMLElement;
+}
+
+export interface MachineEvents {
+  serialByte(byte: number): void;
+  diskActivity(kind: "read" | "write"): void;
+  attached(nvme: NvmeV86): void;
+  failed(error: unknown): void;
+  log(level: LogLevel, msg: string): void;
+}
+
+/** The backend for an image: used in place, or copied into a size padded to whole sectors. */
+export function imageBackend(image: ArrayBuffer): MemoryBackend {
+  if (image.byteLength === 0) throw new Error("the image is empty");
+  const padded = Math.ceil(image.byteLength / 512) * 512;
+  return padded === image.byteLength ? MemoryBackend.fromBuffer(image) : new MemoryBackend(padded, image);
+}
+
+export function startMachine(inputs: MachineInputs, on: MachineEvents): V86 {
+  const drive = imageBackend(inputs.image);
+  const emulator = new V86({
+    wasm_path: v86WasmUrl,
+    bios: { buffer: inputs.bios },
+    vga_bios: { buffer: inputs.vgaBios },
+    memory_size: MEMORY_SIZE,
+    screen_container: inputs.screen,
+    autostart: false,
+    disable_mouse: true,
+    disable_speaker: true,
+  });
+  emulator.add_listener("serial0-output-byte", on.serialByte);
+  emulator.add_listener("nvme-read-end" as never, () => on.diskActivity("read"));
+  emulator.add_listener("nvme-write-end" as never, () => on.diskActivity("write"));
+  emulator.add_listener("emulator-loaded", async () => {
+    try {
+      const nvme = await attachNvme(emulator, { drive, serial: DISK_SERIAL, log: on.log });
+      on.attached(nvme);
+      await emulator.run();
+    } catch (e) {
+      on.failed(e);
+    }
+  });
+  return emulator;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Stops and destroys an emulator. One that died inside its main loop never reports
+ * `emulator-stopped`, so after a short wait the rest of destroy() is done by hand.
+ */
+export async function stopMachine(emulator: V86): Promise<void> {
+  const e = emulator as V86 & Record<string, { destroy?: () => void } | undefined> & { v86?: { destroy(): void } };
+  const stopped = await Promise.race([emulator.stop().then(() => true), sleep(1500).then(() => false)]);
+  if (stopped) {
+    await emulator.destroy();
+    return;
+  }
+  for (const k of ["keyboard_adapter", "mouse_adapter", "screen_adapter", "serial_adapter", "speaker_adapter"]) {
+    try {
+      e[k]?.destroy?.();
+    } catch {
+      // a half-dead adapter: nothing more to release
+    }
+  }
+  try {
+    e.v86?.destroy();
+  } catch {
+    // same
+  }
+}
