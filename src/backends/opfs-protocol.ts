@@ -6,14 +6,18 @@
 // Ordering is the contract the main thread builds on: a read posted after a write sees it, and a
 // flush (or a FUA write) answers only after the data handle was flushed and then the map pages
 // sent with it were written and flushed, so the map never names blocks whose data is not durable.
+// Map pages are copied when a flush is posted; if a write failed that the main thread had not yet
+// heard of by then (`seen` counts the failures it had), those pages may name the failed blocks,
+// so the worker flushes the data but refuses the pages and answers with that failure; the main
+// thread corrects its map and sends the pages again with the next flush.
 
 import type { MapPageWrite } from "./block-map.ts";
 
 export type Request =
   | { op: "open"; id: number; name: string }
   | { op: "read"; id: number; offset: number; length: number }
-  | { op: "write"; id: number; offset: number; data: ArrayBuffer; fua: boolean; map: MapPageWrite[] }
-  | { op: "flush"; id: number; map: MapPageWrite[] }
+  | { op: "write"; id: number; offset: number; data: ArrayBuffer; fua: boolean; map: MapPageWrite[]; seen: number }
+  | { op: "flush"; id: number; map: MapPageWrite[]; seen: number }
   | { op: "close"; id: number }
   | { op: "remove"; id: number; name: string };
 
@@ -21,7 +25,7 @@ export type ErrorKind = "read" | "write" | "capacity";
 
 export type Reply =
   | { id: number; ok: true; data?: ArrayBuffer; map?: ArrayBuffer }
-  | { id: number; ok: false; error: string; kind: ErrorKind };
+  | { id: number; ok: false; error: string; kind: ErrorKind; failures?: number };
 
 /** The part of FileSystemSyncAccessHandle the worker uses (a fake one in tests). */
 export interface SyncHandle {
@@ -53,12 +57,22 @@ function kindOf(e: unknown, fallback: ErrorKind): ErrorKind {
   return name === "QuotaExceededError" ? "capacity" : fallback;
 }
 
+/** A persist refused because of a write failure the main thread had not seen. */
+class Refused extends Error {
+  constructor(readonly failure: { error: string; kind: ErrorKind }) {
+    super(failure.error);
+  }
+}
+
 const text = (e: unknown) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
 
 /** The worker's side: answers requests strictly in order. */
 export class DiskFileServer {
   private handles: { data: SyncHandle; map: SyncHandle } | undefined;
   private queue: Promise<void> = Promise.resolve();
+  /** Writes that failed so far, and the last failure. */
+  private failures = 0;
+  private lastFailure: { error: string; kind: ErrorKind } | undefined;
 
   constructor(
     private readonly files: DiskFiles,
@@ -76,7 +90,12 @@ export class DiskFileServer {
       const r = await this.run(req);
       this.reply({ id: req.id, ok: true, ...r }, [r.data, r.map].filter((x): x is ArrayBuffer => !!x));
     } catch (e) {
-      this.reply({ id: req.id, ok: false, error: text(e), kind: kindOf(e, fallback) }, []);
+      const failed = e instanceof Refused ? e.failure : { error: text(e), kind: kindOf(e, fallback) };
+      if (req.op === "write" && !(e instanceof Refused)) {
+        this.failures++;
+        this.lastFailure = failed;
+      }
+      this.reply({ id: req.id, ok: false, ...failed, failures: this.failures }, []);
     }
   }
 
@@ -106,11 +125,11 @@ export class DiskFileServer {
         const h = this.open();
         const n = h.data.write(new Uint8Array(req.data), { at: req.offset });
         if (n !== req.data.byteLength) throw new Error(`short write: ${n} of ${req.data.byteLength} bytes`);
-        if (req.fua) await this.persist(req.map);
+        if (req.fua) await this.persist(req.map, req.seen);
         return {};
       }
       case "flush":
-        await this.persist(req.map);
+        await this.persist(req.map, req.seen);
         return {};
       case "close": {
         const h = this.handles;
@@ -132,10 +151,11 @@ export class DiskFileServer {
     }
   }
 
-  /** Data first, then the map pages naming it. */
-  private async persist(pages: MapPageWrite[]): Promise<void> {
+  /** Data first, then the map pages naming it (unless they may name a failed write). */
+  private async persist(pages: MapPageWrite[], seen: number): Promise<void> {
     const h = this.open();
     await h.data.flush();
+    if (this.failures > seen) throw new Refused(this.lastFailure!);
     if (pages.length === 0) return;
     for (const p of pages) {
       const n = h.map.write(new Uint8Array(p.data), { at: p.offset });

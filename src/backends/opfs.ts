@@ -11,7 +11,8 @@
 //   flush covered survives a reload, a closed tab and a browser crash; unflushed writes may not.
 // - A write the worker fails (quota exhausted: BackendError kind "capacity"; else "write") is
 //   reported by the FUA write itself or by the next flush; its blocks then read as a read error
-//   for the rest of the session and as zeros after a reload, never as stale or foreign bytes.
+//   for the rest of the session and as their earlier contents or zeros after a reload; the map
+//   never names a block whose write failed.
 // - Zeroing and discarding only change the map (cheap, also for a whole disk); they become
 //   persistent with the next flush. Space in the data file is not given back.
 // - Seeded from a base: as a persistent overlay (blocks never written keep coming from the base,
@@ -116,6 +117,8 @@ export class OpfsBackend implements BlockBackend {
   private drained: (() => void)[] = [];
   /** The first write failure since the last flush, reported by that flush. */
   private lateError: BackendError | undefined;
+  /** Write failures heard of so far (the worker refuses map pages copied before it heard of one). */
+  private failuresSeen = 0;
   private closed = false;
 
   private constructor(
@@ -310,11 +313,12 @@ export class OpfsBackend implements BlockBackend {
     const pages = fua ? this.map.takeDirty() : [];
     const buf = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? (data.buffer as ArrayBuffer) : data.slice().buffer;
     this.queuedBytes += length;
-    const reply = this.channel.call({ op: "write", offset, data: buf, fua, map: pages }, [buf, ...pages.map((p) => p.data)]);
+    const reply = this.channel.call({ op: "write", offset, data: buf, fua, map: pages, seen: this.failuresSeen }, [buf, ...pages.map((p) => p.data)]);
     return reply.then((r) => {
       this.queuedBytes -= length;
       if (this.queuedBytes <= (this.o.maxQueuedBytes ?? 32 * 1024 * 1024) / 2) this.drained.splice(0).forEach((f) => f());
       const e = failure(r);
+      if (!r.ok && r.failures !== undefined) this.failuresSeen = Math.max(this.failuresSeen, r.failures);
       if (e && fua) this.map.markDirty(pages);
       for (let b = first; b < first + count; b++) {
         if (this.writing.get(b) !== seq) continue; // a later write (or zeroing) owns the block now
@@ -341,10 +345,11 @@ export class OpfsBackend implements BlockBackend {
 
   private async persist(): Promise<void> {
     const pages = this.map.takeDirty();
-    const r = await this.channel.call({ op: "flush", map: pages }, pages.map((p) => p.data));
+    const r = await this.channel.call({ op: "flush", map: pages, seen: this.failuresSeen }, pages.map((p) => p.data));
     const e = failure(r);
     if (e) {
-      this.map.markDirty(pages);
+      this.map.markDirty(pages); // persisted by the next flush, as corrected by then
+      this.lateError = undefined; // this is the failure it would report
       throw e;
     }
     const late = this.lateError;

@@ -170,6 +170,29 @@ describe("persistent disk", () => {
     expectBytes(await disk.read(0, 4096), new Uint8Array(4096).fill(1));
   });
 
+  it("never persists map bits for a failed write, even from a flush posted before the failure was known", async () => {
+    const fs = new FakeOpfs();
+    const base = patternBase(1 << 20);
+    const { disk, worker } = await openDisk(fs, { base, baseId: "p" });
+    fs.failWrites = true;
+    disk.write(8192, new Uint8Array(4096).fill(0xee), false); // completes now, fails in the worker
+    const f = await disk.flush().catch((x) => x); // its map pages were copied before the failure was heard of
+    expect(f).toBeInstanceOf(BackendError);
+    expect(f.kind).toBe("write");
+    expect(await disk.read(8192, 4096).catch((x) => x)).toBeInstanceOf(BackendError);
+    const after = await reload(fs, { base, baseId: "p" }, worker);
+    expectBytes(await after.read(8192, 4096), patternBytes(8192, 4096)); // the base, not the data file's hole
+    // Heard of in time, the next flush persists the corrected map: zeros, never the failed bytes.
+    fs.failWrites = true;
+    after.write(8192, new Uint8Array(4096).fill(0xee), false);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(await after.flush().catch((x) => x)).toBeInstanceOf(BackendError);
+    fs.failWrites = false;
+    await after.flush();
+    const third = await reload(fs, { base, baseId: "p" });
+    expectBytes(await third.read(8192, 4096), new Uint8Array(4096));
+  });
+
   it("reports other write failures as write errors", async () => {
     const fs = new FakeOpfs();
     const { disk } = await openDisk(fs, { size: 1 << 20 });
