@@ -208,14 +208,14 @@ export class OpfsBackend implements BlockBackend {
     return this.queuedBytes;
   }
 
-  private check(offset: number, length: number): void {
+  private check(offset: number, length: number, kind: "read" | "write" = "read"): void {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.byteLength) {
       throw new RangeError(`persistent disk: range ${offset}+${length} outside ${this.byteLength} bytes`);
     }
     if (offset % this.blockSize !== 0 || length % this.blockSize !== 0) {
       throw new RangeError(`persistent disk: range ${offset}+${length} is not aligned to ${this.blockSize}-byte blocks`);
     }
-    if (this.closed) throw new BackendError("persistent disk: closed", "read");
+    if (this.closed) throw new BackendError("persistent disk: closed", kind);
   }
 
   private checkPoison(offset: number, length: number): void {
@@ -286,7 +286,7 @@ export class OpfsBackend implements BlockBackend {
   }
 
   write(offset: number, src: Uint8Array, fua: boolean): void | Promise<void> {
-    this.check(offset, src.length);
+    this.check(offset, src.length, "write");
     const copy = src.slice(); // src views guest RAM: copy before returning
     this.cache.update(offset, copy.length, copy);
     const p = this.post(offset, copy, fua, false);
@@ -362,7 +362,7 @@ export class OpfsBackend implements BlockBackend {
   }
 
   writeZeroes(offset: number, length: number): void {
-    this.check(offset, length);
+    this.check(offset, length, "write");
     const first = offset / this.blockSize;
     const count = length / this.blockSize;
     this.map.setZero(first, count);
