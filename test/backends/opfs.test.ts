@@ -63,6 +63,14 @@ conformance("opfs (overlay over a base)", async (size) => {
   };
 });
 
+conformance("opfs (copying a base in)", async (size) => {
+  const fs = new FakeOpfs();
+  const base = patternBase(size);
+  const o = { base, baseId: "pattern", seed: "copy" as const };
+  const { disk, worker } = await openDisk(fs, o);
+  return { backend: disk, patterned: true, chunk: 16 * 1024, volatileWriteCache: true, reopen: () => reload(fs, o, worker) };
+});
+
 describe("block map", () => {
   it("tracks sources per block and round-trips through its file bytes", () => {
     const m = BlockMap.create({ blockSize: 512, byteLength: 3 * 1024 ** 3, hasBase: true, detached: false, baseId: "https://x/disk.img" });
