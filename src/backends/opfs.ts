@@ -11,7 +11,7 @@
 //   flush covered survives a reload, a closed tab and a browser crash; unflushed writes may not.
 // - A write the worker fails (quota exhausted: BackendError kind "capacity"; else "write") is
 //   reported by the FUA write itself or by the next flush; its blocks then read as a read error
-//   for the rest of the session and as their earlier contents or zeros after a reload; the map
+//   while the disk stays open and as their earlier contents or zeros after a reload; the map
 //   never names a block whose write failed.
 // - Zeroing and discarding only change the map (cheap, also for a whole disk); they become
 //   persistent with the next flush. Space in the data file is not given back.
