@@ -6,6 +6,9 @@
 import { expect, test, type Page } from "@playwright/test";
 
 test.describe.configure({ mode: "serial" });
+// No trace: it would record the 200 MB image download, and chunks of the one page shared by
+// all tests went missing at its close.
+test.use({ trace: "off" });
 
 const BOOT_TIMEOUT = 180_000;
 const PROMPT = "guest# ";
