@@ -8,3 +8,14 @@ export type { NvmeOptions, NamespaceOptions, DoorbellPolicy } from "./controller
 export type { BlockBackend } from "./backends/block-backend.ts";
 export { BackendError } from "./backends/block-backend.ts";
 export { MemoryBackend } from "./backends/memory.ts";
+export { FileBackend } from "./backends/file.ts";
+export type { FileBackendOptions } from "./backends/file.ts";
+export { HttpBackend, HttpImageError } from "./backends/http.ts";
+export type { HttpDiskOptions } from "./backends/http.ts";
+export { OpfsBackend, OpfsMismatchError } from "./backends/opfs.ts";
+export type { OpfsDiskOptions } from "./backends/opfs.ts";
+export { CowBackend } from "./backends/overlay.ts";
+export { openDisk, describeDisk } from "./backends/open.ts";
+export type { DiskSpec } from "./backends/open.ts";
+export { exportStream, saveDisk } from "./backends/export.ts";
+export { V86DiskBuffer } from "./backends/v86-buffer.ts";
