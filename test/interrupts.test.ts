@@ -85,6 +85,18 @@ describe("interrupts", () => {
     expect(d.host.level).toBe(false);
   });
 
+  it("takes coalescing set from outside the guest (the page's switch)", async () => {
+    const d = await make();
+    await d.bringUp();
+    d.ctrl.setInterruptCoalescing(1, 255);
+    d.submit(1, { opcode: O.IO_FLUSH, nsid: 1 });
+    expect(d.host.level).toBe(false);
+    d.submit(1, { opcode: O.IO_FLUSH, nsid: 1 });
+    expect(d.host.level).toBe(true);
+    const f = await d.admin({ opcode: O.ADMIN_GET_FEATURES, cdw10: 0x08 });
+    expect(f.dw0).toBe((255 << 8) | 1);
+  });
+
   it("signals after the aggregation time even below the threshold", async () => {
     const d = await make();
     await d.bringUp();

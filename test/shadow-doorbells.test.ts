@@ -75,6 +75,28 @@ describe("shadow doorbells", () => {
     expect(d.reap(1)).toHaveLength(1);
   });
 
+  it("keeps a busy queue awake for doorbell_idle_us before arming it", async () => {
+    const d = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(1 << 20) }], doorbell_idle_us: 50_000 });
+    await d.bringUp({ shadow: true });
+    const ei = () => d.mem.read32(d.eventIdx + 2 * 4);
+    d.submit(1, { opcode: O.IO_FLUSH, nsid: 1 }); // rings MMIO (EventIdx 0)
+    const mmio = d.mmioWrites;
+    for (let i = 0; i < 5; i++) {
+      d.submit(1, { opcode: O.IO_FLUSH, nsid: 1 }); // shadow only: the queue is awake
+      d.ctrl.tick();
+      expect(d.reap(1).length).toBeGreaterThan(0);
+    }
+    expect(ei()).toBe(0); // never armed while busy
+    expect(d.mmioWrites - mmio).toBe(5); // only CQ head updates (the interrupt's EventIdx)
+    await new Promise((r) => setTimeout(r, 60));
+    d.ctrl.tick();
+    expect(ei()).toBe(6); // idle long enough: armed with the tail it found
+    // The policy can change at run time.
+    d.ctrl.setDoorbellPolicy("eager");
+    d.submit(1, { opcode: O.IO_FLUSH, nsid: 1 });
+    expect(ei()).toBe(7);
+  });
+
   for (const mode of ["always", "never", "some", "alternate"] as ShadowMode[]) {
     it(`moves data correctly when the host uses shadow doorbells ${mode}`, async () => {
       const d = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(1 << 20) }] });

@@ -10,12 +10,13 @@ import { PENDING, type Device } from "../device.ts";
 import { Namespace } from "../io/namespace.ts";
 import { executeIo } from "../io/nvm.ts";
 import { executeAdmin } from "../admin/index.ts";
+import { applyCoalescing } from "../admin/features.ts";
 import { FeatureState } from "../admin/feature-state.ts";
 import { AsyncEvents } from "./async-events.ts";
 import { ErrorLog } from "./error-log.ts";
 import { Health } from "./health.ts";
 import { Registers, type RegisterState } from "./registers.ts";
-import { normalizeOptions, type ControllerConfig, type NvmeOptions } from "./options.ts";
+import { normalizeOptions, type ControllerConfig, type DoorbellPolicy, type NvmeOptions } from "./options.ts";
 import { Telemetry } from "./telemetry.ts";
 import { RateLimitedLog } from "./rate-limited-log.ts";
 import { plainFields, assignPlainFields, type PlainFields } from "./plain-fields.ts";
@@ -66,11 +67,17 @@ export class NvmeController implements Device {
   /** Commands a handler left PENDING, by "sqid:cid". Each holds a reserved CQ slot. */
   private readonly inflight = new Map<string, Command>();
   private irq = false;
+  private policy: DoorbellPolicy;
+  private idleUs: number;
+  /** When each SQ last had an entry (ms): the awake policy arms a queue only after it idled. */
+  private readonly lastBusy = new Float64Array(L.MAX_QUEUES);
   private readonly badDoorbellLog: RateLimitedLog;
 
   private constructor(options: NvmeOptions, readonly hp: HotPath, private readonly host: ControllerHost) {
     this.config = normalizeOptions(options);
     this.name = this.config.name;
+    this.policy = this.config.doorbellPolicy;
+    this.idleUs = this.config.doorbellIdleUs;
     this.dma = new Dma(hp);
     this.namespaces = options.namespaces.map((o, i) => new Namespace(i + 1, o, this.config.serial));
     this.features = new FeatureState(this.config);
@@ -192,7 +199,7 @@ export class NvmeController implements Device {
 
   /** An SQ tail doorbell was rung. */
   private kick(qid: number): void {
-    const arm = this.config.doorbellPolicy === "eager";
+    const arm = this.policy === "eager";
     for (;;) {
       const r = this.hp.x.sqFetch(qid, arm ? 1 : 0);
       if (r === 1) this.execute(qid);
@@ -202,18 +209,51 @@ export class NvmeController implements Device {
   }
 
   /**
-   * Serves every SQ round-robin until none has an entry; with `arm`, a last pass writes the
-   * EventIdx of each queue it finds empty (and serves whatever raced in).
+   * Serves every SQ round-robin until none has an entry; with `arm`, a last pass polls each queue
+   * idle for the grace time, which writes its EventIdx when it is empty (and serves whatever
+   * raced in).
    */
   private runQueues(arm: boolean): void {
-    let arming = false;
     for (;;) {
-      const q = this.hp.x.fetchNext(arming ? 1 : 0);
-      if (q >= 0) this.execute(q);
-      else if (arm && !arming) arming = true;
-      else break;
+      let q: number;
+      while ((q = this.hp.x.fetchNext(0)) >= 0) this.execute(q);
+      if (!arm || !this.pollIdleQueues()) break;
     }
     this.afterWork();
+  }
+
+  /** Polls (arming) every queue idle long enough; true when one had an entry after all. */
+  private pollIdleQueues(): boolean {
+    const limit = this.hp.u32(L.ST_SQ_LIMIT);
+    const idleMs = this.policy === "eager" ? 0 : this.idleUs / 1000;
+    let found = false;
+    for (let q = 0; q < limit; q++) {
+      if (this.roundMs - this.lastBusy[q] < idleMs) continue;
+      if (this.hp.x.sqFetch(q, 1) === 1) {
+        this.execute(q);
+        found = true;
+      }
+    }
+    return found;
+  }
+
+  /** Switches the polling policy at run time (the page's shadow doorbell switch). */
+  setDoorbellPolicy(policy: DoorbellPolicy, idleUs = this.idleUs): void {
+    if (policy !== "eager" && policy !== "awake") throw new Error(`${this.name}: unknown doorbell policy ${policy}`);
+    if (!(idleUs >= 0 && idleUs <= 1_000_000)) throw new Error(`${this.name}: doorbell idle time out of range`);
+    this.policy = policy;
+    this.idleUs = idleUs;
+  }
+
+  get doorbellPolicy(): DoorbellPolicy {
+    return this.policy;
+  }
+
+  /** Sets Interrupt Coalescing from outside the guest (as its Set Features 08h would). */
+  setInterruptCoalescing(threshold: number, time: number): void {
+    this.features.coalesceThreshold = threshold & 0xff;
+    this.features.coalesceTime = time & 0xff;
+    applyCoalescing(this);
   }
 
   /** A poll found a doorbell (shadow slot) holding a value no queue position can have. */
@@ -224,6 +264,7 @@ export class NvmeController implements Device {
   }
 
   private execute(sqid: number): void {
+    this.lastBusy[sqid] = this.roundMs;
     const cmd = this.cmd.load(this.hp, sqid, this.hp.x.sqCqid(sqid));
     this.telemetry.command(sqid === 0, cmd.opcode);
     let status: number;
@@ -258,8 +299,10 @@ export class NvmeController implements Device {
 
   /** The clock for interrupt aggregation (100 us ticks), read once per round of work. */
   private roundTicks = 0;
+  private roundMs = 0;
   private startRound(): void {
-    this.roundTicks = Math.floor(performance.now() * 10) >>> 0;
+    this.roundMs = performance.now();
+    this.roundTicks = Math.floor(this.roundMs * 10) >>> 0;
   }
 
   /** Timer hook: poll every queue (writing EventIdx where one is found empty), run coalescing timers. */

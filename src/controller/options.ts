@@ -41,6 +41,12 @@ export interface NvmeOptions {
    * which polls it and writes EventIdx only when it finds it empty (default).
    */
   doorbell_policy?: DoorbellPolicy;
+  /**
+   * With the awake policy: how long (microseconds) a queue must have been idle before a timer poll
+   * that finds it empty writes its EventIdx (default 0: at the first such poll). Until then the
+   * queue is only probed, so a host that keeps submitting need not ring MMIO.
+   */
+  doorbell_idle_us?: number;
   /** Advertise a volatile write cache (default: whatever the backends have). */
   volatile_write_cache?: boolean;
 }
@@ -58,6 +64,7 @@ export interface ControllerConfig {
   mdtsBytes: number;
   shadowDoorbells: boolean;
   doorbellPolicy: DoorbellPolicy;
+  doorbellIdleUs: number;
   volatileWriteCache: boolean;
 }
 
@@ -95,6 +102,7 @@ export function normalizeOptions(o: NvmeOptions): ControllerConfig {
     mdtsBytes: MIN_PAGE_SIZE << mdts,
     shadowDoorbells: o.shadow_doorbells ?? true,
     doorbellPolicy: policy,
+    doorbellIdleUs: int(o.doorbell_idle_us, 0, 0, 1_000_000, "doorbell_idle_us"),
     volatileWriteCache: o.volatile_write_cache ?? o.namespaces.some((n) => n.backend.volatileWriteCache),
   };
 }
