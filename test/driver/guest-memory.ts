@@ -24,12 +24,18 @@ export class GuestMemory {
     this.next = 0x10000; // guest allocations start at 64 KiB
   }
 
+  private viewU8?: Uint8Array;
+  private viewDv?: DataView;
+
+  /** Views over the memory, taken again only when it grew (a grown memory detaches the old ones). */
   u8(): Uint8Array {
-    return new Uint8Array(this.memory.buffer);
+    if (!this.viewU8 || this.viewU8.buffer.byteLength === 0) this.viewU8 = new Uint8Array(this.memory.buffer);
+    return this.viewU8;
   }
 
   dv(): DataView {
-    return new DataView(this.memory.buffer);
+    if (!this.viewDv || this.viewDv.buffer.byteLength === 0) this.viewDv = new DataView(this.memory.buffer);
+    return this.viewDv;
   }
 
   /** Allocates `bytes` of guest RAM aligned to `align`; returns the guest address. */
