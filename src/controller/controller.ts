@@ -19,6 +19,7 @@ import { Registers, type RegisterState } from "./registers.ts";
 import { normalizeOptions, type ControllerConfig, type DoorbellPolicy, type NvmeOptions } from "./options.ts";
 import { Telemetry } from "./telemetry.ts";
 import { RateLimitedLog } from "./rate-limited-log.ts";
+import { InflightCommands } from "./inflight.ts";
 import { plainFields, assignPlainFields, type PlainFields } from "./plain-fields.ts";
 import * as L from "../../asm/layout.ts";
 import * as S from "../spec/status.ts";
@@ -64,8 +65,7 @@ export class NvmeController implements Device {
   readonly telemetry = new Telemetry();
   private readonly regs: Registers;
   private readonly cmd = new Command();
-  /** Commands a handler left PENDING, by "sqid:cid". Each holds a reserved CQ slot. */
-  private readonly inflight = new Map<string, Command>();
+  private readonly inflight = new InflightCommands();
   private irq = false;
   private policy: DoorbellPolicy;
   private idleUs: number;
@@ -127,34 +127,25 @@ export class NvmeController implements Device {
   }
 
   hold(cmd: Command): Command {
-    const c = cmd.clone();
-    this.inflight.set(`${c.sqid}:${c.cid}`, c);
-    return c;
+    return this.inflight.hold(cmd);
   }
 
   complete(cmd: Command, status: number): void {
-    const key = `${cmd.sqid}:${cmd.cid}`;
-    if (this.inflight.get(key) !== cmd) return; // reset, aborted or its SQ deleted since
-    this.inflight.delete(key);
+    if (!this.inflight.release(cmd)) return; // reset, aborted or its SQ deleted since
     this.post(cmd, status);
     this.afterWork();
   }
 
   /** Abort (admin 08h): an in-flight command completes now as aborted; its late result is dropped. */
   abort(sqid: number, cid: number): boolean {
-    const c = this.inflight.get(`${sqid}:${cid}`) ?? (sqid === 0 ? this.events.abort(cid) : undefined);
+    const c = this.inflight.take(sqid, cid) ?? (sqid === 0 ? this.events.abort(cid) : undefined);
     if (!c) return false;
-    this.inflight.delete(`${sqid}:${cid}`);
     this.post(c, S.SCT_GENERIC | S.SC_ABORT_REQUESTED);
     return true;
   }
 
   abortSqCommands(sqid: number): void {
-    for (const [key, c] of this.inflight) {
-      if (c.sqid !== sqid) continue;
-      this.inflight.delete(key);
-      this.post(c, S.SCT_GENERIC | S.SC_ABORTED_SQ_DELETION);
-    }
+    for (const c of this.inflight.takeSq(sqid)) this.post(c, S.SCT_GENERIC | S.SC_ABORTED_SQ_DELETION);
   }
 
   // ---- BAR0 ----
@@ -379,7 +370,7 @@ export class NvmeController implements Device {
       hot: this.hp.saveState(),
       features: plainFields(this.features),
       health: plainFields(this.health),
-      inflight: [...this.inflight.values()].map((c) => c.clone()),
+      inflight: this.inflight.all().map((c) => c.clone()),
       aers: this.events.parkedRequests().map((c) => c.clone()),
       telemetry: this.telemetry.snapshot(),
     };
