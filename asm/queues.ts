@@ -14,8 +14,8 @@ import { state, st32, st64, setSt32, setSt64, host, inRam, markDirty, guestStore
 import { dbValue, dbbufOn, writeEventIdx } from "./doorbell";
 import { count } from "./counters";
 
-// sqFetch results
-export const FETCH_OK: i32 = 1;
+// sqFetch results: a fetched entry returns FETCH_OK | cqid (the caller needs its CQ anyway)
+export const FETCH_OK: i32 = 0x10000;
 export const FETCH_EMPTY: i32 = 0;
 export const FETCH_CQ_FULL: i32 = -1;
 export const FETCH_BAD_DOORBELL: i32 = -2;
@@ -116,7 +116,7 @@ export function sqFetch(qid: u32, arm: bool): i32 {
   const c = cq(cqid);
   setSt32(c + CQ_RESERVED, st32(c + CQ_RESERVED) + 1);
   count(CNT_SQES_FETCHED);
-  return FETCH_OK;
+  return FETCH_OK | <i32>cqid;
 }
 
 /** Number of entries waiting in SQ `qid` (0 on a bad doorbell), without arming anything. */
@@ -178,7 +178,7 @@ export function cqPost(cqid: u32, sqid: u32, cid: u32, status: u32, dw0: u32, dw
 
 /**
  * Round-robin arbitration over all SQs: fetches one entry from the next queue that has one and
- * returns its id, or -1 when none has. With `arm`, every queue found empty gets its EventIdx
+ * returns its id | its CQ id << 16, or -1 when none has. With `arm`, every queue found empty gets its EventIdx
  * written. A queue whose doorbell holds an impossible value is skipped and noted in ST_BAD_DB.
  */
 export function fetchNext(arm: bool): i32 {
@@ -189,7 +189,7 @@ export function fetchNext(arm: bool): i32 {
     if (qid >= limit) qid -= limit;
     if (!sqExists(qid)) continue;
     const r = sqFetch(qid, arm);
-    if (r == FETCH_OK) { setSt32(ST_RR_NEXT, qid + 1 < limit ? qid + 1 : 0); return <i32>qid; }
+    if (r >= FETCH_OK) { setSt32(ST_RR_NEXT, qid + 1 < limit ? qid + 1 : 0); return <i32>qid | ((r & 0xffff) << 16); }
   }
   return -1;
 }

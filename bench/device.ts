@@ -115,6 +115,13 @@ for (const shadow of [false, true]) {
 }
 
 console.table(rows);
+// The issue's targets, judged on this run.
+const small = rows.filter((r) => r.test === "4 KiB read");
+const worstQd32 = Math.max(...small.filter((r) => r.qd === 32).map((r) => Number(r.besideCopyNs)));
+const big = rows.find((r) => r.test === "128 KiB read")!;
+const share = Number(big.copyNs) / Number(big.nsPerCommand);
+console.log(`target <= 150 ns per command beside the copy at QD 32: ${worstQd32} ns -> ${worstQd32 <= 150 ? "met" : "missed"}`);
+console.log(`target >= 80% of copy bandwidth at 128 KiB: ${Math.round(share * 100)}% -> ${share >= 0.8 ? "met" : "missed"}`);
 mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
 const out = { date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length, rows };
 writeFileSync(new URL("./results/device.json", import.meta.url), JSON.stringify(out, null, 2) + "\n");

@@ -26,7 +26,9 @@ interface Exports {
   cqDelete(qid: number): void;
   sqExists(qid: number): number;
   cqExists(qid: number): number;
+  /** > 0: fetched (0x10000 | cqid); 0 empty; < 0 CQ full, bad doorbell or no such queue. */
   sqFetch(qid: number, arm: number): number;
+  /** qid | cqid << 16 of the entry fetched, or -1. */
   fetchNext(arm: number): number;
   sqPending(qid: number): number;
   sqHead(qid: number): number;

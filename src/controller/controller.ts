@@ -190,7 +190,7 @@ export class NvmeController implements Device {
     const arm = this.policy === "eager";
     for (;;) {
       const r = this.hp.x.sqFetch(qid, arm ? 1 : 0);
-      if (r === 1) this.execute(qid);
+      if (r > 0) this.execute(qid, r & 0xffff);
       else break;
     }
     this.afterWork();
@@ -204,7 +204,7 @@ export class NvmeController implements Device {
   private runQueues(arm: boolean): void {
     for (;;) {
       let q: number;
-      while ((q = this.hp.x.fetchNext(0)) >= 0) this.execute(q);
+      while ((q = this.hp.x.fetchNext(0)) >= 0) this.execute(q & 0xffff, q >>> 16);
       if (!arm || !this.pollIdleQueues()) break;
     }
     this.afterWork();
@@ -217,8 +217,9 @@ export class NvmeController implements Device {
     let found = false;
     for (let q = 0; q < limit; q++) {
       if (this.roundMs - this.lastBusy[q] < idleMs) continue;
-      if (this.hp.x.sqFetch(q, 1) === 1) {
-        this.execute(q);
+      const r = this.hp.x.sqFetch(q, 1);
+      if (r > 0) {
+        this.execute(q, r & 0xffff);
         found = true;
       }
     }
@@ -251,9 +252,9 @@ export class NvmeController implements Device {
     this.invalidDoorbell(idx, LOG.AE_ERR_INVALID_DB_VALUE, this.hp.x.dbValue(idx));
   }
 
-  private execute(sqid: number): void {
+  private execute(sqid: number, cqid: number): void {
     this.lastBusy[sqid] = this.roundMs;
-    const cmd = this.cmd.load(this.hp, sqid, this.hp.x.sqCqid(sqid));
+    const cmd = this.cmd.load(this.hp, sqid, cqid);
     this.telemetry.command(sqid === 0, cmd.opcode);
     let status: number;
     try {
