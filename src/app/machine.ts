@@ -1,9 +1,11 @@
-// One v86 machine with the NVMe disk: created from loaded BIOS and image bytes, the controller
-// attached at `emulator-loaded`, then run. No IDE disk: SeaBIOS boots from NVMe.
+// One v86 machine with the NVMe disk: created from loaded BIOS bytes and an open disk, the
+// controller attached at `emulator-loaded`, then run. No IDE disk: SeaBIOS boots from NVMe.
 
 import { V86 } from "v86";
 import v86WasmUrl from "v86/build/v86.wasm?url";
+import type { BlockBackend } from "../backends/block-backend.ts";
 import { MemoryBackend } from "../backends/memory.ts";
+import type { DoorbellPolicy } from "../controller/options.ts";
 import { attachNvme, type NvmeV86 } from "../v86/attach.ts";
 import type { LogLevel } from "../v86/attachment.ts";
 
@@ -13,8 +15,11 @@ export const DISK_SERIAL = "V86WEB0001";
 export interface MachineInputs {
   bios: ArrayBuffer;
   vgaBios: ArrayBuffer;
-  image: ArrayBuffer;
+  /** The NVMe namespace's disk. */
+  drive: BlockBackend;
   screen: HTMLElement;
+  /** The controller's shadow doorbell policy at power-on (switchable later). */
+  doorbellPolicy?: DoorbellPolicy;
 }
 
 export interface MachineEvents {
@@ -33,7 +38,6 @@ export function imageBackend(image: ArrayBuffer): MemoryBackend {
 }
 
 export function startMachine(inputs: MachineInputs, on: MachineEvents): V86 {
-  const drive = imageBackend(inputs.image);
   const emulator = new V86({
     wasm_path: v86WasmUrl,
     bios: { buffer: inputs.bios },
@@ -49,7 +53,12 @@ export function startMachine(inputs: MachineInputs, on: MachineEvents): V86 {
   emulator.add_listener("nvme-write-end" as never, () => on.diskActivity("write"));
   emulator.add_listener("emulator-loaded", async () => {
     try {
-      const nvme = await attachNvme(emulator, { drive, serial: DISK_SERIAL, log: on.log });
+      const nvme = await attachNvme(emulator, {
+        drive: inputs.drive,
+        serial: DISK_SERIAL,
+        doorbell_policy: inputs.doorbellPolicy,
+        log: on.log,
+      });
       on.attached(nvme);
       await emulator.run();
     } catch (e) {

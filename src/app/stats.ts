@@ -1,15 +1,63 @@
 // The device counters panel: rates computed from two samples of the adapter's and the
-// controller's counters, refreshed twice a second, with a minute of throughput history.
+// controller's counters, refreshed twice a second, as cards, live charts (uPlot) and a table.
+
+import { LiveCharts, type ChartSpec, type Sample } from "./charts.ts";
 
 export type Counters = Record<string, number>;
 
 const PERIOD_MS = 500;
-const HISTORY = 120; // samples: one minute
+const HISTORY = 180; // samples: 90 seconds
+/** Fewer commands than this in one sample make per-command figures noise: left out. */
+const MIN_COMMANDS = 8;
 
-interface Row {
-  value: HTMLElement;
-  sub: HTMLElement;
-}
+const COLORS = {
+  read: "#5aa9ff",
+  write: "#ffa64d",
+  mmio: "#ff6b6b",
+  shadow: "#4cd07d",
+  eventIdx: "#c792ea",
+  irq: "#ffd75a",
+};
+
+const CHARTS: ChartSpec[] = [
+  { id: "iops", title: "I/O per second", unit: "IOPS", series: [
+    { key: "readIops", label: "read", color: COLORS.read },
+    { key: "writeIops", label: "write", color: COLORS.write },
+  ] },
+  { id: "mbps", title: "MB per second", unit: "MB/s", decimals: 1, series: [
+    { key: "readMBps", label: "read", color: COLORS.read },
+    { key: "writeMBps", label: "write", color: COLORS.write },
+  ] },
+  { id: "doorbells", title: "Doorbells per second", unit: "/s", series: [
+    { key: "mmioPerSec", label: "MMIO writes", color: COLORS.mmio },
+    { key: "shadowPerSec", label: "shadow reads", color: COLORS.shadow, right: true },
+    { key: "eventIdxPerSec", label: "EventIdx writes", color: COLORS.eventIdx, dash: [5, 3] },
+  ] },
+  { id: "irq", title: "Interrupts per second", unit: "/s", series: [
+    { key: "irqPerSec", label: "interrupts", color: COLORS.irq },
+  ] },
+  { id: "percmd", title: "Per command", unit: "", decimals: 2, series: [
+    { key: "mmioPerCmd", label: "MMIO doorbells", color: COLORS.mmio },
+    { key: "eventIdxPerCmd", label: "EventIdx writes", color: COLORS.eventIdx, dash: [5, 3] },
+    { key: "irqPerCmd", label: "interrupts", color: COLORS.irq },
+  ] },
+];
+
+const TABLE: [string, string][] = [
+  ["mmioDoorbellWrites", "MMIO doorbell writes"],
+  ["shadowDoorbellReads", "shadow doorbell reads"],
+  ["eventIdxWrites", "EventIdx writes"],
+  ["sqesFetched", "commands fetched"],
+  ["interrupts", "interrupts (INTx)"],
+  ["ticks", "timer ticks"],
+  ["polls", "queue polls"],
+  ["bytesRead", "MB read"],
+  ["bytesWritten", "MB written"],
+  ["readCommands", "read commands"],
+  ["writeCommands", "write commands"],
+  ["flushCommands", "flush commands"],
+  ["adminCommands", "admin commands"],
+];
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
@@ -22,22 +70,33 @@ const n0 = (x: number): string => Math.round(x).toLocaleString("en-US");
 const n1 = (x: number): string => (x >= 100 ? n0(x) : x.toFixed(1));
 const mb = (bytes: number): string => n1(bytes / 1e6);
 
+interface Card {
+  value: HTMLElement;
+  sub: HTMLElement;
+}
+
+export interface StatsElements {
+  cards: HTMLElement;
+  charts: HTMLElement;
+  table: HTMLElement;
+}
+
 export class StatsPanel {
-  private readonly cards = new Map<string, Row>();
+  private readonly cards = new Map<string, Card>();
   private readonly table = new Map<string, HTMLElement[]>();
-  private readonly chart: HTMLCanvasElement;
-  private readonly led: HTMLElement | undefined;
+  readonly charts: LiveCharts;
   private prev: { t: number; c: Counters } | undefined;
-  private readonly readHist: number[] = [];
-  private readonly writeHist: number[] = [];
+  private t0 = 0;
   private peakInflight = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
   private lastActivity = 0;
 
-  constructor(root: HTMLElement, private readonly source: () => Counters | undefined, led?: HTMLElement) {
-    this.led = led;
-    root.textContent = "";
-    const cards = el("div", "cards");
+  constructor(
+    root: StatsElements,
+    private readonly source: () => Counters | undefined,
+    private readonly led?: HTMLElement,
+  ) {
+    root.cards.textContent = "";
     for (const [key, label] of [
       ["iops", "IOPS"],
       ["mbps", "MB/s"],
@@ -49,42 +108,25 @@ export class StatsPanel {
       const sub = el("div", "card-sub", "\u00a0");
       card.append(el("div", "card-label", label), value, sub);
       card.dataset.stat = key;
-      cards.append(card);
+      root.cards.append(card);
       this.cards.set(key, { value, sub });
     }
-    this.chart = el("canvas", "chart");
-    this.chart.width = 480;
-    this.chart.height = 90;
-    this.chart.title = "throughput over the last minute (read: blue, write: orange)";
+
+    this.charts = new LiveCharts(root.charts, CHARTS, HISTORY);
 
     const tbl = el("table", "counters");
     const head = el("tr");
-    for (const h of ["", "total", "per second"]) head.append(el("th", undefined, h));
+    for (const h of ["", "total", "per second", "per command"]) head.append(el("th", undefined, h));
     tbl.append(head);
-    for (const [key, label] of [
-      ["mmioDoorbellWrites", "MMIO doorbell writes"],
-      ["shadowDoorbellReads", "shadow doorbell reads"],
-      ["eventIdxWrites", "EventIdx writes"],
-      ["sqesFetched", "commands fetched"],
-      ["interrupts", "interrupts (INTx)"],
-      ["ticks", "timer ticks"],
-      ["polls", "queue polls"],
-      ["bytesRead", "MB read"],
-      ["bytesWritten", "MB written"],
-      ["readCommands", "read commands"],
-      ["writeCommands", "write commands"],
-      ["flushCommands", "flush commands"],
-      ["adminCommands", "admin commands"],
-    ] as const) {
+    for (const [key, label] of TABLE) {
       const tr = el("tr");
-      const total = el("td", "num", "–");
-      const rate = el("td", "num", "–");
-      tr.append(el("td", undefined, label), total, rate);
+      const cells = [el("td", "num", "–"), el("td", "num", "–"), el("td", "num", "–")];
+      tr.append(el("td", undefined, label), ...cells);
       tr.dataset.counter = key;
       tbl.append(tr);
-      this.table.set(key, [total, rate]);
+      this.table.set(key, cells);
     }
-    root.append(cards, this.chart, tbl);
+    root.table.replaceChildren(tbl);
   }
 
   start(): void {
@@ -101,15 +143,24 @@ export class StatsPanel {
   /** Forget the previous device (a new boot). */
   reset(): void {
     this.prev = undefined;
-    this.readHist.length = 0;
-    this.writeHist.length = 0;
+    this.t0 = performance.now();
     this.peakInflight = 0;
     for (const r of this.cards.values()) {
       r.value.textContent = "–";
       r.sub.textContent = "\u00a0";
     }
-    for (const [a, b] of this.table.values()) a.textContent = b.textContent = "–";
-    this.drawChart();
+    for (const cells of this.table.values()) for (const c of cells) c.textContent = "–";
+    this.charts.reset();
+  }
+
+  /** Seconds since the boot began (the charts' time axis). */
+  now(): number {
+    return (performance.now() - this.t0) / 1000;
+  }
+
+  /** A labelled line on every chart (a device setting switched). */
+  mark(label: string): void {
+    this.charts.mark(this.now(), label);
   }
 
   /** A data transfer finished (bus events): lights the activity LED. */
@@ -126,7 +177,10 @@ export class StatsPanel {
     const p = this.prev;
     this.prev = { t, c: { ...c } };
     const dt = p ? (t - p.t) / 1000 : 0;
-    const rate = (k: string): number => (p && dt > 0 ? Math.max(0, ((c[k] ?? 0) - (p.c[k] ?? 0)) / dt) : 0);
+    const delta = (k: string): number => (p ? Math.max(0, (c[k] ?? 0) - (p.c[k] ?? 0)) : 0);
+    const rate = (k: string): number => (dt > 0 ? delta(k) / dt : 0);
+    const cmds = delta("sqesFetched");
+    const perCmd = (k: string): number | null => (cmds >= MIN_COMMANDS ? delta(k) / cmds : null);
 
     const rIops = rate("readCommands");
     const wIops = rate("writeCommands");
@@ -142,57 +196,34 @@ export class StatsPanel {
     this.card("qd", String(inflight), `in flight · peak ${this.peakInflight} · ${batch.toFixed(1)}/poll`);
     this.card("irq", n0(rate("interrupts")), `total ${n0(c.interrupts ?? 0)} · ${n0(rate("ticks"))} ticks/s`);
 
-    for (const [k, [total, perSec]] of this.table) {
+    for (const [k, [total, perSec, perCommand]] of this.table) {
       const bytes = k.startsWith("bytes");
       total.textContent = bytes ? mb(c[k] ?? 0) : n0(c[k] ?? 0);
       perSec.textContent = p ? (bytes ? mb(rate(k)) : n0(rate(k))) : "–";
+      const pc = perCmd(k);
+      perCommand.textContent = pc === null || bytes || k === "sqesFetched" ? "–" : pc.toFixed(pc >= 100 ? 0 : 2);
     }
 
-    if (p) {
-      this.readHist.push(rB / 1e6);
-      this.writeHist.push(wB / 1e6);
-      if (this.readHist.length > HISTORY) this.readHist.shift();
-      if (this.writeHist.length > HISTORY) this.writeHist.shift();
-      this.drawChart();
-    }
+    if (!p) return;
+    const s: Sample = {
+      readIops: rIops,
+      writeIops: wIops,
+      readMBps: rB / 1e6,
+      writeMBps: wB / 1e6,
+      mmioPerSec: rate("mmioDoorbellWrites"),
+      shadowPerSec: rate("shadowDoorbellReads"),
+      eventIdxPerSec: rate("eventIdxWrites"),
+      irqPerSec: rate("interrupts"),
+      mmioPerCmd: perCmd("mmioDoorbellWrites"),
+      eventIdxPerCmd: perCmd("eventIdxWrites"),
+      irqPerCmd: perCmd("interrupts"),
+    };
+    this.charts.push((t - this.t0) / 1000, s);
   }
 
   private card(key: string, value: string, sub: string): void {
     const r = this.cards.get(key)!;
     r.value.textContent = value;
     r.sub.textContent = sub;
-  }
-
-  private drawChart(): void {
-    const g = this.chart.getContext("2d");
-    if (!g) return;
-    const { width: w, height: h } = this.chart;
-    g.clearRect(0, 0, w, h);
-    const max = Math.max(1, ...this.readHist, ...this.writeHist);
-    g.strokeStyle = "rgba(255,255,255,0.08)";
-    g.beginPath();
-    for (let i = 1; i < 4; i++) {
-      g.moveTo(0, Math.round((h * i) / 4) + 0.5);
-      g.lineTo(w, Math.round((h * i) / 4) + 0.5);
-    }
-    g.stroke();
-    const line = (data: number[], color: string): void => {
-      if (data.length < 2) return;
-      g.strokeStyle = color;
-      g.lineWidth = 1.5;
-      g.beginPath();
-      data.forEach((v, i) => {
-        const x = w - (data.length - 1 - i) * (w / (HISTORY - 1));
-        const y = h - 2 - (v / max) * (h - 14);
-        if (i === 0) g.moveTo(x, y);
-        else g.lineTo(x, y);
-      });
-      g.stroke();
-    };
-    line(this.readHist, "#5aa9ff");
-    line(this.writeHist, "#ffa64d");
-    g.fillStyle = "rgba(255,255,255,0.55)";
-    g.font = "11px system-ui, sans-serif";
-    g.fillText(`${n1(max)} MB/s`, 4, 11);
   }
 }
