@@ -220,7 +220,7 @@ export class LiveCharts {
       if (row < 0) row = rowEnds.length;
       rowEnds[row] = tx + w + 4 * dpr;
       const ty = bbox.top + 2 * dpr + row * rowHeight;
-      ctx.fillStyle = "rgba(18,21,27,0.8)";
+      ctx.fillStyle = "rgba(18,21,27,0.55)";
       ctx.fillRect(tx - dpr, ty - dpr, w + 2 * dpr, rowHeight);
       ctx.fillStyle = "rgba(255,255,255,0.8)";
       ctx.fillText(m.label, tx, ty);
