@@ -6,8 +6,8 @@ import { HostDriver, pattern, type ShadowMode } from "./driver/host-driver.ts";
 import { MemoryBackend } from "../src/backends/memory.ts";
 import * as O from "../src/spec/opcodes.ts";
 
-async function device(policy: "eager" | "awake" = "awake") {
-  return HostDriver.create({ name: "nvme7", namespaces: [{ backend: new MemoryBackend(1 << 20) }], doorbell_policy: policy });
+async function device(policy: "eager" | "awake" = "awake", batch = 0) {
+  return HostDriver.create({ name: "nvme7", namespaces: [{ backend: new MemoryBackend(1 << 20) }], doorbell_policy: policy, doorbell_batch: batch });
 }
 
 describe("shadow doorbells", () => {
@@ -65,6 +65,28 @@ describe("shadow doorbells", () => {
     d.ctrl.tick();
     expect(ei()).toBe(4);
     expect(d.reap(1)).toHaveLength(1);
+  });
+
+  it("keeps a queue that a poll found several entries in awake until a tick finds it quiet", async () => {
+    const d = await device("awake", 2);
+    await d.bringUp({ shadow: true });
+    const ei = () => d.mem.read32(d.eventIdx + 2 * 4);
+    // Queue depth 1: each poll finds one entry, so an empty poll arms the queue at once.
+    d.submit(1, { opcode: O.IO_FLUSH, nsid: 1 });
+    d.ctrl.tick();
+    expect(ei()).toBe(1);
+    // A batch of three through the shadow page only: the next tick serves them and stays awake.
+    const before = d.mmioWrites;
+    for (let i = 0; i < 3; i++) d.place(1, { opcode: O.IO_FLUSH, nsid: 1 });
+    d.mem.write32(d.shadow + 2 * 4, d.sqs.get(1)!.tail);
+    d.ctrl.tick();
+    expect(d.reap(1)).toHaveLength(4);
+    expect(ei()).toBe(1);
+    d.ctrl.tick(); // still within the busy tick's window
+    expect(ei()).toBe(1);
+    d.ctrl.tick(); // a tick with nothing found since: armed with the tail
+    expect(ei()).toBe(4);
+    expect(d.mmioWrites - before).toBeLessThanOrEqual(1);
   });
 
   it("with the eager policy a rung queue is polled to empty and armed at once", async () => {

@@ -71,6 +71,11 @@ export class NvmeController implements Device {
   private idleUs: number;
   /** When each SQ last had an entry (ms): the awake policy arms a queue only after it idled. */
   private readonly lastBusy = new Float64Array(L.MAX_QUEUES);
+  /** Most entries one poll of each SQ found since the previous tick, and in the tick before. */
+  private readonly batch = new Uint32Array(L.MAX_QUEUES);
+  private readonly deep = new Uint32Array(L.MAX_QUEUES);
+  private readonly roundFound = new Uint32Array(L.MAX_QUEUES);
+  private batchThreshold: number;
   private readonly badDoorbellLog: RateLimitedLog;
 
   private constructor(options: NvmeOptions, readonly hp: HotPath, private readonly host: ControllerHost) {
@@ -78,6 +83,7 @@ export class NvmeController implements Device {
     this.name = this.config.name;
     this.policy = this.config.doorbellPolicy;
     this.idleUs = this.config.doorbellIdleUs;
+    this.batchThreshold = this.config.doorbellBatch;
     this.dma = new Dma(hp);
     this.namespaces = options.namespaces.map((o, i) => new Namespace(i + 1, o, this.config.serial));
     this.features = new FeatureState(this.config);
@@ -188,11 +194,13 @@ export class NvmeController implements Device {
   /** An SQ tail doorbell was rung. */
   private kick(qid: number): void {
     const arm = this.policy === "eager";
-    for (;;) {
+    let n = 0;
+    for (;; n++) {
       const r = this.hp.x.sqFetch(qid, arm ? 1 : 0);
       if (r > 0) this.execute(qid, r & 0xffff);
       else break;
     }
+    if (n > this.batch[qid]) this.batch[qid] = n;
     this.afterWork();
   }
 
@@ -202,21 +210,33 @@ export class NvmeController implements Device {
    * raced in).
    */
   private runQueues(arm: boolean): void {
+    const found = this.roundFound;
+    found.fill(0);
     for (;;) {
       let q: number;
-      while ((q = this.hp.x.fetchNext(0)) >= 0) this.execute(q & 0xffff, q >>> 16);
+      while ((q = this.hp.x.fetchNext(0)) >= 0) {
+        found[q & 0xffff]++;
+        this.execute(q & 0xffff, q >>> 16);
+      }
       if (!arm || !this.pollIdleQueues()) break;
     }
+    for (let q = 0; q < found.length; q++) if (found[q] > this.batch[q]) this.batch[q] = found[q];
     this.afterWork();
   }
 
-  /** Polls (arming) every queue idle long enough; true when one had an entry after all. */
+  /**
+   * Polls (arming) every queue that is not kept awake; true when one had an entry after all. With
+   * the awake policy a queue stays awake (probed, not armed) while it is busy: it had an entry
+   * within doorbell_idle_us, or one poll since the previous tick found doorbell_batch entries at
+   * once (the host keeps a deep queue: it would otherwise ring MMIO for every batch).
+   */
   private pollIdleQueues(): boolean {
     const limit = this.hp.u32(L.ST_SQ_LIMIT);
-    const idleMs = this.policy === "eager" ? 0 : this.idleUs / 1000;
+    const awake = this.policy === "awake";
+    const idleMs = this.idleUs / 1000;
     let found = false;
     for (let q = 0; q < limit; q++) {
-      if (this.roundMs - this.lastBusy[q] < idleMs) continue;
+      if (awake && (this.roundMs - this.lastBusy[q] < idleMs || this.deep[q] >= this.batchThreshold || this.roundFound[q] >= this.batchThreshold)) continue;
       const r = this.hp.x.sqFetch(q, 1);
       if (r > 0) {
         this.execute(q, r & 0xffff);
@@ -303,6 +323,8 @@ export class NvmeController implements Device {
     if (!this.regs.enabled) return;
     this.telemetry.ticks++;
     this.startRound();
+    this.deep.set(this.batch);
+    this.batch.fill(0);
     this.runQueues(true);
   }
 

@@ -47,6 +47,13 @@ export interface NvmeOptions {
    * queue is only probed, so a host that keeps submitting need not ring MMIO.
    */
   doorbell_idle_us?: number;
+  /**
+   * With the awake policy: a queue where one poll found at least this many entries at once since
+   * the previous tick is kept awake, not armed (default 2; 0 = never). At queue depth 1 every poll
+   * finds one entry, so the queue is armed and the host rings at once; a host that batches keeps
+   * submitting through the shadow page only.
+   */
+  doorbell_batch?: number;
   /** Advertise a volatile write cache (default: whatever the backends have). */
   volatile_write_cache?: boolean;
 }
@@ -65,6 +72,7 @@ export interface ControllerConfig {
   shadowDoorbells: boolean;
   doorbellPolicy: DoorbellPolicy;
   doorbellIdleUs: number;
+  doorbellBatch: number;
   volatileWriteCache: boolean;
 }
 
@@ -103,6 +111,7 @@ export function normalizeOptions(o: NvmeOptions): ControllerConfig {
     shadowDoorbells: o.shadow_doorbells ?? true,
     doorbellPolicy: policy,
     doorbellIdleUs: int(o.doorbell_idle_us, 0, 0, 1_000_000, "doorbell_idle_us"),
+    doorbellBatch: int(o.doorbell_batch, 2, 0, 65536, "doorbell_batch") || Infinity,
     volatileWriteCache: o.volatile_write_cache ?? o.namespaces.some((n) => n.backend.volatileWriteCache),
   };
 }
