@@ -41,6 +41,19 @@ export interface GuestOptions {
   bootTimeoutMs?: number;
   /** Echo the serial console to stderr as it arrives (default: env V86_E2E_ECHO=1). */
   echo?: boolean;
+  /** Attach the NVMe controller (default true). Without it `nvme` stays unset and counters() throws. */
+  withNvme?: boolean;
+  /**
+   * Also attach a private copy of the image as v86's IDE disk (hda). SeaBIOS then boots from it
+   * (syslinux and the kernel come over IDE); the label still picks the root device.
+   */
+  ide?: boolean;
+  /** Zero bytes appended to each disk copy (NVMe and IDE), e.g. scratch space for raw-device I/O. */
+  appendBytes?: number;
+  /** syslinux label to boot (default "nvme", the image's default; "ide" puts root on /dev/sda2). */
+  label?: "nvme" | "ide";
+  /** Called with the emulator right after it is created (before anything runs), e.g. to start sampling it. */
+  onEmulator?: (emulator: V86) => void;
 }
 
 export interface RunResult {
@@ -58,14 +71,34 @@ export interface GuestCounters {
 const imageCache = new Map<string, Buffer>();
 
 /** A private copy of a disk image (the file is read once per process). */
-export function loadDisk(path = DISK_IMAGE): Uint8Array {
+export function loadDisk(path = DISK_IMAGE, appendBytes = 0): Uint8Array {
   if (!existsSync(path)) throw new Error(`${path} is missing: build the guest with "bash scripts/build-guest.sh"`);
   let b = imageCache.get(path);
   if (!b) {
     b = readFileSync(path);
     imageCache.set(path, b);
   }
-  return new Uint8Array(b); // a copy
+  if (appendBytes <= 0) return new Uint8Array(b); // a copy
+  const out = new Uint8Array(b.byteLength + appendBytes);
+  out.set(b);
+  return out;
+}
+
+/**
+ * Switches the image's syslinux default from the nvme label to the ide one: "DEFAULT nvme" becomes
+ * "DEFAULT  ide" (same length, patched in place in the FAT partition). Returns false when the line
+ * is not found.
+ */
+export function selectIdeLabel(img: Uint8Array): boolean {
+  const from = new TextEncoder().encode("\nDEFAULT nvme\n");
+  const to = new TextEncoder().encode("\nDEFAULT  ide\n");
+  const hay = Buffer.from(img.buffer, img.byteOffset, Math.min(img.byteLength, 64 << 20));
+  let found = false;
+  for (let i = hay.indexOf(from); i >= 0; i = hay.indexOf(from, i + 1)) {
+    img.set(to, i);
+    found = true;
+  }
+  return found;
 }
 
 function fileBuffer(path: string): ArrayBuffer {
@@ -96,6 +129,12 @@ export class Guest {
   transcript = "";
   /** Milliseconds from `new V86` to the first shell prompt. */
   bootMs = 0;
+  /** Milliseconds from emulator.run() to the first shell prompt (no image copying, no attach). */
+  runToPromptMs = 0;
+  /** performance.now() when emulator.run() was called. */
+  runStartedAt = 0;
+  /** The IDE disk's bytes (v86 writes into them), when booted with `ide`. */
+  ideImage: Uint8Array | undefined;
   private waiters: Waiter[] = [];
   private seq = 0;
   private scanQueued = false;
@@ -128,7 +167,15 @@ export class Guest {
   /** Boots v86 with SeaBIOS and the NVMe disk and resolves at the first shell prompt. */
   static async boot(options: GuestOptions = {}): Promise<Guest> {
     const started = performance.now();
-    const image = loadDisk(options.disk);
+    const withNvme = options.withNvme ?? true;
+    // Without NVMe, `disk` is a one-sector placeholder nothing reads.
+    const image = withNvme ? loadDisk(options.disk, options.appendBytes) : new Uint8Array(512);
+    const ideImage = options.ide ? loadDisk(options.disk, options.appendBytes) : undefined;
+    if (options.label === "ide") {
+      for (const img of [image, ideImage]) {
+        if (img && img.byteLength > 512 && !selectIdeLabel(img)) throw new Error("no 'DEFAULT nvme' line in the image: cannot select the ide label");
+      }
+    }
     const drive = MemoryBackend.fromBuffer(image);
     const wasm = createRequire(import.meta.url).resolve("v86/build/v86.wasm");
     const emulator = new V86({
@@ -138,10 +185,19 @@ export class Guest {
       memory_size: (options.memoryMiB ?? 256) << 20,
       autostart: false,
       disable_speaker: true,
+      ...(ideImage ? { hda: { buffer: ideImage.buffer } } : {}),
     } as never);
     const g = new Guest(emulator, drive, options.echo ?? process.env.V86_E2E_ECHO === "1");
+    g.ideImage = ideImage;
+    options.onEmulator?.(emulator);
     await new Promise<void>((resolveLoaded, reject) => {
       emulator.add_listener("emulator-loaded", () => {
+        if (!withNvme) {
+          g.runStartedAt = performance.now();
+          emulator.run();
+          resolveLoaded();
+          return;
+        }
         attachNvme(emulator, {
           serial: options.serial ?? "V86E2E0001",
           ...options.nvme,
@@ -153,6 +209,7 @@ export class Guest {
         }).then((nvme) => {
           g.nvme = nvme;
           g.watchControllerConfig();
+          g.runStartedAt = performance.now();
           emulator.run();
           resolveLoaded();
         }).catch(reject);
@@ -177,6 +234,7 @@ export class Guest {
       throw e;
     }
     g.bootMs = performance.now() - started;
+    g.runToPromptMs = performance.now() - g.runStartedAt;
     return g;
   }
 

@@ -1,0 +1,348 @@
+// Guest benchmark: v86's IDE disk against our NVMe controller, side by side in one run, with the
+// same Linux guest under Node (issue 5).
+//
+//   tsx bench/guest/run.ts [--quick] [--runtime S] [--warmup S] [--reps N] [--boot-pairs N]
+//                          [--jobs id,id] [--coalesce THR,TIME] [--only boot|fio] [--out DIR] [--echo]
+//
+// Default: 6 jobs x 20 s, 2 boot-time pairs, about 15 minutes on 2 cores. --quick: 3 jobs
+// (4 KiB random read QD 1 and 32, 1 MiB sequential read) x 5 s, one boot-time pair, about 4
+// minutes; runs that short are skewed by JIT warm-up, use them as a smoke test.
+//
+// 1. Boot time to a shell: the image alone as IDE hda (syslinux label "ide", root /dev/sda2) and
+//    alone as NVMe namespace 1 (label "nvme", root /dev/nvme0n1p2), alternating, separate boots.
+// 2. Boot "shadow on": IDE hda and NVMe (default options: shadow doorbells, doorbell policy
+//    "awake") both attached, each its own copy of the image with 256 MiB of zeros appended; root
+//    on nvme0n1p2. For every fio job, in turn: IDE, NVMe, NVMe with interrupt coalescing
+//    (set-feature 08h in the guest), and for the 4 KiB jobs NVMe with doorbell policy "eager".
+// 3. Boot "shadow off": the same with shadow_doorbells: false; for every job: IDE, NVMe.
+// fio runs on the raw devices in the appended zeros (see jobs.ts). Per job: fio's IOPS, MB/s,
+// mean/p99 latency; device counter deltas around the job divided by fio's I/O count; guest
+// instructions per second while the disk was busy (sampler.ts).
+//
+// Output: a Markdown table on stdout and in bench/results/guest.md, JSON in bench/results/guest.json.
+// Progress goes to stderr.
+
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { join } from "node:path";
+import { Guest, ROOT, loadDisk } from "../../e2e/node/guest.ts";
+import { FIO_OUT, JOBS, fioLine, parseFio, type FioJob } from "./jobs.ts";
+import { Sampler } from "./sampler.ts";
+import { renderMarkdown, type BenchReport, type BootTime, type CpuRef, type Row } from "./report.ts";
+
+// ---- arguments ----
+
+interface Args {
+  quick: boolean;
+  runtime: number;
+  warmup: number;
+  reps: number;
+  bootPairs: number;
+  jobs: FioJob[];
+  coalesce: { thr: number; time: number };
+  only: "" | "boot" | "fio";
+  echo: boolean;
+  out: string;
+}
+
+function usage(msg: string): never {
+  process.stderr.write(`bench:guest: ${msg}\nusage: run.ts [--quick] [--runtime S] [--warmup S] [--reps N] [--boot-pairs N] [--jobs id,id] [--coalesce THR,TIME] [--only boot|fio] [--out DIR] [--echo]\n`);
+  process.exit(2);
+}
+
+function parseArgs(argv: string[]): Args {
+  const quick = argv.includes("--quick");
+  const a: Args = {
+    quick,
+    runtime: quick ? 5 : 20,
+    warmup: quick ? 3 : 4,
+    reps: 1,
+    bootPairs: quick ? 1 : 2,
+    jobs: quick ? JOBS.filter((j) => ["randread-qd1", "randread-qd32", "seqread-1m"].includes(j.id)) : JOBS,
+    // THR 7 (8 entries, 0's based), TIME 1 (100 us).
+    coalesce: { thr: 7, time: 1 },
+    only: "",
+    echo: false,
+    out: join(ROOT, "bench/results"),
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i];
+    const v = (): string => (i + 1 < argv.length ? argv[++i] : usage(`${k} needs a value`));
+    if (k === "--quick" || k === "--") continue;
+    else if (k === "--runtime") a.runtime = Number(v());
+    else if (k === "--warmup") a.warmup = Number(v());
+    else if (k === "--reps") a.reps = Number(v());
+    else if (k === "--boot-pairs") a.bootPairs = Number(v());
+    else if (k === "--jobs") {
+      const ids = v().split(",");
+      a.jobs = JOBS.filter((j) => ids.includes(j.id));
+      if (a.jobs.length !== ids.length) usage(`--jobs: known ids are ${JOBS.map((j) => j.id).join(", ")}`);
+    } else if (k === "--coalesce") {
+      const [thr, time] = v().split(",").map(Number);
+      if (!(thr >= 0 && thr <= 255 && time >= 0 && time <= 255)) usage("--coalesce THR,TIME: two numbers 0..255");
+      a.coalesce = { thr, time };
+    } else if (k === "--only") {
+      const o = v();
+      if (o !== "boot" && o !== "fio") usage("--only boot or --only fio");
+      a.only = o;
+    } else if (k === "--out") a.out = v();
+    else if (k === "--echo") a.echo = true;
+    else usage(`unknown argument ${k}`);
+  }
+  if (!(a.runtime >= 1)) usage("--runtime is seconds, >= 1");
+  if (!(a.reps >= 1) || !(a.bootPairs >= 0)) usage("--reps >= 1, --boot-pairs >= 0");
+  return a;
+}
+
+const args = parseArgs(process.argv.slice(2));
+const APPEND_MIB = 256;
+const IMAGE_BYTES = loadDisk().byteLength;
+/** Interrupt coalescing in the "coalesced" mode (set-feature 08h: THR | TIME << 8). */
+const COALESCE = args.coalesce;
+const COALESCE_VALUE = COALESCE.thr | (COALESCE.time << 8);
+const started = performance.now();
+
+function say(msg: string): void {
+  const s = ((performance.now() - started) / 1000).toFixed(0).padStart(4);
+  process.stderr.write(`[bench:guest ${s} s] ${msg}\n`);
+}
+
+// ---- one boot ----
+
+interface Booted {
+  g: Guest;
+  sampler: Sampler;
+}
+
+async function boot(label: string, opts: Parameters<typeof Guest.boot>[0]): Promise<Booted> {
+  let g: Guest | undefined;
+  let sampler: Sampler | undefined;
+  const nvmeCmds = (): number => {
+    const c = g?.nvme?.controller.counters;
+    return c ? c.readCommands + c.writeCommands : 0;
+  };
+  g = await Guest.boot({
+    echo: args.echo,
+    bootTimeoutMs: 300_000,
+    ...opts,
+    onEmulator: (em) => {
+      sampler = new Sampler(em, nvmeCmds).start();
+    },
+  });
+  say(`${label}: shell after ${(g.runToPromptMs / 1000).toFixed(1)} s`);
+  return { g, sampler: sampler! };
+}
+
+async function stop(b: Booted): Promise<void> {
+  b.sampler.stop();
+  await b.g.stop();
+}
+
+// ---- boot time ----
+
+async function bootTime(disk: "ide" | "nvme", i: number): Promise<BootTime> {
+  const cpu0 = process.cpuUsage();
+  const b = await boot(`boot-time ${disk} #${i + 1}`, disk === "ide" ? { withNvme: false, ide: true, label: "ide" } : { serial: "V86BENCHBOOT" });
+  const instr = b.sampler.instructions();
+  const cpu = process.cpuUsage(cpu0);
+  const mounts = await b.g.ok("awk '$2 == \"/\" { d = $1 } END { print d }' /proc/mounts");
+  const want = disk === "ide" ? "/dev/sda2" : "/dev/nvme0n1p2";
+  await stop(b);
+  if (mounts.trim() !== want) throw new Error(`boot-time ${disk}: root is ${mounts.trim()}, expected ${want}`);
+  return { disk, seconds: b.g.runToPromptMs / 1000, instructions: instr, hostCpuSeconds: (cpu.user + cpu.system) / 1e6 };
+}
+
+// ---- fio jobs ----
+
+type Mode = "ide" | "shadow-on" | "coalesced" | "eager" | "shadow-off";
+
+function irqCounts(text: string): { nvme: number; ide: number } {
+  let nvme = 0;
+  let ide = 0;
+  for (const line of text.split("\n")) {
+    const m = /^\s*\d+:\s+(\d+)/.exec(line);
+    if (!m) continue;
+    if (/nvme/.test(line)) nvme += Number(m[1]);
+    if (/ata_piix/.test(line)) ide += Number(m[1]);
+  }
+  return { nvme, ide };
+}
+
+function sub(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const d: Record<string, number> = {};
+  for (const k of Object.keys(b)) d[k] = b[k] - (a[k] ?? 0);
+  return d;
+}
+
+async function fio(b: Booted, bootName: string, job: FioJob, mode: Mode, runtime: number, warm = false): Promise<Row> {
+  const { g, sampler } = b;
+  const disk = mode === "ide" ? "ide" : "nvme";
+  const dev = disk === "ide" ? "/dev/sda" : "/dev/nvme0n1";
+  const ctrl = g.nvme.controller as unknown as { config: { doorbellPolicy: string } };
+  if (mode === "coalesced") await g.ok(`nvme set-feature /dev/nvme0 -f 8 -v ${COALESCE_VALUE} >/dev/null`);
+  // The controller reads the policy from its config at every SQ doorbell; this is the field the
+  // attach option doorbell_policy sets, switched here between runs so both policies share a boot.
+  if (mode === "eager") ctrl.config.doorbellPolicy = "eager";
+  const line = fioLine(job, dev, IMAGE_BYTES, APPEND_MIB, runtime, warm ? "warmup" : job.id);
+  try {
+    const c0 = g.counters();
+    const mark = sampler.mark();
+    sampler.sample();
+    const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
+    await g.ok(`cat /proc/interrupts >/tmp/i0; ${line}; r=$?; cat /proc/interrupts >/tmp/i1; [ $r = 0 ]`, (runtime + 180) * 1000);
+    const wall = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    sampler.sample();
+    const c1 = g.counters();
+    const out = await g.ok(`cat /tmp/i0; echo =====; cat /tmp/i1; echo =====; cat ${FIO_OUT}`);
+    const [i0, i1, json] = out.split("=====\n");
+    const r = parseFio(json);
+    const irq0 = irqCounts(i0);
+    const irq1 = irqCounts(i1);
+    const win = sampler.busyWindow(mark, disk);
+    const ctl = sub(c0.controller, c1.controller);
+    const ada = sub(c0.adapter as unknown as Record<string, number>, c1.adapter as unknown as Record<string, number>);
+    const per = (n: number): number => (r.ios > 0 ? n / r.ios : NaN);
+    const mips = win ? win.instructions / win.seconds / 1e6 : NaN;
+    return {
+      boot: bootName,
+      job: job.id,
+      mode,
+      runtime,
+      ...r,
+      wallSeconds: wall,
+      hostCpu: (cpu.user + cpu.system) / 1e6 / wall,
+      mips,
+      instrPerIo: win ? win.instructions / win.seconds / r.iops : NaN,
+      windowSeconds: win?.seconds ?? NaN,
+      perIo: {
+        mmioDoorbellWrites: disk === "nvme" ? per(ctl.mmioDoorbellWrites) : NaN,
+        interrupts: disk === "nvme" ? per(ctl.interrupts) : per(irq1.ide - irq0.ide),
+        guestIrqs: per(disk === "nvme" ? irq1.nvme - irq0.nvme : irq1.ide - irq0.ide),
+        polls: disk === "nvme" ? per(ctl.polls) : NaN,
+        emptyPolls: disk === "nvme" ? per(ctl.emptyPolls) : NaN,
+        eventIdxWrites: disk === "nvme" ? per(ctl.eventIdxWrites) : NaN,
+        shadowDoorbellReads: disk === "nvme" ? per(ctl.shadowDoorbellReads) : NaN,
+        commands: disk === "nvme" ? per(ctl.readCommands + ctl.writeCommands) : NaN,
+        raises: disk === "nvme" ? per(ada.raises) : NaN,
+        deferred: disk === "nvme" ? per(ada.deferred) : NaN,
+        timerHookCalls: disk === "nvme" ? per(ada.timerHookCalls) : NaN,
+      },
+      deltas: disk === "nvme" ? { controller: ctl, adapter: ada } : { guestIrqs: { ide: irq1.ide - irq0.ide, nvme: irq1.nvme - irq0.nvme } },
+    };
+  } finally {
+    if (mode === "coalesced") await g.ok("nvme set-feature /dev/nvme0 -f 8 -v 0 >/dev/null");
+    if (mode === "eager") ctrl.config.doorbellPolicy = "awake";
+  }
+}
+
+/** Guest MIPS in a CPU-bound shell loop (the reference for the I/O figures). */
+async function cpuRef(b: Booted, bootName: string): Promise<CpuRef> {
+  const n = args.quick ? 50000 : 100000;
+  const mark = b.sampler.mark();
+  b.sampler.sample();
+  const t0 = performance.now();
+  await b.g.ok(`i=0; while [ $i -lt ${n} ]; do i=$((i+1)); done`, 300_000);
+  b.sampler.sample();
+  const s = b.sampler.samples.slice(mark);
+  const seconds = (performance.now() - t0) / 1000;
+  const instructions = s[s.length - 1].instr - s[0].instr;
+  return { boot: bootName, seconds, mips: instructions / seconds / 1e6 };
+}
+
+async function fioBoot(bootName: string, shadow: boolean, rows: Row[], cpu: CpuRef[]): Promise<void> {
+  const b = await boot(bootName, { ide: true, appendBytes: APPEND_MIB << 20, serial: "V86BENCH0001", nvme: { shadow_doorbells: shadow } });
+  try {
+    const root = (await b.g.ok("awk '$2 == \"/\" { d = $1 } END { print d }' /proc/mounts")).trim();
+    const sizes = (await b.g.ok("cat /sys/block/sda/size /sys/block/nvme0n1/size")).split(/\s+/).map(Number);
+    if (root !== "/dev/nvme0n1p2" || sizes[0] !== sizes[1] || sizes[0] * 512 !== IMAGE_BYTES + (APPEND_MIB << 20)) {
+      throw new Error(`${bootName}: unexpected guest (root ${root}, sizes ${sizes})`);
+    }
+    // fio's code into the page cache, the emulator's JIT over the kernel's I/O paths.
+    for (const mode of ["ide", "shadow-on"] as const) {
+      for (const job of [JOBS[1], JOBS[3]]) await fio(b, bootName, job, mode, args.warmup, true);
+    }
+    say(`${bootName}: warmed up`);
+    cpu.push(await cpuRef(b, bootName));
+    say(`${bootName}: CPU-bound loop ${cpu[cpu.length - 1].mips.toFixed(0)} MIPS`);
+    for (let rep = 0; rep < args.reps; rep++) {
+      for (const job of args.jobs) {
+        const modes: Mode[] = shadow ? ["ide", "shadow-on", "coalesced"] : ["ide", "shadow-off"];
+        if (shadow && job.bs === "4k") modes.push("eager");
+        for (const mode of modes) {
+          const row = await fio(b, bootName, job, mode, args.runtime);
+          rows.push(row);
+          say(`${bootName}: ${job.id} ${mode}: ${row.iops.toFixed(0)} IOPS, ${(row.bwBytes / 1e6).toFixed(1)} MB/s, ` +
+            `mean ${row.latMeanUs.toFixed(0)} us, p99 ${row.latP99Us.toFixed(0)} us, MMIO DB/IO ${row.perIo.mmioDoorbellWrites.toFixed(3)}, ` +
+            `IRQ/IO ${row.perIo.interrupts.toFixed(3)}, ${row.mips.toFixed(0)} MIPS (${row.wallSeconds.toFixed(1)} s)`);
+        }
+      }
+    }
+    const c = b.g.counters();
+    if (c.adapter.mmioErrors + c.adapter.tickErrors !== 0 || c.controller.invalidDoorbellWrites !== 0) {
+      throw new Error(`${bootName}: device errors: ${JSON.stringify(c)}`);
+    }
+    const dmesg = await b.g.run("dmesg | grep -iE 'I/O error|blk_update|timed? ?out|nvme.*abort|ata[0-9.]*: .*(error|failed|exception)' | tail -5");
+    if (dmesg.out.trim()) throw new Error(`${bootName}: guest reported I/O problems:\n${dmesg.out}`);
+  } catch (e) {
+    process.stderr.write(`--- serial tail (${bootName}) ---\n${b.g.tail(40)}\n`);
+    throw e;
+  } finally {
+    await stop(b);
+  }
+}
+
+// ---- main ----
+
+async function main(): Promise<void> {
+  const v86Version = (JSON.parse(readFileSync(join(ROOT, "node_modules/v86/package.json"), "utf8")) as { version: string }).version;
+  const load0 = loadavg();
+  say(`${args.quick ? "quick run" : "full run"}: fio ${args.runtime} s per job, ${args.jobs.length} jobs, image ${IMAGE_BYTES} bytes + ${APPEND_MIB} MiB`);
+  const boots: BootTime[] = [];
+  for (let i = 0; i < (args.only === "fio" ? 0 : args.bootPairs); i++) {
+    // Alternate the order so drift does not favour one disk.
+    const order: ("ide" | "nvme")[] = i % 2 === 0 ? ["ide", "nvme"] : ["nvme", "ide"];
+    for (const d of order) boots.push(await bootTime(d, i));
+  }
+  const rows: Row[] = [];
+  const cpu: CpuRef[] = [];
+  if (args.only !== "boot") {
+    await fioBoot("shadow on", true, rows, cpu);
+    await fioBoot("shadow off", false, rows, cpu);
+  }
+  const report: BenchReport = {
+    date: new Date().toISOString(),
+    quick: args.quick,
+    nproc: cpus().length,
+    cpu: cpus()[0]?.model ?? "unknown",
+    node: process.version,
+    v86: v86Version,
+    loadavg: { start: load0, end: loadavg() },
+    runtime: args.runtime,
+    warmup: args.warmup,
+    reps: args.reps,
+    imageBytes: IMAGE_BYTES,
+    appendMiB: APPEND_MIB,
+    coalescing: { ...COALESCE, value: COALESCE_VALUE, command: `nvme set-feature /dev/nvme0 -f 8 -v ${COALESCE_VALUE}` },
+    fioLines: Object.fromEntries(args.jobs.map((j) => [j.id, fioLine(j, "<DEV>", IMAGE_BYTES, APPEND_MIB, args.runtime)])),
+    wallSeconds: (performance.now() - started) / 1000,
+    boots,
+    cpuRef: cpu,
+    rows,
+  };
+  const md = renderMarkdown(report);
+  mkdirSync(args.out, { recursive: true });
+  writeFileSync(join(args.out, "guest.json"), JSON.stringify(report, (_k, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 2) + "\n");
+  writeFileSync(join(args.out, "guest.md"), md);
+  process.stdout.write(md);
+  say(`done in ${(report.wallSeconds / 60).toFixed(1)} min; wrote ${join(args.out, "guest.md")} and guest.json`);
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    process.stderr.write(`bench:guest: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exit(1);
+  },
+);
