@@ -7,30 +7,22 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { expect, test, type Page } from "@playwright/test";
+import { BOOT_TIMEOUT, PROMPT, runInGuest, counters as countersOf, serialText as serialOf, type Counters } from "./page-guest.ts";
 
 test.describe.configure({ mode: "serial" });
 // No trace: it would record the image's Range requests and the exported image.
 test.use({ trace: "off" });
 
-const BOOT_TIMEOUT = 180_000;
-const PROMPT = "guest# ";
 const IMAGE = "/guest/disk.img";
 const IMAGE_BYTES = 202_375_168;
 
 let page: Page;
-let marker = 0;
 let loads = 0;
 
-type Counters = Record<string, number>;
+const counters = (): Promise<Counters> => countersOf(page);
+const serialText = (): Promise<string> => serialOf(page);
+const run = (cmd: string, timeout?: number) => runInGuest(page, cmd, timeout);
 
-const counters = (): Promise<Counters> => page.evaluate(() => window.nvmeDemo.counters());
-const serialText = (): Promise<string> => page.evaluate(() => window.nvmeDemo.serialText());
-
-/** Drops terminal escapes and carriage returns from serial text. */
-function plain(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/\x1b\[[0-9;?]*[@-~]/g, "").replace(/\r/g, "");
-}
 
 /** Waits for a shell prompt after the page started a boot (the error text, if any, fails the test). */
 async function waitForShell(timeout = BOOT_TIMEOUT): Promise<void> {
@@ -42,26 +34,6 @@ async function waitForShell(timeout = BOOT_TIMEOUT): Promise<void> {
   const { state, error } = await page.evaluate(() => ({ state: window.nvmeDemo.state, error: window.nvmeDemo.error }));
   expect(error ?? "", "page error").toBe("");
   expect(state).toBe("running");
-}
-
-/** Runs a shell command in the guest; returns its output and exit status. */
-async function run(cmd: string, timeout = 60_000): Promise<{ out: string; status: number }> {
-  const n = ++marker;
-  const start = (await serialText()).length;
-  await page.evaluate((text) => window.nvmeDemo.send(text), `printf '__S%s_${n}__\\n' TART; ${cmd}; echo __DONE_${n}_$?__\n`);
-  const result = await page.waitForFunction(
-    ([start, n]) => {
-      const s = window.nvmeDemo?.serialText().slice(start) ?? "";
-      const m = new RegExp(`__START_${n}__\\r?\\n([\\s\\S]*?)__DONE_${n}_(\\d+)__`).exec(s);
-      if (m) return { text: m[1], status: Number(m[2]) };
-      return window.nvmeDemo?.state === "error" ? { text: window.nvmeDemo.error ?? "", status: -1 } : null;
-    },
-    [start, n] as const,
-    { timeout, polling: 200 },
-  );
-  const { text, status } = (await result.jsonValue())!;
-  expect(status, `the emulator failed while running ${cmd}: ${text}`).not.toBe(-1);
-  return { out: plain(text).trim(), status };
 }
 
 /** Bytes printed by `od -An -tx1`. */

@@ -4,28 +4,20 @@
 // the page. One boot of the default image is shared by the tests of this file.
 
 import { expect, test, type Page } from "@playwright/test";
+import { BOOT_TIMEOUT, PROMPT, runInGuest, counters as countersOf, serialText as serialOf, type Counters } from "./page-guest.ts";
 
 test.describe.configure({ mode: "serial" });
 // No trace: it would record the 200 MB image download, and chunks of the one page shared by
 // all tests went missing at its close.
 test.use({ trace: "off" });
 
-const BOOT_TIMEOUT = 180_000;
-const PROMPT = "guest# ";
 
 let page: Page;
-let marker = 0;
 
-type Counters = Record<string, number>;
+const counters = (): Promise<Counters> => countersOf(page);
+const serialText = (): Promise<string> => serialOf(page);
+const run = (cmd: string, timeout?: number) => runInGuest(page, cmd, timeout);
 
-const counters = (): Promise<Counters> => page.evaluate(() => window.nvmeDemo.counters());
-const serialText = (): Promise<string> => page.evaluate(() => window.nvmeDemo.serialText());
-
-/** Drops terminal escapes and carriage returns from serial text. */
-function plain(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/\x1b\[[0-9;?]*[@-~]/g, "").replace(/\r/g, "");
-}
 
 /** Waits until the page's state is one of `states` (the error text, if any, fails the test). */
 async function waitForState(states: string[], timeout = BOOT_TIMEOUT): Promise<void> {
@@ -33,28 +25,6 @@ async function waitForState(states: string[], timeout = BOOT_TIMEOUT): Promise<v
   const { state, error } = await page.evaluate(() => ({ state: window.nvmeDemo.state, error: window.nvmeDemo.error }));
   expect(error ?? "", "page error").toBe("");
   expect(states).toContain(state);
-}
-
-/** Runs a shell command in the guest; returns its output and exit status. */
-async function run(cmd: string, timeout = 60_000): Promise<{ out: string; status: number }> {
-  const n = ++marker;
-  // The shell prints __START_n__ and __DONE_n_<status>__; the echoed command line (which the
-  // line editor may wrap anywhere) holds neither string, so only the real output matches.
-  const start = (await serialText()).length;
-  await page.evaluate((text) => window.nvmeDemo.send(text), `printf '__S%s_${n}__\\n' TART; ${cmd}; echo __DONE_${n}_$?__\n`);
-  const result = await page.waitForFunction(
-    ([start, n]) => {
-      const s = window.nvmeDemo?.serialText().slice(start) ?? "";
-      const m = new RegExp(`__START_${n}__\\r?\\n([\\s\\S]*?)__DONE_${n}_(\\d+)__`).exec(s);
-      if (m) return { text: m[1], status: Number(m[2]) };
-      return window.nvmeDemo?.state === "error" ? { text: window.nvmeDemo.error ?? "", status: -1 } : null;
-    },
-    [start, n] as const,
-    { timeout, polling: 200 },
-  );
-  const { text, status } = (await result.jsonValue())!;
-  expect(status, `the emulator failed while running ${cmd}: ${text}`).not.toBe(-1);
-  return { out: plain(text).trim(), status };
 }
 
 let loads = 0;
