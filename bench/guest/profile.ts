@@ -4,19 +4,16 @@
 //
 //   tsx bench/guest/profile.ts [--job randread-qd32] [--disk nvme|ide] [--shadow on|off]
 //                              [--policy awake|eager] [--coalesce V] [--runtime S] [--save FILE]
-//                              [--mdts N] [--hlt-cap MS] [--lazy-arm K]
+//                              [--mdts N] [--doorbell-batch N] [--hlt-cap MS]
 //
 // Prints the self time by category (idle, v86's wasm core, the JIT-compiled guest code, v86's JS,
 // our controller's TypeScript and wasm hot path, GC, ...) and the top functions. --save writes the
 // .cpuprofile (open it in Chrome DevTools or speedscope).
 //
-// Two experiments that change the system under test, to check proposed fixes before they are made
-// in src/ (never used by run.ts):
+// An experiment that changes the system under test, to check a proposed fix before it is made in
+// src/ (never used by run.ts):
 //   --hlt-cap MS   caps the sleep v86's timer function returns (what the adapter's timer hook
 //                  would return with a pending interrupt-aggregation deadline) at MS milliseconds.
-//   --lazy-arm K   the controller's timer tick writes SQ EventIdx only after K consecutive ticks
-//                  that fetched no command (instead of at the first empty poll); it still polls
-//                  the shadow doorbells at every tick.
 
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
@@ -50,7 +47,7 @@ const coalesce = opt("--coalesce", ""); // set-feature 08h value, e.g. 263 = THR
 const runtime = Number(opt("--runtime", "20"));
 const save = opt("--save", "");
 const hltCap = Number(opt("--hlt-cap", "NaN"));
-const lazyArm = Number(opt("--lazy-arm", "NaN"));
+const batch = opt("--doorbell-batch", "");
 const mdts = opt("--mdts", "");
 const job = JOBS.find((j) => j.id === jobId);
 if (!job) throw new Error(`--job: one of ${JOBS.map((j) => j.id).join(", ")}`);
@@ -78,7 +75,7 @@ async function main(): Promise<void> {
     ide: true,
     appendBytes: APPEND,
     serial: "V86BENCHPROF",
-    nvme: { shadow_doorbells: shadow, doorbell_policy: policy, ...(mdts ? { mdts: Number(mdts) } : {}) },
+    nvme: { shadow_doorbells: shadow, doorbell_policy: policy, ...(mdts ? { mdts: Number(mdts) } : {}), ...(batch ? { doorbell_batch: Number(batch) } : {}) },
     bootTimeoutMs: 300_000,
     onEmulator: (em) => {
       sampler = new Sampler(em, () => {
@@ -96,26 +93,6 @@ async function main(): Promise<void> {
     const inner = cpu.run_hardware_timers;
     cpu.run_hardware_timers = function (this: unknown, a: boolean, n: number): number {
       return Math.min(inner.call(this, a, n), hltCap);
-    };
-  }
-  if (Number.isFinite(lazyArm)) {
-    // Same steps as NvmeController.tick(), with the arming pass only after K idle ticks.
-    const c = g.nvme.controller as unknown as {
-      regs: { enabled: boolean };
-      telemetry: { ticks: number };
-      startRound(): void;
-      runQueues(arm: boolean): void;
-      hp: { counter(i: number): number };
-      tick(now?: number): void;
-    };
-    let idle = 0;
-    c.tick = function (): void {
-      if (!c.regs.enabled) return;
-      c.telemetry.ticks++;
-      c.startRound();
-      const before = c.hp.counter(3); // sqesFetched
-      c.runQueues(idle >= lazyArm);
-      idle = c.hp.counter(3) === before ? idle + 1 : 0;
     };
   }
   const insp = new Session();
@@ -191,7 +168,7 @@ async function main(): Promise<void> {
   const d = (k: string): number => (c1.controller[k] ?? 0) - (c0.controller[k] ?? 0);
   const a = (k: string): number => ((c1.adapter as unknown as Record<string, number>)[k] ?? 0) - ((c0.adapter as unknown as Record<string, number>)[k] ?? 0);
   const iops = /"iops"\s*:\s*([\d.]+)/.exec(fio)?.[1];
-  const extra = `${mdts ? `, mdts ${mdts}` : ""}${coalesce ? `, coalescing THR ${Number(coalesce) & 0xff} TIME ${Number(coalesce) >> 8}` : ""}${Number.isFinite(hltCap) ? `, HLT sleep capped at ${hltCap} ms` : ""}${Number.isFinite(lazyArm) ? `, SQ EventIdx armed after ${lazyArm} idle ticks` : ""}`;
+  const extra = `${mdts ? `, mdts ${mdts}` : ""}${coalesce ? `, coalescing THR ${Number(coalesce) & 0xff} TIME ${Number(coalesce) >> 8}` : ""}${Number.isFinite(hltCap) ? `, HLT sleep capped at ${hltCap} ms` : ""}${batch ? `, doorbell_batch ${batch}` : ""}`;
   console.log(`# ${job!.id} on ${disk}${disk === "nvme" ? ` (shadow ${shadow ? "on" : "off"}, policy ${policy}${extra})` : ""}, ${runtime} s`);
   console.log(`fio: ${iops} IOPS; wall ${wall.toFixed(1)} s; process CPU ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s (${((cpu.user + cpu.system) / 1e4 / wall).toFixed(0)} % of one core)`);
   if (win) console.log(`guest: ${(win.instructions / win.seconds / 1e6).toFixed(0)} MIPS while busy, ${(win.instructions / win.commands / 1000).toFixed(1)} k instructions per command`);

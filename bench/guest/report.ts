@@ -58,6 +58,8 @@ export interface BenchReport {
   cpu: string;
   node: string;
   v86: string;
+  /** The last commit of the device code (src/, asm/) the figures were taken with. */
+  commit: string;
   loadavg: { start: number[]; end: number[] };
   runtime: number;
   warmup: number;
@@ -142,7 +144,7 @@ export function renderMarkdown(r: BenchReport): string {
   const load = (a: number[]): string => a.map((x) => x.toFixed(2)).join(" ");
   L.push(`## Guest benchmark: v86 IDE vs NVMe (${r.quick ? "quick run" : "full run"})`, "");
   L.push(
-    `${r.date.slice(0, 10)} · ${r.nproc} cores (\`nproc\`), ${r.cpu} · Node ${r.node} · v86 ${r.v86} · Debian 6.1 i386 guest, 256 MiB RAM · ` +
+    `${r.date.slice(0, 10)} · ${r.nproc} cores (\`nproc\`), ${r.cpu} · Node ${r.node} · v86 ${r.v86} · device code (src/, asm/) at ${r.commit} · Debian 6.1 i386 guest, 256 MiB RAM · ` +
       `load average ${load(r.loadavg.start)} at the start, ${load(r.loadavg.end)} at the end · run time ${(r.wallSeconds / 60).toFixed(1)} min`,
     "",
   );
@@ -151,7 +153,7 @@ export function renderMarkdown(r: BenchReport): string {
       `IDE and NVMe alternating. Both disks in one guest, each a copy of the image + ${r.appendMiB} MiB of zeros; fio on the raw devices in the zeros. ` +
       `Boot "shadow on" has the controller's defaults (shadow doorbells, doorbell policy \`awake\`); boot "shadow off" has \`shadow_doorbells: false\`. ` +
       `Coalescing: \`${r.coalescing.command}\` (THR ${r.coalescing.thr} = ${r.coalescing.thr + 1} entries, TIME ${r.coalescing.time} = ${r.coalescing.time * 100} µs). ` +
-      `"eager" switches the controller's doorbell policy between runs.`,
+      `"eager": the controller's doorbell policy switched to \`eager\` (setDoorbellPolicy) for that run.`,
     "",
   );
   L.push(

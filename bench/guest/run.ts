@@ -22,6 +22,7 @@
 // Output: a Markdown table on stdout and in bench/results/guest.md, JSON in bench/results/guest.json.
 // Progress goes to stderr.
 
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
@@ -178,13 +179,14 @@ async function fio(b: Booted, bootName: string, job: FioJob, mode: Mode, runtime
   const { g, sampler } = b;
   const disk = mode === "ide" ? "ide" : "nvme";
   const dev = disk === "ide" ? "/dev/sda" : "/dev/nvme0n1";
-  const ctrl = g.nvme.controller as unknown as { config: { doorbellPolicy: string } };
+  const ctrl = g.nvme.controller;
+  const policy = ctrl.doorbellPolicy;
   if (mode === "coalesced") await g.ok(`nvme set-feature /dev/nvme0 -f 8 -v ${COALESCE_VALUE} >/dev/null`);
-  // The controller reads the policy from its config at every SQ doorbell; this is the field the
-  // attach option doorbell_policy sets, switched here between runs so both policies share a boot.
-  if (mode === "eager") ctrl.config.doorbellPolicy = "eager";
+  // The attach option doorbell_policy, switched between runs so that both policies share a boot.
+  if (mode === "eager") ctrl.setDoorbellPolicy("eager");
   const line = fioLine(job, dev, IMAGE_BYTES, APPEND_MIB, runtime, warm ? "warmup" : job.id);
   try {
+    if (disk === "nvme" && ctrl.doorbellPolicy !== (mode === "eager" ? "eager" : policy)) throw new Error(`doorbell policy did not switch for ${mode}`);
     const c0 = g.counters();
     const mark = sampler.mark();
     sampler.sample();
@@ -233,7 +235,7 @@ async function fio(b: Booted, bootName: string, job: FioJob, mode: Mode, runtime
     };
   } finally {
     if (mode === "coalesced") await g.ok("nvme set-feature /dev/nvme0 -f 8 -v 0 >/dev/null");
-    if (mode === "eager") ctrl.config.doorbellPolicy = "awake";
+    if (mode === "eager") ctrl.setDoorbellPolicy(policy);
   }
 }
 
@@ -298,6 +300,16 @@ async function fioBoot(bootName: string, shadow: boolean, rows: Row[], cpu: CpuR
 async function main(): Promise<void> {
   const v86Version = (JSON.parse(readFileSync(join(ROOT, "node_modules/v86/package.json"), "utf8")) as { version: string }).version;
   const load0 = loadavg();
+  const git = (...a: string[]): string => {
+    try {
+      return execFileSync("git", a, { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    } catch {
+      return "";
+    }
+  };
+  // The device code measured: the last commit that touched src/ or asm/.
+  const commit = git("log", "-1", "--format=%h", "--", "src", "asm") || "unknown";
+  const dirty = git("status", "--porcelain", "--", "src", "asm") !== "";
   say(`${args.quick ? "quick run" : "full run"}: fio ${args.runtime} s per job, ${args.jobs.length} jobs, image ${IMAGE_BYTES} bytes + ${APPEND_MIB} MiB`);
   const boots: BootTime[] = [];
   for (let i = 0; i < (args.only === "fio" ? 0 : args.bootPairs); i++) {
@@ -318,6 +330,7 @@ async function main(): Promise<void> {
     cpu: cpus()[0]?.model ?? "unknown",
     node: process.version,
     v86: v86Version,
+    commit: dirty ? `${commit} + local changes in src/ or asm/` : commit,
     loadavg: { start: load0, end: loadavg() },
     runtime: args.runtime,
     warmup: args.warmup,
