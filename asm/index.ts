@@ -7,8 +7,8 @@ import { setWindow, setSt32, state, markDirty as mark } from "./guest";
 
 export { dbValue, dbStoreMmio, dbbufConfig } from "./doorbell";
 export {
-  sqCreate, cqCreate, sqDelete, cqDelete, sqExists, cqExists, sqFetch, fetchNext, sqPending,
-  sqHead, sqCqid, sqSize, cqSize, cqTail, cqHostHead, cqFree, cqReserve, cqUnreserve, cqPost,
+  sqCreate, cqCreate, sqDelete, cqDelete, sqExists, cqExists, sqFetch, fetchNext,
+  sqCqid, sqSize, cqSize, cqPost,
 } from "./queues";
 export { prpMap } from "./prp";
 export { irqLevel } from "./irq";

@@ -64,11 +64,10 @@ export function cqCreate(qid: u32, baseLo: u32, baseHi: u32, size: u32, ien: boo
 export function sqDelete(qid: u32): void { memory.fill(state + sq(qid), 0, SQ_ENTRY); }
 export function cqDelete(qid: u32): void { memory.fill(state + cq(qid), 0, CQ_ENTRY); }
 
-export function sqHead(qid: u32): u32 { return st32(sq(qid) + SQ_HEAD); }
+function sqHead(qid: u32): u32 { return st32(sq(qid) + SQ_HEAD); }
 export function sqCqid(qid: u32): u32 { return st32(sq(qid) + SQ_CQID); }
 export function sqSize(qid: u32): u32 { return st32(sq(qid) + SQ_SIZE); }
 export function cqSize(qid: u32): u32 { return st32(cq(qid) + CQ_SIZE); }
-export function cqTail(qid: u32): u32 { return st32(cq(qid) + CQ_TAIL); }
 
 /** The host's CQ head, or -1 if the doorbell holds a value no head can have. */
 export function cqHostHead(qid: u32): i32 {
@@ -77,7 +76,7 @@ export function cqHostHead(qid: u32): i32 {
 }
 
 /** Slots of `cqid` neither holding unconsumed entries nor reserved; -1 on a bad head doorbell. */
-export function cqFree(cqid: u32): i32 {
+function cqFree(cqid: u32): i32 {
   const p = cq(cqid);
   const size = st32(p + CQ_SIZE);
   const head = cqHostHead(cqid);
@@ -119,29 +118,11 @@ export function sqFetch(qid: u32, arm: bool): i32 {
   return FETCH_OK | <i32>cqid;
 }
 
-/** Number of entries waiting in SQ `qid` (0 on a bad doorbell), without arming anything. */
-export function sqPending(qid: u32): u32 {
-  if (!sqExists(qid)) return 0;
-  const p = sq(qid);
-  const size = st32(p + SQ_SIZE);
-  const tail = dbValue(qid * 2);
-  if (tail >= size) return 0;
-  return (tail + size - st32(p + SQ_HEAD)) % size;
-}
-
-/** Gives back a slot reserved by sqFetch for a command that will post no completion here. */
-export function cqUnreserve(cqid: u32): void {
+/** Releases the slot sqFetch reserved for the command whose completion is being posted. */
+function cqUnreserve(cqid: u32): void {
   const c = cq(cqid);
   const r = st32(c + CQ_RESERVED);
   if (r > 0) setSt32(c + CQ_RESERVED, r - 1);
-}
-
-/** Reserves a slot for a completion that has no fetched command behind it; false when full. */
-export function cqReserve(cqid: u32): bool {
-  if (!cqExists(cqid) || cqFree(cqid) <= 0) return false;
-  const c = cq(cqid);
-  setSt32(c + CQ_RESERVED, st32(c + CQ_RESERVED) + 1);
-  return true;
 }
 
 /**

@@ -30,16 +30,9 @@ interface Exports {
   sqFetch(qid: number, arm: number): number;
   /** qid | cqid << 16 of the entry fetched, or -1. */
   fetchNext(arm: number): number;
-  sqPending(qid: number): number;
-  sqHead(qid: number): number;
   sqCqid(qid: number): number;
   sqSize(qid: number): number;
   cqSize(qid: number): number;
-  cqTail(qid: number): number;
-  cqHostHead(qid: number): number;
-  cqFree(qid: number): number;
-  cqReserve(qid: number): number;
-  cqUnreserve(qid: number): void;
   cqPost(cqid: number, sqid: number, cid: number, status: number, dw0: number, dw1: number, now: number): number;
   prpMap(p1Lo: number, p1Hi: number, p2Lo: number, p2Hi: number, len: number, toHost: number): number;
   irqLevel(now: number): number;
