@@ -29,6 +29,12 @@ export interface HttpDiskOptions {
   retries?: number;
   /** Wait before the first retry, doubled for each next one (default 250 ms). */
   retryDelayMs?: number;
+  /**
+   * A request that gets no answer, or no body bytes, for this long is abandoned and counts as a
+   * transient failure (retried like a network error). Default 20 000 ms, below the 30 s after
+   * which Linux's nvme driver aborts a command; 0 waits forever.
+   */
+  timeoutMs?: number;
   /** Extra request headers (say, authorization). */
   headers?: Record<string, string>;
   /** The fetch to use (default: the global one). */
@@ -68,6 +74,10 @@ export function parseContentRange(v: string | null): ContentRange | undefined {
 const PROBE = 512;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const DEFAULT_TIMEOUT_MS = 20_000;
+
+/** An abort signal for a whole small request (the size probe), or none. */
+const probeSignal = (ms: number) => (ms > 0 ? AbortSignal.timeout(ms) : undefined);
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 async function discardBody(res: Response): Promise<void> {
@@ -120,12 +130,13 @@ export class HttpSource implements ReadSource {
       return new HttpSource(url, o.size, o, undefined, f, 0);
     }
     const headers = { ...o.headers };
+    const timeout = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     let requests = 1;
     let res: Response;
     // One sector, not "bytes=0-0": sirv (vite's static server) reads an end of 0 as "to the end
     // of the file" and would send the whole image in answer to the probe.
     try {
-      res = await f(url, { headers: { ...headers, Range: `bytes=0-${PROBE - 1}` } });
+      res = await f(url, { headers: { ...headers, Range: `bytes=0-${PROBE - 1}` }, signal: probeSignal(timeout) });
     } catch (e) {
       throw new HttpImageError(`${url}: ${message(e)}`);
     }
@@ -148,7 +159,12 @@ export class HttpSource implements ReadSource {
       await discardBody(res);
       throw new HttpImageError(`${url}: the server answered a request for bytes 0-${PROBE - 1} with ${cr ? `bytes ${cr.start}-${cr.end}` : `${declared} bytes`}`);
     }
-    const body = new Uint8Array(await res.arrayBuffer());
+    let body: Uint8Array;
+    try {
+      body = new Uint8Array(await res.arrayBuffer());
+    } catch (e) {
+      throw new HttpImageError(`${url}: ${message(e)}`);
+    }
     if (body.length !== expected && !(cr === undefined && body.length < PROBE)) {
       throw new HttpImageError(`${url}: the server answered a request for bytes 0-${PROBE - 1} with ${body.length} bytes`);
     }
@@ -157,7 +173,12 @@ export class HttpSource implements ReadSource {
     if (size === undefined) {
       // Content-Range is hidden (a cross-origin server that does not expose it) or has no total.
       requests++;
-      const head = await f(url, { method: "HEAD", headers });
+      let head: Response;
+      try {
+        head = await f(url, { method: "HEAD", headers, signal: probeSignal(timeout) });
+      } catch (e) {
+        throw new HttpImageError(`${url}: ${message(e)}`);
+      }
       const len = head.headers.get("content-length");
       if (!head.ok || len === null || !/^\d+$/.test(len)) {
         throw new HttpImageError(`${url}: cannot learn the image size (no Content-Range total, HEAD gave ${head.status} without Content-Length); pass the size option`);
@@ -208,19 +229,40 @@ export class HttpSource implements ReadSource {
 
   private async fetchOnce(index: number, start: number, length: number): Promise<Uint8Array> {
     const stop = Math.min(start + length, this.imageSize); // the bytes that exist on the server
-    const want = stop - start;
     const parts = this.o.parts !== undefined;
     const url = parts ? this.partUrl(index, start, stop) : this.url;
     const where = parts ? url : `${this.url} bytes ${start}-${stop - 1}`;
     const headers: Record<string, string> = { ...this.o.headers };
     if (!parts) headers.Range = `bytes=${start}-${stop - 1}`;
     this.requests++;
+    // A watchdog: armed while waiting for the answer, re-armed by every piece of the body.
+    const timeout = this.o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const abort = timeout > 0 ? new AbortController() : undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const alive = () => {
+      if (!abort) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => abort.abort(new Error(`no data for ${timeout} ms`)), timeout);
+    };
+    alive();
+    try {
+      return await this.exchange(url, where, headers, start, stop, length, abort?.signal, alive);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** One request and its checked answer (fetchOnce's body); `alive` notes progress. */
+  private async exchange(url: string, where: string, headers: Record<string, string>, start: number, stop: number, length: number, signal: AbortSignal | undefined, alive: () => void): Promise<Uint8Array> {
+    const want = stop - start;
+    const parts = this.o.parts !== undefined;
     let res: Response;
     try {
-      res = await this.fetchFn(url, { headers });
+      res = await this.fetchFn(url, { headers, signal });
     } catch (e) {
-      throw new Transient(`${where}: ${message(e)}`);
+      throw new Transient(`${where}: ${signal?.aborted ? message(signal.reason) : message(e)}`);
     }
+    alive();
     const fail = async (text: string, transient: boolean): Promise<never> => {
       await discardBody(res);
       throw transient ? new Transient(`${where}: ${text}`) : new BackendError(`${where}: ${text}`, "read");
@@ -241,20 +283,31 @@ export class HttpSource implements ReadSource {
     if (declared !== null && Number(declared) > want) return fail(`the server sends ${declared} bytes, expected ${want}`, false);
     const etag = strongEtag(res.headers.get("etag"));
     if (!parts && this.etag && etag && etag !== this.etag) return fail(`the image changed on the server (ETag ${etag}, was ${this.etag})`, false);
-    let buf: ArrayBuffer;
-    try {
-      buf = await res.arrayBuffer();
-    } catch (e) {
-      throw new Transient(`${where}: body: ${message(e)}`);
+    // Bytes past `want` are the zero tail past the end of the image.
+    const out = new Uint8Array(length);
+    let got = 0;
+    if (res.body) {
+      const reader = res.body.getReader();
+      for (;;) {
+        let r: ReadableStreamReadResult<Uint8Array>;
+        try {
+          r = await reader.read();
+        } catch (e) {
+          throw new Transient(`${where}: body: ${signal?.aborted ? message(signal.reason) : message(e)}`);
+        }
+        if (r.done) break;
+        alive();
+        if (got + r.value.length > want) {
+          // A long body means the server is not sending what we asked for.
+          await reader.cancel().catch(() => {});
+          throw new BackendError(`${where}: got more than the ${want} bytes asked for`, "read");
+        }
+        out.set(r.value, got);
+        got += r.value.length;
+      }
     }
-    if (buf.byteLength !== want) {
-      // A cut connection gives a short body; a long one means the server is not sending what we asked for.
-      if (buf.byteLength < want) throw new Transient(`${where}: got ${buf.byteLength} bytes, expected ${want}`);
-      throw new BackendError(`${where}: got ${buf.byteLength} bytes, expected ${want}`, "read");
-    }
-    if (want === length) return new Uint8Array(buf);
-    const out = new Uint8Array(length); // the zero tail past the end of the image
-    out.set(new Uint8Array(buf));
+    // A cut connection gives a short body.
+    if (got < want) throw new Transient(`${where}: got ${got} bytes, expected ${want}`);
     return out;
   }
 }
