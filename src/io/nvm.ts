@@ -25,10 +25,13 @@ const BROADCAST_NSID = 0xffffffff;
 
 function failure(dev: Device, e: unknown, write: boolean): number {
   dev.log("error", `backend ${write ? "write" : "read"} failed: ${e instanceof Error ? e.message : String(e)}`);
-  dev.health.mediaError();
+  // A full quota is no data integrity error: it is not counted in SMART's media errors.
   if (e instanceof BackendError && e.kind === "capacity") return CAPACITY_EXCEEDED;
+  dev.health.mediaError();
   return write ? WRITE_FAULT : READ_ERROR;
 }
+
+const ignore = () => {};
 
 /** SLBA (CDW11:CDW10) and the 1's based block count (CDW12 NLB 15:0) of a block command. */
 const slbaOf = (cmd: Command) => cmd.cdw10 + cmd.cdw11 * 2 ** 32;
@@ -102,16 +105,32 @@ function read(dev: Device, cmd: Command, ns: Namespace): number {
   return 0;
 }
 
-/** The bytes were not at hand: fetch them, then map the PRPs again and copy. */
+/**
+ * The bytes were not at hand: fetch them, then map the PRPs again and copy. A backend whose read()
+ * throws instead of rejecting fails the command at once, before it is held (a held command that
+ * never completes would stay in flight, and a snapshot would run it a second time).
+ */
 function readLater(dev: Device, cmd: Command, ns: Namespace, offset: number, bytes: number): number {
+  let fetched: Promise<Uint8Array>;
+  try {
+    fetched = ns.backend.read(offset, bytes);
+  } catch (e) {
+    return failure(dev, e, false);
+  }
   const c = dev.hold(cmd);
-  ns.backend.read(offset, bytes).then(
+  fetched.then(
     (data) => {
-      const s = dev.dma.map(c, bytes, true);
-      if (s === 0) {
-        dev.dma.toGuest(data);
-        dev.health.read(bytes);
-        dev.ioDone("read", bytes, ns.nsid);
+      let s: number;
+      try {
+        s = dev.dma.map(c, bytes, true);
+        if (s === 0) {
+          dev.dma.toGuest(data);
+          dev.health.read(bytes);
+          dev.ioDone("read", bytes, ns.nsid);
+        }
+      } catch (e) {
+        dev.log("error", `read completion failed: ${e instanceof Error ? e.message : String(e)}`);
+        s = S.SCT_GENERIC | S.SC_INTERNAL_ERROR;
       }
       dev.complete(c, s);
     },
@@ -137,6 +156,8 @@ function write(dev: Device, cmd: Command, ns: Namespace): number {
       off += dev.dma.segLen(i);
     }
   } catch (e) {
+    // The command fails now; parts already under way may still fail later, unheard.
+    for (const w of waits) w.catch(ignore);
     return failure(dev, e, true);
   }
   const done = () => {
@@ -166,8 +187,14 @@ function compare(dev: Device, cmd: Command, ns: Namespace): number {
   } catch (e) {
     return failure(dev, e, false);
   }
+  let fetched: Promise<Uint8Array>;
+  try {
+    fetched = ns.backend.read(offset, bytes);
+  } catch (e) {
+    return failure(dev, e, false);
+  }
   const c = dev.hold(cmd);
-  ns.backend.read(offset, bytes).then((d) => dev.complete(c, check(d)), (e) => dev.complete(c, failure(dev, e, false)));
+  fetched.then((d) => dev.complete(c, check(d)), (e) => dev.complete(c, failure(dev, e, false)));
   return PENDING;
 }
 
