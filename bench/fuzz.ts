@@ -1,15 +1,42 @@
-// Long hostile-guest run: `npm run fuzz -- [seeds] [steps]` (defaults 50 seeds x 20000 steps).
-import { fuzz } from "../test/hostile-guest.ts";
+// Long hostile-host runs: `npm run fuzz -- [--iterations N] [--seed S] [--seeds K]`.
+// N inputs in all (default 1,000,000), spread over K seeds (default 10) starting at S (default 1).
+// Prints inputs, seconds, inputs per second and every violation with the seed and input number
+// that reproduce it; exits 1 if there was any. The CI-sized slice is test/fuzz/fuzz.test.ts.
 
-const seeds = Number(process.argv[2] ?? 50);
-const steps = Number(process.argv[3] ?? 20000);
-let failed = 0;
-for (let s = 1; s <= seeds; s++) {
-  const r = await fuzz(s * 7919, steps);
-  const ok = r.canaries.length === 0 && r.stillWorks && r.internalErrors.length === 0;
-  for (const e of r.internalErrors.slice(0, 3)) console.log(e);
-  if (!ok) failed++;
-  console.log(`seed ${s * 7919}: ${r.completions} completions, ${r.canaries.length} broken canaries, ${r.stillWorks ? "still works" : "BROKEN"}`);
+import { fuzzSeed } from "../test/fuzz/run.ts";
+
+function arg(name: string, def: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return def;
+  const v = Number(process.argv[i + 1]);
+  if (!Number.isFinite(v) || v < 1) {
+    console.error(`fuzz: --${name} wants a positive number`);
+    process.exit(2);
+  }
+  return Math.floor(v);
 }
-console.log(failed ? `${failed} seeds failed` : "all seeds passed");
-process.exit(failed ? 1 : 0);
+
+const total = arg("iterations", 1_000_000);
+const first = arg("seed", 1);
+const seeds = Math.min(arg("seeds", 10), total);
+const t0 = performance.now();
+let inputs = 0;
+let calls = 0;
+let fetched = 0;
+const violations: string[] = [];
+for (let k = 0; k < seeds; k++) {
+  const seed = first + k;
+  const share = Math.floor(total / seeds) + (k < total % seeds ? 1 : 0);
+  const t = performance.now();
+  const r = await fuzzSeed(seed, share);
+  inputs += r.inputs;
+  calls += r.deviceCalls;
+  fetched += r.fetched;
+  violations.push(...r.violations);
+  const s = (performance.now() - t) / 1000;
+  console.log(`seed ${seed}: ${r.inputs} inputs, ${r.deviceCalls} device calls, ${r.fetched} commands fetched, ${r.completed} completed, ${r.violations.length} violations, ${s.toFixed(1)} s`);
+  for (const v of r.violations) console.log(`  ${v}`);
+}
+const secs = (performance.now() - t0) / 1000;
+console.log(`\n${inputs} inputs (${calls} device calls, ${fetched} commands) in ${secs.toFixed(1)} s: ${Math.round(inputs / secs)} inputs/s, ${violations.length} violations`);
+process.exit(violations.length ? 1 : 0);

@@ -36,6 +36,8 @@ export interface Device {
   ioDone(kind: "read" | "write", bytes: number, nsid: number): void;
   /** Keeps a command that will complete later: returns the copy to hand to complete(). */
   hold(cmd: Command): Command;
+  /** False once a held command was aborted, its SQ deleted or the controller reset: its late result must touch nothing. */
+  isHeld(cmd: Command): boolean;
   /** Completes a held command (ignored if it was aborted, its SQ deleted or the controller reset since). */
   complete(cmd: Command, status: number): void;
   /** Milliseconds, monotonic. */

@@ -53,6 +53,9 @@ class TestDevice implements Device {
     this.held.push(c);
     return c;
   }
+  isHeld(): boolean {
+    return true;
+  }
   complete(cmd: Command, status: number): void {
     this.completed.push([cmd, status]);
   }

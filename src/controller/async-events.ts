@@ -47,6 +47,10 @@ export class AsyncEvents {
     return this.queued;
   }
 
+  isParked(cid: number): boolean {
+    return this.parked.some((c) => c.cid === cid);
+  }
+
   /** The parked requests, oldest first (for snapshots). */
   parkedRequests(): readonly Command[] {
     return this.parked;

@@ -136,6 +136,10 @@ export class NvmeController implements Device {
     return this.inflight.hold(cmd);
   }
 
+  isHeld(cmd: Command): boolean {
+    return this.inflight.holds(cmd);
+  }
+
   complete(cmd: Command, status: number): void {
     if (!this.inflight.release(cmd)) return; // reset, aborted or its SQ deleted since
     this.post(cmd, status);
@@ -278,7 +282,8 @@ export class NvmeController implements Device {
     this.telemetry.command(sqid === 0, cmd.opcode);
     let status: number;
     try {
-      status = sqid === 0 ? executeAdmin(this, this, cmd) : executeIo(this, cmd);
+      status = this.cidInUse(cmd) ? S.SCT_GENERIC | S.SC_CID_CONFLICT | S.STATUS_DNR
+        : sqid === 0 ? executeAdmin(this, this, cmd) : executeIo(this, cmd);
     } catch (e) {
       this.log("error", `command ${cmd.opcode.toString(16)} on SQ ${sqid} failed: ${e instanceof Error ? e.stack : e}`);
       status = S.SCT_GENERIC | S.SC_INTERNAL_ERROR;
@@ -286,20 +291,30 @@ export class NvmeController implements Device {
     if (status !== PENDING) this.post(cmd, status);
   }
 
+  /**
+   * A command whose CID is still outstanding on its SQ: the two could not be told apart in the
+   * completion (or by Abort), and the second would replace the first in flight, losing it.
+   */
+  private cidInUse(cmd: Command): boolean {
+    if (this.inflight.size !== 0 && this.inflight.has(cmd.sqid, cmd.cid)) return true;
+    return cmd.sqid === 0 && this.events.outstanding !== 0 && this.events.isParked(cmd.cid);
+  }
+
   private post(cmd: Command, status: number): void {
     if (status !== 0) this.errors.record(cmd, cmd.sqid, status);
     this.hp.x.cqPost(cmd.cqid, cmd.sqid, cmd.cid, status, cmd.dw0, cmd.dw1, this.roundTicks);
   }
 
-  /** After a batch: hand dirty ranges to the emulator and set the interrupt line. */
+  /** After a batch: set the interrupt line, handing the emulator every range stored into first. */
   private afterWork(): void {
     if (this.hp.u32(L.ST_BAD_DB) !== 0) this.reportBadDoorbell();
-    this.hp.drainDirty((s, e) => this.host.markDirty(s, e));
     this.updateIrq();
   }
 
   private updateIrq(): void {
     const level = this.hp.x.irqLevel(this.roundTicks) !== 0;
+    // irqLevel may have written CQ head EventIdx slots: those are dirty ranges too.
+    this.hp.drainDirty((s, e) => this.host.markDirty(s, e));
     if (level === this.irq) return;
     this.irq = level;
     if (level) this.telemetry.interrupts++;

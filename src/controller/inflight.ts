@@ -17,6 +17,15 @@ export class InflightCommands {
     return c;
   }
 
+  has(sqid: number, cid: number): boolean {
+    return this.byKey.has(`${sqid}:${cid}`);
+  }
+
+  /** False once `cmd` was completed, aborted, or dropped by a reset or its SQ's deletion. */
+  holds(cmd: Command): boolean {
+    return this.byKey.get(`${cmd.sqid}:${cmd.cid}`) === cmd;
+  }
+
   /** Removes `cmd`; false when it is no longer held (reset, aborted, SQ deleted). */
   release(cmd: Command): boolean {
     const key = `${cmd.sqid}:${cmd.cid}`;

@@ -120,6 +120,7 @@ function readLater(dev: Device, cmd: Command, ns: Namespace, offset: number, byt
   const c = dev.hold(cmd);
   fetched.then(
     (data) => {
+      if (!dev.isHeld(c)) return; // aborted or reset meanwhile: the buffer is no longer ours to fill
       let s: number;
       try {
         s = dev.dma.map(c, bytes, true);

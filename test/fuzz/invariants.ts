@@ -1,0 +1,151 @@
+// The invariants checked around every call a hostile host makes into the controller:
+// - no exception escapes the device, and no handler fails (Internal Error is a bug, whatever the input);
+// - no byte outside guest RAM changes;
+// - in guest RAM only CQ slots, the shadow doorbell and EventIdx pages, and the data buffers of
+//   data-in commands change, and only inside ranges reported dirty;
+// - every fetched command gets exactly one completion, unless a reset drops it (ledger.ts);
+// - the INTx line is up exactly while an interrupt-enabled CQ holds entries the host has not
+//   consumed (unless masked; with aggregation on, never up without such entries).
+
+import type { NvmeController } from "../../src/controller/controller.ts";
+import type { Command } from "../../src/command.ts";
+import type { GuestMemory } from "../driver/guest-memory.ts";
+import * as O from "../../src/spec/opcodes.ts";
+import * as R from "../../src/spec/registers.ts";
+import * as L from "../../asm/layout.ts";
+import { CommandLedger } from "./ledger.ts";
+import { MemoryWatch } from "./memory-watch.ts";
+import { dataInLength } from "./data-in.ts";
+import { prpRegions, type Region } from "./prp-model.ts";
+
+const LBA_SIZES = [512, 4096, 512];
+const DB_SPAN = L.MAX_QUEUES * 2 * 4;
+const MAX_VIOLATIONS = 20;
+
+export interface WatchedHost {
+  level: boolean;
+  dirty: [number, number][];
+  internalErrors: string[];
+}
+
+export class Invariants {
+  readonly violations: string[] = [];
+  readonly ledger: CommandLedger;
+  private readonly watch: MemoryWatch;
+  /** What the current call is (for messages). */
+  private what = "";
+  calls = 0;
+
+  constructor(private readonly ctrl: NvmeController, private readonly mem: GuestMemory, private readonly host: WatchedHost, private readonly pageSize: () => number) {
+    this.watch = new MemoryWatch(mem);
+    this.ledger = new CommandLedger(ctrl, (c) => this.regionsOf(c), (m) => this.violation(m));
+  }
+
+  violation(msg: string): void {
+    if (this.violations.length < MAX_VIOLATIONS) this.violations.push(this.what ? `${msg} [during: ${this.what}]` : msg);
+  }
+
+  private read64 = (a: number): number | undefined => (a >= 0 && a + 8 <= this.mem.ramSize ? this.mem.read32(a) + this.mem.read32(a + 4) * 2 ** 32 : undefined);
+
+  /** Guest bytes command `c` may store into: its data-in buffer, a CQ it creates, shadow pages it configures. */
+  private regionsOf(c: Command): Region[] {
+    const prp1 = c.prp1Lo + c.prp1Hi * 2 ** 32;
+    const prp2 = c.prp2Lo + c.prp2Hi * 2 ** 32;
+    if (c.sqid === 0 && c.opcode === O.ADMIN_CREATE_CQ) return [[prp1, prp1 + ((c.cdw10 >>> 16) + 1) * 16]];
+    if (c.sqid === 0 && c.opcode === O.ADMIN_DOORBELL_BUFFER_CONFIG) return [[prp1, prp1 + DB_SPAN], [prp2, prp2 + DB_SPAN]];
+    const len = dataInLength(c.sqid, c.opcode, c.cdw10, c.cdw11, c.cdw12, LBA_SIZES[c.nsid - 1] ?? 512);
+    return len ? prpRegions(prp1, prp2, len, this.pageSize(), this.read64) : [];
+  }
+
+  /** CQ rings and shadow pages the device holds now. */
+  private deviceRegions(): Region[] {
+    const hp = this.ctrl.hp;
+    const out: Region[] = [];
+    const limit = hp.u32(L.ST_CQ_LIMIT);
+    for (let q = 0; q < limit; q++) {
+      const c = L.ST_CQ + q * L.CQ_ENTRY;
+      const size = hp.u32(c + L.CQ_SIZE);
+      if (size) out.push([hp.u64(c + L.CQ_BASE), hp.u64(c + L.CQ_BASE) + size * 16]);
+    }
+    if (hp.u32(L.ST_DBBUF_ON)) {
+      out.push([hp.u64(L.ST_SHADOW_ADDR), hp.u64(L.ST_SHADOW_ADDR) + DB_SPAN]);
+      out.push([hp.u64(L.ST_EVENTIDX_ADDR), hp.u64(L.ST_EVENTIDX_ADDR) + DB_SPAN]);
+    }
+    return out;
+  }
+
+  private begin(what: string): Region[] {
+    this.calls++;
+    this.what = what;
+    this.host.dirty = [];
+    this.watch.snapshot();
+    return [...this.deviceRegions(), ...this.ledger.allowedRegions()];
+  }
+
+  private end(before: Region[]): void {
+    const allowed = [...before, ...this.deviceRegions(), ...this.ledger.allowedRegions()];
+    const { outsideAllowed, notDirty } = this.watch.changes(allowed, this.host.dirty);
+    const fmt = (rs: Region[]) => rs.map(([s, e]) => `0x${s.toString(16)}..0x${e.toString(16)}`).join(", ");
+    if (outsideAllowed.length) this.violation(`the device stored into guest RAM it was not given: ${fmt(outsideAllowed)}`);
+    if (notDirty.length) this.violation(`the device stored into guest RAM without reporting it dirty: ${fmt(notDirty)}`);
+    const broken = this.watch.brokenCanaries();
+    if (broken.length) this.violation(`bytes outside guest RAM changed at memory offsets ${broken.join(", ")}`);
+    for (const e of this.host.internalErrors.splice(0)) this.violation(`a handler failed: ${e.split("\n")[0]}`);
+    this.ledger.check();
+    this.ledger.endStep();
+    this.what = "";
+  }
+
+  call(what: string, fn: () => void): void {
+    const before = this.begin(what);
+    try {
+      fn();
+    } catch (e) {
+      this.violation(`exception escaped the device: ${e instanceof Error ? e.stack : String(e)}`);
+    }
+    this.end(before);
+  }
+
+  async callAsync(what: string, fn: () => Promise<void>): Promise<void> {
+    const before = this.begin(what);
+    try {
+      await fn();
+    } catch (e) {
+      this.violation(`exception escaped the device: ${e instanceof Error ? e.stack : String(e)}`);
+    }
+    this.end(before);
+  }
+
+  /** Right after the device recomputed its line (a tick, a CQ head doorbell). */
+  checkInterruptLine(): void {
+    const hp = this.ctrl.hp;
+    const ready = (this.ctrl.mmioRead32(R.REG_CSTS) & R.CSTS_RDY) !== 0;
+    const masked = hp.u32(L.ST_INT_MASKED) !== 0;
+    const aggregating = hp.u32(L.ST_COALESCE_THR) !== 0 || hp.u32(L.ST_COALESCE_TIME) !== 0;
+    let owed = false;
+    let adminOwed = false;
+    const owing: string[] = [];
+    const limit = hp.u32(L.ST_CQ_LIMIT);
+    for (let q = 0; ready && q < limit; q++) {
+      const c = L.ST_CQ + q * L.CQ_ENTRY;
+      const size = hp.u32(c + L.CQ_SIZE);
+      if (!size || !hp.u32(c + L.CQ_IEN)) continue;
+      const head = hp.x.dbValue(q * 2 + 1) >>> 0;
+      if (head < size && head !== hp.u32(c + L.CQ_TAIL)) {
+        owed = true;
+        if (q === 0) adminOwed = true;
+        owing.push(`CQ ${q} head ${head} tail ${hp.u32(c + L.CQ_TAIL)} signalled ${hp.u32(c + L.CQ_SIGNALLED)}`);
+      }
+    }
+    const level = this.host.level;
+    const why = `(ready ${ready}, masked ${masked}, aggregating ${aggregating}; ${owing.join("; ") || "no CQ holds entries"})`;
+    if (level && (!owed || masked)) this.violation(`INTx is up with no interrupt owed ${why}`);
+    if (!level && !masked && (aggregating ? adminOwed : owed)) this.violation(`INTx is down while an interrupt is owed ${why}`);
+  }
+
+  /** After a reset with the backend settled: nothing outstanding, the line down. */
+  checkQuiet(): void {
+    if (this.ledger.pending !== 0) this.violation(`${this.ledger.pending} commands still outstanding after a controller reset`);
+    if (this.host.level) this.violation("INTx is up after a controller reset");
+  }
+}

@@ -1,0 +1,125 @@
+// Every fetched command gets exactly one completion, or is dropped by a controller reset. The
+// ledger sees each fetch (the SQE the controller loads) and each completion it posts, and at the
+// end of every step compares what it counts as outstanding with what the controller says is
+// still pending (in flight at a backend, or a parked Asynchronous Event Request).
+
+import type { NvmeController } from "../../src/controller/controller.ts";
+import type { Command } from "../../src/command.ts";
+import type { Region } from "./prp-model.ts";
+
+interface Outstanding {
+  count: number;
+  /** Copies of the commands (a Read whose data arrives later still stores into its buffer). */
+  cmds: Command[];
+  /** Their regions as the PRPs described them when fetched. */
+  regions: Region[];
+}
+
+/** The controller's internals the ledger listens to (test-only spies, never changed in behaviour). */
+interface ControllerInternals {
+  cmd: Command;
+  post(cmd: Command, status: number): void;
+  resetQueues(): void;
+  inflight: { all(): Command[] };
+}
+
+export class CommandLedger {
+  private readonly outstanding = new Map<string, Outstanding>();
+  /** Regions of commands fetched since the last `takeStepRegions` (completed or not). */
+  private stepRegions: Region[] = [];
+  fetched = 0;
+  completed = 0;
+
+  constructor(
+    private readonly ctrl: NvmeController,
+    private readonly regionsOf: (cmd: Command) => Region[],
+    private readonly violation: (msg: string) => void,
+  ) {
+    const c = ctrl as unknown as ControllerInternals;
+    const cmd = c.cmd;
+    const load = cmd.load.bind(cmd);
+    cmd.load = (hp, sqid, cqid) => {
+      load(hp, sqid, cqid);
+      this.onFetch(cmd);
+      return cmd;
+    };
+    const post = c.post.bind(c);
+    c.post = (command, status) => {
+      this.onPost(command);
+      post(command, status);
+    };
+    const resetQueues = c.resetQueues.bind(c);
+    c.resetQueues = () => {
+      resetQueues();
+      this.outstanding.clear();
+    };
+  }
+
+  private onFetch(cmd: Command): void {
+    this.fetched++;
+    const key = `${cmd.sqid}:${cmd.cid}`;
+    const regions = this.regionsOf(cmd);
+    for (const r of regions) this.stepRegions.push(r);
+    const o = this.outstanding.get(key);
+    if (o) {
+      o.count++;
+      o.cmds.push(cmd.clone());
+      for (const r of regions) o.regions.push(r);
+    } else {
+      this.outstanding.set(key, { count: 1, cmds: [cmd.clone()], regions });
+    }
+  }
+
+  private onPost(cmd: Command): void {
+    this.completed++;
+    const key = `${cmd.sqid}:${cmd.cid}`;
+    const o = this.outstanding.get(key);
+    if (!o) {
+      this.violation(`completion for SQ ${cmd.sqid} CID ${cmd.cid} (opcode 0x${cmd.opcode.toString(16)}) that is not outstanding: never fetched, or completed twice`);
+      return;
+    }
+    if (!this.ctrl.hp.x.cqExists(cmd.cqid)) this.violation(`completion for SQ ${cmd.sqid} CID ${cmd.cid} into CQ ${cmd.cqid}, which does not exist`);
+    if (--o.count === 0) this.outstanding.delete(key);
+  }
+
+  /**
+   * Guest regions commands may store into right now: those fetched this step and those still
+   * pending, whose PRP lists are read again (a device may read them any time before completing;
+   * a host that rewrites them meanwhile has itself to blame).
+   */
+  allowedRegions(): Region[] {
+    const out = this.stepRegions.slice();
+    for (const o of this.outstanding.values()) {
+      for (const r of o.regions) out.push(r);
+      for (const c of o.cmds) for (const r of this.regionsOf(c)) out.push(r);
+    }
+    return out;
+  }
+
+  endStep(): void {
+    this.stepRegions = [];
+  }
+
+  /** Outstanding commands must be exactly those the controller still holds. */
+  check(): void {
+    const c = this.ctrl as unknown as ControllerInternals;
+    const held = new Map<string, number>();
+    for (const cmd of [...c.inflight.all(), ...this.ctrl.events.parkedRequests()]) {
+      const key = `${cmd.sqid}:${cmd.cid}`;
+      held.set(key, (held.get(key) ?? 0) + 1);
+    }
+    for (const [key, o] of this.outstanding) {
+      const h = held.get(key) ?? 0;
+      if (h !== o.count) this.violation(`command SQ:CID ${key} fetched ${o.count}x without completion, but the controller holds ${h}: a completion was lost`);
+    }
+    for (const [key, h] of held) {
+      if (!this.outstanding.has(key)) this.violation(`the controller holds ${h} command(s) SQ:CID ${key} that were never fetched or already completed`);
+    }
+  }
+
+  get pending(): number {
+    let n = 0;
+    for (const o of this.outstanding.values()) n += o.count;
+    return n;
+  }
+}

@@ -1,0 +1,30 @@
+// A fuzz run: `episodes` x `steps` inputs from one seed; returns the figures and any violations,
+// each tagged with the seed and input number that reproduce it.
+
+import { HostileHost } from "./hostile-host.ts";
+
+export interface FuzzReport {
+  seed: number;
+  inputs: number;
+  deviceCalls: number;
+  fetched: number;
+  completed: number;
+  violations: string[];
+}
+
+export async function fuzzSeed(seed: number, inputs: number, episodeSteps = 400): Promise<FuzzReport> {
+  const h = new HostileHost(seed);
+  await h.start();
+  const seen = new Set<string>();
+  const violations: string[] = [];
+  while (h.inputs < inputs && violations.length < 10) {
+    await h.episode(Math.min(episodeSteps, inputs - h.inputs));
+    for (const v of h.inv.violations.splice(0)) {
+      const key = v.replace(/0x[0-9a-f]+|\d+/g, "#");
+      if (seen.has(key)) continue;
+      seen.add(key);
+      violations.push(`seed ${seed}, input ${h.inputs}: ${v}`);
+    }
+  }
+  return { seed, inputs: h.inputs, deviceCalls: h.inv.calls, fetched: h.inv.ledger.fetched, completed: h.inv.ledger.completed, violations };
+}
