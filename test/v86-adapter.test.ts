@@ -52,6 +52,10 @@ class StandIn implements AttachableDevice {
     this.ticks++;
     this.host.setIrq(this.wantIrq);
   }
+  due = Infinity;
+  nextDueMs(): number {
+    return this.due;
+  }
   reset(): void {
     this.resets++;
     this.regs.clear();
@@ -294,6 +298,15 @@ describe.skipIf(!HAVE_BIOS)("in v86 with SeaBIOS (bios-256k.bin)", () => {
     expect(slavePic(cpu)[11] & (1 << 3)).toBe(0);
     expect(slavePic(cpu)[3] & (1 << 3)).toBe(0); // level mode: the request goes with the line
     expect(att.counters.raises).toBe(1); // called on changes only, though tick sets it every time
+  });
+
+  it("lets v86 sleep in HLT no longer than the device's next due time", async () => {
+    const { cpu, dev } = await boot();
+    const own = cpu.run_hardware_timers(false, performance.now());
+    expect(own).toBeGreaterThan(0.5); // v86's own next timer event
+    dev.due = 0.25;
+    expect(cpu.run_hardware_timers(false, performance.now())).toBe(0.25);
+    dev.due = Infinity;
   });
 
   it("resets the controller on a guest reboot, and the BIOS probes it again", async () => {

@@ -13,7 +13,7 @@ import { executeAdmin } from "../admin/index.ts";
 import { applyCoalescing } from "../admin/features.ts";
 import { FeatureState } from "../admin/feature-state.ts";
 import { AsyncEvents } from "./async-events.ts";
-import { ErrorLog } from "./error-log.ts";
+import { ErrorLog, type ErrorLogState } from "./error-log.ts";
 import { Health } from "./health.ts";
 import { Registers, type RegisterState } from "./registers.ts";
 import { normalizeOptions, type ControllerConfig, type DoorbellPolicy, type NvmeOptions } from "./options.ts";
@@ -23,6 +23,7 @@ import { InflightCommands } from "./inflight.ts";
 import { plainFields, assignPlainFields, type PlainFields } from "./plain-fields.ts";
 import * as L from "../../asm/layout.ts";
 import * as S from "../spec/status.ts";
+import * as O from "../spec/opcodes.ts";
 import * as LOG from "../spec/logs.ts";
 import { DOORBELL_BASE } from "../spec/queue.ts";
 
@@ -33,6 +34,8 @@ export interface ControllerHost {
   markDirty(start: number, end: number): void;
   /** Messages already carry the device name. */
   log(level: "info" | "warn" | "error", msg: string): void;
+  /** Run a tick soon (an emulator whose guest halted may be asleep until its next timer event). */
+  wake?(): void;
   /** A data transfer finished (for bus events). */
   ioDone?(kind: "read" | "write", bytes: number, sectors: number, nsid: number): void;
 }
@@ -45,6 +48,7 @@ export interface ControllerSnapshot {
   hot: Uint8Array;
   features: PlainFields;
   health: PlainFields;
+  errors?: ErrorLogState;
   inflight: Command[];
   aers: Command[];
   telemetry: Record<string, number>;
@@ -76,6 +80,8 @@ export class NvmeController implements Device {
   private readonly deep = new Uint32Array(L.MAX_QUEUES);
   private readonly roundFound = new Uint32Array(L.MAX_QUEUES);
   private batchThreshold: number;
+  /** Queues the last arming pass left awake (not armed): the host may fill them without MMIO. */
+  private awakeQueues = 0;
   private readonly badDoorbellLog: RateLimitedLog;
 
   private constructor(options: NvmeOptions, readonly hp: HotPath, private readonly host: ControllerHost) {
@@ -144,6 +150,9 @@ export class NvmeController implements Device {
     if (!this.inflight.release(cmd)) return; // reset, aborted or its SQ deleted since
     this.post(cmd, status);
     this.afterWork();
+    // Completed outside any tick with its interrupt held back for aggregation: a halted guest
+    // would otherwise sleep until its next timer event.
+    if (!this.irq) this.host.wake?.();
   }
 
   /** Abort (admin 08h): an in-flight command completes now as aborted; its late result is dropped. */
@@ -239,8 +248,12 @@ export class NvmeController implements Device {
     const awake = this.policy === "awake";
     const idleMs = this.idleUs / 1000;
     let found = false;
+    this.awakeQueues = 0;
     for (let q = 0; q < limit; q++) {
-      if (awake && (this.roundMs - this.lastBusy[q] < idleMs || this.deep[q] >= this.batchThreshold || this.roundFound[q] >= this.batchThreshold)) continue;
+      if (awake && (this.roundMs - this.lastBusy[q] < idleMs || this.deep[q] >= this.batchThreshold || this.roundFound[q] >= this.batchThreshold)) {
+        if (this.hp.x.sqExists(q)) this.awakeQueues++;
+        continue;
+      }
       const r = this.hp.x.sqFetch(q, 1);
       if (r > 0) {
         this.execute(q, r & 0xffff);
@@ -248,6 +261,26 @@ export class NvmeController implements Device {
       }
     }
     return found;
+  }
+
+  /**
+   * Milliseconds until the device next needs a tick (Infinity: nothing due). A queue kept awake
+   * must be polled again soon (its host may write the shadow tail and halt), and an aggregated
+   * interrupt falls due when its time runs out. An emulator whose guest halts sleeps no longer.
+   */
+  nextDueMs(nowMs: number): number {
+    if (!this.regs.enabled) return Infinity;
+    if (this.awakeQueues > 0) return 0;
+    const time = this.hp.u32(L.ST_COALESCE_TIME);
+    if (time === 0) return Infinity;
+    let due = Infinity;
+    const limit = this.hp.u32(L.ST_CQ_LIMIT);
+    for (let q = 1; q < limit; q++) {
+      const c = L.ST_CQ + q * L.CQ_ENTRY;
+      if (this.hp.u32(c + L.CQ_UNSIGNALLED) === 0 || this.hp.u32(c + L.CQ_SIGNALLED) !== 0) continue;
+      due = Math.min(due, (this.hp.u32(c + L.CQ_FIRST_POST) + time) / 10 - nowMs);
+    }
+    return Math.max(0, due);
   }
 
   /** Switches the polling policy at run time (the page's shadow doorbell switch). */
@@ -301,7 +334,7 @@ export class NvmeController implements Device {
   }
 
   private post(cmd: Command, status: number): void {
-    if (status !== 0) this.errors.record(cmd, cmd.sqid, status);
+    if (status !== 0) this.errors.record(cmd, cmd.sqid, status, errorLba(cmd, status));
     this.hp.x.cqPost(cmd.cqid, cmd.sqid, cmd.cid, status, cmd.dw0, cmd.dw1, this.roundTicks);
   }
 
@@ -368,6 +401,7 @@ export class NvmeController implements Device {
   /** Controller reset: every queue, shadow page and in-flight command is forgotten. */
   private resetQueues(): void {
     this.inflight.clear();
+    this.awakeQueues = 0;
     this.events.reset();
     this.features.reset();
     const masked = this.regs.intms & 1;
@@ -408,6 +442,7 @@ export class NvmeController implements Device {
       hot: this.hp.saveState(),
       features: plainFields(this.features),
       health: plainFields(this.health),
+      errors: this.errors.save(),
       inflight: this.inflight.all().map((c) => c.clone()),
       aers: this.events.parkedRequests().map((c) => c.clone()),
       telemetry: this.telemetry.snapshot(),
@@ -422,6 +457,7 @@ export class NvmeController implements Device {
     this.hp.restoreState(s.hot);
     assignPlainFields(this.features, s.features);
     assignPlainFields(this.health, s.health);
+    if (s.errors) this.errors.restore(s.errors);
     this.telemetry.restore(s.telemetry);
     this.irq = false;
     for (const saved of s.aers) this.events.request(Object.assign(new Command(), saved));
@@ -437,4 +473,12 @@ export class NvmeController implements Device {
   get counters(): Record<string, number> {
     return { ...this.hp.counters(), ...this.telemetry.snapshot(), inflight: this.inflight.size, aersOutstanding: this.events.outstanding, irq: this.irq ? 1 : 0 };
   }
+}
+
+const MEDIA_LBA_OPCODES = new Set([O.IO_READ, O.IO_WRITE, O.IO_COMPARE, O.IO_WRITE_ZEROES, O.IO_WRITE_UNCORRECTABLE]);
+
+/** The Error Information entry's LBA: the first LBA of an I/O command that failed on the medium. */
+function errorLba(cmd: Command, status: number): { lba: number } | undefined {
+  if (cmd.sqid === 0 || (status & S.SCT_MASK) !== S.SCT_MEDIA || !MEDIA_LBA_OPCODES.has(cmd.opcode)) return undefined;
+  return { lba: cmd.cdw10 + cmd.cdw11 * 2 ** 32 };
 }

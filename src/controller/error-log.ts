@@ -20,6 +20,13 @@ function setU64(dv: DataView, off: number, v: number): void {
   dv.setUint32(off + 4, Math.floor(v / 2 ** 32) >>> 0, true);
 }
 
+/** What a snapshot keeps of the log. */
+export interface ErrorLogState {
+  ring: Uint8Array;
+  next: number;
+  count: number;
+}
+
 export class ErrorLog {
   /** Entries in log page layout; `next` is where the next one goes (the ring's newest is next - 1). */
   private readonly ring = new Uint8Array(ERROR_LOG_ENTRIES * G.ERROR_ENTRY_SIZE);
@@ -58,6 +65,16 @@ export class ErrorLog {
       out.set(this.ring.subarray(slot * G.ERROR_ENTRY_SIZE, (slot + 1) * G.ERROR_ENTRY_SIZE), i * G.ERROR_ENTRY_SIZE);
     }
     return out;
+  }
+
+  save(): ErrorLogState {
+    return { ring: this.ring.slice(), next: this.next, count: this.errorCount };
+  }
+
+  restore(s: ErrorLogState): void {
+    this.ring.set(s.ring.subarray(0, this.ring.length));
+    this.next = s.next % ERROR_LOG_ENTRIES;
+    this.errorCount = s.count;
   }
 
   /** Forgets every entry and restarts the count (a power cycle; controller resets keep the log). */

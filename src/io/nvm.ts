@@ -33,6 +33,13 @@ function failure(dev: Device, e: unknown, write: boolean): number {
 
 const ignore = () => {};
 
+/** The completion of a held command whose backend failed; nothing is counted for one already dropped. */
+function failLater(dev: Device, c: Command, write: boolean): (e: unknown) => void {
+  return (e) => {
+    if (dev.isHeld(c)) dev.complete(c, failure(dev, e, write));
+  };
+}
+
 /** SLBA (CDW11:CDW10) and the 1's based block count (CDW12 NLB 15:0) of a block command. */
 const slbaOf = (cmd: Command) => cmd.cdw10 + cmd.cdw11 * 2 ** 32;
 const nlbOf = (cmd: Command) => (cmd.cdw12 & 0xffff) + 1;
@@ -48,8 +55,10 @@ function settle(dev: Device, cmd: Command, op: () => void | Promise<void>, write
   if (!(r instanceof Promise)) return after ? after() : 0;
   const c = dev.hold(cmd);
   r.then(
-    () => dev.complete(c, after ? after() : 0),
-    (e) => dev.complete(c, failure(dev, e, write)),
+    () => {
+      if (dev.isHeld(c)) dev.complete(c, after ? after() : 0);
+    },
+    failLater(dev, c, write),
   );
   return PENDING;
 }
@@ -135,7 +144,7 @@ function readLater(dev: Device, cmd: Command, ns: Namespace, offset: number, byt
       }
       dev.complete(c, s);
     },
-    (e) => dev.complete(c, failure(dev, e, false)),
+    failLater(dev, c, false),
   );
   return PENDING;
 }
@@ -195,7 +204,9 @@ function compare(dev: Device, cmd: Command, ns: Namespace): number {
     return failure(dev, e, false);
   }
   const c = dev.hold(cmd);
-  fetched.then((d) => dev.complete(c, check(d)), (e) => dev.complete(c, failure(dev, e, false)));
+  fetched.then((d) => {
+    if (dev.isHeld(c)) dev.complete(c, check(d));
+  }, failLater(dev, c, false));
   return PENDING;
 }
 

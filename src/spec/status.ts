@@ -6,6 +6,7 @@ export const SCT_GENERIC = 0x000;
 export const SCT_COMMAND_SPECIFIC = 0x100;
 export const SCT_MEDIA = 0x200;
 export const SCT_PATH = 0x300;
+export const SCT_MASK = 0x700;
 export const STATUS_DNR = 0x4000;
 export const STATUS_MORE = 0x2000;
 

@@ -6,7 +6,8 @@
 // at every call), each wrapper calling the one it replaced:
 // - run_hardware_timers(acpi, now): called by the wasm main loop after every batch of ~100k
 //   guest instructions and from HLT, right before v86 delivers pending IRQs. The device's tick
-//   runs there, and INTx raises deferred out of MMIO handlers are applied (see intx.ts).
+//   runs there, and INTx raises deferred out of MMIO handlers are applied (see intx.ts). Its
+//   return value (ms until the next timer event) bounds how long v86 sleeps in HLT.
 //   `counters.timerHookCalls` lets a test prove the hook still fires on a new v86.
 // - reboot_internal(): every guest reboot (keyboard controller reset, port 0xCF9, the
 //   0xCF8 write trick) and emulator.restart(). v86 resets only its own devices and keeps guest
@@ -31,6 +32,7 @@ export type LogLevel = "warn" | "error" | "info";
 export interface DeviceHost {
   setIrq(level: boolean): void;
   markDirty(start: number, end: number): void;
+  wake(): void;
   log(level: LogLevel, msg: string): void;
   ioDone(kind: "read" | "write", bytes: number, sectors: number, nsid: number): void;
 }
@@ -45,6 +47,8 @@ export interface GuestRamWindow {
 export interface AttachableDevice extends MmioTarget {
   readonly name: string;
   tick(nowMs: number): void;
+  /** Milliseconds until the device needs its next tick (Infinity: nothing due). */
+  nextDueMs?(nowMs: number): number;
   reset(): void;
   saveState(): unknown;
   restoreState(state: unknown): void;
@@ -126,6 +130,8 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
           cpu.jit_dirty_cache(start, end);
         }
       },
+      // v86 sleeps while the guest halts: its idle wake-up makes the main loop (and our tick) run now.
+      wake: () => cpu.stop_idling?.(),
       log: (level, msg) => this.logFn(level, msg),
       ioDone(kind, bytes, sectors, nsid) {
         if (kind === "read") self.counters.readEvents++;
@@ -228,10 +234,13 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
       throw new Error(`${this.name}: this v86 build has no run_hardware_timers/reboot_internal to hook`);
     }
     const self = this;
+    // The return value is how long v86 may sleep when the guest halts: no longer than the device
+    // needs (an aggregated interrupt falling due, a queue kept awake to be polled).
     cpu.run_hardware_timers = function (this: V86Cpu, acpi: boolean, now: number): number {
       const next = timers.call(this, acpi, now);
       self.onTick(now);
-      return next;
+      const due = self.device!.nextDueMs?.(now) ?? Infinity;
+      return due < next ? due : next;
     };
     cpu.reboot_internal = function (this: V86Cpu): void {
       self.onReboot();

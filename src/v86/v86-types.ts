@@ -64,6 +64,8 @@ export interface V86Cpu {
   device_lower_irq(irq: number): void;
   /** Called by the wasm main loop after every batch of ~100k instructions and from HLT. */
   run_hardware_timers(acpi_enabled: boolean, now: number): number;
+  /** Wakes v86's main loop if it sleeps while the guest halts (given to the CPU by v86's constructor). */
+  stop_idling?(): void;
   /** Guest reboot (keyboard controller, port 0xCF9/0xCF8 trick, emulator.restart()). */
   reboot_internal(): void;
   /** save_state: an array of device states; v86 uses indices 0..89. */

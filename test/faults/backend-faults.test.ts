@@ -101,7 +101,7 @@ describe("the error log entry's LBA", () => {
   // Needs a change in the controller: post() records every error without detail, so the LBA
   // field stays 0. For a media error of a command with an LBA range it should name the first LBA
   // (NVMe base spec, Error Information log entry bytes 23:16).
-  it.fails("names the first LBA of a read or write that failed on the medium", async () => {
+  it("names the first LBA of a read or write that failed on the medium", async () => {
     const { d, disk } = await setup();
     disk.fault = (op) => (op === "tryRead" ? { how: "throw" } : op === "write" ? { how: "throw" } : undefined);
     const [r] = await d.read(1, 1, 0x345, 8);
