@@ -24,6 +24,7 @@ let inputs = 0;
 let calls = 0;
 let fetched = 0;
 const violations: string[] = [];
+const statuses = new Map<string, number>();
 for (let k = 0; k < seeds; k++) {
   const seed = first + k;
   const share = Math.floor(total / seeds) + (k < total % seeds ? 1 : 0);
@@ -33,10 +34,14 @@ for (let k = 0; k < seeds; k++) {
   calls += r.deviceCalls;
   fetched += r.fetched;
   violations.push(...r.violations);
+  for (const [k, v] of Object.entries(r.statuses)) statuses.set(k, (statuses.get(k) ?? 0) + v);
   const s = (performance.now() - t) / 1000;
   console.log(`seed ${seed}: ${r.inputs} inputs, ${r.deviceCalls} device calls, ${r.fetched} commands fetched, ${r.completed} completed, ${r.violations.length} violations, ${s.toFixed(1)} s`);
   for (const v of r.violations) console.log(`  ${v}`);
 }
 const secs = (performance.now() - t0) / 1000;
+const ok = statuses.get("0") ?? 0;
+const all = [...statuses.values()].reduce((a, b) => a + b, 0);
+console.log(`\ncompletions: ${all}, ${((ok / all) * 100).toFixed(0)} % successful, ${statuses.size} distinct statuses: ${[...statuses.keys()].map((k) => `0x${k}`).join(" ")}`);
 console.log(`\n${inputs} inputs (${calls} device calls, ${fetched} commands) in ${secs.toFixed(1)} s: ${Math.round(inputs / secs)} inputs/s, ${violations.length} violations`);
 process.exit(violations.length ? 1 : 0);

@@ -53,7 +53,8 @@ export class Invariants {
     const prp2 = c.prp2Lo + c.prp2Hi * 2 ** 32;
     if (c.sqid === 0 && c.opcode === O.ADMIN_CREATE_CQ) return [[prp1, prp1 + ((c.cdw10 >>> 16) + 1) * 16]];
     if (c.sqid === 0 && c.opcode === O.ADMIN_DOORBELL_BUFFER_CONFIG) return [[prp1, prp1 + DB_SPAN], [prp2, prp2 + DB_SPAN]];
-    const len = dataInLength(c.sqid, c.opcode, c.cdw10, c.cdw11, c.cdw12, LBA_SIZES[c.nsid - 1] ?? 512);
+    // A longer transfer than MDTS allows is refused before any data moves.
+    const len = Math.min(dataInLength(c.sqid, c.opcode, c.cdw10, c.cdw11, c.cdw12, LBA_SIZES[c.nsid - 1] ?? 512), this.ctrl.config.mdtsBytes);
     return len ? prpRegions(prp1, prp2, len, this.pageSize(), this.read64) : [];
   }
 
@@ -79,11 +80,12 @@ export class Invariants {
     this.what = what;
     this.host.dirty = [];
     this.watch.snapshot();
+    // Slow reads still pending walk their PRP lists as they are now, before this call's stores.
     return [...this.deviceRegions(), ...this.ledger.allowedRegions()];
   }
 
   private end(before: Region[]): void {
-    const allowed = [...before, ...this.deviceRegions(), ...this.ledger.allowedRegions()];
+    const allowed = () => [...before, ...this.deviceRegions(), ...this.ledger.allowedRegions()];
     const { outsideAllowed, notDirty } = this.watch.changes(allowed, this.host.dirty);
     const fmt = (rs: Region[]) => rs.map(([s, e]) => `0x${s.toString(16)}..0x${e.toString(16)}`).join(", ");
     if (outsideAllowed.length) this.violation(`the device stored into guest RAM it was not given: ${fmt(outsideAllowed)}`);

@@ -29,6 +29,8 @@ export class CommandLedger {
   private stepRegions: Region[] = [];
   fetched = 0;
   completed = 0;
+  /** Completions by status (coverage: how many distinct answers the run provoked). */
+  readonly statuses = new Map<number, number>();
 
   constructor(
     private readonly ctrl: NvmeController,
@@ -45,6 +47,7 @@ export class CommandLedger {
     };
     const post = c.post.bind(c);
     c.post = (command, status) => {
+      this.statuses.set(status, (this.statuses.get(status) ?? 0) + 1);
       this.onPost(command);
       post(command, status);
     };

@@ -11,15 +11,21 @@ const CHUNK = 4096;
 
 /** Sorted, merged copy of `regions`, clipped to [0, limit). */
 function merge(regions: Region[], limit: number): Region[] {
-  const r = regions
-    .map(([s, e]): Region => [Math.max(0, s), Math.min(limit, e)])
-    .filter(([s, e]) => e > s)
-    .sort((a, b) => a[0] - b[0]);
+  const r: Region[] = [];
+  for (const [s, e] of regions) {
+    const a = s > 0 ? s : 0;
+    const b = e < limit ? e : limit;
+    if (b > a) r.push([a, b]);
+  }
+  r.sort((x, y) => x[0] - y[0]);
   const out: Region[] = [];
   for (const x of r) {
     const last = out[out.length - 1];
-    if (last && x[0] <= last[1]) last[1] = Math.max(last[1], x[1]);
-    else out.push([x[0], x[1]]);
+    if (last && x[0] <= last[1]) {
+      if (x[1] > last[1]) last[1] = x[1];
+    } else {
+      out.push(x);
+    }
   }
   return out;
 }
@@ -62,21 +68,21 @@ export class MemoryWatch {
   }
 
   /**
-   * Guest ranges changed since the snapshot that lie outside `allowed`, and those outside
-   * `dirty`; each as a list of [start, end) (runs of changed bytes, first few only).
+   * Guest ranges changed since the snapshot that lie outside `allowed` (asked only when
+   * something changed), and those outside `dirty`; each as a list of [start, end) (runs of changed bytes, first few only).
    */
-  changes(allowed: Region[], dirty: Region[]): { outsideAllowed: Region[]; notDirty: Region[] } {
+  changes(allowed: () => Region[], dirty: Region[]): { outsideAllowed: Region[]; notDirty: Region[] } {
     const now = this.ram();
     const a = Buffer.from(now.buffer, now.byteOffset, now.byteLength);
     const b = Buffer.from(this.before.buffer);
     const result = { outsideAllowed: [] as Region[], notDirty: [] as Region[] };
     if (a.equals(b)) return result;
     const size = this.mem.ramSize;
-    const okAllowed = merge(allowed, size);
+    const okAllowed = merge(allowed(), size);
     const okDirty = merge(dirty, size);
     for (let c = 0; c < size; c += CHUNK) {
       const end = Math.min(size, c + CHUNK);
-      if (a.subarray(c, end).equals(b.subarray(c, end))) continue;
+      if (a.compare(b, c, end, c, end) === 0) continue;
       this.uncoveredChanges(a, b, c, end, okAllowed, result.outsideAllowed);
       this.uncoveredChanges(a, b, c, end, okDirty, result.notDirty);
     }

@@ -9,6 +9,8 @@ export interface FuzzReport {
   deviceCalls: number;
   fetched: number;
   completed: number;
+  /** Completions by NVMe status (hex) */
+  statuses: Record<string, number>;
   violations: string[];
 }
 
@@ -26,5 +28,5 @@ export async function fuzzSeed(seed: number, inputs: number, episodeSteps = 400)
       violations.push(`seed ${seed}, input ${h.inputs}: ${v}`);
     }
   }
-  return { seed, inputs: h.inputs, deviceCalls: h.inv.calls, fetched: h.inv.ledger.fetched, completed: h.inv.ledger.completed, violations };
+  return { seed, inputs: h.inputs, deviceCalls: h.inv.calls, fetched: h.inv.ledger.fetched, completed: h.inv.ledger.completed, statuses: Object.fromEntries([...h.inv.ledger.statuses].sort((a, b) => a[0] - b[0]).map(([k, v]) => [k.toString(16), v])), violations };
 }
