@@ -88,7 +88,7 @@ export class HostileHost {
         { backend: this.slow },
       ],
     }, this.mem, this.host);
-    this.inv = new Invariants(this.ctrl, this.mem, this.host, () => this.pageSize);
+    this.inv = new Invariants(this.ctrl, this.mem, this.host);
   }
 
   // ---- guest memory, as the host writes it ----

@@ -36,7 +36,7 @@ export class Invariants {
   private what = "";
   calls = 0;
 
-  constructor(private readonly ctrl: NvmeController, private readonly mem: GuestMemory, private readonly host: WatchedHost, private readonly pageSize: () => number) {
+  constructor(private readonly ctrl: NvmeController, private readonly mem: GuestMemory, private readonly host: WatchedHost) {
     this.watch = new MemoryWatch(mem);
     this.ledger = new CommandLedger(ctrl, (c) => this.regionsOf(c), (m) => this.violation(m));
   }
@@ -55,7 +55,7 @@ export class Invariants {
     if (c.sqid === 0 && c.opcode === O.ADMIN_DOORBELL_BUFFER_CONFIG) return [[prp1, prp1 + DB_SPAN], [prp2, prp2 + DB_SPAN]];
     // A longer transfer than MDTS allows is refused before any data moves.
     const len = Math.min(dataInLength(c.sqid, c.opcode, c.cdw10, c.cdw11, c.cdw12, LBA_SIZES[c.nsid - 1] ?? 512), this.ctrl.config.mdtsBytes);
-    return len ? prpRegions(prp1, prp2, len, this.pageSize(), this.read64) : [];
+    return len ? prpRegions(prp1, prp2, len, this.ctrl.hp.u32(L.ST_PAGE_SIZE), this.read64) : [];
   }
 
   /** CQ rings and shadow pages the device holds now. */
