@@ -26,7 +26,7 @@ export interface Row extends FioResult {
   mode: string;
   runtime: number;
   wallSeconds: number;
-  /** This process's CPU time (all threads) over the job's wall time: 1 = one core busy. */
+  /** CPU time of the process(es) running the emulator (this one, or Chromium's), all threads, over the job's wall time: 1 = one core busy. */
   hostCpu: number;
   /** Guest instructions per second (millions) while the disk was busy. */
   mips: number;
@@ -41,7 +41,7 @@ export interface BootTime {
   disk: "ide" | "nvme";
   seconds: number;
   instructions: number;
-  /** This process's CPU time from creating the emulator to the prompt. */
+  /** CPU time of the process(es) running the emulator from starting the boot to the prompt. */
   hostCpuSeconds: number;
 }
 
@@ -57,6 +57,10 @@ export interface BenchReport {
   nproc: number;
   cpu: string;
   node: string;
+  /** Where the guests ran: "node" (this process) or "chromium". */
+  platform?: string;
+  /** With platform "chromium": the browser, e.g. "Chromium 150.0.7871.100 (headless, ...)". */
+  browser?: string;
   v86: string;
   /** The last commit of the device code (src/, asm/) the figures were taken with. */
   commit: string;
@@ -142,9 +146,9 @@ export function renderMarkdown(r: BenchReport): string {
   const L: string[] = [];
   r.targets = computeTargets(r);
   const load = (a: number[]): string => a.map((x) => x.toFixed(2)).join(" ");
-  L.push(`## Guest benchmark: v86 IDE vs NVMe (${r.quick ? "quick run" : "full run"})`, "");
+  L.push(`## Guest benchmark: v86 IDE vs NVMe (${r.quick ? "quick run" : "full run"}${r.browser ? ", in Chromium" : ", under Node"})`, "");
   L.push(
-    `${r.date.slice(0, 10)} · ${r.nproc} cores (\`nproc\`), ${r.cpu} · Node ${r.node} · v86 ${r.v86} · device code (src/, asm/) at ${r.commit} · Debian 6.1 i386 guest, 256 MiB RAM · ` +
+    `${r.date.slice(0, 10)} · ${r.nproc} cores (\`nproc\`), ${r.cpu} · ${r.browser ? `${r.browser}, driven from Node ${r.node}` : `Node ${r.node}`} · v86 ${r.v86} · device code (src/, asm/) at ${r.commit} · Debian 6.1 i386 guest, 256 MiB RAM · ` +
       `load average ${load(r.loadavg.start)} at the start, ${load(r.loadavg.end)} at the end · run time ${(r.wallSeconds / 60).toFixed(1)} min`,
     "",
   );
@@ -177,7 +181,7 @@ export function renderMarkdown(r: BenchReport): string {
   const cpuUse = r.rows.map((x) => x.hostCpu).filter((x) => Number.isFinite(x));
   if (cpuUse.length) {
     L.push(
-      `Host CPU used by the benchmark process during the jobs (all threads; 100 % = one core): mean ${fix(100 * mean(cpuUse), 0)} %, ` +
+      `Host CPU used by ${r.browser ? "Chromium's processes (browser, renderer, GPU, utilities)" : "the benchmark process"} during the jobs (all threads; 100 % = one core): mean ${fix(100 * mean(cpuUse), 0)} %, ` +
         `min ${fix(100 * Math.min(...cpuUse), 0)} %, max ${fix(100 * Math.max(...cpuUse), 0)} %.`,
       "",
     );

@@ -1,12 +1,13 @@
 // Guest benchmark: v86's IDE disk against our NVMe controller, side by side in one run, with the
-// same Linux guest under Node (issue 5).
+// same Linux guest under Node or, with --browser, in headless Chromium (issue 5).
 //
-//   tsx bench/guest/run.ts [--quick] [--runtime S] [--warmup S] [--reps N] [--boot-pairs N]
+//   tsx bench/guest/run.ts [--browser] [--quick] [--runtime S] [--warmup S] [--reps N] [--boot-pairs N]
 //                          [--jobs id,id] [--coalesce THR,TIME] [--only boot|fio] [--out DIR] [--echo]
 //
 // Default: 6 jobs x 20 s, 2 boot-time pairs, about 15 minutes on 2 cores. --quick: 3 jobs
 // (4 KiB random read QD 1 and 32, 1 MiB sequential read) x 5 s, one boot-time pair, about 4
 // minutes; runs that short are skewed by JIT warm-up, use them as a smoke test.
+// In Chromium (--browser) boots take longer (about 6.5 minutes for --quick on a busy 2-core host).
 //
 // 1. Boot time to a shell: the image alone as IDE hda (syslinux label "ide", root /dev/sda2) and
 //    alone as NVMe namespace 1 (label "nvme", root /dev/nvme0n1p2), alternating, separate boots.
@@ -19,21 +20,26 @@
 // mean/p99 latency; device counter deltas around the job divided by fio's I/O count; guest
 // instructions per second while the disk was busy (sampler.ts).
 //
-// Output: a Markdown table on stdout and in bench/results/guest.md, JSON in bench/results/guest.json.
-// Progress goes to stderr.
+// --browser: the same plan with every guest in Debian's Chromium (chromium.ts: Playwright's library
+// API, vite's dev server, bench/guest/page.html); host.ts is what both kinds of guest offer.
+//
+// Output: a Markdown table on stdout and in bench/results/guest.md (guest-chromium.md with
+// --browser), JSON in guest.json (guest-chromium.json). Progress goes to stderr.
 
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
-import { Guest, ROOT, loadDisk } from "../../e2e/node/guest.ts";
+import { DISK_IMAGE, ROOT } from "../../e2e/node/guest.ts";
+import { ok, type BenchGuest, type BootOptions, type Platform } from "./host.ts";
 import { FIO_OUT, JOBS, fioLine, parseFio, type FioJob } from "./jobs.ts";
-import { Sampler } from "./sampler.ts";
+import { nodePlatform } from "./node.ts";
 import { renderMarkdown, type BenchReport, type BootTime, type CpuRef, type Row } from "./report.ts";
 
 // ---- arguments ----
 
 interface Args {
+  browser: boolean;
   quick: boolean;
   runtime: number;
   warmup: number;
@@ -47,13 +53,14 @@ interface Args {
 }
 
 function usage(msg: string): never {
-  process.stderr.write(`bench:guest: ${msg}\nusage: run.ts [--quick] [--runtime S] [--warmup S] [--reps N] [--boot-pairs N] [--jobs id,id] [--coalesce THR,TIME] [--only boot|fio] [--out DIR] [--echo]\n`);
+  process.stderr.write(`bench:guest: ${msg}\nusage: run.ts [--browser] [--quick] [--runtime S] [--warmup S] [--reps N] [--boot-pairs N] [--jobs id,id] [--coalesce THR,TIME] [--only boot|fio] [--out DIR] [--echo]\n`);
   process.exit(2);
 }
 
 function parseArgs(argv: string[]): Args {
   const quick = argv.includes("--quick");
   const a: Args = {
+    browser: false,
     quick,
     runtime: quick ? 5 : 20,
     warmup: quick ? 3 : 4,
@@ -70,6 +77,7 @@ function parseArgs(argv: string[]): Args {
     const k = argv[i];
     const v = (): string => (i + 1 < argv.length ? argv[++i] : usage(`${k} needs a value`));
     if (k === "--quick" || k === "--") continue;
+    else if (k === "--browser") a.browser = true;
     else if (k === "--runtime") a.runtime = Number(v());
     else if (k === "--warmup") a.warmup = Number(v());
     else if (k === "--reps") a.reps = Number(v());
@@ -97,7 +105,9 @@ function parseArgs(argv: string[]): Args {
 
 const args = parseArgs(process.argv.slice(2));
 const APPEND_MIB = 256;
-const IMAGE_BYTES = loadDisk().byteLength;
+if (!existsSync(DISK_IMAGE)) usage(`${DISK_IMAGE} is missing: build the guest with "bash scripts/build-guest.sh"`);
+/** The image's size: where the appended zeros start (the page fetches the same file). */
+const IMAGE_BYTES = statSync(DISK_IMAGE).size;
 /** Interrupt coalescing in the "coalesced" mode (set-feature 08h: THR | TIME << 8). */
 const COALESCE = args.coalesce;
 const COALESCE_VALUE = COALESCE.thr | (COALESCE.time << 8);
@@ -110,47 +120,36 @@ function say(msg: string): void {
 
 // ---- one boot ----
 
-interface Booted {
-  g: Guest;
-  sampler: Sampler;
-}
+let platform: Platform;
 
-async function boot(label: string, opts: Parameters<typeof Guest.boot>[0]): Promise<Booted> {
-  let g: Guest | undefined;
-  let sampler: Sampler | undefined;
-  const nvmeCmds = (): number => {
-    const c = g?.nvme?.controller.counters;
-    return c ? c.readCommands + c.writeCommands : 0;
-  };
-  g = await Guest.boot({
-    echo: args.echo,
+async function boot(label: string, opts: Partial<BootOptions>): Promise<BenchGuest> {
+  const g = await platform.boot({
+    nvme: true,
+    ide: false,
+    label: "nvme",
+    appendBytes: 0,
+    serial: "V86BENCH0001",
+    shadowDoorbells: true,
     bootTimeoutMs: 300_000,
+    echo: args.echo,
     ...opts,
-    onEmulator: (em) => {
-      sampler = new Sampler(em, nvmeCmds).start();
-    },
   });
   say(`${label}: shell after ${(g.runToPromptMs / 1000).toFixed(1)} s`);
-  return { g, sampler: sampler! };
-}
-
-async function stop(b: Booted): Promise<void> {
-  b.sampler.stop();
-  await b.g.stop();
+  return g;
 }
 
 // ---- boot time ----
 
 async function bootTime(disk: "ide" | "nvme", i: number): Promise<BootTime> {
-  const cpu0 = process.cpuUsage();
-  const b = await boot(`boot-time ${disk} #${i + 1}`, disk === "ide" ? { withNvme: false, ide: true, label: "ide" } : { serial: "V86BENCHBOOT" });
-  const instr = b.sampler.instructions();
-  const cpu = process.cpuUsage(cpu0);
-  const mounts = await b.g.ok("awk '$2 == \"/\" { d = $1 } END { print d }' /proc/mounts");
+  const cpu0 = platform.cpuSeconds();
+  const g = await boot(`boot-time ${disk} #${i + 1}`, disk === "ide" ? { nvme: false, ide: true, label: "ide" } : { serial: "V86BENCHBOOT" });
+  const instr = await g.instructions();
+  const cpu = platform.cpuSeconds() - cpu0;
+  const mounts = await ok(g, "awk '$2 == \"/\" { d = $1 } END { print d }' /proc/mounts");
   const want = disk === "ide" ? "/dev/sda2" : "/dev/nvme0n1p2";
-  await stop(b);
+  await g.stop();
   if (mounts.trim() !== want) throw new Error(`boot-time ${disk}: root is ${mounts.trim()}, expected ${want}`);
-  return { disk, seconds: b.g.runToPromptMs / 1000, instructions: instr, hostCpuSeconds: (cpu.user + cpu.system) / 1e6 };
+  return { disk, seconds: g.runToPromptMs / 1000, instructions: instr, hostCpuSeconds: cpu };
 }
 
 // ---- fio jobs ----
@@ -175,36 +174,34 @@ function sub(a: Record<string, number>, b: Record<string, number>): Record<strin
   return d;
 }
 
-async function fio(b: Booted, bootName: string, job: FioJob, mode: Mode, runtime: number, warm = false): Promise<Row> {
-  const { g, sampler } = b;
+async function fio(g: BenchGuest, bootName: string, job: FioJob, mode: Mode, runtime: number, warm = false): Promise<Row> {
   const disk = mode === "ide" ? "ide" : "nvme";
   const dev = disk === "ide" ? "/dev/sda" : "/dev/nvme0n1";
-  const ctrl = g.nvme.controller;
-  const policy = ctrl.doorbellPolicy;
-  if (mode === "coalesced") await g.ok(`nvme set-feature /dev/nvme0 -f 8 -v ${COALESCE_VALUE} >/dev/null`);
+  const policy = await g.doorbellPolicy();
+  if (mode === "coalesced") await ok(g, `nvme set-feature /dev/nvme0 -f 8 -v ${COALESCE_VALUE} >/dev/null`);
   // The attach option doorbell_policy, switched between runs so that both policies share a boot.
-  if (mode === "eager") ctrl.setDoorbellPolicy("eager");
+  if (mode === "eager") await g.setDoorbellPolicy("eager");
   const line = fioLine(job, dev, IMAGE_BYTES, APPEND_MIB, runtime, warm ? "warmup" : job.id);
   try {
-    if (disk === "nvme" && ctrl.doorbellPolicy !== (mode === "eager" ? "eager" : policy)) throw new Error(`doorbell policy did not switch for ${mode}`);
-    const c0 = g.counters();
-    const mark = sampler.mark();
-    sampler.sample();
+    if (disk === "nvme" && (await g.doorbellPolicy()) !== (mode === "eager" ? "eager" : policy)) throw new Error(`doorbell policy did not switch for ${mode}`);
+    const c0 = await g.counters();
+    const mark = await g.mark();
+    await g.sample();
     const t0 = performance.now();
-    const cpu0 = process.cpuUsage();
-    await g.ok(`cat /proc/interrupts >/tmp/i0; ${line}; r=$?; cat /proc/interrupts >/tmp/i1; [ $r = 0 ]`, (runtime + 180) * 1000);
+    const cpu0 = platform.cpuSeconds();
+    await ok(g, `cat /proc/interrupts >/tmp/i0; ${line}; r=$?; cat /proc/interrupts >/tmp/i1; [ $r = 0 ]`, (runtime + 180) * 1000);
     const wall = (performance.now() - t0) / 1000;
-    const cpu = process.cpuUsage(cpu0);
-    sampler.sample();
-    const c1 = g.counters();
-    const out = await g.ok(`cat /tmp/i0; echo =====; cat /tmp/i1; echo =====; cat ${FIO_OUT}`);
+    const cpu = platform.cpuSeconds() - cpu0;
+    await g.sample();
+    const c1 = await g.counters();
+    const out = await ok(g, `cat /tmp/i0; echo =====; cat /tmp/i1; echo =====; cat ${FIO_OUT}`);
     const [i0, i1, json] = out.split("=====\n");
     const r = parseFio(json);
     const irq0 = irqCounts(i0);
     const irq1 = irqCounts(i1);
-    const win = sampler.busyWindow(mark, disk);
+    const win = await g.busyWindow(mark, disk);
     const ctl = sub(c0.controller, c1.controller);
-    const ada = sub(c0.adapter as unknown as Record<string, number>, c1.adapter as unknown as Record<string, number>);
+    const ada = sub(c0.adapter, c1.adapter);
     const per = (n: number): number => (r.ios > 0 ? n / r.ios : NaN);
     const mips = win ? win.instructions / win.seconds / 1e6 : NaN;
     return {
@@ -214,7 +211,7 @@ async function fio(b: Booted, bootName: string, job: FioJob, mode: Mode, runtime
       runtime,
       ...r,
       wallSeconds: wall,
-      hostCpu: (cpu.user + cpu.system) / 1e6 / wall,
+      hostCpu: cpu / wall,
       mips,
       instrPerIo: win ? win.instructions / win.seconds / r.iops : NaN,
       windowSeconds: win?.seconds ?? NaN,
@@ -234,30 +231,28 @@ async function fio(b: Booted, bootName: string, job: FioJob, mode: Mode, runtime
       deltas: disk === "nvme" ? { controller: ctl, adapter: ada } : { guestIrqs: { ide: irq1.ide - irq0.ide, nvme: irq1.nvme - irq0.nvme } },
     };
   } finally {
-    if (mode === "coalesced") await g.ok("nvme set-feature /dev/nvme0 -f 8 -v 0 >/dev/null");
-    if (mode === "eager") ctrl.setDoorbellPolicy(policy);
+    if (mode === "coalesced") await ok(g, "nvme set-feature /dev/nvme0 -f 8 -v 0 >/dev/null");
+    if (mode === "eager") await g.setDoorbellPolicy(policy);
   }
 }
 
 /** Guest MIPS in a CPU-bound shell loop (the reference for the I/O figures). */
-async function cpuRef(b: Booted, bootName: string): Promise<CpuRef> {
+async function cpuRef(g: BenchGuest, bootName: string): Promise<CpuRef> {
   const n = args.quick ? 50000 : 100000;
-  const mark = b.sampler.mark();
-  b.sampler.sample();
+  const mark = await g.mark();
+  await g.sample();
   const t0 = performance.now();
-  await b.g.ok(`i=0; while [ $i -lt ${n} ]; do i=$((i+1)); done`, 300_000);
-  b.sampler.sample();
-  const s = b.sampler.samples.slice(mark);
+  await ok(g, `i=0; while [ $i -lt ${n} ]; do i=$((i+1)); done`, 300_000);
+  await g.sample();
   const seconds = (performance.now() - t0) / 1000;
-  const instructions = s[s.length - 1].instr - s[0].instr;
-  return { boot: bootName, seconds, mips: instructions / seconds / 1e6 };
+  return { boot: bootName, seconds, mips: (await g.since(mark)) / seconds / 1e6 };
 }
 
 async function fioBoot(bootName: string, shadow: boolean, rows: Row[], cpu: CpuRef[]): Promise<void> {
-  const b = await boot(bootName, { ide: true, appendBytes: APPEND_MIB << 20, serial: "V86BENCH0001", nvme: { shadow_doorbells: shadow } });
+  const b = await boot(bootName, { ide: true, appendBytes: APPEND_MIB << 20, serial: "V86BENCH0001", shadowDoorbells: shadow });
   try {
-    const root = (await b.g.ok("awk '$2 == \"/\" { d = $1 } END { print d }' /proc/mounts")).trim();
-    const sizes = (await b.g.ok("cat /sys/block/sda/size /sys/block/nvme0n1/size")).split(/\s+/).map(Number);
+    const root = (await ok(b, "awk '$2 == \"/\" { d = $1 } END { print d }' /proc/mounts")).trim();
+    const sizes = (await ok(b, "cat /sys/block/sda/size /sys/block/nvme0n1/size")).split(/\s+/).map(Number);
     if (root !== "/dev/nvme0n1p2" || sizes[0] !== sizes[1] || sizes[0] * 512 !== IMAGE_BYTES + (APPEND_MIB << 20)) {
       throw new Error(`${bootName}: unexpected guest (root ${root}, sizes ${sizes})`);
     }
@@ -281,17 +276,17 @@ async function fioBoot(bootName: string, shadow: boolean, rows: Row[], cpu: CpuR
         }
       }
     }
-    const c = b.g.counters();
+    const c = await b.counters();
     if (c.adapter.mmioErrors + c.adapter.tickErrors !== 0 || c.controller.invalidDoorbellWrites !== 0) {
       throw new Error(`${bootName}: device errors: ${JSON.stringify(c)}`);
     }
-    const dmesg = await b.g.run("dmesg | grep -iE 'I/O error|blk_update|timed? ?out|nvme.*abort|ata[0-9.]*: .*(error|failed|exception)' | tail -5");
+    const dmesg = await b.run("dmesg | grep -iE 'I/O error|blk_update|timed? ?out|nvme.*abort|ata[0-9.]*: .*(error|failed|exception)' | tail -5");
     if (dmesg.out.trim()) throw new Error(`${bootName}: guest reported I/O problems:\n${dmesg.out}`);
   } catch (e) {
-    process.stderr.write(`--- serial tail (${bootName}) ---\n${b.g.tail(40)}\n`);
+    process.stderr.write(`--- serial tail (${bootName}) ---\n${await b.tail(40).catch(() => "(none)")}\n`);
     throw e;
   } finally {
-    await stop(b);
+    await b.stop();
   }
 }
 
@@ -310,7 +305,8 @@ async function main(): Promise<void> {
   // The device code measured: the last commit that touched src/ or asm/.
   const commit = git("log", "-1", "--format=%h", "--", "src", "asm") || "unknown";
   const dirty = git("status", "--porcelain", "--", "src", "asm") !== "";
-  say(`${args.quick ? "quick run" : "full run"}: fio ${args.runtime} s per job, ${args.jobs.length} jobs, image ${IMAGE_BYTES} bytes + ${APPEND_MIB} MiB`);
+  platform = args.browser ? await (await import("./chromium.ts")).chromiumPlatform(say) : nodePlatform();
+  say(`${args.quick ? "quick run" : "full run"} in ${platform.runtime}: fio ${args.runtime} s per job, ${args.jobs.length} jobs, image ${IMAGE_BYTES} bytes + ${APPEND_MIB} MiB`);
   const boots: BootTime[] = [];
   for (let i = 0; i < (args.only === "fio" ? 0 : args.bootPairs); i++) {
     // Alternate the order so drift does not favour one disk.
@@ -323,12 +319,15 @@ async function main(): Promise<void> {
     await fioBoot("shadow on", true, rows, cpu);
     await fioBoot("shadow off", false, rows, cpu);
   }
+  await platform.close();
   const report: BenchReport = {
     date: new Date().toISOString(),
     quick: args.quick,
     nproc: cpus().length,
     cpu: cpus()[0]?.model ?? "unknown",
     node: process.version,
+    platform: platform.name,
+    ...(platform.name === "node" ? {} : { browser: platform.runtime }),
     v86: v86Version,
     commit: dirty ? `${commit} + local changes in src/ or asm/` : commit,
     loadavg: { start: load0, end: loadavg() },
@@ -346,16 +345,18 @@ async function main(): Promise<void> {
   };
   const md = renderMarkdown(report);
   mkdirSync(args.out, { recursive: true });
-  writeFileSync(join(args.out, "guest.json"), JSON.stringify(report, (_k, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 2) + "\n");
-  writeFileSync(join(args.out, "guest.md"), md);
+  const base = platform.name === "node" ? "guest" : `guest-${platform.name}`;
+  writeFileSync(join(args.out, `${base}.json`), JSON.stringify(report, (_k, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 2) + "\n");
+  writeFileSync(join(args.out, `${base}.md`), md);
   process.stdout.write(md);
-  say(`done in ${(report.wallSeconds / 60).toFixed(1)} min; wrote ${join(args.out, "guest.md")} and guest.json`);
+  say(`done in ${(report.wallSeconds / 60).toFixed(1)} min; wrote ${join(args.out, `${base}.md`)} and ${base}.json`);
 }
 
 main().then(
   () => process.exit(0),
-  (e) => {
+  async (e) => {
     process.stderr.write(`bench:guest: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    await platform?.close().catch(() => undefined);
     process.exit(1);
   },
 );

@@ -5,6 +5,7 @@
 // float total. The window in which a disk was busy is found from its command counts (NVMe: the
 // controller's read + write commands; IDE: v86's ide-read-end / ide-write-end bus events), so
 // instructions per second and per command cover the I/O itself, not fio's start-up and exit.
+// Runs wherever the emulator runs: under Node, and in the Chromium page (page.ts).
 
 interface Emulator {
   add_listener(event: string, f: () => void): void;
@@ -31,7 +32,7 @@ export class Sampler {
   readonly samples: Sample[] = [];
   private last: number;
   private total = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: ReturnType<typeof setInterval> | undefined;
   ideCmds = 0;
 
   /** `nvmeCmds` gives the controller's read + write commands so far (0 while there is none). */
@@ -78,9 +79,15 @@ export class Sampler {
     this.timer = undefined;
   }
 
-  /** Index of the next sample: hand it to busyWindow() later. */
+  /** Index of the next sample: hand it to busyWindow() or since() later. */
   mark(): number {
     return this.samples.length;
+  }
+
+  /** Guest instructions from sample `from` to the last sample. */
+  since(from: number): number {
+    const s = this.samples;
+    return from < s.length ? s[s.length - 1].instr - s[from].instr : 0;
   }
 
   /**

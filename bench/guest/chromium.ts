@@ -1,0 +1,148 @@
+// The guest benchmark's guests in Chromium: Debian's /usr/bin/chromium, headless, launched through
+// Playwright's library API with playwright.config.ts's launch options, and vite's dev server (JS
+// API) on 127.0.0.1 at a free port serving bench/guest/page.html. Each boot gets a fresh browser
+// context and page (page.ts); the BenchGuest methods are forwarded to window.benchGuest there.
+//
+// The dev server runs without file watching and HMR: other edits to the tree during a run must
+// not reload the page under a running guest.
+
+import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { createServer as createNetServer } from "node:net";
+import { join } from "node:path";
+import { chromium, type Page } from "@playwright/test";
+import { createServer } from "vite";
+import playwrightConfig from "../../playwright.config.ts";
+import { ROOT } from "../../e2e/node/guest.ts";
+import type { BenchGuest, Platform } from "./host.ts";
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const addr = s.address();
+      s.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/**
+ * CPU seconds (user + system, all threads) used by the descendants of this process (the browser
+ * Playwright started, with all of its processes), read from /proc. Counted per process between
+ * calls, so that a renderer exiting with its closed page does not make the total go down.
+ */
+function childrenCpu(): () => number {
+  let ticks = 100;
+  try {
+    ticks = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+  } catch {
+    // the usual value
+  }
+  let seen = new Map<number, number>();
+  let total = 0;
+  return () => {
+    const procs = new Map<number, { ppid: number; cpu: number }>();
+    for (const d of readdirSync("/proc")) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+        // After the command name (in parentheses, may hold spaces): state ppid ... utime (14) stime (15).
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        procs.set(Number(d), { ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / ticks });
+      } catch {
+        // gone meanwhile
+      }
+    }
+    const now = new Map<number, number>();
+    const todo = [...procs].filter(([, v]) => v.ppid === process.pid).map(([p]) => p);
+    for (let p = todo.pop(); p !== undefined; p = todo.pop()) {
+      const cpu = procs.get(p)!.cpu;
+      now.set(p, cpu);
+      total += cpu - (seen.get(p) ?? 0);
+      for (const [child, v] of procs) if (v.ppid === p) todo.push(child);
+    }
+    seen = now;
+    return total;
+  };
+}
+
+type Methods = { [K in keyof BenchGuest as BenchGuest[K] extends (...a: never[]) => unknown ? K : never]: BenchGuest[K] };
+
+/** The page's window.benchGuest, seen from here; stop() also closes the page's context. */
+function remoteGuest(page: Page, runToPromptMs: number): BenchGuest {
+  const call = <K extends keyof Methods>(name: K): Methods[K] =>
+    ((...args: unknown[]) =>
+      page.evaluate(([name, args]) => (window.benchGuest as unknown as Record<string, (...a: unknown[]) => unknown>)[name](...args), [name, args] as const)) as Methods[K];
+  return {
+    runToPromptMs,
+    run: call("run"),
+    counters: call("counters"),
+    doorbellPolicy: call("doorbellPolicy"),
+    setDoorbellPolicy: call("setDoorbellPolicy"),
+    mark: call("mark"),
+    sample: call("sample"),
+    busyWindow: call("busyWindow"),
+    since: call("since"),
+    instructions: call("instructions"),
+    tail: call("tail"),
+    stop: async () => {
+      await call("stop")().catch(() => undefined);
+      await page.context().close();
+    },
+  };
+}
+
+export async function chromiumPlatform(say: (msg: string) => void): Promise<Platform> {
+  const port = await freePort();
+  const server = await createServer({
+    root: ROOT,
+    configFile: join(ROOT, "vite.config.ts"),
+    logLevel: "warn",
+    clearScreen: false,
+    server: { host: "127.0.0.1", port, strictPort: true, hmr: false, watch: null },
+  });
+  await server.listen();
+  const base = `http://127.0.0.1:${port}`;
+  const launch = playwrightConfig.use?.launchOptions ?? {};
+  let browser;
+  try {
+    browser = await chromium.launch({ ...launch, executablePath: "/usr/bin/chromium", headless: true });
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
+  const playwright = (JSON.parse(readFileSync(join(ROOT, "node_modules/@playwright/test/package.json"), "utf8")) as { version: string }).version;
+  const runtime = `Chromium ${browser.version()} (headless, /usr/bin/chromium, Playwright ${playwright})`;
+  say(`${runtime}, vite dev server at ${base}`);
+  const b = browser;
+  const cpuSeconds = childrenCpu();
+  cpuSeconds();
+  return {
+    name: "chromium",
+    runtime,
+    cpuSeconds,
+    async boot(o) {
+      const context = await b.newContext();
+      try {
+        const page = await context.newPage();
+        page.on("pageerror", (e) => say(`page error: ${e.message}`));
+        page.on("console", (m) => {
+          if (m.type() === "error" || m.type() === "warning") say(`page console ${m.type()}: ${m.text()}`);
+        });
+        await page.exposeFunction("benchEcho", (text: string) => process.stderr.write(text));
+        await page.goto(`${base}/bench/guest/page.html`);
+        await page.waitForFunction(() => window.benchPage !== undefined, undefined, { timeout: 120_000 });
+        const ms = await page.evaluate((options) => window.benchPage!.boot(options), o);
+        return remoteGuest(page, ms);
+      } catch (e) {
+        await context.close();
+        throw e;
+      }
+    },
+    async close() {
+      await b.close();
+      await server.close();
+    },
+  };
+}

@@ -1,0 +1,204 @@
+// The guest benchmark's page (bench/guest/page.html, served by vite from the project root), driven
+// by chromium.ts through Playwright. window.benchPage.boot(options) fetches /guest/disk.img (vite
+// serves public/), makes a copy + appended zeros for each disk it attaches (v86's IDE hda, our
+// NVMe namespace 1), boots v86 with SeaBIOS, waits for the root file system's shell prompt and
+// exposes the guest as window.benchGuest (host.ts's BenchGuest: commands typed at the serial
+// console, device counters, the instruction sampler). No screen and no mouse, like the Node runs;
+// one boot per page.
+
+import { V86 } from "v86";
+import v86WasmUrl from "v86/build/v86.wasm?url";
+import { MemoryBackend } from "../../src/backends/memory.ts";
+import { fetchWithProgress } from "../../src/app/loader.ts";
+import { MEMORY_SIZE, stopMachine } from "../../src/app/machine.ts";
+import { attachNvme, type NvmeV86 } from "../../src/v86/attach.ts";
+import { localGuest, startSampler, type BootOptions, type RunResult } from "./host.ts";
+
+const PROMPT = "guest# ";
+/** What the image's rootfs-init.sh prints once the root file system is mounted. */
+const ROOT_READY = "V86NVME-ROOT-READY";
+/** What its initramfs prints when it gives up on the root device. */
+const INITRAMFS_SHELL = "V86NVME-INITRAMFS-SHELL";
+
+/** Terminal escapes and CRs out (busybox's line editor sends both). */
+const plain = (s: string): string => s.replace(/\x1b\[[0-9;?]*[@-~]/g, "").replace(/\x1b[()]?./g, "").replace(/\r/g, "");
+
+/** The serial console as a shell: what the guest printed, and commands with marked output. */
+class Shell {
+  text = "";
+  private readonly waiters = new Set<() => boolean>();
+  private scanQueued = false;
+  private seq = 0;
+
+  constructor(private readonly emulator: V86, echo: boolean) {
+    const utf8 = new TextDecoder();
+    const byte = new Uint8Array(1);
+    emulator.add_listener("serial0-output-byte", (b: number) => {
+      byte[0] = b;
+      this.text += utf8.decode(byte, { stream: true });
+      if (this.waiters.size && !this.scanQueued) {
+        this.scanQueued = true;
+        setTimeout(() => this.scan(), 0);
+      }
+    });
+    let echoed = 0;
+    if (echo) {
+      setInterval(() => {
+        if (echoed < this.text.length) window.benchEcho?.(this.text.slice(echoed));
+        echoed = this.text.length;
+      }, 100);
+    }
+  }
+
+  private scan(): void {
+    this.scanQueued = false;
+    for (const w of [...this.waiters]) if (w()) this.waiters.delete(w);
+  }
+
+  tail(lines: number): string {
+    return plain(this.text).split("\n").slice(-lines).join("\n");
+  }
+
+  /** Resolves once `test()` holds, checked as output arrives. */
+  waitFor(test: () => boolean, timeoutMs: number, what: string): Promise<void> {
+    if (test()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const w = (): boolean => {
+        if (!test()) return false;
+        clearTimeout(timer);
+        resolve();
+        return true;
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(w);
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n--- serial tail ---\n${this.tail(40)}`));
+      }, timeoutMs);
+      this.waiters.add(w);
+    });
+  }
+
+  /** Types `cmd`; its output lies between two markers the typed line itself cannot match. */
+  async run(cmd: string, timeoutMs: number): Promise<RunResult> {
+    const n = ++this.seq;
+    const from = this.text.length;
+    const start = `__OUT${n}__\n`;
+    const end = new RegExp(`__STATUS${n}_(\\d+)__\\n`);
+    let result: RunResult | undefined;
+    this.emulator.serial0_send(`echo __OUT''${n}__; ${cmd}; echo __STATUS''${n}_$?__\n`);
+    try {
+      await this.waitFor(
+        () => {
+          const t = plain(this.text.slice(from));
+          const m = end.exec(t);
+          if (!m || !t.includes(PROMPT, m.index + m[0].length)) return false;
+          const b = t.indexOf(start);
+          result = { out: t.slice(b >= 0 && b < m.index ? b + start.length : 0, m.index).replace(/\n$/, ""), status: Number(m[1]) };
+          return true;
+        },
+        timeoutMs,
+        `\`${cmd}\` to finish`,
+      );
+    } catch (e) {
+      this.emulator.serial0_send("\x03");
+      throw e;
+    }
+    return result!;
+  }
+}
+
+/** syslinux's "DEFAULT nvme" line becomes "DEFAULT  ide" (same length, in the FAT partition). */
+function selectIdeLabel(img: Uint8Array): void {
+  const enc = new TextEncoder();
+  const from = enc.encode("\nDEFAULT nvme\n");
+  const to = enc.encode("\nDEFAULT  ide\n");
+  let found = 0;
+  const end = Math.min(img.length, 64 << 20) - from.length;
+  for (let i = img.indexOf(from[0]); i >= 0 && i <= end; i = img.indexOf(from[0], i + 1)) {
+    let k = 1;
+    while (k < from.length && img[i + k] === from[k]) k++;
+    if (k === from.length) {
+      img.set(to, i);
+      found++;
+    }
+  }
+  if (!found) throw new Error("no 'DEFAULT nvme' line in the image: cannot select the ide label");
+}
+
+async function boot(o: BootOptions): Promise<number> {
+  if (window.benchGuest) throw new Error("one boot per page");
+  const [bios, vgaBios, image] = await Promise.all(
+    ["/bios/bios-256k.bin", "/bios/vgabios-stdvga.bin", "/guest/disk.img"].map((url) => fetchWithProgress(url)),
+  );
+  const src = new Uint8Array(image);
+  if (o.label === "ide") selectIdeLabel(src);
+  const size = src.length + o.appendBytes;
+  const drive = o.nvme ? new MemoryBackend(size, src) : undefined;
+  let hda: Uint8Array | undefined;
+  if (o.ide) {
+    hda = new Uint8Array(size);
+    hda.set(src);
+  }
+  const emulator = new V86({
+    wasm_path: v86WasmUrl,
+    bios: { buffer: bios },
+    vga_bios: { buffer: vgaBios },
+    memory_size: MEMORY_SIZE,
+    autostart: false,
+    disable_mouse: true,
+    disable_speaker: true,
+    ...(hda ? { hda: { buffer: hda.buffer } } : {}),
+  } as never);
+  const shell = new Shell(emulator, o.echo);
+  let nvme: NvmeV86 | undefined;
+  const sampler = startSampler(emulator, () => nvme);
+  const stop = async (): Promise<void> => {
+    sampler.stop();
+    await stopMachine(emulator);
+  };
+  let runStartedAt = 0;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      emulator.add_listener("emulator-loaded", async () => {
+        try {
+          if (drive) {
+            nvme = await attachNvme(emulator, {
+              drive,
+              serial: o.serial,
+              shadow_doorbells: o.shadowDoorbells,
+              log: (level, msg) => {
+                if (level !== "info") shell.text += `\n[host ${level}] ${msg}\n`;
+              },
+            });
+          }
+          runStartedAt = performance.now();
+          await emulator.run();
+          resolve();
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+    const t = (): string => shell.text;
+    await shell.waitFor(
+      () => t().includes(INITRAMFS_SHELL) || (t().includes(ROOT_READY) && t().lastIndexOf(PROMPT) > t().indexOf(ROOT_READY)),
+      o.bootTimeoutMs,
+      "the first shell prompt",
+    );
+    if (t().includes(INITRAMFS_SHELL)) throw new Error(`the initramfs could not mount the root file system\n--- serial tail ---\n${shell.tail(40)}`);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  const runToPromptMs = performance.now() - runStartedAt;
+  window.benchGuest = localGuest({
+    runToPromptMs,
+    nvme,
+    sampler,
+    run: (cmd, timeoutMs) => shell.run(cmd, timeoutMs),
+    tail: (lines) => shell.tail(lines),
+    stop,
+  });
+  return runToPromptMs;
+}
+
+window.benchPage = { boot };
