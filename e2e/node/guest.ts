@@ -18,6 +18,7 @@ import { fileURLToPath } from "node:url";
 import { V86 } from "v86";
 import { MemoryBackend } from "../../src/backends/memory.ts";
 import { attachNvme, type AttachNvmeOptions, type NvmeV86 } from "../../src/v86/attach.ts";
+import type { NamespaceOptions } from "../../src/controller/options.ts";
 import type { AdapterCounters } from "../../src/v86/attachment.ts";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -37,6 +38,11 @@ export interface GuestOptions {
   serial?: string;
   /** More attachNvme options (drive is set by the harness). */
   nvme?: Omit<AttachNvmeOptions, "drive">;
+  /**
+   * Namespaces 2, 3, ... after the boot disk (namespace 1), e.g. a scratch disk no file system
+   * uses, or one whose backend fails on demand.
+   */
+  extraNamespaces?: NamespaceOptions[];
   /** Milliseconds until the first shell prompt (default 180 s). */
   bootTimeoutMs?: number;
   /** Echo the serial console to stderr as it arrives (default: env V86_E2E_ECHO=1). */
@@ -201,7 +207,7 @@ export class Guest {
         attachNvme(emulator, {
           serial: options.serial ?? "V86E2E0001",
           ...options.nvme,
-          drive,
+          ...(options.extraNamespaces?.length ? { namespaces: [{ backend: drive }, ...options.extraNamespaces] } : { drive }),
           // Warnings and errors go into the transcript, so a failing test shows them in place.
           log: (level, msg) => {
             if (level !== "info") g.transcript += `\n[host ${level}] ${msg}\n`;

@@ -3,15 +3,24 @@
 // nvme0n1p2. One boot serves every scenario in this file, in order; the scenarios that reset the
 // controller or rewind the machine come last.
 //
+// The controller has a second namespace, nvme0n2: a scratch disk no file system uses, on a
+// backend the tests can tell to fail reads or writes of a range, or to be slow (faulty-backend.ts).
+//
 // Needs the guest in public/ (bash scripts/build-guest.sh). Takes about 2-3 minutes.
 // V86_E2E_ECHO=1 echoes the serial console to stderr.
 
 import { createHash } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { MemoryBackend } from "../../src/backends/memory.ts";
+import { FaultyBackend } from "./faulty-backend.ts";
 import { Guest } from "./guest.ts";
 
 const SERIAL = "V86E2E0001";
 const MODEL = "v86-nvme Virtual NVMe Disk";
+/** Namespace 2 (nvme0n2): 64 MiB of scratch space. */
+const SCRATCH_BYTES = 64 << 20;
+/** Where on nvme0n2 the fault scenario works (fio under resets uses [0, 12 MiB)). */
+const FAULT_AREA = 48 << 20;
 
 /** Figures worth reading in the test log. */
 function note(msg: string): void {
@@ -38,12 +47,33 @@ function md5(bytes: Uint8Array): string {
   return createHash("md5").update(bytes).digest("hex");
 }
 
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `test` every 10 ms (the emulator runs in between) until it holds; throws after `timeoutMs`. */
+async function until(test: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const t0 = performance.now();
+  while (!test()) {
+    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** Bytes [offset, offset + length) of a backend as they are now. */
+function backendBytes(b: { tryRead(offset: number, dst: Uint8Array): boolean }, offset: number, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  if (!b.tryRead(offset, out)) throw new Error("backend bytes not at hand");
+  return out;
+}
+
 describe("Linux on the NVMe controller (v86, Node)", () => {
   let g: Guest;
   const started = performance.now();
+  const scratch = new FaultyBackend(new MemoryBackend(SCRATCH_BYTES));
 
   beforeAll(async () => {
-    g = await Guest.boot({ serial: SERIAL });
+    g = await Guest.boot({ serial: SERIAL, extraNamespaces: [{ backend: scratch }] });
     note(`boot to the shell prompt: ${(g.bootMs / 1000).toFixed(1)} s`);
   }, 240_000);
 
@@ -72,6 +102,7 @@ describe("Linux on the NVMe controller (v86, Node)", () => {
     expect((await g.ok("cat /sys/class/nvme/nvme0/device/class")).trim()).toBe("0x010802");
     const size = Number((await g.ok("cat /sys/block/nvme0n1/size")).trim());
     expect(size).toBe(g.disk.byteLength / 512);
+    expect(Number((await g.ok("cat /sys/block/nvme0n2/size")).trim())).toBe(SCRATCH_BYTES / 512);
     const dmesg = await g.ok("dmesg | grep -i nvme");
     note(`dmesg about nvme:\n${dmesg}`);
     expect(dmesg).toMatch(/nvme nvme0: \d+\/\d+\/\d+ default\/read\/poll queues/);
@@ -89,6 +120,7 @@ describe("Linux on the NVMe controller (v86, Node)", () => {
   it("answers nvme-cli: list, id-ctrl, id-ns, smart-log, error-log, get-feature, flush", async () => {
     const list = await g.ok("nvme list");
     expect(list).toMatch(new RegExp(`/dev/nvme0n1\\s+\\S+\\s+${SERIAL}\\s+${MODEL}\\s+1\\s`));
+    expect(list).toMatch(new RegExp(`/dev/nvme0n2\\s+\\S+\\s+${SERIAL}\\s+${MODEL}\\s+2\\s`));
 
     const ctrl = fields(await g.ok("nvme id-ctrl /dev/nvme0"));
     expect(ctrl.mn).toBe(MODEL);
@@ -96,7 +128,7 @@ describe("Linux on the NVMe controller (v86, Node)", () => {
     expect(ctrl.fr).toBe("1.0");
     const oacs = Number(ctrl.oacs);
     expect(oacs & 0x100).toBe(0x100); // Doorbell Buffer Config
-    expect(Number(ctrl.nn)).toBe(1);
+    expect(Number(ctrl.nn)).toBe(2); // the boot disk and the scratch namespace
     note(`id-ctrl: vid ${ctrl.vid} mn "${ctrl.mn}" sn ${ctrl.sn} fr ${ctrl.fr} oacs ${ctrl.oacs} oncs ${ctrl.oncs} mdts ${ctrl.mdts} ver ${ctrl.ver}`);
 
     const ns = fields(await g.ok("nvme id-ns /dev/nvme0n1"));
@@ -198,6 +230,82 @@ describe("Linux on the NVMe controller (v86, Node)", () => {
     expect(perIo).toBeLessThan(1);
   }, 240_000);
 
+  it("reports backend read and write failures as media errors: the guest's I/O fails at once, then works once the fault is gone", async () => {
+    const BLOCK = 4096;
+    const bad = FAULT_AREA + 2 * BLOCK; // the third 4 KiB block of a 64 KiB pattern
+    const lba = bad / 512;
+    // 64 KiB of random data on nvme0n2, kept in /tmp/pat.
+    await g.ok(`dd if=/dev/urandom of=/tmp/pat bs=64k count=1 2>/dev/null && dd if=/tmp/pat of=/dev/nvme0n2 bs=64k seek=${FAULT_AREA / 65536} oflag=direct 2>/dev/null`);
+    const pat = (await g.ok("dd if=/tmp/pat bs=4k skip=2 count=1 2>/dev/null | md5sum")).split(/\s+/)[0];
+    expect(md5(backendBytes(scratch, bad, BLOCK))).toBe(pat);
+    const smartErrors = async (): Promise<number> => Number(/media_errors\s*:\s*(\d+)/.exec(await g.ok("nvme smart-log /dev/nvme0"))?.[1]);
+    const newestError = async (): Promise<Record<string, string>> => fields(await g.ok("nvme error-log /dev/nvme0 -e 1"));
+    const mediaBefore = await smartErrors();
+    const countBefore = Number((await newestError()).error_count);
+    await g.ok("dmesg -c >/dev/null");
+
+    const cases = [
+      { op: "read", mode: "throw", status: 0x281, name: "Unrecovered Read Error" },
+      { op: "read", mode: "reject", status: 0x281, name: "Unrecovered Read Error" },
+      { op: "write", mode: "throw", status: 0x280, name: "Write Fault" },
+      { op: "write", mode: "reject", status: 0x280, name: "Write Fault" },
+    ] as const;
+    let failedCommands = 0;
+    for (const k of cases) {
+      const what = `${k.op} fault (${k.mode})`;
+      const cmd =
+        k.op === "read"
+          ? `dd if=/dev/nvme0n2 bs=4k skip=${bad / BLOCK} count=1 iflag=direct | md5sum`
+          : `dd if=/tmp/pat of=/dev/nvme0n2 bs=4k skip=2 seek=${bad / BLOCK} count=1 oflag=direct conv=notrunc`;
+      const failuresBefore = scratch.failures[k.op];
+      scratch.fail({ op: k.op, offset: bad, length: BLOCK, mode: k.mode });
+      const t = performance.now();
+      // A hang would run into this timeout (Linux's own I/O timeout is 30 s).
+      const r = await g.run(k.op === "read" ? `set -o pipefail; ${cmd}; x=$?; set +o pipefail; (exit $x)` : cmd, 25_000);
+      const secs = (performance.now() - t) / 1000;
+      scratch.clear();
+      const attempts = scratch.failures[k.op] - failuresBefore;
+      failedCommands += attempts;
+      // Linux turns the media error status into BLK_STS_MEDIUM, which reaches user space as ENODATA.
+      expect(r.status, `${what}: ${r.out}`).not.toBe(0);
+      expect(r.out, what).toMatch(/No data available|Input\/output error/);
+      expect(secs, what).toBeLessThan(10);
+      expect(attempts, what).toBeGreaterThanOrEqual(1); // Linux retries a media error without DNR (nvme_core.max_retries, 5)
+      const dmesg = await g.ok("dmesg -c");
+      // The NVMe opcode (Read 02h, Write 01h) and status as the driver logs them, then the block layer's line (REQ_OP_READ 0, REQ_OP_WRITE 1).
+      const opcode = k.op === "read" ? 2 : 1;
+      expect(dmesg, what).toMatch(new RegExp(`nvme0n2: .*\\(0x${opcode}\\) @ LBA ${lba}, 8 blocks, .*\\(sct 0x2 / sc 0x${(k.status & 0xff).toString(16)}\\)`));
+      expect(dmesg, what).toMatch(new RegExp(`critical medium error, dev nvme0n2, sector ${lba} op 0x${k.op === "read" ? 0 : 1}:\\(${k.op.toUpperCase()}\\)`));
+      // The Error Information log has one entry per failed command, the newest for this one.
+      const e = await newestError();
+      expect(e.status_field, what).toMatch(new RegExp(`^0x${k.status.toString(16)}\\(${k.name}`));
+      expect(Number(e.nsid), what).toBe(2);
+      expect(Number(e.lba), what).toBe(lba); // the failed command's first LBA
+      expect(Number(e.sqid), what).toBeGreaterThanOrEqual(1);
+      expect(Number(e.error_count), what).toBe(countBefore + failedCommands);
+      note(
+        `${what}: ${r.out.split("\n").find((l) => /No data|Input\/output/.test(l))} after ${secs.toFixed(2)} s, ${attempts} attempts; ` +
+          `dmesg: ${dmesg.split("\n").map((l) => l.replace(/^\[[\s\d.]+\]\s*/, "").trim()).join(" | ")}; ` +
+          `newest error-log entry: error_count ${e.error_count}, sqid ${e.sqid}, status_field ${e.status_field}, nsid ${e.nsid}, lba ${e.lba}`,
+      );
+
+      // The fault is gone: the same I/O succeeds and moves the right bytes.
+      const again = await g.run(cmd, 25_000);
+      expect(again.status, `${what}, cleared: ${again.out}`).toBe(0);
+      if (k.op === "read") expect(again.out).toContain(pat);
+      expect(md5(backendBytes(scratch, bad, BLOCK))).toBe(pat);
+      expect(await g.ok("dmesg -c")).toBe("");
+    }
+    // SMART counts every failed command as a media error.
+    expect(await smartErrors()).toBe(mediaBefore + failedCommands);
+    // The pattern is whole, read back through the device.
+    const all = (await g.ok(`dd if=/dev/nvme0n2 bs=64k skip=${FAULT_AREA / 65536} count=1 iflag=direct 2>/dev/null | md5sum`)).split(/\s+/)[0];
+    expect(all).toBe((await g.ok("md5sum /tmp/pat")).split(/\s+/)[0]);
+    note(`media errors: ${failedCommands} failed commands, SMART media_errors ${mediaBefore} -> ${mediaBefore + failedCommands}`);
+    const c = g.counters();
+    expect(c.adapter.mmioErrors + c.adapter.tickErrors).toBe(0);
+  }, 120_000);
+
   it("loses nothing when the controller is reset in the middle of I/O", async () => {
     await g.ok("dmesg -c >/dev/null");
     await g.ok("dd if=/dev/urandom of=/root/a bs=64k count=64 2>/dev/null && sync");
@@ -234,6 +342,109 @@ describe("Linux on the NVMe controller (v86, Node)", () => {
     note(`dmesg around the reset:\n${dmesg.out || "(empty)"}`);
     note(`CC writes by the guest: ${g.ccWrites.map((v) => `0x${v.toString(16)}`).join(" ")}`);
     expect(dmesg.out).not.toMatch(/I\/O error|blk_update_request|critical .* error|Buffer I\/O|EXT4-fs error|timeout|Abort/i);
+  }, 240_000);
+
+  it("passes fio crc32c verify of random writes during which the controller was reset twice", async () => {
+    const SIZE = 12 << 20;
+    const BLOCKS = SIZE / 4096;
+    const ctl = g.nvme.controller;
+    const writes = (): number => ctl.counters.writeCommands;
+    await g.ok("dmesg -c >/dev/null");
+    // A fresh region and a fresh seed: nothing left from an earlier write can pass the verify.
+    scratch.inner.writeZeroes(0, SIZE);
+    const seed = 1 + Math.floor(Math.random() * 2 ** 31);
+    const job =
+      `fio --name=rst --filename=/dev/nvme0n2 --offset=0 --size=${SIZE} --bs=4k --rw=randwrite --ioengine=libaio --iodepth=16 ` +
+      `--direct=1 --verify=crc32c --randseed=${seed} --eta=never`;
+    // Before each reset the disk turns slow, so writes sit in the device when Linux deletes its
+    // I/O SQ: those complete as aborted (Linux retries them after the reset) and their late
+    // backend results are dropped. The disk is fast again from that moment: Linux 6.1 re-sends
+    // Doorbell Buffer Config only after the retried commands completed (fixed upstream in 2024,
+    // "nvme: Inform controller of doorbell config before unquiescing IO queues"), and until then
+    // it updates the CQ head in the shadow page only, so completions spread over several
+    // interrupts would leave the INTx line up with a head the device cannot see.
+    const aborted: number[] = [];
+    const abortSq = ctl.abortSqCommands.bind(ctl);
+    ctl.abortSqCommands = (sqid: number): void => {
+      const before = ctl.counters.inflight;
+      abortSq(sqid);
+      if (sqid !== 0) {
+        aborted.push(before - ctl.counters.inflight);
+        scratch.latencyMs = 0;
+      }
+    };
+    const disablesBefore = g.controllerDisables();
+    const w0 = writes();
+    const t0 = performance.now();
+    const resets: string[] = [];
+    try {
+      await g.ok(`${job} --do_verify=0 --output=/tmp/fio-w.log 2>/tmp/fio-w.err </dev/null & fio=$!`);
+      for (const frac of [0.2, 0.45]) {
+        await until(() => writes() - w0 >= frac * BLOCKS, 60_000, `${frac * 100}% of the writes`);
+        scratch.latencyMs = 300;
+        await until(() => scratch.pending >= 4, 5_000, "writes held in the device");
+        const atReset = writes() - w0;
+        const pending = scratch.pending;
+        const t = performance.now();
+        const r = await g.run("nvme reset /dev/nvme0", 30_000);
+        const resetMs = performance.now() - t;
+        scratch.latencyMs = 0;
+        expect(r.status, r.out).toBe(0);
+        // fio had writes left when the reset was over (the counter also holds the retried ones).
+        const afterReset = writes() - w0 - aborted.reduce((a, b) => a + b, 0);
+        expect(afterReset, "writes done when the reset was over").toBeLessThan(BLOCKS);
+        resets.push(`at ${atReset} of ${BLOCKS} writes (${pending} in the backend), nvme reset took ${resetMs.toFixed(0)} ms`);
+      }
+      expect(g.controllerDisables()).toBe(disablesBefore + 2);
+      // Each reset found writes in flight inside the device.
+      expect(aborted).toHaveLength(2);
+      for (const n of aborted) expect(n).toBeGreaterThan(0);
+      const wait = await g.run("wait $fio", 120_000);
+      const writeSecs = (performance.now() - t0) / 1000;
+      const log = await g.ok("cat /tmp/fio-w.log /tmp/fio-w.err");
+      expect(wait.status, log).toBe(0);
+      expect(log).toMatch(/err= 0/);
+      expect(log).toMatch(new RegExp(`issued rwts: total=0,${BLOCKS},`));
+      const writeCmds = writes() - w0;
+      expect(writeCmds).toBeGreaterThanOrEqual(BLOCKS);
+      note(
+        `fio randwrite ${SIZE >> 20} MiB QD16 with 2 resets: ${writeSecs.toFixed(1)} s; ${/write: IOPS=[^,]+/.exec(log)?.[0]}; ` +
+          `write commands ${writeCmds} for ${BLOCKS} blocks; resets ${resets.join("; ")}; commands aborted by SQ deletion: ${aborted.join(", ")}`,
+      );
+    } finally {
+      ctl.abortSqCommands = abortSq;
+      scratch.latencyMs = 0;
+    }
+    // Let writes the resets left in the backend land (they carry the same data as their retries).
+    await until(() => scratch.pending === 0, 5_000, "the backend to settle");
+
+    // No lost write, seen from the host: every 4 KiB block carries fio's verify header (magic
+    // 0xacca, crc32c, 4096 bytes) for its own offset.
+    const bytes = backendBytes(scratch, 0, SIZE);
+    const dv = new DataView(bytes.buffer);
+    const missing: number[] = [];
+    for (let i = 0; i < BLOCKS; i++) {
+      const o = i * 4096;
+      if (dv.getUint16(o, true) !== 0xacca || dv.getUint32(o + 4, true) !== 4096 || dv.getUint32(o + 16, true) !== o || dv.getUint32(o + 20, true) !== 0) missing.push(i);
+    }
+    expect(missing.slice(0, 10), `${missing.length} blocks without their fio header`).toEqual([]);
+
+    // fio's verify pass: re-reads every block written and checks its crc32c and header.
+    const t1 = performance.now();
+    const verify = await g.run(`${job} --verify_only --verify_fatal=1`, 120_000);
+    const verifySecs = (performance.now() - t1) / 1000;
+    expect(verify.status, verify.out).toBe(0);
+    expect(verify.out).toMatch(/err= 0/);
+    expect(verify.out).toMatch(new RegExp(`issued rwts: total=${BLOCKS},`));
+    expect(verify.out).not.toMatch(/verify failed|bad magic|bad header|wanted [0-9a-f]+,? got|crc32c: verify/i);
+    note(`fio verify_only: ${verifySecs.toFixed(1)} s; ${/read: IOPS=[^,]+/.exec(verify.out)?.[0]}; ${/issued rwts: \S+/.exec(verify.out)?.[0]}; 0 verify errors`);
+
+    const dmesg = await g.run("dmesg");
+    note(`dmesg around the resets:\n${dmesg.out || "(empty)"}`);
+    expect(dmesg.out.match(/resetting controller/g)?.length).toBe(2);
+    expect(dmesg.out).not.toMatch(/I\/O error|blk_update_request|critical .* error|Buffer I\/O|EXT4-fs error|timeout|Abort|nobody cared|Disabling IRQ/i);
+    const c = g.counters();
+    expect(c.adapter.mmioErrors + c.adapter.tickErrors).toBe(0);
   }, 240_000);
 
   it("resumes I/O after save_state/restore_state in the middle of a read loop", async () => {
