@@ -61,4 +61,24 @@ export class Dma {
     }
   }
 
+  /**
+   * The last mapping's segments as (address, length) pairs, for a transfer that completes later:
+   * the PRPs are walked once, when the command is fetched, and a host that rewrites a PRP list
+   * meanwhile cannot redirect the data.
+   */
+  saveSegments(): Uint32Array {
+    const start = this.hp.state + L.ST_SEG_LIST;
+    return new Uint32Array(this.hp.bytes().slice(start, start + this.segmentCount * 8).buffer);
+  }
+
+  /** Copies `src` into saved segments, recording them dirty for the emulator. */
+  toGuestAt(segs: Uint32Array, src: Uint8Array): void {
+    let off = 0;
+    for (let i = 0; i < segs.length && off < src.length; i += 2) {
+      const len = Math.min(segs[i + 1], src.length - off);
+      this.hp.bytes().set(src.subarray(off, off + len), this.hp.ram.ramBase + segs[i]);
+      this.hp.x.markDirty(segs[i], len);
+      off += len;
+    }
+  }
 }

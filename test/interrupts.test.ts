@@ -114,15 +114,17 @@ describe("interrupts", () => {
     d.ctrl.tick();
     expect(d.ctrl.nextDueMs(performance.now())).toBe(Infinity); // nothing owed, every queue armed
     await d.admin({ opcode: O.ADMIN_SET_FEATURES, cdw10: 0x08, cdw11: (50 << 8) | 200 }); // 5 ms
-    d.ctrl.tick(); // the device's clock is read per tick
+    const t0 = performance.now();
+    d.ctrl.tick(t0); // the device's clock is the emulator's, read per tick
     d.submit(1, { opcode: O.IO_FLUSH, nsid: 1 });
     expect(d.host.level).toBe(false);
-    const due = d.ctrl.nextDueMs(performance.now());
-    expect(due).toBeGreaterThan(2);
-    expect(due).toBeLessThanOrEqual(5);
-    await new Promise((r) => setTimeout(r, due + 1));
-    expect(d.ctrl.nextDueMs(performance.now())).toBe(0);
-    d.ctrl.tick();
+    const due = d.ctrl.nextDueMs(t0 + 1);
+    expect(due).toBeGreaterThan(3.8);
+    expect(due).toBeLessThanOrEqual(4);
+    expect(d.ctrl.nextDueMs(t0 + 5)).toBe(0);
+    d.ctrl.tick(t0 + 4.5);
+    expect(d.host.level).toBe(false);
+    d.ctrl.tick(t0 + 5.1);
     expect(d.host.level).toBe(true);
 
     // Awake policy: a queue that just had a batch is polled, not armed, at the next tick; the

@@ -366,11 +366,11 @@ export class NvmeController implements Device {
     this.roundTicks = Math.floor(nowMs * 10) >>> 0;
   }
 
-  /** Timer hook: poll every queue (writing EventIdx where one is found empty), run coalescing timers. */
-  tick(_nowMs?: number): void {
+  /** Timer hook: poll every queue (writing EventIdx where one is found empty), run coalescing timers. `nowMs`: the emulator's clock (default performance.now()). */
+  tick(nowMs?: number): void {
     if (!this.regs.enabled) return;
     this.telemetry.ticks++;
-    this.startRound();
+    this.startRound(nowMs);
     this.deep.set(this.batch);
     this.batch.fill(0);
     this.runQueues(true);

@@ -115,9 +115,9 @@ function read(dev: Device, cmd: Command, ns: Namespace): number {
 }
 
 /**
- * The bytes were not at hand: fetch them, then map the PRPs again and copy. A backend whose read()
- * throws instead of rejecting fails the command at once, before it is held (a held command that
- * never completes would stay in flight, and a snapshot would run it a second time).
+ * The bytes were not at hand: fetch them, then copy them along the segments mapped now. A backend
+ * whose read() throws instead of rejecting fails the command at once, before it is held (a held
+ * command that never completes would stay in flight, and a snapshot would run it a second time).
  */
 function readLater(dev: Device, cmd: Command, ns: Namespace, offset: number, bytes: number): number {
   let fetched: Promise<Uint8Array>;
@@ -126,23 +126,15 @@ function readLater(dev: Device, cmd: Command, ns: Namespace, offset: number, byt
   } catch (e) {
     return failure(dev, e, false);
   }
+  const segs = dev.dma.saveSegments();
   const c = dev.hold(cmd);
   fetched.then(
     (data) => {
       if (!dev.isHeld(c)) return; // aborted or reset meanwhile: the buffer is no longer ours to fill
-      let s: number;
-      try {
-        s = dev.dma.map(c, bytes, true);
-        if (s === 0) {
-          dev.dma.toGuest(data);
-          dev.health.read(bytes);
-          dev.ioDone("read", bytes, ns.nsid);
-        }
-      } catch (e) {
-        dev.log("error", `read completion failed: ${e instanceof Error ? e.message : String(e)}`);
-        s = S.SCT_GENERIC | S.SC_INTERNAL_ERROR;
-      }
-      dev.complete(c, s);
+      dev.dma.toGuestAt(segs, data);
+      dev.health.read(bytes);
+      dev.ioDone("read", bytes, ns.nsid);
+      dev.complete(c, 0);
     },
     failLater(dev, c, false),
   );

@@ -112,8 +112,12 @@ export class HostileHost {
     this.inv.call(`write 0x${(v >>> 0).toString(16)} to BAR0+0x${off.toString(16)}`, () => this.ctrl.mmioWrite32(off, v >>> 0));
   }
 
+  /** The device's clock: virtual, so a seed replays the same interrupt aggregation decisions. */
+  private clockMs = 0;
+
   private tick(): void {
-    this.inv.call("timer tick", () => this.ctrl.tick());
+    this.clockMs += this.r.below(2000) / 1000;
+    this.inv.call("timer tick", () => this.ctrl.tick(this.clockMs));
     this.inv.checkInterruptLine();
   }
 

@@ -80,7 +80,7 @@ export class Invariants {
     this.what = what;
     this.host.dirty = [];
     this.watch.snapshot();
-    // Slow reads still pending walk their PRP lists as they are now, before this call's stores.
+    // Commands pending now may complete (and leave the ledger) during the call.
     return [...this.deviceRegions(), ...this.ledger.allowedRegions()];
   }
 

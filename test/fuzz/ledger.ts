@@ -9,9 +9,7 @@ import type { Region } from "./prp-model.ts";
 
 interface Outstanding {
   count: number;
-  /** Copies of the commands (a Read whose data arrives later still stores into its buffer). */
-  cmds: Command[];
-  /** Their regions as the PRPs described them when fetched. */
+  /** Guest bytes the command may still store into (a Read whose data arrives later), as fetched. */
   regions: Region[];
 }
 
@@ -66,10 +64,9 @@ export class CommandLedger {
     const o = this.outstanding.get(key);
     if (o) {
       o.count++;
-      o.cmds.push(cmd.clone());
       for (const r of regions) o.regions.push(r);
     } else {
-      this.outstanding.set(key, { count: 1, cmds: [cmd.clone()], regions });
+      this.outstanding.set(key, { count: 1, regions });
     }
   }
 
@@ -87,15 +84,12 @@ export class CommandLedger {
 
   /**
    * Guest regions commands may store into right now: those fetched this step and those still
-   * pending, whose PRP lists are read again (a device may read them any time before completing;
-   * a host that rewrites them meanwhile has itself to blame).
+   * pending, as their PRPs described them when fetched (a slow read must not follow a PRP list
+   * the host rewrote meanwhile).
    */
   allowedRegions(): Region[] {
     const out = this.stepRegions.slice();
-    for (const o of this.outstanding.values()) {
-      for (const r of o.regions) out.push(r);
-      for (const c of o.cmds) for (const r of this.regionsOf(c)) out.push(r);
-    }
+    for (const o of this.outstanding.values()) for (const r of o.regions) out.push(r);
     return out;
   }
 

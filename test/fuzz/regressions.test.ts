@@ -66,4 +66,20 @@ describe("fuzz regressions", () => {
     const dup = await d.admin({ opcode: O.ADMIN_KEEP_ALIVE, cid: aer });
     expect(dup.status).toBe(S.SC_CID_CONFLICT | S.STATUS_DNR);
   });
+
+  it("seed 5 input 94400: a slow read stores along its PRP list as it was when fetched, not as the host rewrote it", async () => {
+    const [d, disk] = await slowDisk();
+    disk.disk.write(0, new Uint8Array(16384).fill(0x5a));
+    const [p1, p2, addr] = d.buffer(16384); // PRP1 + a list of three entries
+    expect(p2).not.toBe(0);
+    const decoy = d.mem.alloc(16384);
+    d.mem.fill(addr, new Uint8Array(16384));
+    d.submit(1, { opcode: O.IO_READ, nsid: 1, prp1: p1, prp2: p2, cdw12: 31 });
+    for (let i = 0; i < 3; i++) d.mem.write64(p2 + i * 8, decoy + i * 4096); // a hostile host rewrites the list
+    await disk.release();
+    expect(d.reap(1).map((c) => c.status)).toEqual([0]);
+    expect(d.mem.bytes(addr, 16384).every((b) => b === 0x5a)).toBe(true);
+    expect(d.mem.bytes(decoy, 16384).every((b) => b === 0)).toBe(true);
+  });
 });
+
