@@ -80,8 +80,6 @@ export class NvmeController implements Device {
   private readonly deep = new Uint32Array(L.MAX_QUEUES);
   private readonly roundFound = new Uint32Array(L.MAX_QUEUES);
   private batchThreshold: number;
-  /** Queues the last arming pass left awake (not armed): the host may fill them without MMIO. */
-  private awakeQueues = 0;
   private readonly badDoorbellLog: RateLimitedLog;
 
   private constructor(options: NvmeOptions, readonly hp: HotPath, private readonly host: ControllerHost) {
@@ -248,12 +246,8 @@ export class NvmeController implements Device {
     const awake = this.policy === "awake";
     const idleMs = this.idleUs / 1000;
     let found = false;
-    this.awakeQueues = 0;
     for (let q = 0; q < limit; q++) {
-      if (awake && (this.roundMs - this.lastBusy[q] < idleMs || this.deep[q] >= this.batchThreshold || this.roundFound[q] >= this.batchThreshold)) {
-        if (this.hp.x.sqExists(q)) this.awakeQueues++;
-        continue;
-      }
+      if (awake && (this.roundMs - this.lastBusy[q] < idleMs || this.deep[q] >= this.batchThreshold || this.roundFound[q] >= this.batchThreshold)) continue;
       const r = this.hp.x.sqFetch(q, 1);
       if (r > 0) {
         this.execute(q, r & 0xffff);
@@ -264,13 +258,12 @@ export class NvmeController implements Device {
   }
 
   /**
-   * Milliseconds until the device next needs a tick (Infinity: nothing due). A queue kept awake
-   * must be polled again soon (its host may write the shadow tail and halt), and an aggregated
-   * interrupt falls due when its time runs out. An emulator whose guest halts sleeps no longer.
+   * Milliseconds until the device next needs a tick (Infinity: nothing due): when an aggregated
+   * interrupt falls due. An emulator whose guest halts sleeps no longer. (Queues kept awake need
+   * nothing here: a halting guest's HLT runs a tick at once, which finds what it left in them.)
    */
   nextDueMs(nowMs: number): number {
     if (!this.regs.enabled) return Infinity;
-    if (this.awakeQueues > 0) return 0;
     const time = this.hp.u32(L.ST_COALESCE_TIME);
     if (time === 0) return Infinity;
     let due = Infinity;
@@ -401,7 +394,6 @@ export class NvmeController implements Device {
   /** Controller reset: every queue, shadow page and in-flight command is forgotten. */
   private resetQueues(): void {
     this.inflight.clear();
-    this.awakeQueues = 0;
     this.events.reset();
     this.features.reset();
     const masked = this.regs.intms & 1;

@@ -235,7 +235,7 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
     }
     const self = this;
     // The return value is how long v86 may sleep when the guest halts: no longer than the device
-    // needs (an aggregated interrupt falling due, a queue kept awake to be polled).
+    // needs (an aggregated interrupt falling due).
     cpu.run_hardware_timers = function (this: V86Cpu, acpi: boolean, now: number): number {
       const next = timers.call(this, acpi, now);
       self.onTick(now);
