@@ -150,7 +150,7 @@ export class NvmeController implements Device {
     this.afterWork();
     // Completed outside any tick with its interrupt held back for aggregation: a halted guest
     // would otherwise sleep until its next timer event.
-    if (!this.irq) this.host.wake?.();
+    if (!this.irq && this.nextDueMs(this.roundMs) !== Infinity) this.host.wake?.();
   }
 
   /** Abort (admin 08h): an in-flight command completes now as aborted; its late result is dropped. */
@@ -359,7 +359,10 @@ export class NvmeController implements Device {
     this.roundTicks = Math.floor(nowMs * 10) >>> 0;
   }
 
-  /** Timer hook: poll every queue (writing EventIdx where one is found empty), run coalescing timers. `nowMs`: the emulator's clock (default performance.now()). */
+  /**
+   * Timer hook: poll every queue (writing EventIdx where one is found empty), run coalescing
+   * timers. `nowMs` is the emulator's clock (default performance.now()).
+   */
   tick(nowMs?: number): void {
     if (!this.regs.enabled) return;
     this.telemetry.ticks++;
