@@ -5,6 +5,7 @@
 import { NvmeController, type ControllerHost } from "../../src/controller/controller.ts";
 import type { NvmeOptions } from "../../src/controller/options.ts";
 import { GuestMemory } from "./guest-memory.ts";
+import { Rng } from "./rng.ts";
 import * as R from "../../src/spec/registers.ts";
 import * as O from "../../src/spec/opcodes.ts";
 
@@ -133,18 +134,13 @@ export class HostDriver {
     }
   }
 
-  /** Linux's nvme_dbbuf_need_event: ring MMIO when the update moved past EventIdx. */
-  private static needEvent(eventIdx: number, newIdx: number, old: number): boolean {
-    return ((newIdx - eventIdx - 1) & 0xffff) < ((newIdx - old) & 0xffff);
-  }
-
   /** Writes doorbell `idx` the way the host is configured to. */
   ringDoorbell(idx: number, value: number, old: number): void {
     const qid = idx >> 1;
     if (this.usesShadow(qid)) {
       this.mem.write32(this.shadow + idx * 4, value);
       const ei = this.mem.read32(this.eventIdx + idx * 4);
-      if (!HostDriver.needEvent(ei, value, old)) return;
+      if (!needEvent(ei, value, old)) return;
     }
     this.mmioWrites++;
     this.setReg(0x1000 + idx * 4, value);
@@ -155,13 +151,7 @@ export class HostDriver {
     const sq = this.sqs.get(qid);
     if (!sq) throw new Error(`no SQ ${qid}`);
     const cid = e.cid ?? sq.nextCid++ & 0xffff;
-    const a = sq.base + sq.tail * 64;
-    this.mem.fill(a, new Uint8Array(64));
-    this.mem.write32(a, (e.opcode & 0xff) | ((e.flags ?? 0) << 8) | (cid << 16));
-    this.mem.write32(a + 4, e.nsid ?? 0);
-    this.mem.write64(a + 24, e.prp1 ?? 0);
-    this.mem.write64(a + 32, e.prp2 ?? 0);
-    [e.cdw10, e.cdw11, e.cdw12, e.cdw13, e.cdw14, e.cdw15].forEach((v, i) => this.mem.write32(a + 40 + i * 4, v ?? 0));
+    this.mem.fill(sq.base + sq.tail * 64, sqeBytes(e, cid));
     sq.tail = (sq.tail + 1) % sq.size;
     return cid;
   }
@@ -307,14 +297,32 @@ export class HostDriver {
   }
 }
 
+/** Linux's nvme_dbbuf_need_event: ring MMIO when the update moved past EventIdx. */
+export function needEvent(eventIdx: number, newIdx: number, old: number): boolean {
+  return ((newIdx - eventIdx - 1) & 0xffff) < ((newIdx - old) & 0xffff);
+}
+
+/** The 64 bytes of a submission queue entry. */
+export function sqeBytes(e: Sqe, cid: number): Uint8Array {
+  const b = new Uint8Array(64);
+  const dv = new DataView(b.buffer);
+  const u64 = (off: number, v: number) => {
+    dv.setUint32(off, v % 2 ** 32 >>> 0, true);
+    dv.setUint32(off + 4, Math.floor(v / 2 ** 32) >>> 0, true);
+  };
+  dv.setUint32(0, ((e.opcode & 0xff) | ((e.flags ?? 0) << 8) | (cid << 16)) >>> 0, true);
+  dv.setUint32(4, (e.nsid ?? 0) >>> 0, true);
+  u64(24, e.prp1 ?? 0);
+  u64(32, e.prp2 ?? 0);
+  [e.cdw10, e.cdw11, e.cdw12, e.cdw13, e.cdw14, e.cdw15].forEach((v, i) => dv.setUint32(40 + i * 4, (v ?? 0) >>> 0, true));
+  return b;
+}
+
 /** Deterministic bytes for data checks. */
 export function pattern(len: number, seed: number): Uint8Array {
   const out = new Uint8Array(len);
-  let x = seed * 2654435761 >>> 0 || 1;
-  for (let i = 0; i < len; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    out[i] = x & 0xff;
-  }
+  const r = new Rng(seed * 2654435761);
+  for (let i = 0; i < len; i++) out[i] = r.u32() & 0xff;
   return out;
 }
 

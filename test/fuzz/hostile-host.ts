@@ -15,7 +15,8 @@ import { GuestMemory } from "../driver/guest-memory.ts";
 import * as R from "../../src/spec/registers.ts";
 import * as O from "../../src/spec/opcodes.ts";
 import { DOORBELL_BASE } from "../../src/spec/queue.ts";
-import { Rng } from "./rng.ts";
+import { Rng } from "../driver/rng.ts";
+import { needEvent, sqeBytes, type Sqe } from "../driver/host-driver.ts";
 import { Invariants } from "./invariants.ts";
 
 // Guest RAM layout of the fuzz machine (512 KiB: small, so every call can be diffed whole).
@@ -40,7 +41,6 @@ const ANY_OPCODES = [
 
 interface Sq { base: number; size: number; tail: number; cqid: number; cid: number }
 interface Cq { base: number; size: number; head: number; phase: number }
-interface Sqe { opcode: number; nsid?: number; cid?: number; flags?: number; prp1?: number; prp2?: number; cdw10?: number; cdw11?: number; cdw12?: number; cdw13?: number; cdw14?: number; cdw15?: number }
 
 /** The ControllerHost side: interrupt line, dirty ranges, and handler failures (device bugs). */
 class FuzzHost implements ControllerHost {
@@ -134,13 +134,7 @@ export class HostileHost {
   private place(qid: number, e: Sqe): number {
     const sq = this.sqs.get(qid)!;
     const cid = e.cid ?? (sq.cid = (sq.cid + 1) & 0xffff);
-    const a = sq.base + sq.tail * 64;
-    for (let i = 0; i < 64; i += 4) this.w32(a + i, 0);
-    this.w32(a, (e.opcode & 0xff) | ((e.flags ?? 0) << 8) | (cid << 16));
-    this.w32(a + 4, e.nsid ?? 0);
-    this.w64(a + 24, e.prp1 ?? 0);
-    this.w64(a + 32, e.prp2 ?? 0);
-    [e.cdw10, e.cdw11, e.cdw12, e.cdw13, e.cdw14, e.cdw15].forEach((v, i) => this.w32(a + 40 + i * 4, v ?? 0));
+    this.mem.fill(sq.base + sq.tail * 64, sqeBytes(e, cid)); // our queues lie inside RAM
     sq.tail = (sq.tail + 1) % sq.size;
     return cid;
   }
@@ -151,8 +145,7 @@ export class HostileHost {
     if (how < 7) {
       this.w32(SHADOW + idx * 4, value);
       const ei = this.r32(EVENTIDX + idx * 4);
-      const needEvent = ((value - ei - 1) & 0xffff) < ((value - old) & 0xffff);
-      if (!needEvent || how === 6) return; // 6: a host that forgets to ring (the next tick finds it)
+      if (!needEvent(ei, value, old) || how === 6) return; // 6: a host that forgets to ring (the next tick finds it)
     }
     this.mmio(DOORBELL_BASE + idx * 4, value);
   }

@@ -1,4 +1,4 @@
-// xorshift32: every fuzz run is reproducible from its seed.
+// xorshift32: test data and fuzz runs are reproducible from a seed.
 
 export class Rng {
   private x: number;
