@@ -14,6 +14,23 @@ export type { ReadSource } from "./chunk-cache.ts";
 
 const BLOCKS_PER_PAGE = 32;
 
+/**
+ * A copy of an overlay's contents: its written pages (index, block mask, bytes, packed in index
+ * order) and its zero ranges. Plain typed arrays, so it can be structured-cloned or kept.
+ */
+export interface OverlaySnapshot {
+  readonly byteLength: number;
+  readonly blockSize: number;
+  /** Page numbers, ascending. */
+  readonly pageIndex: Float64Array;
+  /** Written-block mask of each page. */
+  readonly pageMask: Uint32Array;
+  /** The pages' bytes, pageSize each, in pageIndex order. */
+  readonly pageData: Uint8Array;
+  /** [start, end) byte ranges that read as zeros, flattened. */
+  readonly zeros: Float64Array;
+}
+
 interface Page {
   data: Uint8Array;
   /** Bit b set: block b of the page holds written data. */
@@ -48,6 +65,52 @@ export class Overlay {
   clear(): void {
     this.pages.clear();
     this.zeros = [];
+  }
+
+  /** A copy of everything written or zeroed so far. */
+  save(): OverlaySnapshot {
+    const index = [...this.pages.keys()].sort((a, b) => a - b);
+    const pageMask = new Uint32Array(index.length);
+    const pageData = new Uint8Array(index.length * this.pageSize);
+    index.forEach((p, i) => {
+      const page = this.pages.get(p)!;
+      pageMask[i] = page.mask;
+      pageData.set(page.data, i * this.pageSize);
+    });
+    return {
+      byteLength: this.byteLength,
+      blockSize: this.blockSize,
+      pageIndex: Float64Array.from(index),
+      pageMask,
+      pageData,
+      zeros: Float64Array.from(this.zeros),
+    };
+  }
+
+  /** Replaces the overlay's contents by a copy of `s` (taken from an overlay of the same size and block size). */
+  restore(s: OverlaySnapshot): void {
+    if (s.byteLength !== this.byteLength || s.blockSize !== this.blockSize) {
+      throw new Error(`overlay: snapshot of a ${s.byteLength}-byte disk with ${s.blockSize}-byte blocks, this one has ${this.byteLength} bytes and ${this.blockSize}-byte blocks`);
+    }
+    const n = s.pageIndex.length;
+    if (s.pageMask.length !== n || s.pageData.length !== n * this.pageSize || s.zeros.length % 2 !== 0) {
+      throw new Error("overlay: malformed snapshot");
+    }
+    const maxPage = Math.ceil(this.byteLength / this.pageSize);
+    for (let i = 0; i < n; i++) {
+      const p = s.pageIndex[i];
+      if (!Number.isInteger(p) || p < 0 || p >= maxPage || (i > 0 && p <= s.pageIndex[i - 1])) throw new Error("overlay: malformed snapshot");
+    }
+    for (let i = 0; i < s.zeros.length; i++) {
+      const z = s.zeros[i];
+      if (!Number.isSafeInteger(z) || z < 0 || z > this.byteLength || (i > 0 && z <= s.zeros[i - 1])) throw new Error("overlay: malformed snapshot");
+    }
+    this.pages.clear();
+    for (let i = 0; i < n; i++) {
+      if (s.pageMask[i] === 0) continue;
+      this.pages.set(s.pageIndex[i], { data: s.pageData.slice(i * this.pageSize, (i + 1) * this.pageSize), mask: s.pageMask[i] });
+    }
+    this.zeros = Array.from(s.zeros);
   }
 
   private check(offset: number, length: number): void {
@@ -255,5 +318,15 @@ export class CowBackend implements BlockBackend {
   /** Forgets every write: the disk is the base again. */
   reset(): void {
     this.overlay.clear();
+  }
+
+  /** A copy of every write so far (the base is not in it). */
+  saveOverlay(): OverlaySnapshot {
+    return this.overlay.save();
+  }
+
+  /** Puts the disk back to what it was when `s` was saved over the same base. */
+  restoreOverlay(s: OverlaySnapshot): void {
+    this.overlay.restore(s);
   }
 }

@@ -1,0 +1,136 @@
+// The guest machine's API: v86 + an NVMe disk booted to a shell on the serial console, driven
+// by exec(), rewound by snapshot()/restore(). Environment-neutral: the V86 constructor and v86's
+// wasm come from the caller (Node and a page import v86 differently); nothing here touches node:*.
+
+import type { V86, V86Options } from "v86";
+import type { AttachNvmeOptions, NvmeV86, OverlaySnapshot } from "../index.ts";
+
+/** The `V86` class as `import { V86 } from "v86"` gives it (Node) or libv86.mjs does (a page). */
+export type V86Constructor = new (options: V86Options) => V86;
+
+/** attachNvme's options minus what the guest sets itself (namespace 1 is the image). */
+export type GuestNvmeOptions = Omit<AttachNvmeOptions, "drive">;
+
+export interface GuestConfig {
+  V86: V86Constructor;
+  /** v86's wasm: a path (Node) or URL (page), its bytes, or a compiled module. */
+  v86Wasm: string | ArrayBuffer | Uint8Array | WebAssembly.Module;
+  /** SeaBIOS (bios-256k.bin has the NVMe boot driver). */
+  bios: ArrayBuffer | Uint8Array;
+  vgaBios?: ArrayBuffer | Uint8Array;
+  /**
+   * Namespace 1: a raw disk image, never written. The guest writes into a copy-on-write overlay
+   * over it, which snapshot() saves and restore() puts back.
+   */
+  image: ArrayBuffer | Uint8Array;
+  /**
+   * Who the image is, for refusing snapshots of another one (default: a hash of sampled blocks
+   * and the size). Give e.g. a content hash or a version when the image may differ in few bytes.
+   */
+  imageId?: string;
+  /** Guest RAM in bytes (default DEFAULT_MEMORY: 128 MiB). */
+  memory?: number;
+  /**
+   * Controller options (serial, mdts, shadow_doorbells, ...). `namespaces` here are namespaces
+   * 2, 3, ... after the image; their contents are not part of snapshots.
+   */
+  nvme?: GuestNvmeOptions;
+  /** Also give v86 a private copy of the image as its IDE disk (hda); SeaBIOS then boots from it. */
+  ide?: boolean;
+  /** Direct kernel boot instead of SeaBIOS → syslinux (an initrd needs memory ≥ 64 MiB). */
+  kernel?: ArrayBuffer | Uint8Array;
+  initrd?: ArrayBuffer | Uint8Array;
+  cmdline?: string;
+  /** Browser only: the element v86 draws the VGA screen into. */
+  screen?: HTMLElement;
+  /** The shell prompt exec() and bootGuest() wait for (default "guest# "). */
+  prompt?: string;
+  /** Where the controller's warnings go (default: into the serial transcript as "[host warn] ..."). */
+  log?: AttachNvmeOptions["log"];
+  /** Called with the emulator right after it is created, before it runs (e.g. to hook it). */
+  onEmulator?: (emulator: V86) => void;
+  /** Extra V86 constructor options (merged last). */
+  v86Options?: Partial<V86Options>;
+}
+
+export interface BootOptions {
+  /** Milliseconds until the first shell prompt (default 180 s). */
+  timeout?: number;
+  /** What to wait for instead of the first prompt (e.g. a marker the image prints before it). */
+  readyWhen?: (serial: SerialConsole) => boolean;
+}
+
+export interface WaitOptions {
+  /** Milliseconds (default 30 s). */
+  timeout?: number;
+  /** Only look at console text after this character offset of text() (default 0: all of it). */
+  from?: number;
+}
+
+/** The guest's ttyS0. Text is cleaned: no terminal escape sequences, no CRs. */
+export interface SerialConsole {
+  /** Everything the guest sent since boot (cleaned). */
+  text(): string;
+  /** The last `chars` characters of text() (default 4000). */
+  tail(chars?: number): string;
+  /** Resolves with the first match after `from`; rejects after the timeout with the tail in the message. */
+  waitFor(pattern: RegExp | string, options?: WaitOptions): Promise<RegExpMatchArray>;
+  /** Types raw text (no newline added). */
+  send(text: string): void;
+  /** Calls `fn` with each chunk of raw output as it arrives; returns the unsubscribe function. */
+  onData(fn: (raw: string) => void): () => void;
+}
+
+export interface ExecOptions {
+  /** Milliseconds (default 60 s). On a timeout Ctrl-C is sent and exec rejects with the serial tail. */
+  timeout?: number;
+}
+
+export interface ExecResult {
+  /** What the command wrote to the console (stdout and stderr), "\n" line ends; no trailing newline added. */
+  stdout: string;
+  exitCode: number;
+}
+
+export interface GuestCounters {
+  adapter: NvmeV86["counters"];
+  controller: NvmeV86["controller"]["counters"];
+}
+
+/** What a snapshot was taken of; restore() compares it field by field. */
+export interface SnapshotIdentity {
+  imageId: string;
+  imageBytes: number;
+  memory: number;
+  /** The controller configuration, canonical JSON (backends replaced by their sizes). */
+  nvme: string;
+  ide: boolean;
+}
+
+export interface GuestSnapshot {
+  readonly format: 1;
+  readonly identity: SnapshotIdentity;
+  /** v86's save_state(): CPU, RAM, devices and the NVMe controller. */
+  readonly machine: ArrayBuffer;
+  /** Namespace 1's copy-on-write overlay. */
+  readonly overlay: OverlaySnapshot;
+  /** The serial console's text length when taken (exec state restarts at a fresh prompt). */
+  readonly serialAt: number;
+}
+
+export interface Guest {
+  readonly emulator: V86;
+  readonly nvme: NvmeV86;
+  readonly serial: SerialConsole;
+  /** Runs `cmd` in the guest's shell and resolves with its output and exit status. */
+  exec(cmd: string, options?: ExecOptions): Promise<ExecResult>;
+  /** The whole machine: CPU, RAM, devices, the controller, namespace 1's overlay, and what it was taken with. */
+  snapshot(): Promise<GuestSnapshot>;
+  /** Rewinds to a snapshot; refuses (Error naming what differs) one taken with another image, memory or controller. */
+  restore(snapshot: GuestSnapshot): Promise<void>;
+  counters(): GuestCounters;
+  /** Milliseconds from start to the first prompt. */
+  readonly bootMs: number;
+  /** Stops and destroys the emulator (idempotent). */
+  stop(): Promise<void>;
+}
