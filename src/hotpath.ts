@@ -4,6 +4,7 @@
 // Views over memory.buffer are re-taken whenever the buffer changed: the memory grows at run time.
 
 import * as L from "../asm/layout.ts";
+import { hotPathModule, type HotPathWasm } from "./hotpath-module.ts";
 
 export interface GuestRam {
   memory: WebAssembly.Memory;
@@ -38,23 +39,6 @@ interface Exports {
   irqLevel(now: number): number;
 }
 
-let compiled: Promise<WebAssembly.Module> | undefined;
-
-/** Compiles build/hotpath.wasm once per process (Node reads the file, browsers fetch it). */
-export function hotPathModule(): Promise<WebAssembly.Module> {
-  compiled ??= (async () => {
-    const url = new URL("../build/hotpath.wasm", import.meta.url);
-    if (url.protocol === "file:") {
-      const fs = await import(/* @vite-ignore */ "node:fs/promises");
-      return WebAssembly.compile(await fs.readFile(url));
-    }
-    const res = await fetch(url);
-    if (!res.ok) throw new Error(`hot path: cannot load ${url} (${res.status})`);
-    return WebAssembly.compile(await res.arrayBuffer());
-  })();
-  return compiled;
-}
-
 export const COUNTER_NAMES = [
   "mmioDoorbellWrites", "shadowDoorbellReads", "eventIdxWrites", "sqesFetched",
   "cqesPosted", "polls", "emptyPolls",
@@ -73,11 +57,11 @@ export class HotPath {
     this.state = state;
   }
 
-  static async create(ram: GuestRam): Promise<HotPath> {
+  static async create(ram: GuestRam, wasm?: HotPathWasm): Promise<HotPath> {
     if (ram.ramBase % 8 !== 0 || ram.ramSize <= 0 || ram.ramSize > 0xffff_f000) {
       throw new Error(`hot path: bad guest RAM window (base ${ram.ramBase}, size ${ram.ramSize})`);
     }
-    const instance = await WebAssembly.instantiate(await hotPathModule(), { env: { memory: ram.memory } });
+    const instance = await WebAssembly.instantiate(await hotPathModule(wasm), { env: { memory: ram.memory } });
     // A page of our own at the end of the memory: outside guest RAM, unused by anyone else.
     const state = ram.memory.grow(1) * 65536;
     const hp = new HotPath(ram, instance, state);

@@ -110,7 +110,7 @@ export class NvmeController implements Device {
 
   static async create(options: NvmeOptions, ram: GuestRam, host: ControllerHost): Promise<NvmeController> {
     normalizeOptions(options); // fail on bad options before touching the memory
-    return new NvmeController(options, await HotPath.create(ram), host);
+    return new NvmeController(options, await HotPath.create(ram, options.wasm), host);
   }
 
   // ---- Device (what handlers see) ----

@@ -3,6 +3,7 @@
 
 import type { BlockBackend } from "../backends/block-backend.ts";
 import { MAX_QUEUES } from "../../asm/layout.ts";
+import type { HotPathWasm } from "../hotpath-module.ts";
 
 export interface NamespaceOptions {
   backend: BlockBackend;
@@ -56,6 +57,8 @@ export interface NvmeOptions {
   doorbell_batch?: number;
   /** Advertise a volatile write cache (default: whatever the backends have). */
   volatile_write_cache?: boolean;
+  /** The hot path's hotpath.wasm: its URL, bytes or compiled module (default: the file shipped beside the code). */
+  wasm?: HotPathWasm;
 }
 
 export interface ControllerConfig {
