@@ -5,6 +5,7 @@ export type { AttachNvmeOptions, NvmeV86 } from "./v86/attach.ts";
 export { NvmeController, BAR0_SIZE } from "./controller/controller.ts";
 export type { ControllerHost, ControllerSnapshot, GuestRam } from "./controller/controller.ts";
 export type { NvmeOptions, NamespaceOptions, DoorbellPolicy } from "./controller/options.ts";
+export type { HotPathWasm } from "./hotpath-module.ts";
 export type { BlockBackend } from "./backends/block-backend.ts";
 export { BackendError } from "./backends/block-backend.ts";
 export { MemoryBackend } from "./backends/memory.ts";

@@ -24,7 +24,7 @@ import type { MmioCounters, MmioTarget } from "./mmio.ts";
 import { createMmioHandlers } from "./mmio.ts";
 import { mmioWindow, registerNvmeFunction } from "./pci-function.ts";
 import { joinSaveState } from "./state.ts";
-import type { V86Cpu, V86Emulator } from "./v86-types.ts";
+import { TESTED_V86_VERSION, V86_PARTS, type V86Cpu, type V86Emulator } from "./v86-types.ts";
 
 export type LogLevel = "warn" | "error" | "info";
 
@@ -89,6 +89,33 @@ function defaultLog(level: LogLevel, msg: string): void {
   else console.log(msg);
 }
 
+/** The paths of V86_PARTS that `emulator` lacks or has with the wrong type. */
+export function missingV86Parts(emulator: unknown): string[] {
+  return V86_PARTS.filter(([path, kind]) => {
+    let v: unknown = emulator;
+    for (const key of path.split(".")) v = v == null ? undefined : (v as Record<string, unknown>)[key];
+    if (kind === "memory") return !(v instanceof WebAssembly.Memory);
+    if (kind === "object") return v === null || typeof v !== "object";
+    return typeof v !== kind;
+  }).map(([path]) => path);
+}
+
+/** The emulator's CPU, once `emulator` is a loaded V86 with everything the adapter hooks. */
+function checkV86(emulator: V86Emulator): V86Cpu {
+  if (emulator === null || typeof emulator !== "object" || typeof emulator.add_listener !== "function") {
+    throw new TypeError("attachNvme: the first argument must be a V86 emulator (new V86({...}) from the v86 package)");
+  }
+  if (!emulator.v86?.cpu) throw new Error("attachNvme: call it at the emulator-loaded event (emulator.v86.cpu is not set up)");
+  const missing = missingV86Parts(emulator);
+  if (missing.length > 0) {
+    throw new Error(
+      `attachNvme: this v86 lacks what the NVMe adapter hooks: ${missing.join(", ")} ` +
+        `(v86-nvme is tested with v86 ${TESTED_V86_VERSION}; install that version)`,
+    );
+  }
+  return emulator.v86.cpu;
+}
+
 export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
   readonly name: string;
   readonly emulator: V86Emulator;
@@ -103,8 +130,7 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
   private readonly logFn: (level: LogLevel, msg: string) => void;
 
   constructor(emulator: V86Emulator, options: PlacementOptions = {}) {
-    const cpu = emulator?.v86?.cpu;
-    if (!cpu || !cpu.devices?.pci || !cpu.io) throw new Error("attachNvme: call it at the emulator-loaded event (emulator.v86.cpu is not set up)");
+    const cpu = checkV86(emulator);
     if ((emulator as { is_running?: () => boolean }).is_running?.()) {
       throw new Error("attachNvme: the emulator is already running; create it with autostart: false and call run() after attaching");
     }
@@ -230,9 +256,6 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
     const cpu = this.cpu;
     const timers = cpu.run_hardware_timers;
     const reboot = cpu.reboot_internal;
-    if (typeof timers !== "function" || typeof reboot !== "function") {
-      throw new Error(`${this.name}: this v86 build has no run_hardware_timers/reboot_internal to hook`);
-    }
     const self = this;
     // The return value is how long v86 may sleep when the guest halts: no longer than the device
     // needs (an aggregated interrupt falling due).

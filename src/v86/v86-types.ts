@@ -86,5 +86,34 @@ export interface V86Emulator {
   add_listener(name: string, fn: (value: unknown) => void): void;
 }
 
+/** The v86 release the adapter is tested with (package.json's peer dependency). */
+export const TESTED_V86_VERSION = "0.5.462";
+
+/**
+ * Every member of a V86 object that the adapter uses, as a path from the object and what it must
+ * be: the interfaces above, checked at attach time so that another v86 build fails with a list of
+ * what it lacks instead of somewhere later inside the guest.
+ */
+export const V86_PARTS: ReadonlyArray<readonly [path: string, kind: "function" | "number" | "object" | "memory"]> = [
+  ["emulator_bus.send", "function"],
+  ["v86.cpu.wasm_memory", "memory"],
+  ["v86.cpu.mem8.byteOffset", "number"],
+  ["v86.cpu.memory_size.0", "number"],
+  ["v86.cpu.flags.byteOffset", "number"],
+  ["v86.cpu.jit_dirty_cache", "function"],
+  ["v86.cpu.device_lower_irq", "function"],
+  ["v86.cpu.run_hardware_timers", "function"],
+  ["v86.cpu.reboot_internal", "function"],
+  ["v86.cpu.get_state", "function"],
+  ["v86.cpu.set_state", "function"],
+  ["v86.cpu.io.mmap_register", "function"],
+  ["v86.cpu.devices.pci.register_device", "function"],
+  ["v86.cpu.devices.pci.raise_irq", "function"],
+  ["v86.cpu.devices.pci.lower_irq", "function"],
+  ["v86.cpu.devices.pci.pci_write32", "function"],
+  ["v86.cpu.devices.pci.device_spaces", "object"],
+  ["v86.cpu.devices.pci.isa_bridge_space8", "object"],
+];
+
 export const FLAG_INTERRUPT = 1 << 9;
 export const MMAP_BLOCK_SIZE = 0x20000;
