@@ -6,7 +6,8 @@
 // application's bundler copies (and bundles, for `new Worker(...)`) and that Node resolves to a
 // file. Vite's library mode would instead inline the wasm as base64 and hide the worker URL from
 // other bundlers, so the `beside` plugin keeps these references verbatim and emits the files.
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import MagicString from "magic-string";
 import { defineConfig, type Plugin } from "vite";
 import dts from "vite-plugin-dts";
 
@@ -32,18 +33,20 @@ function beside(): Plugin {
     name: "v86-nvme:beside",
     enforce: "pre",
     transform(code, id) {
-      let out = code;
-      for (const b of BESIDE.filter((b) => id.endsWith(b.module))) {
+      const refs = BESIDE.filter((b) => id.endsWith(b.module));
+      if (refs.length === 0) return null;
+      const s = new MagicString(code);
+      for (const b of refs) {
         const ref = `new URL("${b.from}", import.meta.url)`;
-        if (!out.includes(ref)) this.error(`${b.module} no longer contains ${ref}: update vite.lib.config.ts`);
+        if (!code.includes(ref)) this.error(`${b.module} no longer contains ${ref}: update vite.lib.config.ts`);
         // Marked so that vite's own asset and worker handling leaves it alone; unmarked again below.
-        out = out.replaceAll(ref, `new URL(${IGNORE}"${b.to}", import.meta.url)`);
+        s.replaceAll(ref, `new URL(${IGNORE}"${b.to}", import.meta.url)`);
       }
-      return out === code ? null : { code: out, map: null };
+      return { code: s.toString(), map: s.generateMap({ hires: "boundary" }) };
     },
     renderChunk(code) {
-      const out = code.replace(MARKED, "new URL($1, import.meta.url)");
-      return out === code ? null : { code: out, map: null };
+      const s = new MagicString(code).replace(MARKED, "new URL($1, import.meta.url)");
+      return s.hasChanged() ? { code: s.toString(), map: s.generateMap({ hires: "boundary" }) } : null;
     },
     generateBundle() {
       for (const b of BESIDE) {
@@ -75,8 +78,7 @@ export default defineConfig({
     emptyOutDir: true,
     sourcemap: true,
     minify: false,
-    // TODO(entries): drop this filter once src/node and src/playwright exist.
-    lib: { entry: Object.fromEntries(Object.entries(ENTRIES).filter(([, f]) => existsSync(f))), formats: ["es"] },
+    lib: { entry: ENTRIES, formats: ["es"] },
     rolldownOptions: {
       external: [/^node:/, "v86", "@playwright/test", "playwright", /^playwright\//],
       output: {
