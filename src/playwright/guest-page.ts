@@ -1,0 +1,243 @@
+// A page of the browser under test that runs one guest, booted once and rewound to its state
+// right after boot for every test. A small HTTP server on 127.0.0.1 serves the page, its runtime,
+// v86 and the guest's files: a 200 MB image reaches the page in about a second that way, where
+// context.route() would send it base64-encoded through the browser protocol (5-20 s here) and
+// record it in every Playwright trace. The fixture (index.ts) and the benchmark use it.
+
+import { createReadStream, existsSync, statSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { createRequire } from "node:module";
+import type { AddressInfo } from "node:net";
+import { dirname, extname, join, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Browser, BrowserContext, Page } from "@playwright/test";
+import type { ExecResult, GuestCounters, GuestNvmeOptions } from "../guest/index.ts";
+import type { BootTimings, RuntimeConfig } from "./runtime.ts";
+
+/** A file option: a path or the file's bytes. */
+export type FileOption = string | Uint8Array;
+
+export interface GuestPageOptions {
+  /** The raw disk image namespace 1 boots from (never written: the guest writes into an overlay). */
+  image?: FileOption;
+  /** SeaBIOS, e.g. bios-256k.bin (it has the NVMe boot driver). */
+  bios?: FileOption;
+  /** The VGA BIOS, e.g. vgabios-stdvga.bin (without it the screen stays blank). */
+  vgaBios?: FileOption;
+  /** Guest RAM in bytes (default 128 MiB). Smaller RAM restores faster. */
+  memory?: number;
+  /** Controller options (serial, model, mdts, shadow_doorbells, doorbell_policy, ...); plain values only. */
+  nvme?: Omit<GuestNvmeOptions, "namespaces" | "log">;
+  /** Milliseconds from the start to the first shell prompt (default 180 s). */
+  bootTimeout?: number;
+  /** The shell prompt exec() waits for (default "guest# "). */
+  prompt?: string;
+}
+
+const RUNTIME = "playwright-runtime.js";
+
+/**
+ * The directory holding playwright-runtime.js and what it loads (chunks, hotpath.wasm): beside
+ * this module in the package's dist/, or the package's dist/ when this runs from its sources.
+ */
+function runtimeDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [here, resolve(here, "../../dist")];
+  const dir = candidates.find((d) => existsSync(join(d, RUNTIME)));
+  if (!dir) throw new Error(`v86-nvme/playwright: ${RUNTIME} is not in ${candidates.join(" or ")}: build the package first ("npm run build")`);
+  return dir;
+}
+
+/** v86's ES module and wasm, from the v86 package installed beside this one. */
+function v86Files(): { module: string; wasm: string } {
+  const module = createRequire(import.meta.url).resolve("v86");
+  return { module, wasm: join(dirname(module), "v86.wasm") };
+}
+
+/** A file to serve: a path on disk, or bytes given as an option. */
+type Served = { path: string; size: number } | { bytes: Uint8Array; size: number };
+
+function fileOption(name: string, value: FileOption | undefined, required: boolean): Served | undefined {
+  if (value === undefined || value === "") {
+    if (required) throw new Error(`v86-nvme/playwright: the \`${name}\` option is not set; set it with test.use({ ${name}: "path/to/file" }) or in the \`use\` block of playwright.config`);
+    return undefined;
+  }
+  let served: Served;
+  if (typeof value === "string") {
+    if (!existsSync(value) || !statSync(value).isFile()) throw new Error(`v86-nvme/playwright: the \`${name}\` option names ${value}, which is not a file`);
+    served = { path: value, size: statSync(value).size };
+  } else if (value instanceof Uint8Array) {
+    served = { bytes: value, size: value.byteLength };
+  } else {
+    throw new Error(`v86-nvme/playwright: the \`${name}\` option must be a path or a Uint8Array`);
+  }
+  if (served.size === 0) throw new Error(`v86-nvme/playwright: the \`${name}\` option is an empty file`);
+  return served;
+}
+
+const TYPES: Record<string, string> = { ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".map": "application/json" };
+
+const html = (v86: string, runtime: string): string => `<!doctype html>
+<meta charset="utf-8">
+<title>v86-nvme guest</title>
+<script type="importmap">${JSON.stringify({ imports: { v86 } })}</script>
+<style>
+  body { margin: 0; background: #000; }
+  #screen { display: inline-block; }
+  #screen > div { white-space: pre; font: 14px/16px monospace; color: #ddd; }
+</style>
+<div id="screen"><div></div><canvas style="display: none"></canvas></div>
+<script type="module">
+  import * as runtime from "${runtime}";
+  window.v86nvme = runtime;
+  document.documentElement.dataset.ready = "";
+</script>
+`;
+
+/** Serves the page, the runtime, v86 and the guest's files on 127.0.0.1; resolves with its origin. */
+async function serve(files: Record<string, Served | undefined>): Promise<{ server: Server; origin: string }> {
+  const dir = runtimeDir();
+  const v86 = v86Files();
+  const fromDisk = (path: string): Served | undefined => (existsSync(path) && statSync(path).isFile() ? { path, size: statSync(path).size } : undefined);
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? "/", "http://host").pathname);
+    let served: Served | undefined;
+    if (path === "/") {
+      res.writeHead(200, { "content-type": "text/html", "cache-control": "no-store" });
+      res.end(html("/v86/libv86.mjs", `/runtime/${RUNTIME}`));
+      return;
+    }
+    if (path === "/v86/libv86.mjs") served = { path: v86.module, size: 0 };
+    else if (path === "/v86/v86.wasm") served = { path: v86.wasm, size: 0 };
+    else if (path.startsWith("/files/")) served = files[path.slice("/files/".length)];
+    else if (path.startsWith("/runtime/")) {
+      const file = resolve(dir, path.slice("/runtime/".length));
+      if (file.startsWith(dir + sep)) served = fromDisk(file);
+    }
+    if (!served) {
+      res.writeHead(404, { "content-type": "text/plain" });
+      res.end(`${path}: not served`);
+      return;
+    }
+    const type = "path" in served ? TYPES[extname(served.path)] : undefined;
+    res.writeHead(200, { "content-type": type ?? "application/octet-stream", "cache-control": "no-store" });
+    if ("bytes" in served) res.end(served.bytes);
+    else createReadStream(served.path).on("error", () => res.destroy()).pipe(res);
+  });
+  await new Promise<void>((ok, fail) => server.once("error", fail).listen(0, "127.0.0.1", ok));
+  return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+/** Why the guest did not boot, with what a report should show. */
+export class BootError extends Error {
+  constructor(message: string, readonly serial: string, readonly screen: Buffer | undefined) {
+    super(message);
+    this.name = "BootError";
+  }
+}
+
+export class GuestPage {
+  private constructor(
+    readonly context: BrowserContext,
+    readonly page: Page,
+    private readonly server: Server,
+    readonly timings: BootTimings,
+  ) {}
+
+  /**
+   * Opens a page in a context of its own and boots the guest in it, then snapshots it. A missing
+   * or empty file option throws at once, naming the option; a boot that fails or times out throws
+   * a BootError carrying the serial console's tail and a screenshot of the VGA screen.
+   */
+  static async open(browser: Browser, options: GuestPageOptions): Promise<GuestPage> {
+    const files = {
+      image: fileOption("image", options.image, true)!,
+      bios: fileOption("bios", options.bios, true),
+      vgabios: fileOption("vgaBios", options.vgaBios, false),
+    };
+    const timeout = options.bootTimeout ?? 180_000;
+    const config: RuntimeConfig = {
+      image: "/files/image",
+      bios: "/files/bios",
+      vgaBios: files.vgabios ? "/files/vgabios" : undefined,
+      v86Wasm: "/v86/v86.wasm",
+      memory: options.memory,
+      nvme: options.nvme,
+      prompt: options.prompt,
+      timeout,
+    };
+    const { server, origin } = await serve(files);
+    const context = await browser.newContext({ viewport: { width: 800, height: 600 } });
+    try {
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on("pageerror", (e) => errors.push(e.message));
+      await page.goto(`${origin}/`);
+      await page.waitForSelector("html[data-ready]", { state: "attached", timeout: 30_000 }).catch(() => {
+        throw new Error(`v86-nvme/playwright: the page runtime did not load${errors.length ? `: ${errors.join("; ")}` : ""}`);
+      });
+      let timings: BootTimings;
+      try {
+        // The page enforces the timeout; this one only guards against a page that stopped answering.
+        timings = await withTimeout(page.evaluate((c) => window.v86nvme.boot(c), config), timeout + 60_000, "the page did not answer");
+      } catch (e) {
+        const serial = await page.evaluate(() => window.v86nvme.tail(8000)).catch(() => "");
+        const screen = await page.locator("#screen").screenshot({ timeout: 5000 }).catch(() => undefined);
+        const why = e instanceof Error ? e.message : String(e);
+        throw new BootError(`v86-nvme/playwright: the guest did not boot: ${why}\n--- serial tail ---\n${serial.slice(-2000)}`, serial, screen);
+      }
+      return new GuestPage(context, page, server, timings);
+    } catch (e) {
+      await context.close().catch(() => undefined);
+      server.close();
+      throw e;
+    }
+  }
+
+  /** Rewinds the guest to its state right after boot; returns the milliseconds it took. */
+  reset(): Promise<number> {
+    return this.page.evaluate(() => window.v86nvme.reset());
+  }
+
+  exec(cmd: string, options: { timeout?: number } = {}): Promise<ExecResult> {
+    return this.page.evaluate(([c, t]) => window.v86nvme.exec(c, t), [cmd, options.timeout] as const);
+  }
+
+  /** Waits for `pattern` in the console output since the test started; resolves with the match. */
+  waitFor(pattern: RegExp | string, options: { timeout?: number } = {}): Promise<string[]> {
+    const [source, flags] = typeof pattern === "string" ? [pattern, null] : [pattern.source, pattern.flags];
+    return this.page.evaluate(([s, f, t]) => window.v86nvme.waitFor(s, f, t), [source, flags, options.timeout] as const);
+  }
+
+  send(text: string): Promise<void> {
+    return this.page.evaluate((t) => window.v86nvme.send(t), text);
+  }
+
+  /** The console text since the test started (cleaned: no escape sequences, no CRs); all of it with `all`. */
+  text(all = false): Promise<string> {
+    return this.page.evaluate((a) => window.v86nvme.text(a), all);
+  }
+
+  counters(): Promise<GuestCounters> {
+    return this.page.evaluate(() => window.v86nvme.counters());
+  }
+
+  /** A PNG of the VGA screen (text mode or graphics). */
+  screenshot(): Promise<Buffer> {
+    return this.page.locator("#screen").screenshot();
+  }
+
+  async close(): Promise<void> {
+    await this.page.evaluate(() => window.v86nvme.guest().stop()).catch(() => undefined);
+    await this.context.close();
+    this.server.close();
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms))),
+  ]);
+}
