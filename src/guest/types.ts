@@ -3,7 +3,7 @@
 // wasm come from the caller (Node and a page import v86 differently); nothing here touches node:*.
 
 import type { V86, V86Options } from "v86";
-import type { AttachNvmeOptions, NvmeV86, OverlaySnapshot } from "../index.ts";
+import type { AttachNvmeOptions, CowBackend, NvmeV86, OverlaySnapshot } from "../index.ts";
 
 /** The `V86` class as `import { V86 } from "v86"` gives it (Node) or libv86.mjs does (a page). */
 export type V86Constructor = new (options: V86Options) => V86;
@@ -32,9 +32,10 @@ export interface GuestConfig {
   memory?: number;
   /**
    * Controller options (serial, mdts, shadow_doorbells, ...). `namespaces` here are namespaces
-   * 2, 3, ... after the image; their contents are not part of snapshots.
+   * 2, 3, ... after the image; their contents are not part of snapshots. `false`: no controller
+   * (e.g. an IDE-only guest for comparisons); `nvme` and counters() then throw.
    */
-  nvme?: GuestNvmeOptions;
+  nvme?: GuestNvmeOptions | false;
   /** Also give v86 a private copy of the image as its IDE disk (hda); SeaBIOS then boots from it. */
   ide?: boolean;
   /** Direct kernel boot instead of SeaBIOS → syslinux (an initrd needs memory ≥ 64 MiB). */
@@ -114,13 +115,15 @@ export interface GuestSnapshot {
   readonly machine: ArrayBuffer;
   /** Namespace 1's copy-on-write overlay. */
   readonly overlay: OverlaySnapshot;
-  /** The serial console's text length when taken (exec state restarts at a fresh prompt). */
-  readonly serialAt: number;
+  /** The serial console's transcript when taken: a restore puts it back, so waitFor() sees only the restored machine's history. */
+  readonly serial: string;
 }
 
 export interface Guest {
   readonly emulator: V86;
   readonly nvme: NvmeV86;
+  /** Namespace 1 as the guest sees it: the image under the guest's writes. */
+  readonly disk: CowBackend;
   readonly serial: SerialConsole;
   /** Runs `cmd` in the guest's shell and resolves with its output and exit status. */
   exec(cmd: string, options?: ExecOptions): Promise<ExecResult>;

@@ -1,0 +1,66 @@
+// exec() over a serial console: how a command is typed and how its output is found again.
+//
+// The line typed at the prompt is
+//   stty -onlcr; printf '@@V86B%s@@\n' 7; command eval '<cmd>'; printf '\n@@V86E%s@%s@@\n' 7 $?
+// - The markers are made by printf at run time; the echoed line holds "%s" where the output has
+//   the number, so the echo can never be taken for output.
+// - eval runs the command in the shell itself (cd, variables, background jobs stay); `command`
+//   keeps a syntax error in it from abandoning the rest of the line (it becomes exit status 2).
+// - The end marker starts with its own newline, which is dropped again: output without a
+//   trailing newline ("printf abc") comes back exactly, and "echo abc" keeps its "\n".
+// - With onlcr off the tty sends the command's "\n" as is, while the kernel's console driver
+//   always ends its lines with "\r\n". A kernel message (written in one piece, with its
+//   "[    1.234567] " time stamp, anywhere between two bytes of the command's output) is thus
+//   told apart from the output and cut out, even inside a marker or a dmesg line. onlcr stays
+//   off once set, so `stty -onlcr` is only typed until the markers show it is off.
+
+import type { ExecResult } from "./types.ts";
+import { stripEscapes } from "./serial.ts";
+
+/** A kernel console line: the last time stamp before a "\r\n" up to and including it. */
+const KERNEL_LINE = /\[ *\d+\.\d{6}\] (?:(?!\[ *\d+\.\d{6}\] )[^\n])*?\r\n/g;
+
+/** Quotes `s` for sh: inside single quotes only ' needs care; control characters go through printf. */
+function shellWord(s: string): string {
+  // Tab would complete in busybox's line editor, other control characters are tty keys (^C, ^D, ...).
+  if (/[\x00-\x09\x0b-\x1f\x7f]/.test(s)) {
+    const escaped = s.replace(/[\\\x00-\x09\x0b-\x1f\x7f]/g, (c) => (c === "\\" ? "\\\\" : `\\0${c.charCodeAt(0).toString(8).padStart(3, "0")}`));
+    return `"$(printf '%b' '${escaped.replace(/'/g, "'\\''")}')"`;
+  }
+  return `'${s.replace(/'/g, "'\\''")}'`;
+}
+
+/** The input that runs `cmd` as exec number `n` (ends with a newline); `stty` first turns onlcr off. */
+export function execInput(cmd: string, n: number, stty = true): string {
+  const word = shellWord(cmd.trim() === "" ? ":" : cmd);
+  return `${stty ? "stty -onlcr; " : ""}printf '@@V86B%s@@\\n' ${n}; command eval ${word}; printf '\\n@@V86E%s@%s@@\\n' ${n} $?\n`;
+}
+
+export interface ParsedExec extends ExecResult {
+  /** The tty still turns "\n" into "\r\n" (onlcr on): kernel lines could not be told apart. */
+  onlcr: boolean;
+}
+
+/** Removes the kernel's console lines from raw console text. */
+export function withoutKernelLines(s: string): string {
+  return s.replace(KERNEL_LINE, "");
+}
+
+/**
+ * Finds exec number `n`'s result in the console output received since its input was sent, once
+ * the shell is back at `prompt`; undefined while it is not complete.
+ */
+export function parseExec(raw: string, n: number, prompt: string): ParsedExec | undefined {
+  // Escape sequences are left in the output (they are the command's); the prompt is looked for without them.
+  const s = withoutKernelLines(raw);
+  const begin = new RegExp(`@@V86B${n}@@\\r?\\n`).exec(s);
+  if (!begin) return undefined;
+  const start = begin.index + begin[0].length;
+  const end = new RegExp(`\\n@@V86E${n}@(\\d+)@@(\\r?)\\n`).exec(s.slice(start));
+  if (!end) return undefined;
+  if (!stripEscapes(s.slice(start + end.index + end[0].length)).includes(prompt)) return undefined;
+  let stdout = s.slice(start, start + end.index);
+  // The command turned onlcr back on (the marker's own "\n" arrived as "\r\n"): plain line ends.
+  if (end[2] === "\r") stdout = stdout.replace(/\r\n/g, "\n").replace(/\r$/, "");
+  return { stdout, exitCode: Number(end[1]), onlcr: end[2] === "\r" };
+}

@@ -1,0 +1,87 @@
+// What a snapshot must match to be restored: the image (a cheap identity and its size), the
+// memory size and the controller configuration. Restoring into a guest with another image would
+// leave the guest's page cache and file system state describing bytes that are not there.
+
+import type { GuestNvmeOptions, SnapshotIdentity } from "./types.ts";
+
+const SAMPLES = 1024;
+const SAMPLE_BYTES = 4096;
+
+/**
+ * A 64-bit hash (hex) of the image's size, its first and last MiB and 1024 blocks of 4 KiB spread
+ * evenly over it: a few MiB of reading whatever the image's size, and different for any two
+ * images built apart (boot sectors, file system metadata and superblocks are all sampled).
+ */
+export function imageIdentity(image: Uint8Array): string {
+  let h1 = 0x811c9dc5 ^ image.byteLength;
+  let h2 = 0x9e3779b9 ^ Math.floor(image.byteLength / 0x100000000);
+  const take = (start: number, end: number): void => {
+    const s = Math.max(0, start);
+    const e = Math.min(image.byteLength, end);
+    for (let i = s; i < e; i++) {
+      const b = image[i];
+      h1 = Math.imul(h1 ^ b, 0x01000193);
+      h2 = Math.imul(h2 ^ b, 0x5bd1e995) ^ (h2 >>> 15);
+    }
+  };
+  const n = image.byteLength;
+  take(0, 1 << 20);
+  take(n - (1 << 20), n);
+  const step = Math.max(SAMPLE_BYTES, Math.floor(n / SAMPLES));
+  for (let at = 0; at < n; at += step) take(at, at + SAMPLE_BYTES);
+  return `${(h1 >>> 0).toString(16).padStart(8, "0")}${(h2 >>> 0).toString(16).padStart(8, "0")}`;
+}
+
+function canonical(v: unknown): unknown {
+  if (typeof v === "function" || v === undefined) return undefined;
+  if (v === null || typeof v !== "object") return v;
+  if (Array.isArray(v)) return v.map(canonical);
+  // A block backend or wasm bytes/module: only its size matters to the guest.
+  if ("byteLength" in v && ("tryRead" in v || ArrayBuffer.isView(v) || v instanceof ArrayBuffer)) return { bytes: (v as { byteLength: number }).byteLength };
+  if (typeof WebAssembly !== "undefined" && v instanceof WebAssembly.Module) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v).sort()) {
+    const x = canonical((v as Record<string, unknown>)[k]);
+    if (x !== undefined) out[k] = x;
+  }
+  return out;
+}
+
+/** The controller options as canonical JSON: sorted keys, backends as their sizes, no functions or hot-path wasm. */
+export function nvmeConfigKey(options: GuestNvmeOptions): string {
+  const { hotpath: _hotpath, log: _log, ...rest } = options as GuestNvmeOptions & { hotpath?: unknown };
+  return JSON.stringify(canonical(rest));
+}
+
+function mib(bytes: number): string {
+  return `${bytes / (1 << 20)} MiB`;
+}
+
+/** What about `snap` differs from `here`, as phrases ("memory 256 MiB (this guest: 128 MiB)"). */
+export function mismatches(snap: SnapshotIdentity, here: SnapshotIdentity): string[] {
+  const out: string[] = [];
+  if (snap.imageBytes !== here.imageBytes) out.push(`another disk size: ${snap.imageBytes} bytes (this guest's image: ${here.imageBytes} bytes)`);
+  else if (snap.imageId !== here.imageId) out.push(`another image: id ${snap.imageId} (this guest's image: ${here.imageId})`);
+  if (snap.memory !== here.memory) out.push(`another memory size: ${mib(snap.memory)} (this guest: ${mib(here.memory)})`);
+  if (snap.nvme !== here.nvme) out.push(`another controller configuration: ${describeDiff(snap.nvme, here.nvme)}`);
+  if (snap.ide !== here.ide) out.push(`${snap.ide ? "an" : "no"} IDE disk (this guest: ${here.ide ? "one" : "none"})`);
+  return out;
+}
+
+function describeDiff(a: string, b: string): string {
+  let x: Record<string, unknown>;
+  let y: Record<string, unknown>;
+  try {
+    x = JSON.parse(a) ?? {};
+    y = JSON.parse(b) ?? {};
+  } catch {
+    return `${a} (this guest: ${b})`;
+  }
+  if (typeof x !== "object" || typeof y !== "object") return `${a} (this guest: ${b})`;
+  const keys = [...new Set([...Object.keys(x), ...Object.keys(y)])].sort();
+  const show = (v: unknown): string => (v === undefined ? "default" : JSON.stringify(v));
+  return keys
+    .filter((k) => JSON.stringify(x[k]) !== JSON.stringify(y[k]))
+    .map((k) => `${k} ${show(x[k])} (this guest: ${show(y[k])})`)
+    .join(", ");
+}

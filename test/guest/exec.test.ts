@@ -1,0 +1,85 @@
+// exec()'s framing without an emulator: console streams as the guest's tty sends them (echo,
+// line-editor escapes, kernel console lines between any two bytes) fed to the parser.
+import { describe, expect, it } from "vitest";
+import { execInput, parseExec, withoutKernelLines } from "../../src/guest/exec.ts";
+
+const PROMPT = "guest# ";
+const KMSG = "[   72.449999] nvme nvme0: I/O 5 QID 1 timeout\r\n";
+
+/** What the console shows for exec number n: the echoed input (wrapped like busybox does), markers, output, prompt. */
+function stream(n: number, cmd: string, output: string, status: number, crlf = false): string {
+  const nl = crlf ? "\r\n" : "\n";
+  const echo = execInput(cmd, n).replace(/(.{80})/g, "$1\r\n");
+  return `${echo}@@V86B${n}@@${nl}${output}${nl}@@V86E${n}@${status}@@${nl}\x1b[6n${PROMPT}`;
+}
+
+describe("exec framing", () => {
+  it("finds output and status, not the echo", () => {
+    const s = stream(3, "echo hello", "hello\n", 0);
+    expect(parseExec(s, 3, PROMPT)).toEqual({ stdout: "hello\n", exitCode: 0, onlcr: false });
+  });
+
+  it("keeps output without a trailing newline, empty output, multi-line and binary-ish output", () => {
+    expect(parseExec(stream(1, "printf abc", "abc", 0), 1, PROMPT)?.stdout).toBe("abc");
+    expect(parseExec(stream(1, "false", "", 1), 1, PROMPT)).toMatchObject({ stdout: "", exitCode: 1 });
+    const odd = "a\x01b\tc\x1b[1mbold\x1b[0m\rd\nline 2\n\nline 4 ünï\n";
+    expect(parseExec(stream(1, "x", odd, 0), 1, PROMPT)?.stdout).toBe(odd);
+  });
+
+  it("is not complete before the end marker and the prompt after it", () => {
+    const s = stream(2, "sleep 1", "", 0);
+    const end = s.indexOf("@@V86E2");
+    for (const cut of [s.indexOf("@@V86B2"), end, end + 6, s.length - 2]) expect(parseExec(s.slice(0, cut), 2, PROMPT)).toBeUndefined();
+    expect(parseExec(s, 2, PROMPT)).toBeDefined();
+  });
+
+  it("does not take another exec's markers", () => {
+    const s = stream(12, "echo a", "a\n", 0);
+    expect(parseExec(s, 1, PROMPT)).toBeUndefined();
+    expect(parseExec(s, 2, PROMPT)).toBeUndefined();
+  });
+
+  it("cuts kernel console lines out wherever they land", () => {
+    const clean = stream(4, "dmesg | tail -1; printf abc", "[    1.000000] an old line\nabc", 0);
+    const want = { stdout: "[    1.000000] an old line\nabc", exitCode: 0, onlcr: false };
+    for (let at = 0; at <= clean.length; at++) {
+      const s = clean.slice(0, at) + KMSG + clean.slice(at);
+      expect(parseExec(s, 4, PROMPT), `kernel line at ${at}`).toEqual(want);
+    }
+    // Several, back to back and apart.
+    const s = clean.replace("old", `ol${KMSG}${KMSG}d`).replace("@@V86E4", `@@V8${KMSG}6E4`);
+    expect(parseExec(s, 4, PROMPT)).toEqual(want);
+  });
+
+  it("leaves time-stamped lines the command printed (they end in a bare \\n)", () => {
+    expect(withoutKernelLines("[   1.000000] a\n[   2.000000] b\n")).toBe("[   1.000000] a\n[   2.000000] b\n");
+    expect(withoutKernelLines(`x${KMSG}y`)).toBe("xy");
+  });
+
+  it("gives plain line ends when the command turned onlcr back on", () => {
+    const r = parseExec(stream(5, "stty onlcr; echo a; echo b", "a\r\nb\r\n", 0, true), 5, PROMPT);
+    expect(r).toEqual({ stdout: "a\nb\n", exitCode: 0, onlcr: true });
+  });
+});
+
+describe("exec input", () => {
+  it("is one line, turns onlcr off first only when asked, and quotes the command", () => {
+    expect(execInput("echo 'a' \"b\"", 7)).toBe(
+      `stty -onlcr; printf '@@V86B%s@@\\n' 7; command eval 'echo '\\''a'\\'' "b"'; printf '\\n@@V86E%s@%s@@\\n' 7 $?\n`,
+    );
+    expect(execInput("true", 8, false).startsWith("printf")).toBe(true);
+    expect(execInput("", 9)).toContain("command eval ':'");
+  });
+
+  it("types no control characters: tabs and the like go through printf", () => {
+    const line = execInput("printf 'a\\tb'\t; echo \x03", 1);
+    expect(line.slice(0, -1)).not.toMatch(/[\x00-\x1f\x7f]/);
+    expect(line).toContain(`command eval "$(printf '%b' 'printf '\\''a\\\\tb'\\''\\0011; echo \\0003')"`);
+  });
+
+  it("never contains its own markers (the echo cannot complete)", () => {
+    const line = execInput("echo @@V86B%s@@", 3);
+    expect(line).not.toMatch(/@@V86B3@@/);
+    expect(line).not.toMatch(/@@V86E3@\d+@@/);
+  });
+});
