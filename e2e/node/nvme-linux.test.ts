@@ -60,6 +60,19 @@ async function until(test: () => boolean, timeoutMs: number, what: string): Prom
   }
 }
 
+/** Whether `text` is anywhere on a disk (read in 4 MiB pieces that overlap by the text's length). */
+function diskHolds(disk: { byteLength: number; tryRead(offset: number, dst: Uint8Array): boolean }, text: string): boolean {
+  const step = 4 << 20;
+  const needle = Buffer.from(text);
+  for (let off = 0; off < disk.byteLength; off += step) {
+    const len = Math.min(step + 512, disk.byteLength - off);
+    const buf = Buffer.alloc(len);
+    disk.tryRead(off, buf);
+    if (buf.indexOf(needle) >= 0) return true;
+  }
+  return false;
+}
+
 /** Bytes [offset, offset + length) of a backend as they are now. */
 function backendBytes(b: { tryRead(offset: number, dst: Uint8Array): boolean }, offset: number, length: number): Uint8Array {
   const out = new Uint8Array(length);
@@ -177,6 +190,86 @@ describe("Linux on the NVMe controller (v86, Node)", () => {
     const before = g.counters().controller;
     expect(await g.ok("nvme flush /dev/nvme0n1")).toMatch(/NVMe Flush: success/);
     expect(g.counters().controller.flushCommands - before.flushCommands).toBeGreaterThanOrEqual(1);
+  }, 120_000);
+
+  it("exec: echo, output without a newline, kernel messages in the output, syntax errors, back to back", async () => {
+    const guest = g.guest;
+    // The kernel's console is ttyS0 too (console=ttyS0, "quiet": levels 0-3 print).
+    expect(await guest.exec("cat /proc/sys/kernel/printk")).toEqual({ stdout: "4\t4\t1\t7\n", exitCode: 0 });
+    expect(await guest.exec("printf abc")).toEqual({ stdout: "abc", exitCode: 0 });
+    expect(await guest.exec("echo abc")).toEqual({ stdout: "abc\n", exitCode: 0 });
+    expect(await guest.exec("false")).toEqual({ stdout: "", exitCode: 1 });
+    expect(await guest.exec("exit_code() { return $1; }; exit_code 42")).toEqual({ stdout: "", exitCode: 42 });
+    // Kernel messages printed on the console between the command's own lines (and after its last).
+    const from = guest.serial.text().length;
+    const k = await guest.exec("for i in 1 2 3; do echo line$i; echo \"<2>v86nvme-kmsg-$i\" >/dev/kmsg; done; printf 'end'");
+    expect(k).toEqual({ stdout: "line1\nline2\nline3\nend", exitCode: 0 });
+    expect(guest.serial.text().slice(from)).toMatch(/\[ *\d+\.\d+\] v86nvme-kmsg-3/); // they did reach the console
+    // dmesg's own time-stamped lines are output, not kernel console lines.
+    expect((await guest.exec("dmesg | grep v86nvme-kmsg-")).stdout).toMatch(/^\[ *\d+\.\d+\] v86nvme-kmsg-1\n.*kmsg-2\n.*kmsg-3\n$/);
+    // Binary-ish bytes, tabs, quotes, UTF-8, and a command with a syntax error.
+    expect((await guest.exec("printf 'a\\001b\\tc\\033[1md\\r\\n'; echo \"it's ünïcode\"")).stdout).toBe("a\x01b\tc\x1b[1md\r\nit's ünïcode\n");
+    expect(await guest.exec("echo 'tab\there'")).toEqual({ stdout: "tab\there\n", exitCode: 0 });
+    const bad = await guest.exec("echo (");
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stdout).toMatch(/syntax error/);
+    // Back to back, queued in call order; the shell keeps its state between commands.
+    const rs = await Promise.all([guest.exec("cd /tmp; x=7"), guest.exec("echo $x $(pwd)"), guest.exec("cd /root")]);
+    expect(rs.map((r) => r.stdout)).toEqual(["", "7 /tmp\n", ""]);
+    // Multi-line output of some length.
+    const seq = await guest.exec("seq 1 2000");
+    expect(seq.stdout.split("\n")).toHaveLength(2001);
+    expect(seq.stdout.endsWith("1999\n2000\n")).toBe(true);
+  }, 120_000);
+
+  it("exec and serial.waitFor time out with the serial tail; the shell takes the next command", async () => {
+    const guest = g.guest;
+    await guest.exec("echo marker-before-timeout");
+    const e = await guest.exec("sleep 30", { timeout: 1500 }).catch((x: Error) => x);
+    expect(e).toBeInstanceOf(Error);
+    expect((e as Error).message).toMatch(/timed out after 1500 ms waiting for `sleep 30` to finish\n--- serial tail ---\n[^]*marker-before-timeout/);
+    expect(await guest.exec("echo still here")).toEqual({ stdout: "still here\n", exitCode: 0 });
+    const w = await guest.serial.waitFor(/never printed/, { timeout: 300 }).catch((x: Error) => x);
+    expect((w as Error).message).toMatch(/timed out after 300 ms[^]*--- serial tail ---[^]*still here/);
+    const from = guest.serial.text().length;
+    guest.serial.send("echo waited-$((6*7))\n");
+    expect((await guest.serial.waitFor(/waited-(\d+)/, { from, timeout: 10_000 }))[1]).toBe("42");
+  }, 60_000);
+
+  it("snapshot/restore: the machine and namespace 1 go back; a snapshot of another image, memory or controller is refused", async () => {
+    const guest = g.guest;
+    await guest.exec("sync");
+    let t = performance.now();
+    const snap = await guest.snapshot();
+    const snapMs = performance.now() - t;
+    const textAtSnapshot = guest.serial.text();
+    note(`snapshot (256 MiB RAM): ${snapMs.toFixed(0)} ms, machine ${(snap.machine.byteLength / 1048576).toFixed(1)} MiB, overlay ${snap.overlay.pageIndex.length} pages`);
+    // A file on nvme0n1p2, synced (so in the disk's overlay), and one in tmpfs.
+    const TOKEN = "v86nvme-snapshot-token-5f3a9c";
+    await g.ok(`echo ${TOKEN} >/root/snapshot-test; echo volatile >/tmp/snapshot-test; sync`);
+    expect(diskHolds(guest.disk, TOKEN)).toBe(true);
+    for (let i = 0; i < 2; i++) {
+      t = performance.now();
+      await guest.restore(snap);
+      note(`restore ${i + 1}: ${(performance.now() - t).toFixed(0)} ms`);
+      expect(guest.serial.text()).toBe(textAtSnapshot);
+      expect(diskHolds(guest.disk, TOKEN)).toBe(false);
+      const cat = await guest.exec("cat /root/snapshot-test /tmp/snapshot-test");
+      expect(cat.exitCode).toBe(1);
+      expect(cat.stdout).toMatch(/\/root\/snapshot-test'?: No such file[^]*\/tmp\/snapshot-test'?: No such file/);
+      await g.ok(`echo ${TOKEN} >/root/snapshot-test; sync`); // written again: the next restore removes it again
+    }
+    expect(guest.disk.saveOverlay().pageIndex.length).toBe(snap.overlay.pageIndex.length);
+    // Refused, with the reason, and nothing changed.
+    const other = (patch: Partial<typeof snap.identity>) => ({ ...snap, identity: { ...snap.identity, ...patch } });
+    await expect(guest.restore(other({ imageBytes: snap.identity.imageBytes + 512 }))).rejects.toThrow(/another disk size: \d+ bytes \(this guest's image: \d+ bytes\)/);
+    await expect(guest.restore(other({ imageId: "0123456789abcdef" }))).rejects.toThrow(/another image: id 0123456789abcdef/);
+    await expect(guest.restore(other({ memory: 128 << 20 }))).rejects.toThrow(/another memory size: 128 MiB \(this guest: 256 MiB\)/);
+    await expect(guest.restore(other({ nvme: JSON.stringify({ mdts: 5 }) }))).rejects.toThrow(/another controller configuration: .*mdts 5 \(this guest: default\)/);
+    await expect(guest.restore({} as never)).rejects.toThrow(/not a snapshot/);
+    expect(await guest.exec("echo alive")).toEqual({ stdout: "alive\n", exitCode: 0 });
+    const c = g.counters();
+    expect(c.adapter.mmioErrors + c.adapter.tickErrors).toBe(0);
   }, 120_000);
 
   it("passes fio random write with crc32c verify at queue depth 16", async () => {

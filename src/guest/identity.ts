@@ -49,7 +49,7 @@ function canonical(v: unknown): unknown {
 
 /** The controller options as canonical JSON: sorted keys, backends as their sizes, no functions or hot-path wasm. */
 export function nvmeConfigKey(options: GuestNvmeOptions): string {
-  const { hotpath: _hotpath, log: _log, ...rest } = options as GuestNvmeOptions & { hotpath?: unknown };
+  const { wasm: _wasm, log: _log, ...rest } = options;
   return JSON.stringify(canonical(rest));
 }
 
