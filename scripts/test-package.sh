@@ -54,7 +54,6 @@ PORT=$(node -e 'const s = require("node:net").createServer().listen(0, "127.0.0.
 PORT=$PORT npx playwright test
 
 step "the example's Node boot"
-# TODO(node-boot): the Node example is written with v86-nvme/node; until it is, say so.
-if [ -f node-boot.mjs ]; then node node-boot.mjs; else echo "test-package: node-boot.mjs not written yet"; fi
+node node-boot.mjs
 
 step "done"
