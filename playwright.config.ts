@@ -1,15 +1,18 @@
-// Browser end-to-end tests: Debian's Chromium (never a downloaded browser), headless and kept
-// off the network, against the vite dev server on 127.0.0.1.
+// Browser end-to-end tests in Debian's Chromium (never a downloaded browser), headless and kept
+// off the network. Two projects: "page" drives the demo page on the vite dev server on 127.0.0.1;
+// "guest" runs the guest through the Playwright fixture (src/playwright/, its page needs no
+// server; it loads the library build in dist/).
 import { defineConfig } from "@playwright/test";
+import type { GuestOptions } from "./src/playwright/index.ts";
 
 const PORT = 5173;
 const CI = !!process.env.CI;
 
-export default defineConfig({
+export default defineConfig<GuestOptions>({
   testDir: "e2e/browser",
   testMatch: "**/*.spec.ts",
-  // Each file boots its own guest (15-40 s on two cores): files run one at a time so that
-  // boots do not compete for the CPU; the tests inside a file share one boot.
+  // Each page file boots its own guest (15-40 s on two cores), the fixture one per worker: files
+  // run one at a time so that boots do not compete for the CPU.
   workers: 1,
   fullyParallel: false,
   retries: 0,
@@ -35,7 +38,18 @@ export default defineConfig({
       ],
     },
   },
-  projects: [{ name: "chromium" }],
+  projects: [
+    { name: "page", testIgnore: "**/guest*.spec.ts" },
+    {
+      name: "guest",
+      testMatch: "**/guest*.spec.ts",
+      use: {
+        image: "public/guest/disk.img",
+        bios: "public/bios/bios-256k.bin",
+        vgaBios: "public/bios/vgabios-stdvga.bin",
+      },
+    },
+  ],
   webServer: {
     command: `npx vite --host 127.0.0.1 --port ${PORT} --strictPort`,
     url: `http://127.0.0.1:${PORT}/`,
