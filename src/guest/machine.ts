@@ -101,9 +101,15 @@ export async function bootGuest(config: GuestConfig, options: BootOptions = {}):
   const emulator = new config.V86(v86Options);
   const machine = new GuestMachine(emulator, disk, identity, prompt);
   config.onEmulator?.(emulator);
+  const timeout = options.timeout ?? 180_000;
   try {
     await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const wasm = typeof config.v86Wasm === "string" ? ` (v86Wasm: ${config.v86Wasm})` : "";
+        reject(new Error(`bootGuest: v86 did not finish loading within ${timeout} ms${wasm}`));
+      }, timeout);
       emulator.add_listener("emulator-loaded", () => {
+        clearTimeout(timer);
         const attach = withNvme
           ? attachNvme(emulator, {
               ...nvmeOptions,
@@ -123,7 +129,7 @@ export async function bootGuest(config: GuestConfig, options: BootOptions = {}):
     const ready = options.readyWhen;
     await machine.serial.until(
       () => ((ready ? ready(machine.serial) : machine.serial.text().includes(prompt)) ? true : undefined),
-      options.timeout ?? 180_000,
+      Math.max(1, timeout - (performance.now() - started)),
       ready ? "the guest to be ready" : `the first shell prompt "${prompt}"`,
     );
   } catch (e) {

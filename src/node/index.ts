@@ -5,7 +5,7 @@
 //   const { stdout, exitCode } = await guest.exec("nvme list");
 //   await guest.stop();
 
-import { readFile } from "node:fs/promises";
+import { access, readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { V86 } from "v86";
 import { bootGuest as bootGuestWith, DEFAULT_MEMORY, DEFAULT_PROMPT } from "../guest/index.ts";
@@ -71,6 +71,11 @@ export async function bootGuest(options: NodeGuestOptions, boot: BootOptions = {
     kernel === undefined ? undefined : load(kernel, "the kernel"),
     initrd === undefined ? undefined : load(initrd, "the initrd"),
   ]);
+  if (typeof v86Wasm === "string") {
+    await access(v86Wasm).catch(() => {
+      throw new Error(`bootGuest: v86Wasm ${v86Wasm} is not a readable file`);
+    });
+  }
   return bootGuestWith(
     {
       ...rest,
