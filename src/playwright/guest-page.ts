@@ -183,7 +183,7 @@ export class GuestPage {
       } catch (e) {
         const serial = await page.evaluate(() => window.v86nvme.tail(8000)).catch(() => "");
         const screen = await page.locator("#screen").screenshot({ timeout: 5000 }).catch(() => undefined);
-        const why = e instanceof Error ? e.message : String(e);
+        const why = (e instanceof Error ? e.message : String(e)).replace(/^page\.evaluate: /, "");
         throw new BootError(`v86-nvme/playwright: the guest did not boot: ${why}\n--- serial tail ---\n${serial.slice(-2000)}`, serial, screen);
       }
       return new GuestPage(context, page, server, timings);

@@ -8,6 +8,9 @@
 //     expect((await guest.exec("nvme list")).stdout).toContain("/dev/nvme0n1");
 //   });
 
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { test as base, type Page, type TestInfo } from "@playwright/test";
 import type { ExecResult, GuestCounters } from "../guest/index.ts";
 import { BootError, GuestPage, type GuestPageOptions } from "./guest-page.ts";
@@ -52,6 +55,34 @@ const SCREEN_ATTACHMENT = "VGA screen";
 /** Guest pages whose boot timings a test's annotations already show (the first test of the worker). */
 const reported = new WeakSet<GuestPage>();
 
+/**
+ * Where a boot failure is kept for the rest of the run (the project's output directory, emptied
+ * when a run starts): Playwright replaces a worker after a failed test, and the next worker would
+ * otherwise boot the same guest again and wait out bootTimeout once per test.
+ */
+function failureRecord(outputDir: string, options: GuestPageOptions): string {
+  const h = createHash("sha256");
+  for (const [k, v] of Object.entries(options)) {
+    h.update(`${k}=`);
+    if (v instanceof Uint8Array) h.update(v);
+    else if (typeof v === "string" && existsSync(v)) h.update(`${v}:${statSync(v).size}:${statSync(v).mtimeMs}`);
+    else h.update(JSON.stringify(v) ?? "");
+  }
+  return join(outputDir, `v86-nvme-boot-failure-${h.digest("hex").slice(0, 16)}.json`);
+}
+
+function keepFailure(file: string, e: BootError): void {
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, JSON.stringify({ message: e.message, serial: e.serial, screen: e.screen?.toString("base64") }));
+}
+
+function keptFailure(file: string): BootError | undefined {
+  if (!existsSync(file)) return undefined;
+  const { message, serial, screen } = JSON.parse(readFileSync(file, "utf8")) as { message: string; serial: string; screen?: string };
+  const kept = message.replace("the guest did not boot:", "the guest did not boot (in an earlier worker of this run; not tried again):");
+  return new BootError(kept, serial, screen === undefined ? undefined : Buffer.from(screen, "base64"));
+}
+
 async function attachBootFailure(info: TestInfo, e: BootError): Promise<void> {
   await info.attach(SERIAL_ATTACHMENT, { body: e.serial, contentType: "text/plain" });
   if (e.screen) await info.attach(SCREEN_ATTACHMENT, { body: e.screen, contentType: "image/png" });
@@ -67,14 +98,17 @@ export const test = base.extend<{ guest: TestGuest }, WorkerFixtures>({
   prompt: [undefined, { scope: "worker", option: true }],
 
   guestPage: [
-    async ({ browser, image, bios, vgaBios, memory, nvme, bootTimeout, prompt }, use) => {
-      let opened: GuestPage | BootError;
+    async ({ browser, image, bios, vgaBios, memory, nvme, bootTimeout, prompt }, use, workerInfo) => {
+      const options = { image, bios, vgaBios, memory, nvme, bootTimeout, prompt };
+      const record = failureRecord(workerInfo.project.outputDir, options);
+      let opened: GuestPage | BootError | undefined = keptFailure(record);
       try {
-        opened = await GuestPage.open(browser, { image, bios, vgaBios, memory, nvme, bootTimeout, prompt });
+        opened ??= await GuestPage.open(browser, options);
       } catch (e) {
         // A boot failure goes to the tests (they attach its serial tail and screen); bad options throw here.
         if (!(e instanceof BootError)) throw e;
         opened = e;
+        keepFailure(record, e);
       }
       await use(opened);
       if (opened instanceof GuestPage) await opened.close();
