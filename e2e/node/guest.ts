@@ -42,7 +42,7 @@ export interface GuestOptions {
   bootTimeoutMs?: number;
   /** Echo the serial console to stderr as it arrives (default: env V86_E2E_ECHO=1). */
   echo?: boolean;
-  /** Attach the NVMe controller (default true). Without it `nvme` and counters() throw. */
+  /** Attach the NVMe controller (default true). Without it `nvme` is undefined and counters() throws. */
   withNvme?: boolean;
   /** Also attach a private copy of the image as v86's IDE disk (hda); SeaBIOS then boots from it. */
   ide?: boolean;
@@ -107,7 +107,10 @@ export class Guest {
   readonly ccWrites: number[] = [];
   private ccEnabledAtBoot = false;
 
-  private constructor(readonly guest: NodeGuest) {}
+  private constructor(
+    readonly guest: NodeGuest,
+    private readonly withNvme: boolean,
+  ) {}
 
   /** Boots v86 with SeaBIOS and the NVMe disk and resolves at the first shell prompt after the root file system is up. */
   static async boot(options: GuestOptions = {}): Promise<Guest> {
@@ -150,7 +153,7 @@ export class Guest {
         },
       },
     );
-    const g = new Guest(guest);
+    const g = new Guest(guest, options.withNvme !== false);
     g.bootMs = guest.bootMs;
     g.runToPromptMs = performance.now() - runStartedAt;
     if (options.withNvme !== false) g.watchControllerConfig();
@@ -161,9 +164,9 @@ export class Guest {
     return this.guest.emulator;
   }
 
-  /** The NVMe attachment (adapter counters, `controller`). */
+  /** The NVMe attachment (adapter counters, `controller`); undefined when booted without it. */
   get nvme(): NvmeV86 {
-    return this.guest.nvme;
+    return this.withNvme ? this.guest.nvme : (undefined as unknown as NvmeV86);
   }
 
   /** Namespace 1: the image under the guest's writes. */
