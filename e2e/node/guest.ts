@@ -18,7 +18,7 @@ import { fileURLToPath } from "node:url";
 import { V86 } from "v86";
 import { MemoryBackend } from "../../src/backends/memory.ts";
 import { attachNvme, type AttachNvmeOptions, type NvmeV86 } from "../../src/v86/attach.ts";
-import type { NamespaceOptions } from "../../src/controller/options.ts";
+import type { NamespaceOptions } from "../../src/state/options.ts";
 import type { AdapterCounters } from "../../src/v86/attachment.ts";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
