@@ -6,7 +6,7 @@ import type { Command } from "./command.ts";
 import { SUCCESS, type Status } from "./spec/status.ts";
 
 export class Dma {
-  constructor(private readonly hp: HotPath) {}
+  constructor(private readonly hotPath: HotPath) {}
 
   /** Segments of the last successful mapping. */
   segmentCount = 0;
@@ -16,21 +16,21 @@ export class Dma {
    * so they are recorded dirty for the JIT right away.
    */
   map(cmd: Command, len: number, toHost = false): Status {
-    const s = this.hp.mapPrps(cmd, len, toHost);
-    if (s === SUCCESS) this.segmentCount = this.hp.segmentCount();
+    const s = this.hotPath.mapPrps(cmd, len, toHost);
+    if (s === SUCCESS) this.segmentCount = this.hotPath.segmentCount();
     return s;
   }
 
   /** Length of segment `i` of the last mapping. */
   segLen(i: number): number {
-    return this.hp.segmentLength(i);
+    return this.hotPath.segmentLength(i);
   }
 
   /** A view of guest RAM for segment `i`; valid until the memory next grows. */
   segView(i: number): Uint8Array {
-    const u8 = this.hp.bytes();
-    const start = this.hp.ram.ramBase + this.hp.segmentAddress(i);
-    return u8.subarray(start, start + this.hp.segmentLength(i));
+    const u8 = this.hotPath.bytes();
+    const start = this.hotPath.ram.ramBase + this.hotPath.segmentAddress(i);
+    return u8.subarray(start, start + this.hotPath.segmentLength(i));
   }
 
   /** Copies `src` into segments mapped with `toHost`. */
@@ -38,8 +38,8 @@ export class Dma {
     const n = this.segmentCount;
     let off = 0;
     for (let i = 0; i < n && off < src.length; i++) {
-      const len = Math.min(this.hp.segmentLength(i), src.length - off);
-      this.hp.bytes().set(src.subarray(off, off + len), this.hp.ram.ramBase + this.hp.segmentAddress(i));
+      const len = Math.min(this.hotPath.segmentLength(i), src.length - off);
+      this.hotPath.bytes().set(src.subarray(off, off + len), this.hotPath.ram.ramBase + this.hotPath.segmentAddress(i));
       off += len;
     }
   }
@@ -49,9 +49,9 @@ export class Dma {
     const n = this.segmentCount;
     let off = 0;
     for (let i = 0; i < n && off < dst.length; i++) {
-      const len = Math.min(this.hp.segmentLength(i), dst.length - off);
-      const start = this.hp.ram.ramBase + this.hp.segmentAddress(i);
-      dst.set(this.hp.bytes().subarray(start, start + len), off);
+      const len = Math.min(this.hotPath.segmentLength(i), dst.length - off);
+      const start = this.hotPath.ram.ramBase + this.hotPath.segmentAddress(i);
+      dst.set(this.hotPath.bytes().subarray(start, start + len), off);
       off += len;
     }
   }
@@ -62,7 +62,7 @@ export class Dma {
    * meanwhile cannot redirect the data.
    */
   saveSegments(): Uint32Array {
-    return this.hp.copySegments(this.segmentCount);
+    return this.hotPath.copySegments(this.segmentCount);
   }
 
   /** Copies `src` into saved segments, recording them dirty for the emulator. */
@@ -70,8 +70,8 @@ export class Dma {
     let off = 0;
     for (let i = 0; i < segs.length && off < src.length; i += 2) {
       const len = Math.min(segs[i + 1], src.length - off);
-      this.hp.bytes().set(src.subarray(off, off + len), this.hp.ram.ramBase + segs[i]);
-      this.hp.markDirty(segs[i], len);
+      this.hotPath.bytes().set(src.subarray(off, off + len), this.hotPath.ram.ramBase + segs[i]);
+      this.hotPath.markDirty(segs[i], len);
       off += len;
     }
   }
