@@ -5,13 +5,12 @@
 import { ST_END, ST_DIRTY_COUNT, ST_COUNTERS, CNT_COUNT, ST_PAGE_SIZE } from "./layout";
 import { setWindow, setSt32, state, markDirty as mark } from "./guest";
 
-export { dbValue, dbStoreMmio, dbbufConfig } from "./doorbell";
+export { dbValue, dbbufConfig } from "./doorbell";
 export {
-  sqCreate, cqCreate, sqDelete, cqDelete, sqExists, cqExists, sqFetch, fetchNext,
-  sqCqid, sqSize, cqSize, cqPost,
+  sqCreate, cqCreate, sqDelete, cqDelete, sqExists, cqExists, sqFetch, fetchNext, sqCqid, cqPost, dbWrite,
 } from "./queues";
-export { prpMap } from "./prp";
-export { irqLevel } from "./irq";
+export { prpMap, segmentCount } from "./prp";
+export { irqLevel, nextDue } from "./irq";
 
 /** Points the module at guest RAM and its state region, and clears the state. */
 export function init(ramBase: usize, ramSize: u32, stateAddr: usize): void {

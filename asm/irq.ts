@@ -45,3 +45,20 @@ export function irqLevel(now: u32): bool {
   }
   return level && st32(ST_INT_MASKED) == 0;
 }
+
+/**
+ * The tick (100 us units, not wrapped) at which the earliest interrupt held back for aggregation
+ * time falls due, or Infinity when none is: an emulator whose guest halts sleeps no longer.
+ */
+export function nextDue(): f64 {
+  const time = st32(ST_COALESCE_TIME);
+  if (time == 0) return Infinity;
+  let due = Infinity;
+  const limit = st32(ST_CQ_LIMIT);
+  for (let q: u32 = 1; q < limit; q++) {
+    const c = ST_CQ + q * CQ_ENTRY;
+    if (st32(c + CQ_UNSIGNALLED) == 0 || st32(c + CQ_SIGNALLED) != 0) continue;
+    due = Math.min(due, <f64>st32(c + CQ_FIRST_POST) + <f64>time);
+  }
+  return due;
+}

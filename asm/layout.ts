@@ -1,7 +1,8 @@
 // Layout of the device state region: one 64 KiB wasm page outside guest RAM whose address the
 // TypeScript side hands to `init`. Everything the hot path knows about the device lives here (so a
 // snapshot is a copy of this region); only the RAM window itself lives in wasm globals.
-// Plain `export const` lines only: src/hotpath.ts imports this file too.
+// Also the codes the exports return. Plain `export const` lines only: src/hotpath.ts, the one
+// TypeScript file that knows this layout, imports it too.
 
 export const STATE_SIZE = 0x10000;
 export const MAX_QUEUES = 128; // queue ids 0..127; doorbell index = 2 * qid + (1 for CQ head)
@@ -37,8 +38,7 @@ export const ST_SQE = 0x0c0; // 64 bytes: the entry sqFetch copied out of guest 
 export const ST_DIRTY = 0x100;
 export const DIRTY_MAX = 32; // entries of 8 bytes: u32 start, u32 end
 
-// PRP walk output: u32 count at ST_SEGS, then entries of (u32 guest address, u32 length).
-export const ST_SEGS = 0x200;
+// PRP walk output: entries of (u32 guest address, u32 length); their count is segmentCount().
 export const ST_SEG_LIST = 0x208;
 export const SEGS_MAX = 1024;
 
@@ -67,3 +67,25 @@ export const CQ_SIGNALLED = 32; // u32: 1 while an interrupt is owed to the host
 export const CQ_FIRST_POST = 36; // u32: caller's clock (100 us ticks) at the first unsignalled post
 export const CQ_EVENTIDX = 40; // u32: CQ head EventIdx last written + 1 (0 = not written)
 export const ST_END = 0x5800;
+
+// dbWrite results
+export const DB_SQ_TAIL = 1; // stored: an SQ tail doorbell
+export const DB_CQ_HEAD = 2; // stored: a CQ head doorbell
+export const DB_NO_QUEUE = -1; // the doorbell of a queue that does not exist
+export const DB_BAD_VALUE = -2; // a value past the end of the queue
+
+// sqFetch results: a fetched entry returns FETCH_OK | cqid (the caller needs its CQ anyway)
+export const FETCH_OK = 0x10000;
+export const FETCH_EMPTY = 0;
+export const FETCH_CQ_FULL = -1;
+export const FETCH_BAD_DOORBELL = -2;
+export const FETCH_NO_QUEUE = -3;
+// fetchNext: sqid | cqid << FETCH_NEXT_CQ_SHIFT of the entry fetched, or FETCH_NONE
+export const FETCH_NEXT_CQ_SHIFT = 16;
+export const FETCH_NONE = -1;
+
+// prpMap results
+export const PRP_OK = 0;
+export const PRP_OUTSIDE_RAM = 1; // an entry or list page outside guest RAM: Data Transfer Error
+export const PRP_BAD_OFFSET = 2; // an entry with an offset the spec forbids: Invalid PRP Offset
+export const PRP_TOO_MANY_SEGMENTS = 3; // more than SEGS_MAX segments: Invalid Field

@@ -8,18 +8,13 @@ import {
   CQ_UNSIGNALLED, CQ_SIGNALLED, CQ_FIRST_POST, CQ_EVENTIDX,
   ST_MMIO_DB, ST_SQE, ST_BAD_DB, ST_SHADOW_ADDR, ST_SQ_LIMIT, ST_CQ_LIMIT, ST_RR_NEXT, MAX_QUEUES,
   CNT_SQES_FETCHED, CNT_CQES_POSTED, CNT_POLLS, CNT_EMPTY_POLLS,
+  FETCH_OK, FETCH_EMPTY, FETCH_CQ_FULL, FETCH_BAD_DOORBELL, FETCH_NO_QUEUE, FETCH_NEXT_CQ_SHIFT, FETCH_NONE,
+  DB_SQ_TAIL, DB_CQ_HEAD, DB_NO_QUEUE, DB_BAD_VALUE,
 } from "./layout";
 import { SQE_SIZE_SHIFT, CQE_SIZE_SHIFT, DOORBELL_STRIDE_SHIFT } from "../src/spec/queue";
 import { state, st32, st64, setSt32, setSt64, host, inRam, markDirty, guestStore32 } from "./guest";
-import { dbValue, dbbufOn, writeEventIdx } from "./doorbell";
+import { dbValue, dbbufOn, writeEventIdx, dbStoreMmio } from "./doorbell";
 import { count } from "./counters";
-
-// sqFetch results: a fetched entry returns FETCH_OK | cqid (the caller needs its CQ anyway)
-export const FETCH_OK: i32 = 0x10000;
-export const FETCH_EMPTY: i32 = 0;
-export const FETCH_CQ_FULL: i32 = -1;
-export const FETCH_BAD_DOORBELL: i32 = -2;
-export const FETCH_NO_QUEUE: i32 = -3;
 
 @inline function sq(qid: u32): usize { return ST_SQ + qid * SQ_ENTRY; }
 @inline function cq(qid: u32): usize { return ST_CQ + qid * CQ_ENTRY; }
@@ -66,8 +61,19 @@ export function cqDelete(qid: u32): void { memory.fill(state + cq(qid), 0, CQ_EN
 
 function sqHead(qid: u32): u32 { return st32(sq(qid) + SQ_HEAD); }
 export function sqCqid(qid: u32): u32 { return st32(sq(qid) + SQ_CQID); }
-export function sqSize(qid: u32): u32 { return st32(sq(qid) + SQ_SIZE); }
-export function cqSize(qid: u32): u32 { return st32(cq(qid) + CQ_SIZE); }
+
+/**
+ * An MMIO doorbell write (index = 2 * qid, + 1 for a CQ head): stored when its queue exists and
+ * the value is a position in it, else refused with the reason (the caller reports it to the host).
+ */
+export function dbWrite(idx: u32, value: u32): i32 {
+  const qid = idx >> 1;
+  const isCq = (idx & 1) != 0;
+  if (isCq ? !cqExists(qid) : !sqExists(qid)) return DB_NO_QUEUE;
+  if (value >= st32((isCq ? cq(qid) + CQ_SIZE : sq(qid) + SQ_SIZE))) return DB_BAD_VALUE;
+  dbStoreMmio(idx, value);
+  return isCq ? DB_CQ_HEAD : DB_SQ_TAIL;
+}
 
 /** The host's CQ head, or -1 if the doorbell holds a value no head can have. */
 export function cqHostHead(qid: u32): i32 {
@@ -159,7 +165,7 @@ export function cqPost(cqid: u32, sqid: u32, cid: u32, status: u32, dw0: u32, dw
 
 /**
  * Round-robin arbitration over all SQs: fetches one entry from the next queue that has one and
- * returns its id | its CQ id << 16, or -1 when none has. With `arm`, every queue found empty gets its EventIdx
+ * returns its id | its CQ id << FETCH_NEXT_CQ_SHIFT, or FETCH_NONE when none has. With `arm`, every queue found empty gets its EventIdx
  * written. A queue whose doorbell holds an impossible value is skipped and noted in ST_BAD_DB.
  */
 export function fetchNext(arm: bool): i32 {
@@ -170,7 +176,7 @@ export function fetchNext(arm: bool): i32 {
     if (qid >= limit) qid -= limit;
     if (!sqExists(qid)) continue;
     const r = sqFetch(qid, arm);
-    if (r >= FETCH_OK) { setSt32(ST_RR_NEXT, qid + 1 < limit ? qid + 1 : 0); return <i32>qid | ((r & 0xffff) << 16); }
+    if (r >= FETCH_OK) { setSt32(ST_RR_NEXT, qid + 1 < limit ? qid + 1 : 0); return <i32>qid | ((r & 0xffff) << FETCH_NEXT_CQ_SHIFT); }
   }
-  return -1;
+  return FETCH_NONE;
 }

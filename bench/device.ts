@@ -15,7 +15,8 @@ const DISK = 64 << 20;
 
 /** A driver with one I/O queue pair whose SQ slots hold prebuilt read commands. */
 async function setup(blocks: number, depth: number, shadow: boolean) {
-  const d = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(DISK) }], mdts: 7, doorbell_policy: "eager" }, 32 << 20);
+  const disk = new MemoryBackend(DISK);
+  const d = await HostDriver.create({ namespaces: [{ backend: disk }], mdts: 7, doorbell_policy: "eager" }, 32 << 20);
   await d.bringUp({ queueSize: 256, shadow });
   // An emulator's host does constant work per call; the test host's recording would be measured instead.
   d.host.markDirty = () => {};
@@ -38,7 +39,7 @@ async function setup(blocks: number, depth: number, shadow: boolean) {
     d.mem.write32(a + 40, slba);
     d.mem.write32(a + 48, blocks - 1);
   }
-  return { d, copies, disk: d.ctrl.namespaces[0].backend as MemoryBackend, bytes };
+  return { d, copies, disk, bytes };
 }
 
 /** Runs `n` commands at queue depth `depth`; returns nanoseconds per command. */

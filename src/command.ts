@@ -1,9 +1,6 @@
-// A fetched command: the SQE fields the handlers use, copied out of the hot path's SQE slot (the
-// slot is reused by the next fetch, so a command that completes later keeps its own copy).
-
-import type { HotPath } from "./hotpath.ts";
-import * as L from "../asm/layout.ts";
-import * as Q from "./spec/queue.ts";
+// A fetched command: the SQE fields the handlers use, copied out of the hot path's SQE slot by
+// HotPath.fetch (the slot is reused by the next fetch, so a command that completes later keeps
+// its own copy).
 
 export class Command {
   sqid = 0;
@@ -25,32 +22,6 @@ export class Command {
   /** Completion dwords 0 and 1 a handler may set before it returns its status. */
   dw0 = 0;
   dw1 = 0;
-
-  /** Loads the SQE the hot path just fetched from `sqid`. */
-  load(hp: HotPath, sqid: number, cqid: number): this {
-    const dv = hp.view();
-    const b = hp.state + L.ST_SQE;
-    this.sqid = sqid;
-    this.cqid = cqid;
-    const dw0 = dv.getUint32(b, true);
-    this.opcode = dw0 & 0xff;
-    this.flags = (dw0 >>> 8) & 0xff;
-    this.cid = dw0 >>> 16;
-    this.nsid = dv.getUint32(b + Q.SQE_NSID, true);
-    this.prp1Lo = dv.getUint32(b + Q.SQE_PRP1, true);
-    this.prp1Hi = dv.getUint32(b + Q.SQE_PRP1 + 4, true);
-    this.prp2Lo = dv.getUint32(b + Q.SQE_PRP2, true);
-    this.prp2Hi = dv.getUint32(b + Q.SQE_PRP2 + 4, true);
-    this.cdw10 = dv.getUint32(b + Q.SQE_CDW10, true);
-    this.cdw11 = dv.getUint32(b + Q.SQE_CDW11, true);
-    this.cdw12 = dv.getUint32(b + Q.SQE_CDW12, true);
-    this.cdw13 = dv.getUint32(b + Q.SQE_CDW13, true);
-    this.cdw14 = dv.getUint32(b + Q.SQE_CDW14, true);
-    this.cdw15 = dv.getUint32(b + Q.SQE_CDW15, true);
-    this.dw0 = 0;
-    this.dw1 = 0;
-    return this;
-  }
 
   clone(): Command {
     return Object.assign(new Command(), this);

@@ -3,39 +3,34 @@
 
 import type { HotPath } from "./hotpath.ts";
 import type { Command } from "./command.ts";
-import * as L from "../asm/layout.ts";
+import { SUCCESS, type Status } from "./spec/status.ts";
 
 export class Dma {
-  constructor(private readonly hp: HotPath) {}
+  constructor(private readonly hotPath: HotPath) {}
 
   /** Segments of the last successful mapping. */
   segmentCount = 0;
 
   /**
-   * Walks a command's PRPs for `len` bytes; returns an NVMe status (0 = mapped). `toHost`: the
-   * device will store into the segments, so they are recorded dirty for the JIT right away.
+   * Walks a command's PRPs for `len` bytes. `toHost`: the device will store into the segments,
+   * so they are recorded dirty for the JIT right away.
    */
-  map(cmd: Command, len: number, toHost = false): number {
-    const r = this.hp.x.prpMap(cmd.prp1Lo, cmd.prp1Hi, cmd.prp2Lo, cmd.prp2Hi, len, toHost ? 1 : 0);
-    if (r < 0) return -r;
-    this.segmentCount = r;
-    return 0;
+  map(cmd: Command, len: number, toHost = false): Status {
+    const s = this.hotPath.mapPrps(cmd, len, toHost);
+    if (s === SUCCESS) this.segmentCount = this.hotPath.segmentCount();
+    return s;
   }
 
-  /** Guest address and length of segment `i` of the last mapping. */
-  segAddr(i: number): number {
-    return this.hp.u32(L.ST_SEG_LIST + i * 8);
-  }
-
+  /** Length of segment `i` of the last mapping. */
   segLen(i: number): number {
-    return this.hp.u32(L.ST_SEG_LIST + i * 8 + 4);
+    return this.hotPath.segmentLength(i);
   }
 
   /** A view of guest RAM for segment `i`; valid until the memory next grows. */
   segView(i: number): Uint8Array {
-    const u8 = this.hp.bytes();
-    const start = this.hp.ram.ramBase + this.segAddr(i);
-    return u8.subarray(start, start + this.segLen(i));
+    const u8 = this.hotPath.bytes();
+    const start = this.hotPath.ram.ramBase + this.hotPath.segmentAddress(i);
+    return u8.subarray(start, start + this.hotPath.segmentLength(i));
   }
 
   /** Copies `src` into segments mapped with `toHost`. */
@@ -43,8 +38,8 @@ export class Dma {
     const n = this.segmentCount;
     let off = 0;
     for (let i = 0; i < n && off < src.length; i++) {
-      const len = Math.min(this.segLen(i), src.length - off);
-      this.hp.bytes().set(src.subarray(off, off + len), this.hp.ram.ramBase + this.segAddr(i));
+      const len = Math.min(this.hotPath.segmentLength(i), src.length - off);
+      this.hotPath.bytes().set(src.subarray(off, off + len), this.hotPath.ram.ramBase + this.hotPath.segmentAddress(i));
       off += len;
     }
   }
@@ -54,9 +49,9 @@ export class Dma {
     const n = this.segmentCount;
     let off = 0;
     for (let i = 0; i < n && off < dst.length; i++) {
-      const len = Math.min(this.segLen(i), dst.length - off);
-      const start = this.hp.ram.ramBase + this.segAddr(i);
-      dst.set(this.hp.bytes().subarray(start, start + len), off);
+      const len = Math.min(this.hotPath.segmentLength(i), dst.length - off);
+      const start = this.hotPath.ram.ramBase + this.hotPath.segmentAddress(i);
+      dst.set(this.hotPath.bytes().subarray(start, start + len), off);
       off += len;
     }
   }
@@ -67,8 +62,7 @@ export class Dma {
    * meanwhile cannot redirect the data.
    */
   saveSegments(): Uint32Array {
-    const start = this.hp.state + L.ST_SEG_LIST;
-    return new Uint32Array(this.hp.bytes().slice(start, start + this.segmentCount * 8).buffer);
+    return this.hotPath.copySegments(this.segmentCount);
   }
 
   /** Copies `src` into saved segments, recording them dirty for the emulator. */
@@ -76,8 +70,8 @@ export class Dma {
     let off = 0;
     for (let i = 0; i < segs.length && off < src.length; i += 2) {
       const len = Math.min(segs[i + 1], src.length - off);
-      this.hp.bytes().set(src.subarray(off, off + len), this.hp.ram.ramBase + segs[i]);
-      this.hp.x.markDirty(segs[i], len);
+      this.hotPath.bytes().set(src.subarray(off, off + len), this.hotPath.ram.ramBase + segs[i]);
+      this.hotPath.markDirty(segs[i], len);
       off += len;
     }
   }

@@ -2,9 +2,10 @@
 // directly (it needs no emulator: a WebAssembly.Memory holding guest RAM and a small host).
 export { attachNvme } from "./v86/attach.ts";
 export type { AttachNvmeOptions, NvmeV86 } from "./v86/attach.ts";
+export type { AdapterCounters, LogLevel } from "./v86/attachment.ts";
 export { NvmeController, BAR0_SIZE } from "./controller/controller.ts";
 export type { ControllerHost, ControllerSnapshot, GuestRam } from "./controller/controller.ts";
-export type { NvmeOptions, NamespaceOptions, DoorbellPolicy } from "./controller/options.ts";
+export type { NvmeOptions, NamespaceOptions, DoorbellPolicy } from "./state/options.ts";
 export type { HotPathWasm } from "./hotpath-module.ts";
 export type { BlockBackend } from "./backends/block-backend.ts";
 export { BackendError } from "./backends/block-backend.ts";
@@ -21,3 +22,6 @@ export { openDisk, describeDisk } from "./backends/open.ts";
 export type { DiskSpec } from "./backends/open.ts";
 export { exportStream, saveDisk } from "./backends/export.ts";
 export { V86DiskBuffer } from "./backends/v86-buffer.ts";
+export type { ReadSource } from "./backends/chunk-cache.ts";
+/** Where a persistent disk's blocks are (OpfsBackend's map): written, zeroed, or still in the image. */
+export { FROM_BASE, FROM_FILE, FROM_ZERO } from "./backends/block-map.ts";

@@ -5,13 +5,13 @@ import { describe, expect, it } from "vitest";
 import { HostDriver, type Cqe } from "./driver/host-driver.ts";
 import { DeferredBackend } from "./driver/deferred-backend.ts";
 import { MemoryBackend } from "../src/backends/memory.ts";
-import type { NvmeOptions } from "../src/controller/options.ts";
+import type { NvmeOptions } from "../src/state/options.ts";
 import * as O from "../src/spec/opcodes.ts";
 import * as I from "../src/spec/identify.ts";
 import * as F from "../src/spec/features.ts";
-import * as G from "../src/spec/logs.ts";
+import * as LOG from "../src/spec/logs.ts";
 import * as S from "../src/spec/status.ts";
-import * as L from "../asm/layout.ts";
+import { deviceOf } from "../src/controller/controller.ts";
 
 const INVALID_FIELD = S.SCT_GENERIC | S.SC_INVALID_FIELD | S.STATUS_DNR;
 
@@ -35,7 +35,7 @@ async function up(o: Partial<NvmeOptions> = {}): Promise<HostDriver> {
 async function getLog(d: HostDriver, lid: number, bytes: number, extra: { nsid?: number; rae?: boolean } = {}): Promise<[Cqe, Uint8Array]> {
   const buf = d.mem.alloc(bytes + 4096);
   const numd = bytes / 4 - 1;
-  const c = await d.admin({ opcode: O.ADMIN_GET_LOG_PAGE, nsid: extra.nsid ?? 0xffffffff, prp1: buf, prp2: bytes > 4096 ? buf + 4096 : 0, cdw10: lid | (extra.rae ? G.CDW10_RAE : 0) | ((numd & 0xffff) << 16), cdw11: numd >>> 16 });
+  const c = await d.admin({ opcode: O.ADMIN_GET_LOG_PAGE, nsid: extra.nsid ?? 0xffffffff, prp1: buf, prp2: bytes > 4096 ? buf + 4096 : 0, cdw10: lid | (extra.rae ? LOG.CDW10_RAE : 0) | ((numd & 0xffff) << 16), cdw11: numd >>> 16 });
   return [c, d.mem.bytes(buf, bytes)];
 }
 
@@ -78,14 +78,14 @@ describe("admin information end to end", () => {
     const d = await up();
     const [, failed] = await d.identify(0x10);
     expect(failed.status).toBe(INVALID_FIELD);
-    const [c, log] = await getLog(d, G.LID_ERROR_INFO, 4096);
+    const [c, log] = await getLog(d, LOG.LID_ERROR_INFO, 4096);
     expect(c.status).toBe(0);
-    expect(dv(log).getUint32(G.ERR_COUNT, true)).toBeGreaterThanOrEqual(1);
-    expect(dv(log).getUint16(G.ERR_CID, true)).toBe(failed.cid);
-    expect(dv(log).getUint16(G.ERR_SQID, true)).toBe(0);
-    expect(dv(log).getUint16(G.ERR_STATUS, true) >>> 1).toBe(INVALID_FIELD);
-    const [, smart] = await getLog(d, G.LID_SMART, 512);
-    expect(dv(smart).getUint32(G.SMART_ERROR_ENTRIES, true)).toBe(dv(log).getUint32(G.ERR_COUNT, true));
+    expect(dv(log).getUint32(LOG.ERR_COUNT, true)).toBeGreaterThanOrEqual(1);
+    expect(dv(log).getUint16(LOG.ERR_CID, true)).toBe(failed.cid);
+    expect(dv(log).getUint16(LOG.ERR_SQID, true)).toBe(0);
+    expect(dv(log).getUint16(LOG.ERR_STATUS, true) >>> 1).toBe(INVALID_FIELD);
+    const [, smart] = await getLog(d, LOG.LID_SMART, 512);
+    expect(dv(smart).getUint32(LOG.SMART_ERROR_ENTRIES, true)).toBe(dv(log).getUint32(LOG.ERR_COUNT, true));
   });
 
   it("counts host reads and writes in the SMART log", async () => {
@@ -93,27 +93,27 @@ describe("admin information end to end", () => {
     await d.write(1, 1, 0, new Uint8Array(4096));
     await d.read(1, 1, 0, 8);
     await d.read(1, 1, 0, 1);
-    const [c, smart] = await getLog(d, G.LID_SMART, 512, { nsid: 1 });
+    const [c, smart] = await getLog(d, LOG.LID_SMART, 512, { nsid: 1 });
     expect(c.status).toBe(0);
     const v = dv(smart);
-    expect(v.getUint32(G.SMART_HOST_WRITES, true)).toBe(1);
-    expect(v.getUint32(G.SMART_HOST_READS, true)).toBe(2);
-    expect(v.getUint32(G.SMART_DATA_UNITS_READ, true)).toBe(1);
-    expect(v.getUint32(G.SMART_DATA_UNITS_WRITTEN, true)).toBe(1);
-    expect(v.getUint16(G.SMART_COMPOSITE_TEMP, true)).toBe(308);
+    expect(v.getUint32(LOG.SMART_HOST_WRITES, true)).toBe(1);
+    expect(v.getUint32(LOG.SMART_HOST_READS, true)).toBe(2);
+    expect(v.getUint32(LOG.SMART_DATA_UNITS_READ, true)).toBe(1);
+    expect(v.getUint32(LOG.SMART_DATA_UNITS_WRITTEN, true)).toBe(1);
+    expect(v.getUint16(LOG.SMART_COMPOSITE_TEMP, true)).toBe(308);
   });
 
   it("answers Number of Queues, the effects log and the firmware log", async () => {
     const d = await up({ max_ioqpairs: 4 });
     expect((await getFeature(d, F.FID_NUMBER_OF_QUEUES)).dw0).toBe(0); // bringUp asked for 1 pair
     expect((await d.setNumQueues(2)).status).toBe(S.SCT_GENERIC | S.SC_COMMAND_SEQUENCE_ERROR | S.STATUS_DNR);
-    const [c, eff] = await getLog(d, G.LID_CMD_EFFECTS, 4096, { nsid: 0 });
+    const [c, eff] = await getLog(d, LOG.LID_CMD_EFFECTS, 4096, { nsid: 0 });
     expect(c.status).toBe(0);
-    expect(dv(eff).getUint32(O.ADMIN_DOORBELL_BUFFER_CONFIG * 4, true) & G.EFF_CSUPP).toBe(1);
-    expect(dv(eff).getUint32(1024 + O.IO_WRITE * 4, true)).toBe(G.EFF_CSUPP | G.EFF_LBCC);
-    const [c2, fw] = await getLog(d, G.LID_FW_SLOT, 512);
+    expect(dv(eff).getUint32(O.ADMIN_DOORBELL_BUFFER_CONFIG * 4, true) & LOG.EFF_CSUPP).toBe(1);
+    expect(dv(eff).getUint32(1024 + O.IO_WRITE * 4, true)).toBe(LOG.EFF_CSUPP | LOG.EFF_LBCC);
+    const [c2, fw] = await getLog(d, LOG.LID_FW_SLOT, 512);
     expect(c2.status).toBe(0);
-    expect(fw[G.FW_AFI]).toBe(1);
+    expect(fw[LOG.FW_AFI]).toBe(1);
     expect((await getLog(d, 0x42, 512))[0].status).toBe(S.SCT_COMMAND_SPECIFIC | S.SC_INVALID_LOG_PAGE | S.STATUS_DNR);
   });
 
@@ -135,12 +135,12 @@ describe("admin information end to end", () => {
   it("programs interrupt coalescing into the hot path and resets it with the controller", async () => {
     const d = await up();
     expect((await setFeature(d, F.FID_INTERRUPT_COALESCING, 0x0203)).status).toBe(0);
-    expect([d.ctrl.hp.u32(L.ST_COALESCE_THR), d.ctrl.hp.u32(L.ST_COALESCE_TIME)]).toEqual([3, 2]);
+    expect(deviceOf(d.ctrl).hotPath.coalescing).toEqual({ threshold: 3, time: 2 });
     expect((await getFeature(d, F.FID_INTERRUPT_COALESCING)).dw0).toBe(0x0203);
     d.disable();
     d.enable();
     expect((await getFeature(d, F.FID_INTERRUPT_COALESCING)).dw0).toBe(0);
-    expect([d.ctrl.hp.u32(L.ST_COALESCE_THR), d.ctrl.hp.u32(L.ST_COALESCE_TIME)]).toEqual([0, 0]);
+    expect(deviceOf(d.ctrl).hotPath.coalescing).toEqual({ threshold: 0, time: 0 });
   });
 
   it("reports an invalid doorbell write through a parked AER, once until the error log is read", async () => {
@@ -150,26 +150,26 @@ describe("admin information end to end", () => {
     expect(d.reap(0)).toEqual([]);
     badDoorbell(d);
     const first = d.reap(0);
-    expect(first.map((c) => [c.cid, c.status, c.dw0])).toEqual([[cidA, 0, (G.AE_ERR_INVALID_DB_REGISTER << 8) | (G.LID_ERROR_INFO << 16)]]);
+    expect(first.map((c) => [c.cid, c.status, c.dw0])).toEqual([[cidA, 0, (LOG.AE_ERR_INVALID_DB_REGISTER << 8) | (LOG.LID_ERROR_INFO << 16)]]);
     badDoorbell(d); // same type: masked until the log is read
     expect(d.reap(0)).toEqual([]);
     const buf = d.mem.alloc(4096);
-    d.submit(0, { opcode: O.ADMIN_GET_LOG_PAGE, prp1: buf, cdw10: G.LID_ERROR_INFO | (15 << 16) });
+    d.submit(0, { opcode: O.ADMIN_GET_LOG_PAGE, prp1: buf, cdw10: LOG.LID_ERROR_INFO | (15 << 16) });
     for (let i = 0; i < 5; i++) d.ctrl.tick();
     const after = d.reap(0);
     expect(after.map((c) => c.status)).toEqual([0, 0]);
-    expect(after.find((c) => c.cid === cidB)?.dw0).toBe((G.AE_ERR_INVALID_DB_REGISTER << 8) | (G.LID_ERROR_INFO << 16));
+    expect(after.find((c) => c.cid === cidB)?.dw0).toBe((LOG.AE_ERR_INVALID_DB_REGISTER << 8) | (LOG.LID_ERROR_INFO << 16));
   });
 
   it("raises the SMART temperature event when a threshold is set below the temperature", async () => {
     const d = await up();
     const aer = d.submit(0, { opcode: O.ADMIN_ASYNC_EVENT_REQUEST });
     const set = d.submit(0, { opcode: O.ADMIN_SET_FEATURES, cdw10: F.FID_TEMPERATURE_THRESHOLD, cdw11: 300 });
-    const smartEvent = G.AE_TYPE_SMART | (G.AE_SMART_TEMPERATURE << 8) | (G.LID_SMART << 16);
+    const smartEvent = LOG.AE_TYPE_SMART | (LOG.AE_SMART_TEMPERATURE << 8) | (LOG.LID_SMART << 16);
     expect(d.reap(0).map((c) => [c.cid, c.status, c.dw0])).toEqual([[aer, 0, smartEvent], [set, 0, 0]]);
-    const [c, smart] = await getLog(d, G.LID_SMART, 512);
+    const [c, smart] = await getLog(d, LOG.LID_SMART, 512);
     expect(c.status).toBe(0);
-    expect(smart[G.SMART_CRITICAL_WARNING] & G.CW_TEMPERATURE).toBe(G.CW_TEMPERATURE);
+    expect(smart[LOG.SMART_CRITICAL_WARNING] & LOG.CW_TEMPERATURE).toBe(LOG.CW_TEMPERATURE);
     expect((await getFeature(d, F.FID_TEMPERATURE_THRESHOLD)).dw0).toBe(300);
   });
 
@@ -182,7 +182,7 @@ describe("admin information end to end", () => {
     expect((await setFeature(d, F.FID_TEMPERATURE_THRESHOLD, 300)).status).toBe(0);
     expect(d.reap(0)).toEqual([]);
     badDoorbell(d);
-    expect(d.reap(0).map((c) => [c.cid, c.dw0 & 0xff])).toEqual([[aer, G.AE_TYPE_ERROR]]);
+    expect(d.reap(0).map((c) => [c.cid, c.dw0 & 0xff])).toEqual([[aer, LOG.AE_TYPE_ERROR]]);
   });
 
   it("limits outstanding AERs to four and drops them on reset without completions", async () => {
@@ -190,9 +190,9 @@ describe("admin information end to end", () => {
     for (let i = 0; i < 4; i++) d.submit(0, { opcode: O.ADMIN_ASYNC_EVENT_REQUEST });
     const fifth = await d.admin({ opcode: O.ADMIN_ASYNC_EVENT_REQUEST });
     expect(fifth.status).toBe(S.SCT_COMMAND_SPECIFIC | S.SC_AER_LIMIT_EXCEEDED);
-    expect(d.ctrl.events.outstanding).toBe(4);
+    expect(d.ctrl.counters.aersOutstanding).toBe(4);
     d.disable();
-    expect(d.ctrl.events.outstanding).toBe(0);
+    expect(d.ctrl.counters.aersOutstanding).toBe(0);
     d.enable();
     badDoorbell(d);
     expect(d.reap(0)).toEqual([]);

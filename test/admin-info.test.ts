@@ -1,19 +1,19 @@
 // Unit tests of Identify, Get/Set Features, Get Log Page, async events, the error log and SMART
-// health, over a small test Device (real hot path for PRPs, no controller).
+// health, over a small test HandlerContext (real hot path for PRPs, no controller).
 
 import { describe, expect, it, beforeEach } from "vitest";
 import { HotPath } from "../src/hotpath.ts";
 import { Dma } from "../src/dma.ts";
 import { Command } from "../src/command.ts";
-import { PENDING, type Device } from "../src/device.ts";
-import { normalizeOptions, type ControllerConfig, type NvmeOptions } from "../src/controller/options.ts";
-import { Namespace } from "../src/io/namespace.ts";
+import type { HandlerContext } from "../src/state/context.ts";
+import { normalizeOptions, type ControllerConfig, type NvmeOptions } from "../src/state/options.ts";
+import { Namespace } from "../src/state/namespace.ts";
 import { MemoryBackend } from "../src/backends/memory.ts";
 import type { BlockBackend } from "../src/backends/block-backend.ts";
-import { FeatureState, WCTEMP_K } from "../src/admin/feature-state.ts";
-import { AsyncEvents, AER_LIMIT } from "../src/controller/async-events.ts";
-import { ErrorLog, ERROR_LOG_ENTRIES } from "../src/controller/error-log.ts";
-import { Health } from "../src/controller/health.ts";
+import { FeatureState, WCTEMP_K } from "../src/state/feature-state.ts";
+import { AsyncEvents, AER_LIMIT } from "../src/state/async-events.ts";
+import { ErrorLog, ERROR_LOG_ENTRIES } from "../src/state/error-log.ts";
+import { Health } from "../src/state/health.ts";
 import { identify } from "../src/admin/identify.ts";
 import { getFeatures, setFeatures } from "../src/admin/features.ts";
 import { getLogPage } from "../src/admin/logs.ts";
@@ -21,14 +21,12 @@ import { isSupported, effectsLog } from "../src/admin/effects.ts";
 import { GuestMemory } from "./driver/guest-memory.ts";
 import * as I from "../src/spec/identify.ts";
 import * as F from "../src/spec/features.ts";
-import * as G from "../src/spec/logs.ts";
+import * as LOG from "../src/spec/logs.ts";
 import * as S from "../src/spec/status.ts";
-import * as L from "../asm/layout.ts";
 
-const INVALID_FIELD = S.SCT_GENERIC | S.SC_INVALID_FIELD | S.STATUS_DNR;
-const INVALID_NS = S.SCT_GENERIC | S.SC_INVALID_NAMESPACE | S.STATUS_DNR;
+const { INVALID_FIELD, INVALID_NAMESPACE: INVALID_NS, LATER } = S;
 
-class TestDevice implements Device {
+class TestDevice implements HandlerContext {
   readonly dma: Dma;
   readonly features: FeatureState;
   readonly events: AsyncEvents;
@@ -41,10 +39,13 @@ class TestDevice implements Device {
   readonly logs: string[] = [];
   aerCompletions: Command[] = [];
 
-  constructor(readonly config: ControllerConfig, readonly hp: HotPath, readonly namespaces: Namespace[], readonly mem: GuestMemory) {
-    this.dma = new Dma(hp);
+  constructor(readonly config: ControllerConfig, readonly hotPath: HotPath, readonly namespaces: Namespace[], readonly mem: GuestMemory) {
+    this.dma = new Dma(hotPath);
     this.features = new FeatureState(config);
     this.events = new AsyncEvents((c) => this.aerCompletions.push(c), (l, m) => this.log(l, m), () => this.features.asyncEventConfig);
+  }
+  abort(): boolean {
+    return false;
   }
   abortSqCommands(): void {}
   ioDone(): void {}
@@ -56,7 +57,7 @@ class TestDevice implements Device {
   isHeld(): boolean {
     return true;
   }
-  complete(cmd: Command, status: number): void {
+  complete(cmd: Command, status: S.Status): void {
     this.completed.push([cmd, status]);
   }
   now(): number {
@@ -80,7 +81,7 @@ function command(opcode: number, f: Partial<Command> = {}): Command {
 }
 
 /** Runs a data-returning admin handler into a fresh guest page. */
-function fetch(dev: TestDevice, handler: (d: Device, c: Command) => number, f: Partial<Command>, len = 4096): [number, Uint8Array, Command] {
+function fetch(dev: TestDevice, handler: (d: HandlerContext, c: Command) => number, f: Partial<Command>, len = 4096): [number, Uint8Array, Command] {
   const buf = dev.mem.alloc(len + 4096);
   const cmd = command(0, { prp1Lo: buf, prp2Lo: len > 4096 ? buf + 4096 : 0, ...f });
   const s = handler(dev, cmd);
@@ -208,7 +209,7 @@ function getF(dev: TestDevice, fid: number, f: Partial<Command> = {}, sel = 0): 
   return [s, cmd.dw0];
 }
 
-function setF(dev: TestDevice, fid: number, cdw11: number, f: Partial<Command> = {}): [number, number] {
+function setF(dev: TestDevice, fid: number, cdw11: number, f: Partial<Command> = {}): [S.HandlerResult, number] {
   const cmd = command(0x09, { ...f, cdw10: fid | (f.cdw10 ?? 0), cdw11 });
   const s = setFeatures(dev, cmd);
   return [s, cmd.dw0];
@@ -226,7 +227,7 @@ describe("Get/Set Features", () => {
     expect(getF(dev, F.FID_TEMPERATURE_THRESHOLD, { cdw11: 1 << 20 })).toEqual([0, 0]);
     expect(getF(dev, F.FID_VOLATILE_WRITE_CACHE)).toEqual([0, 1]);
     expect(getF(dev, F.FID_ARBITRATION)).toEqual([0, 7]);
-    expect(getF(dev, F.FID_ASYNC_EVENT_CONFIG)[1] & G.CW_TEMPERATURE).toBe(G.CW_TEMPERATURE);
+    expect(getF(dev, F.FID_ASYNC_EVENT_CONFIG)[1] & LOG.CW_TEMPERATURE).toBe(LOG.CW_TEMPERATURE);
     expect(setF(dev, F.FID_INTERRUPT_COALESCING, 0x0a05)[0]).toBe(0);
     expect(getF(dev, F.FID_INTERRUPT_COALESCING)).toEqual([0, 0x0a05]);
     expect(getF(dev, F.FID_INTERRUPT_COALESCING, {}, F.SEL_DEFAULT)).toEqual([0, 0]);
@@ -255,7 +256,7 @@ describe("Get/Set Features", () => {
     expect([dev.features.nsqa, dev.features.ncqa]).toEqual([2, 7]);
     expect(getF(dev, F.FID_NUMBER_OF_QUEUES)).toEqual([0, 2 | (7 << 16)]);
     const cq = dev.mem.alloc(4096);
-    expect(dev.hp.x.cqCreate(1, cq, 0, 16, 1)).toBeTruthy();
+    expect(dev.hotPath.createCq(1, cq, 0, 16, true)).toBe(true);
     expect(setF(dev, F.FID_NUMBER_OF_QUEUES, 0)[0]).toBe(S.SCT_GENERIC | S.SC_COMMAND_SEQUENCE_ERROR | S.STATUS_DNR);
     dev.features.reset();
     expect([dev.features.nsqa, dev.features.ncqa]).toEqual([7, 7]);
@@ -272,13 +273,13 @@ describe("Get/Set Features", () => {
 
   it("writes interrupt coalescing into the hot path, and zeros while CD is set", () => {
     setF(dev, F.FID_INTERRUPT_COALESCING, 0x0304);
-    expect([dev.hp.u32(L.ST_COALESCE_THR), dev.hp.u32(L.ST_COALESCE_TIME)]).toEqual([4, 3]);
+    expect(dev.hotPath.coalescing).toEqual({ threshold: 4, time: 3 });
     expect(setF(dev, F.FID_INTERRUPT_VECTOR_CONFIG, F.IVC_CD)[0]).toBe(0);
-    expect([dev.hp.u32(L.ST_COALESCE_THR), dev.hp.u32(L.ST_COALESCE_TIME)]).toEqual([0, 0]);
+    expect(dev.hotPath.coalescing).toEqual({ threshold: 0, time: 0 });
     expect(getF(dev, F.FID_INTERRUPT_VECTOR_CONFIG)).toEqual([0, F.IVC_CD]);
     expect(getF(dev, F.FID_INTERRUPT_COALESCING)).toEqual([0, 0x0304]);
     setF(dev, F.FID_INTERRUPT_VECTOR_CONFIG, 0);
-    expect([dev.hp.u32(L.ST_COALESCE_THR), dev.hp.u32(L.ST_COALESCE_TIME)]).toEqual([4, 3]);
+    expect(dev.hotPath.coalescing).toEqual({ threshold: 4, time: 3 });
   });
 
   it("rejects DULBE and keeps the error recovery time", () => {
@@ -308,7 +309,7 @@ describe("Get/Set Features", () => {
     const d = await device({ volatile_write_cache: true }, [slow, slow]);
     expect(setF(d, F.FID_VOLATILE_WRITE_CACHE, 1)[0]).toBe(0);
     expect(flushes).toBe(0);
-    expect(setF(d, F.FID_VOLATILE_WRITE_CACHE, 0)[0]).toBe(PENDING);
+    expect(setF(d, F.FID_VOLATILE_WRITE_CACHE, 0)[0]).toBe(LATER);
     expect(flushes).toBe(1); // the shared backend once
     expect(d.features.writeCacheEnabled).toBe(false);
     expect(d.completed).toHaveLength(0);
@@ -354,20 +355,20 @@ describe("Get/Set Features", () => {
     expect(setF(dev, F.FID_TEMPERATURE_THRESHOLD, 2 << 20)[0]).toBe(INVALID_FIELD);
     expect(setF(dev, F.FID_TEMPERATURE_THRESHOLD, 300)[0]).toBe(0);
     expect(getF(dev, F.FID_TEMPERATURE_THRESHOLD)).toEqual([0, 300]);
-    expect(dev.health.criticalWarning & G.CW_TEMPERATURE).toBe(G.CW_TEMPERATURE);
-    expect(dev.aerCompletions.map((c) => [c.cid, c.dw0])).toEqual([[7, G.AE_TYPE_SMART | (G.AE_SMART_TEMPERATURE << 8) | (G.LID_SMART << 16)]]);
+    expect(dev.health.criticalWarning & LOG.CW_TEMPERATURE).toBe(LOG.CW_TEMPERATURE);
+    expect(dev.aerCompletions.map((c) => [c.cid, c.dw0])).toEqual([[7, LOG.AE_TYPE_SMART | (LOG.AE_SMART_TEMPERATURE << 8) | (LOG.LID_SMART << 16)]]);
     expect(setF(dev, F.FID_TEMPERATURE_THRESHOLD, WCTEMP_K | (F.TMPSEL_ALL << 16))[0]).toBe(0);
-    expect(dev.health.criticalWarning & G.CW_TEMPERATURE).toBe(0);
+    expect(dev.health.criticalWarning & LOG.CW_TEMPERATURE).toBe(0);
     expect(setF(dev, F.FID_TEMPERATURE_THRESHOLD, 320 | (1 << 20))[0]).toBe(0); // under 320 K
     expect(getF(dev, F.FID_TEMPERATURE_THRESHOLD, { cdw11: 1 << 20 })).toEqual([0, 320]);
-    expect(dev.health.criticalWarning & G.CW_TEMPERATURE).toBe(G.CW_TEMPERATURE);
+    expect(dev.health.criticalWarning & LOG.CW_TEMPERATURE).toBe(LOG.CW_TEMPERATURE);
   });
 
   it("sends no SMART event the configuration turned off", () => {
     setF(dev, F.FID_ASYNC_EVENT_CONFIG, 0);
     dev.events.request(command(0x0c, { cid: 1 }));
     setF(dev, F.FID_TEMPERATURE_THRESHOLD, 300);
-    expect(dev.health.criticalWarning & G.CW_TEMPERATURE).toBe(G.CW_TEMPERATURE);
+    expect(dev.health.criticalWarning & LOG.CW_TEMPERATURE).toBe(LOG.CW_TEMPERATURE);
     expect(dev.aerCompletions).toHaveLength(0);
   });
 });
@@ -385,73 +386,73 @@ describe("Get Log Page", () => {
     dev.health.read(512 * 1000);
     dev.health.write(4096);
     dev.health.mediaError();
-    dev.errors.record(undefined, 0xffff, S.SCT_GENERIC | S.SC_INVALID_FIELD);
+    dev.errors.record(undefined, 0xffff, S.status(S.SCT_GENERIC, S.SC_INVALID_FIELD, false));
     for (const nsid of [0, 1, 2, 0xffffffff]) {
-      const [s, d] = getLog(dev, G.LID_SMART, 512, { nsid });
+      const [s, d] = getLog(dev, LOG.LID_SMART, 512, { nsid });
       expect(s).toBe(0);
       const v = dv(d);
-      expect(v.getUint16(G.SMART_COMPOSITE_TEMP, true)).toBe(308);
-      expect(d[G.SMART_AVAIL_SPARE]).toBe(100);
-      expect(d[G.SMART_SPARE_THRESH]).toBe(10);
-      expect(v.getUint32(G.SMART_DATA_UNITS_READ, true)).toBe(2); // 1001 units, rounded up
-      expect(v.getUint32(G.SMART_DATA_UNITS_WRITTEN, true)).toBe(1);
-      expect(v.getUint32(G.SMART_HOST_READS, true)).toBe(2);
-      expect(v.getUint32(G.SMART_HOST_WRITES, true)).toBe(1);
-      expect(v.getUint32(G.SMART_POWER_CYCLES, true)).toBe(1);
-      expect(v.getUint32(G.SMART_MEDIA_ERRORS, true)).toBe(1);
-      expect(v.getUint32(G.SMART_ERROR_ENTRIES, true)).toBe(1);
+      expect(v.getUint16(LOG.SMART_COMPOSITE_TEMP, true)).toBe(308);
+      expect(d[LOG.SMART_AVAIL_SPARE]).toBe(100);
+      expect(d[LOG.SMART_SPARE_THRESH]).toBe(10);
+      expect(v.getUint32(LOG.SMART_DATA_UNITS_READ, true)).toBe(2); // 1001 units, rounded up
+      expect(v.getUint32(LOG.SMART_DATA_UNITS_WRITTEN, true)).toBe(1);
+      expect(v.getUint32(LOG.SMART_HOST_READS, true)).toBe(2);
+      expect(v.getUint32(LOG.SMART_HOST_WRITES, true)).toBe(1);
+      expect(v.getUint32(LOG.SMART_POWER_CYCLES, true)).toBe(1);
+      expect(v.getUint32(LOG.SMART_MEDIA_ERRORS, true)).toBe(1);
+      expect(v.getUint32(LOG.SMART_ERROR_ENTRIES, true)).toBe(1);
     }
-    expect(getLog(dev, G.LID_SMART, 512, { nsid: 3 })[0]).toBe(INVALID_NS);
+    expect(getLog(dev, LOG.LID_SMART, 512, { nsid: 3 })[0]).toBe(INVALID_NS);
   });
 
   it("returns the error log newest first", async () => {
     const dev = await device();
-    dev.errors.record(command(2, { cid: 5, nsid: 1 }), 3, S.SCT_GENERIC | S.SC_LBA_OUT_OF_RANGE, { lba: 2 ** 40, paramByte: 40, paramBit: 2 });
+    dev.errors.record(command(2, { cid: 5, nsid: 1 }), 3, S.status(S.SCT_GENERIC, S.SC_LBA_OUT_OF_RANGE, false), { lba: 2 ** 40, paramByte: 40, paramBit: 2 });
     dev.errors.record(command(6, { cid: 9 }), 0, INVALID_FIELD);
-    const [s, d] = getLog(dev, G.LID_ERROR_INFO, 4096);
+    const [s, d] = getLog(dev, LOG.LID_ERROR_INFO, 4096);
     expect(s).toBe(0);
     const v = dv(d);
-    expect(v.getUint32(G.ERR_COUNT, true)).toBe(2);
-    expect(v.getUint16(G.ERR_CID, true)).toBe(9);
-    expect(v.getUint16(G.ERR_STATUS, true)).toBe(INVALID_FIELD << 1);
-    expect(v.getUint16(G.ERR_PARAM_LOC, true)).toBe(0xffff);
+    expect(v.getUint32(LOG.ERR_COUNT, true)).toBe(2);
+    expect(v.getUint16(LOG.ERR_CID, true)).toBe(9);
+    expect(v.getUint16(LOG.ERR_STATUS, true)).toBe(INVALID_FIELD << 1);
+    expect(v.getUint16(LOG.ERR_PARAM_LOC, true)).toBe(0xffff);
     const e = 64;
-    expect(v.getUint32(e + G.ERR_COUNT, true)).toBe(1);
-    expect(v.getUint16(e + G.ERR_SQID, true)).toBe(3);
-    expect(v.getUint16(e + G.ERR_CID, true)).toBe(5);
-    expect(v.getUint16(e + G.ERR_PARAM_LOC, true)).toBe(40 | (2 << 8));
-    expect(v.getUint32(e + G.ERR_LBA + 4, true)).toBe(256);
-    expect(v.getUint32(e + G.ERR_NSID, true)).toBe(1);
+    expect(v.getUint32(e + LOG.ERR_COUNT, true)).toBe(1);
+    expect(v.getUint16(e + LOG.ERR_SQID, true)).toBe(3);
+    expect(v.getUint16(e + LOG.ERR_CID, true)).toBe(5);
+    expect(v.getUint16(e + LOG.ERR_PARAM_LOC, true)).toBe(40 | (2 << 8));
+    expect(v.getUint32(e + LOG.ERR_LBA + 4, true)).toBe(256);
+    expect(v.getUint32(e + LOG.ERR_NSID, true)).toBe(1);
     expect(d.subarray(128).every((b) => b === 0)).toBe(true);
   });
 
   it("returns the firmware slot and effects logs", async () => {
     const dev = await device({ firmware: "9.9" });
-    const [s, d] = getLog(dev, G.LID_FW_SLOT, 512);
+    const [s, d] = getLog(dev, LOG.LID_FW_SLOT, 512);
     expect(s).toBe(0);
-    expect(d[G.FW_AFI]).toBe(1);
-    expect(ascii(d, G.FW_FRS1, 8)).toBe("9.9     ");
-    expect(d.subarray(G.FW_FRS1 + 8).every((b) => b === 0)).toBe(true);
-    const [s2, e] = getLog(dev, G.LID_CMD_EFFECTS, 4096);
+    expect(d[LOG.FW_AFI]).toBe(1);
+    expect(ascii(d, LOG.FW_FRS1, 8)).toBe("9.9     ");
+    expect(d.subarray(LOG.FW_FRS1 + 8).every((b) => b === 0)).toBe(true);
+    const [s2, e] = getLog(dev, LOG.LID_CMD_EFFECTS, 4096);
     expect(s2).toBe(0);
     const acs = (op: number): number => dv(e).getUint32(op * 4, true);
     const iocs = (op: number): number => dv(e).getUint32(1024 + op * 4, true);
-    for (const op of [0x00, 0x01, 0x02, 0x04, 0x05, 0x06, 0x08, 0x09, 0x0a, 0x0c, 0x18, 0x7c]) expect(acs(op) & G.EFF_CSUPP).toBe(1);
+    for (const op of [0x00, 0x01, 0x02, 0x04, 0x05, 0x06, 0x08, 0x09, 0x0a, 0x0c, 0x18, 0x7c]) expect(acs(op) & LOG.EFF_CSUPP).toBe(1);
     for (const op of [0x03, 0x0d, 0x10, 0x80]) expect(acs(op)).toBe(0);
-    for (const op of [0x00, 0x01, 0x02, 0x05, 0x08, 0x09]) expect(iocs(op) & G.EFF_CSUPP).toBe(1);
-    expect(iocs(0x01) & G.EFF_LBCC).toBe(G.EFF_LBCC);
+    for (const op of [0x00, 0x01, 0x02, 0x05, 0x08, 0x09]) expect(iocs(op) & LOG.EFF_CSUPP).toBe(1);
+    expect(iocs(0x01) & LOG.EFF_LBCC).toBe(LOG.EFF_LBCC);
     expect(iocs(0x04)).toBe(0);
   });
 
   it("honours the offset and validates it", async () => {
     const dev = await device({ firmware: "ABCDEFGH" });
-    const [s, d] = getLog(dev, G.LID_FW_SLOT, 8, { cdw12: 8 });
+    const [s, d] = getLog(dev, LOG.LID_FW_SLOT, 8, { cdw12: 8 });
     expect(s).toBe(0);
     expect(ascii(d, 0, 8)).toBe("ABCDEFGH");
-    expect(getLog(dev, G.LID_FW_SLOT, 8, { cdw12: 6 })[0]).toBe(INVALID_FIELD);
-    expect(getLog(dev, G.LID_FW_SLOT, 8, { cdw12: 516 })[0]).toBe(INVALID_FIELD);
-    expect(getLog(dev, G.LID_FW_SLOT, 8, { cdw13: 1 })[0]).toBe(INVALID_FIELD);
-    const [s3, tail] = getLog(dev, G.LID_FW_SLOT, 16, { cdw12: 508 });
+    expect(getLog(dev, LOG.LID_FW_SLOT, 8, { cdw12: 6 })[0]).toBe(INVALID_FIELD);
+    expect(getLog(dev, LOG.LID_FW_SLOT, 8, { cdw12: 516 })[0]).toBe(INVALID_FIELD);
+    expect(getLog(dev, LOG.LID_FW_SLOT, 8, { cdw13: 1 })[0]).toBe(INVALID_FIELD);
+    const [s3, tail] = getLog(dev, LOG.LID_FW_SLOT, 16, { cdw12: 508 });
     expect(s3).toBe(0);
     expect(tail.every((b) => b === 0)).toBe(true);
   });
@@ -461,41 +462,41 @@ describe("Get Log Page", () => {
     for (const lid of [0x00, 0x06, 0x07, 0x80, 0xc0]) {
       expect(getLog(dev, lid, 512)[0]).toBe(S.SCT_COMMAND_SPECIFIC | S.SC_INVALID_LOG_PAGE | S.STATUS_DNR);
     }
-    expect(getLog(dev, G.LID_ERROR_INFO, 8192)[0]).toBe(0);
-    expect(getLog(dev, G.LID_ERROR_INFO, 8196)[0]).toBe(INVALID_FIELD);
+    expect(getLog(dev, LOG.LID_ERROR_INFO, 8192)[0]).toBe(0);
+    expect(getLog(dev, LOG.LID_ERROR_INFO, 8196)[0]).toBe(INVALID_FIELD);
   });
 
   it("returns an empty Changed Namespace List, which clears a namespace notice", async () => {
     const dev = await device();
-    const [s, d] = getLog(dev, G.LID_CHANGED_NS_LIST, 4096);
+    const [s, d] = getLog(dev, LOG.LID_CHANGED_NS_LIST, 4096);
     expect(s).toBe(0);
     expect(d.every((b) => b === 0)).toBe(true);
     setF(dev, F.FID_ASYNC_EVENT_CONFIG, F.AEC_NS_ATTR | F.AEC_TELEMETRY); // what Linux sets, plus one we lack
     expect(getF(dev, F.FID_ASYNC_EVENT_CONFIG)).toEqual([0, F.AEC_NS_ATTR]);
-    dev.events.raise(G.AE_TYPE_NOTICE, G.AE_NOTICE_NS_ATTR, G.LID_CHANGED_NS_LIST);
-    dev.events.raise(G.AE_TYPE_NOTICE, G.AE_NOTICE_NS_ATTR, G.LID_CHANGED_NS_LIST);
+    dev.events.raise(LOG.AE_TYPE_NOTICE, LOG.AE_NOTICE_NS_ATTR, LOG.LID_CHANGED_NS_LIST);
+    dev.events.raise(LOG.AE_TYPE_NOTICE, LOG.AE_NOTICE_NS_ATTR, LOG.LID_CHANGED_NS_LIST);
     expect(dev.events.request(command(0x0c, { cid: 1 }))).toBe(0);
-    expect(dev.events.request(command(0x0c, { cid: 2 }))).toBe(PENDING);
-    dev.events.raise(G.AE_TYPE_NOTICE, G.AE_NOTICE_NS_ATTR, G.LID_CHANGED_NS_LIST);
-    getLog(dev, G.LID_CHANGED_NS_LIST, 4096);
-    expect(dev.aerCompletions.map((c) => c.dw0)).toEqual([G.AE_TYPE_NOTICE | (G.LID_CHANGED_NS_LIST << 16)]);
+    expect(dev.events.request(command(0x0c, { cid: 2 }))).toBe(LATER);
+    dev.events.raise(LOG.AE_TYPE_NOTICE, LOG.AE_NOTICE_NS_ATTR, LOG.LID_CHANGED_NS_LIST);
+    getLog(dev, LOG.LID_CHANGED_NS_LIST, 4096);
+    expect(dev.aerCompletions.map((c) => c.dw0)).toEqual([LOG.AE_TYPE_NOTICE | (LOG.LID_CHANGED_NS_LIST << 16)]);
   });
 
   it("unmasks an event type when its log is read without RAE", async () => {
     const dev = await device();
-    dev.events.raise(G.AE_TYPE_ERROR, G.AE_ERR_INVALID_DB_REGISTER, G.LID_ERROR_INFO);
-    dev.events.raise(G.AE_TYPE_ERROR, G.AE_ERR_INVALID_DB_VALUE, G.LID_ERROR_INFO);
-    const aer = (cid: number): number => dev.events.request(command(0x0c, { cid }));
+    dev.events.raise(LOG.AE_TYPE_ERROR, LOG.AE_ERR_INVALID_DB_REGISTER, LOG.LID_ERROR_INFO);
+    dev.events.raise(LOG.AE_TYPE_ERROR, LOG.AE_ERR_INVALID_DB_VALUE, LOG.LID_ERROR_INFO);
+    const aer = (cid: number): S.HandlerResult => dev.events.request(command(0x0c, { cid }));
     const first = command(0x0c, { cid: 1 });
     expect(dev.events.request(first)).toBe(0);
-    expect(first.dw0).toBe(G.LID_ERROR_INFO << 16);
-    expect(aer(2)).toBe(PENDING); // type masked until the log is read
-    getLog(dev, G.LID_ERROR_INFO, 64, { cdw10: G.CDW10_RAE });
+    expect(first.dw0).toBe(LOG.LID_ERROR_INFO << 16);
+    expect(aer(2)).toBe(LATER); // type masked until the log is read
+    getLog(dev, LOG.LID_ERROR_INFO, 64, { cdw10: LOG.CDW10_RAE });
     expect(dev.aerCompletions).toHaveLength(0);
-    getLog(dev, G.LID_SMART, 512);
+    getLog(dev, LOG.LID_SMART, 512);
     expect(dev.aerCompletions).toHaveLength(0);
-    getLog(dev, G.LID_ERROR_INFO, 64);
-    expect(dev.aerCompletions.map((c) => [c.cid, c.dw0])).toEqual([[2, (G.AE_ERR_INVALID_DB_VALUE << 8) | (G.LID_ERROR_INFO << 16)]]);
+    getLog(dev, LOG.LID_ERROR_INFO, 64);
+    expect(dev.aerCompletions.map((c) => [c.cid, c.dw0])).toEqual([[2, (LOG.AE_ERR_INVALID_DB_VALUE << 8) | (LOG.LID_ERROR_INFO << 16)]]);
   });
 });
 
@@ -507,7 +508,7 @@ describe("AsyncEvents", () => {
 
   it("parks at most AERL + 1 requests", () => {
     const [ev] = make();
-    for (let i = 0; i < AER_LIMIT; i++) expect(ev.request(command(0x0c, { cid: i }))).toBe(PENDING);
+    for (let i = 0; i < AER_LIMIT; i++) expect(ev.request(command(0x0c, { cid: i }))).toBe(LATER);
     expect(ev.outstanding).toBe(AER_LIMIT);
     expect(ev.request(command(0x0c, { cid: 9 }))).toBe(S.SCT_COMMAND_SPECIFIC | S.SC_AER_LIMIT_EXCEEDED);
   });
@@ -517,7 +518,7 @@ describe("AsyncEvents", () => {
     const cmd = command(0x0c, { cid: 3 });
     ev.request(cmd);
     cmd.cid = 99; // the controller reuses its Command object
-    ev.raise(G.AE_TYPE_ERROR, 0, G.LID_ERROR_INFO);
+    ev.raise(LOG.AE_TYPE_ERROR, 0, LOG.LID_ERROR_INFO);
     expect(done[0][0].cid).toBe(3);
     expect(done[0][0]).not.toBe(cmd);
   });
@@ -527,36 +528,36 @@ describe("AsyncEvents", () => {
     ev.request(command(0x0c, { cid: 1 }));
     ev.request(command(0x0c, { cid: 2 }));
     ev.request(command(0x0c, { cid: 3 }));
-    ev.raise(G.AE_TYPE_SMART, G.AE_SMART_TEMPERATURE, G.LID_SMART);
-    ev.raise(G.AE_TYPE_SMART, G.AE_SMART_SPARE, G.LID_SMART);
-    ev.raise(G.AE_TYPE_ERROR, G.AE_ERR_INVALID_DB_VALUE, G.LID_ERROR_INFO);
+    ev.raise(LOG.AE_TYPE_SMART, LOG.AE_SMART_TEMPERATURE, LOG.LID_SMART);
+    ev.raise(LOG.AE_TYPE_SMART, LOG.AE_SMART_SPARE, LOG.LID_SMART);
+    ev.raise(LOG.AE_TYPE_ERROR, LOG.AE_ERR_INVALID_DB_VALUE, LOG.LID_ERROR_INFO);
     expect(done.map(([c]) => c.cid)).toEqual([1, 2]);
     expect(done[0][0].dw0).toBe(1 | (1 << 8) | (2 << 16));
     expect(done[1][0].dw0).toBe(0 | (1 << 8) | (1 << 16));
     expect(ev.queuedEvents).toHaveLength(1);
-    ev.logRead(G.LID_SMART, true);
+    ev.logRead(LOG.LID_SMART, true);
     expect(done).toHaveLength(2);
-    ev.logRead(G.LID_SMART, false);
+    ev.logRead(LOG.LID_SMART, false);
     expect(done.map(([c]) => c.cid)).toEqual([1, 2, 3]);
     expect(done[2][0].dw0).toBe(1 | (2 << 8) | (2 << 16));
   });
 
   it("drops duplicates and disabled SMART events but always reports errors", () => {
     const [ev, done] = make(0);
-    ev.raise(G.AE_TYPE_SMART, G.AE_SMART_TEMPERATURE, G.LID_SMART);
-    ev.raise(G.AE_TYPE_NOTICE, 0, 4);
-    ev.raise(G.AE_TYPE_ERROR, 0, G.LID_ERROR_INFO);
-    ev.raise(G.AE_TYPE_ERROR, 0, G.LID_ERROR_INFO);
+    ev.raise(LOG.AE_TYPE_SMART, LOG.AE_SMART_TEMPERATURE, LOG.LID_SMART);
+    ev.raise(LOG.AE_TYPE_NOTICE, 0, 4);
+    ev.raise(LOG.AE_TYPE_ERROR, 0, LOG.LID_ERROR_INFO);
+    ev.raise(LOG.AE_TYPE_ERROR, 0, LOG.LID_ERROR_INFO);
     expect(ev.queuedEvents).toHaveLength(1);
     ev.request(command(0x0c, { cid: 1 }));
     expect(done).toHaveLength(0); // an event waiting answers the request directly
     const c = command(0x0c, { cid: 2 });
-    expect(new AsyncEvents(() => {}, () => {}).request(c)).toBe(PENDING);
+    expect(new AsyncEvents(() => {}, () => {}).request(c)).toBe(LATER);
   });
 
   it("answers a request at once when an event is waiting", () => {
     const [ev, done] = make();
-    ev.raise(G.AE_TYPE_ERROR, 1, G.LID_ERROR_INFO);
+    ev.raise(LOG.AE_TYPE_ERROR, 1, LOG.LID_ERROR_INFO);
     const c = command(0x0c, { cid: 4 });
     expect(ev.request(c)).toBe(0);
     expect(c.dw0).toBe((1 << 8) | (1 << 16));
@@ -571,7 +572,7 @@ describe("AsyncEvents", () => {
     expect(ev.abort(2)).toBeUndefined();
     ev.reset();
     expect(ev.outstanding).toBe(0);
-    ev.raise(G.AE_TYPE_ERROR, 0, G.LID_ERROR_INFO);
+    ev.raise(LOG.AE_TYPE_ERROR, 0, LOG.LID_ERROR_INFO);
     expect(done).toHaveLength(0);
     ev.reset();
     expect(ev.queuedEvents).toHaveLength(0);
@@ -586,8 +587,8 @@ describe("ErrorLog", () => {
     const d = log.bytes();
     expect(d.length).toBe(ERROR_LOG_ENTRIES * 64);
     for (let i = 0; i < ERROR_LOG_ENTRIES; i++) {
-      expect(dv(d).getUint32(i * 64 + G.ERR_COUNT, true)).toBe(100 - i);
-      expect(dv(d).getUint16(i * 64 + G.ERR_CID, true)).toBe(100 - i);
+      expect(dv(d).getUint32(i * 64 + LOG.ERR_COUNT, true)).toBe(100 - i);
+      expect(dv(d).getUint16(i * 64 + LOG.ERR_CID, true)).toBe(100 - i);
     }
     log.reset();
     expect(log.count).toBe(0);
@@ -602,12 +603,12 @@ describe("Health", () => {
     t = 3 * 3_600_000 + 5;
     h.addBusyTime(125_000);
     const d = dv(h.bytes());
-    expect(d.getUint32(G.SMART_POWER_ON_HOURS, true)).toBe(3);
-    expect(d.getUint32(G.SMART_BUSY_TIME, true)).toBe(2);
+    expect(d.getUint32(LOG.SMART_POWER_ON_HOURS, true)).toBe(3);
+    expect(d.getUint32(LOG.SMART_BUSY_TIME, true)).toBe(2);
     h.setTemperature(350);
     expect(h.updateTemperatureWarning(343, 0)).toBe(true);
     expect(h.updateTemperatureWarning(343, 0)).toBe(false); // already set: no second event
-    expect(h.bytes()[0]).toBe(G.CW_TEMPERATURE);
+    expect(h.bytes()[0]).toBe(LOG.CW_TEMPERATURE);
     h.setTemperature(300);
     expect(h.updateTemperatureWarning(343, 0)).toBe(false);
     expect(h.criticalWarning).toBe(0);

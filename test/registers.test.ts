@@ -4,6 +4,7 @@ import { HostDriver } from "./driver/host-driver.ts";
 import { MemoryBackend } from "../src/backends/memory.ts";
 import * as R from "../src/spec/registers.ts";
 import * as O from "../src/spec/opcodes.ts";
+import { hotPathOf } from "../src/controller/controller.ts";
 
 const make = () => HostDriver.create({ namespaces: [{ backend: new MemoryBackend(1 << 20) }], mqes: 1024 });
 
@@ -43,8 +44,8 @@ describe("controller registers", () => {
     expect(d.reg(R.REG_CSTS) & R.CSTS_RDY).toBe(R.CSTS_RDY);
     d.disable();
     expect(d.reg(R.REG_CSTS) & R.CSTS_RDY).toBe(0);
-    expect(d.ctrl.hp.x.sqExists(1)).toBe(0);
-    expect(d.ctrl.hp.x.cqExists(0)).toBe(0);
+    expect(hotPathOf(d.ctrl).sqExists(1)).toBe(false);
+    expect(hotPathOf(d.ctrl).cqExists(0)).toBe(false);
     await d.bringUp();
     expect((await d.run(1, { opcode: O.IO_FLUSH, nsid: 1 })).status).toBe(0);
   });

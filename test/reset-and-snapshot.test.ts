@@ -5,6 +5,7 @@ import { HostDriver, pattern, same } from "./driver/host-driver.ts";
 import { DeferredBackend } from "./driver/deferred-backend.ts";
 import { MemoryBackend } from "../src/backends/memory.ts";
 import { NvmeController } from "../src/controller/controller.ts";
+import type { NvmeOptions } from "../src/state/options.ts";
 import * as O from "../src/spec/opcodes.ts";
 import * as R from "../src/spec/registers.ts";
 
@@ -90,5 +91,32 @@ describe("snapshots", () => {
   it("rejects a snapshot it does not understand", async () => {
     const d = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(1 << 20) }] });
     expect(() => d.ctrl.restoreState({ version: 9 } as never)).toThrow(/snapshot/);
+  });
+
+  it("refuses a snapshot of a controller configured differently, naming the field", async () => {
+    const d = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(1 << 20) }] });
+    await d.bringUp({ pairs: 2 });
+    const state = structuredClone(d.ctrl.saveState());
+    const ns = (bytes: number, lbs: 512 | 4096 = 512) => ({ backend: new MemoryBackend(bytes), logical_block_size: lbs });
+    const cases: [string, NvmeOptions][] = [
+      ["namespaces", { namespaces: [ns(1 << 20), ns(1 << 20)] }],
+      ["namespace_bytes", { namespaces: [ns(2 << 20)] }],
+      ["logical_block_sizes", { namespaces: [ns(1 << 20, 4096)] }],
+      ["max_ioqpairs", { namespaces: [ns(1 << 20)], max_ioqpairs: 4 }],
+      ["mqes", { namespaces: [ns(1 << 20)], mqes: 256 }],
+      ["mdts", { namespaces: [ns(1 << 20)], mdts: 5 }],
+      ["shadow_doorbells", { namespaces: [ns(1 << 20)], shadow_doorbells: false }],
+    ];
+    for (const [field, options] of cases) {
+      const other = await NvmeController.create(options, d.mem, d.host);
+      expect(() => other.restoreState(state), field).toThrow(new RegExp(`snapshot was taken with ${field} `));
+    }
+    // Run-time choices are not part of it: another name and doorbell policy restore fine.
+    const same = await NvmeController.create({ namespaces: [ns(1 << 20)], name: "nvme1", doorbell_policy: "eager" }, d.mem, d.host);
+    d.ctrl.reset();
+    same.restoreState(state);
+    d.ctrl = same;
+    const [c] = await d.read(1, 1, 0, 8);
+    expect(c.status).toBe(0);
   });
 });

@@ -198,6 +198,15 @@ describe("INTx line", () => {
     expect(off.calls).toEqual(["raise 32"]);
   });
 
+  it("saves its state as named fields and still restores the older [level, asserted, irq] tuple", () => {
+    const { line } = setup(11, 0);
+    line.set(true);
+    expect(line.saveState()).toEqual({ level: true, asserted: true, assertedIrq: 11 });
+    const older = setup(11, 0).line;
+    older.restoreState([true, true, 11]);
+    expect(older.saveState()).toEqual({ level: true, asserted: true, assertedIrq: 11 });
+  });
+
   it("honours INTx Disable and mirrors the level in Status.IS", () => {
     const { line, calls, space } = setup(11, 0);
     space[1] = 1 << 10;

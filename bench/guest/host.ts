@@ -6,7 +6,7 @@
 //
 // Kept free of Node modules: page.ts imports it too.
 
-import type { DoorbellPolicy } from "../../src/controller/options.ts";
+import type { DoorbellPolicy } from "../../src/state/options.ts";
 import type { NvmeV86 } from "../../src/v86/attach.ts";
 import { Sampler, type Window as BusyWindow } from "./sampler.ts";
 

@@ -12,6 +12,7 @@
 import { createHash } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { MemoryBackend } from "../../src/backends/memory.ts";
+import { deviceOf } from "../../src/controller/controller.ts";
 import { FaultyBackend } from "./faulty-backend.ts";
 import { Guest } from "./guest.ts";
 
@@ -457,8 +458,9 @@ describe("Linux on the NVMe controller (v86, Node)", () => {
     // it updates the CQ head in the shadow page only, so completions spread over several
     // interrupts would leave the INTx line up with a head the device cannot see.
     const aborted: number[] = [];
-    const abortSq = ctl.abortSqCommands.bind(ctl);
-    ctl.abortSqCommands = (sqid: number): void => {
+    const inside = deviceOf(ctl);
+    const abortSq = inside.abortSqCommands.bind(inside);
+    inside.abortSqCommands = (sqid: number): void => {
       const before = ctl.counters.inflight;
       abortSq(sqid);
       if (sqid !== 0) {
@@ -505,7 +507,7 @@ describe("Linux on the NVMe controller (v86, Node)", () => {
           `write commands ${writeCmds} for ${BLOCKS} blocks; resets ${resets.join("; ")}; commands aborted by SQ deletion: ${aborted.join(", ")}`,
       );
     } finally {
-      ctl.abortSqCommands = abortSq;
+      inside.abortSqCommands = abortSq;
       scratch.latencyMs = 0;
     }
     // Let writes the resets left in the backend land (they carry the same data as their retries).

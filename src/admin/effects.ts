@@ -1,7 +1,7 @@
 // Which opcodes this controller supports and their effects: one table that both gates dispatch
 // (isSupported) and fills the Commands Supported and Effects log, so the two never disagree.
 
-import type { ControllerConfig } from "../controller/options.ts";
+import type { ControllerConfig } from "../state/options.ts";
 import * as O from "../spec/opcodes.ts";
 import { EFF_CSUPP, EFF_LBCC, EFFECTS_LOG_SIZE, EFFECTS_ACS, EFFECTS_IOCS } from "../spec/logs.ts";
 

@@ -1,19 +1,17 @@
 // Identify: the controller, its namespaces, the active namespace list and each namespace's
 // identifiers, as 4096-byte structures the Linux driver, SeaBIOS and nvme-cli parse.
 
-import type { Device } from "../device.ts";
+import type { HandlerContext } from "../state/context.ts";
 import type { Command } from "../command.ts";
-import type { Namespace } from "../io/namespace.ts";
-import { sendToHost } from "../device.ts";
+import type { Namespace } from "../state/namespace.ts";
+import { sendToHost } from "../state/context.ts";
 import * as I from "../spec/identify.ts";
 import { VS_1_4 } from "../spec/registers.ts";
-import { SCT_GENERIC, SC_INVALID_FIELD, SC_INVALID_NAMESPACE, STATUS_DNR } from "../spec/status.ts";
-import { ERROR_LOG_ENTRIES } from "../controller/error-log.ts";
-import { AER_LIMIT } from "../controller/async-events.ts";
-import { WCTEMP_K, CCTEMP_K } from "./feature-state.ts";
+import { INVALID_FIELD, INVALID_NAMESPACE, type Status } from "../spec/status.ts";
+import { ERROR_LOG_ENTRIES } from "../state/error-log.ts";
+import { AER_LIMIT } from "../state/async-events.ts";
+import { WCTEMP_K, CCTEMP_K } from "../state/feature-state.ts";
 
-const INVALID_FIELD = SCT_GENERIC | SC_INVALID_FIELD | STATUS_DNR;
-const INVALID_NAMESPACE = SCT_GENERIC | SC_INVALID_NAMESPACE | STATUS_DNR;
 
 export const CONTROLLER_ID = 1;
 /** IEEE OUI field: no company identifier is assigned to this device. */
@@ -23,21 +21,21 @@ const RAB = 6; // recommended arbitration burst: 64 commands
 const ABORT_LIMIT = 4; // ACL + 1
 const POWER_STATE0_CENTIWATTS = 500; // 5 W, the maximum any one power state may draw
 
-export function identify(dev: Device, cmd: Command): number {
+export function identify(ctx: HandlerContext, cmd: Command): Status {
   const cns = cmd.cdw10 & I.CDW10_CNS_MASK;
-  let data: Uint8Array | number;
+  let data: Uint8Array | Status;
   switch (cns) {
     case I.CNS_NAMESPACE:
-      data = identifyNamespace(dev, cmd.nsid);
+      data = identifyNamespace(ctx, cmd.nsid);
       break;
     case I.CNS_CONTROLLER:
-      data = identifyController(dev);
+      data = identifyController(ctx);
       break;
     case I.CNS_ACTIVE_NS_LIST:
-      data = activeNamespaceList(dev, cmd.nsid);
+      data = activeNamespaceList(ctx, cmd.nsid);
       break;
     case I.CNS_NS_DESCRIPTORS:
-      data = namespaceDescriptors(dev, cmd.nsid);
+      data = namespaceDescriptors(ctx, cmd.nsid);
       break;
     case I.CNS_CSI_CONTROLLER:
       data = csiController(cmd);
@@ -45,12 +43,12 @@ export function identify(dev: Device, cmd: Command): number {
     default:
       return INVALID_FIELD;
   }
-  if (typeof data === "number") return data;
-  return sendToHost(dev, cmd, data);
+  if (!(data instanceof Uint8Array)) return data;
+  return sendToHost(ctx, cmd, data);
 }
 
-function namespaceFor(dev: Device, nsid: number): Namespace | undefined {
-  return nsid >= 1 && nsid <= dev.namespaces.length ? dev.namespaces[nsid - 1] : undefined;
+function namespaceFor(ctx: HandlerContext, nsid: number): Namespace | undefined {
+  return nsid >= 1 && nsid <= ctx.namespaces.length ? ctx.namespaces[nsid - 1] : undefined;
 }
 
 /** Writes `text` as fixed-width ASCII, padded with spaces. */
@@ -64,8 +62,8 @@ function putU64(dv: DataView, off: number, v: number): void {
   dv.setUint32(off + 4, Math.floor(v / 2 ** 32) >>> 0, true);
 }
 
-export function identifyController(dev: Device): Uint8Array {
-  const c = dev.config;
+export function identifyController(ctx: HandlerContext): Uint8Array {
+  const c = ctx.config;
   const out = new Uint8Array(I.IDENTIFY_DATA_SIZE);
   const dv = new DataView(out.buffer);
   dv.setUint16(I.IDC_VID, c.vendorId, true);
@@ -94,7 +92,7 @@ export function identifyController(dev: Device): Uint8Array {
   dv.setUint16(I.IDC_CCTEMP, CCTEMP_K, true);
   out[I.IDC_SQES] = I.SQES_64;
   out[I.IDC_CQES] = I.CQES_16;
-  dv.setUint32(I.IDC_NN, dev.namespaces.length, true);
+  dv.setUint32(I.IDC_NN, ctx.namespaces.length, true);
   const oncs = I.ONCS_COMPARE | I.ONCS_DSM | I.ONCS_WRITE_ZEROES | I.ONCS_SAVE_SELECT | I.ONCS_TIMESTAMP;
   dv.setUint16(I.IDC_ONCS, oncs, true);
   out[I.IDC_VWC] = c.volatileWriteCache ? I.VWC_PRESENT | I.VWC_FLUSH_BROADCAST_SUPPORTED : 0;
@@ -132,18 +130,18 @@ export function identifyNamespaceData(ns: Namespace): Uint8Array {
   return out;
 }
 
-function identifyNamespace(dev: Device, nsid: number): Uint8Array | number {
-  const ns = namespaceFor(dev, nsid);
+function identifyNamespace(ctx: HandlerContext, nsid: number): Uint8Array | Status {
+  const ns = namespaceFor(ctx, nsid);
   return ns ? identifyNamespaceData(ns) : INVALID_NAMESPACE;
 }
 
 /** Active NSIDs greater than `nsid`, ascending, up to 1024 of them. */
-function activeNamespaceList(dev: Device, nsid: number): Uint8Array | number {
+function activeNamespaceList(ctx: HandlerContext, nsid: number): Uint8Array | Status {
   if (nsid >= 0xfffffffe) return INVALID_NAMESPACE;
   const out = new Uint8Array(I.IDENTIFY_DATA_SIZE);
   const dv = new DataView(out.buffer);
   let n = 0;
-  for (const ns of dev.namespaces) {
+  for (const ns of ctx.namespaces) {
     if (ns.nsid <= nsid) continue;
     if (n === I.NSID_LIST_MAX) break;
     dv.setUint32(n++ * 4, ns.nsid, true);
@@ -151,8 +149,8 @@ function activeNamespaceList(dev: Device, nsid: number): Uint8Array | number {
   return out;
 }
 
-function namespaceDescriptors(dev: Device, nsid: number): Uint8Array | number {
-  const ns = namespaceFor(dev, nsid);
+function namespaceDescriptors(ctx: HandlerContext, nsid: number): Uint8Array | Status {
+  const ns = namespaceFor(ctx, nsid);
   if (!ns) return INVALID_NAMESPACE;
   const out = new Uint8Array(I.IDENTIFY_DATA_SIZE);
   let off = 0;
@@ -173,7 +171,7 @@ function namespaceDescriptors(dev: Device, nsid: number): Uint8Array | number {
  * MDTS). NVMe 1.4 reserves this CNS, but Linux asks for it on every 1.4 controller, and failing
  * it would leave an error-log entry behind at each boot.
  */
-function csiController(cmd: Command): Uint8Array | number {
+function csiController(cmd: Command): Uint8Array | Status {
   const csi = cmd.cdw11 >>> I.CDW11_CSI_SHIFT;
   return csi === I.CSI_NVM ? new Uint8Array(I.IDENTIFY_DATA_SIZE) : INVALID_FIELD;
 }

@@ -1,8 +1,7 @@
 // window.nvmeDemo: what the page exposes to tests (e2e/browser/) and to the devtools console.
 
 import type { V86 } from "v86";
-import type { DoorbellPolicy } from "../controller/options.ts";
-import type { NvmeV86 } from "../v86/attach.ts";
+import type { DoorbellPolicy, NvmeV86 } from "../index.ts";
 import type { SerialConsole } from "./console.ts";
 import { diskUsage, type DiskChoice, type OpenDisk } from "./disk.ts";
 import type { Counters, StatsPanel } from "./stats.ts";
@@ -86,7 +85,7 @@ export function createDemo(page: {
     marks: () => page.stats.charts.marks.map((m) => m.label),
     device: () => {
       const c = demo.nvme?.controller;
-      return c ? { policy: c.doorbellPolicy, coalescing: c.features.effectiveCoalescing() } : undefined;
+      return c ? { policy: c.doorbellPolicy, coalescing: c.interruptCoalescing } : undefined;
     },
   };
   return demo;

@@ -3,13 +3,10 @@
 // optionally a persistent disk in the Origin Private File System over either), and an honest
 // account of what survives a reload.
 
-import type { BlockBackend } from "../backends/block-backend.ts";
-import { FROM_BASE, FROM_FILE, FROM_ZERO } from "../backends/block-map.ts";
-import type { CowBackend } from "../backends/overlay.ts";
-import { FileBackend } from "../backends/file.ts";
-import { HttpBackend } from "../backends/http.ts";
-import { describeDisk } from "../backends/open.ts";
-import { OpfsBackend, OpfsMismatchError } from "../backends/opfs.ts";
+import {
+  describeDisk, FileBackend, FROM_BASE, FROM_FILE, FROM_ZERO, HttpBackend, OpfsBackend, OpfsMismatchError,
+  type BlockBackend, type CowBackend,
+} from "../index.ts";
 import { fetchWithProgress, formatBytes, type OnProgress } from "./loader.ts";
 import { imageBackend } from "./machine.ts";
 

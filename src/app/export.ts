@@ -2,8 +2,7 @@
 // chunk with progress, into a file the user picks where the browser can (File System Access
 // API), else as a download. Cancellable.
 
-import type { ReadSource } from "../backends/chunk-cache.ts";
-import { exportStream } from "../backends/export.ts";
+import { exportStream, type ReadSource } from "../index.ts";
 
 /** Largest disk exported as a Blob download when the browser cannot stream into a file. */
 const MAX_BLOB_BYTES = 2 * 1024 ** 3;

@@ -23,11 +23,6 @@ export async function fetchWithProgress(url: string, onProgress: OnProgress = ()
   return readStream(res.body, total, onProgress, url);
 }
 
-/** Reads a file the user picked. */
-export function readFileWithProgress(file: File, onProgress: OnProgress = () => {}): Promise<ArrayBuffer> {
-  return readStream(file.stream(), file.size, onProgress, file.name);
-}
-
 async function readStream(body: ReadableStream<Uint8Array>, total: number, onProgress: OnProgress, what: string): Promise<ArrayBuffer> {
   onProgress({ loaded: 0, total });
   const reader = body.getReader();

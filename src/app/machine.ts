@@ -3,11 +3,7 @@
 
 import { V86 } from "v86";
 import v86WasmUrl from "v86/build/v86.wasm?url";
-import type { BlockBackend } from "../backends/block-backend.ts";
-import { MemoryBackend } from "../backends/memory.ts";
-import type { DoorbellPolicy } from "../controller/options.ts";
-import { attachNvme, type NvmeV86 } from "../v86/attach.ts";
-import type { LogLevel } from "../v86/attachment.ts";
+import { attachNvme, MemoryBackend, type BlockBackend, type DoorbellPolicy, type LogLevel, type NvmeV86 } from "../index.ts";
 
 export const MEMORY_SIZE = 256 * 1024 * 1024;
 export const DISK_SERIAL = "V86WEB0001";

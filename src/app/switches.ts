@@ -1,8 +1,7 @@
 // The device switches: shadow doorbell policy and interrupt coalescing, changed while the guest
 // runs (each change marked on the charts), and the fio workloads menu that sends its command.
 
-import type { DoorbellPolicy } from "../controller/options.ts";
-import type { NvmeV86 } from "../v86/attach.ts";
+import type { DoorbellPolicy, NvmeV86 } from "../index.ts";
 import type { DemoState, NvmeDemo } from "./demo-api.ts";
 import { ui } from "./elements.ts";
 

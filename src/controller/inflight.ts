@@ -1,4 +1,4 @@
-// Commands a handler left PENDING (asynchronous backends), by SQ id and command id. Each holds a
+// Commands a handler answered LATER (asynchronous backends), by SQ id and command id. Each holds a
 // reserved CQ slot until it is completed, aborted, or dropped by a reset.
 
 import type { Command } from "../command.ts";

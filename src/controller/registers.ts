@@ -3,7 +3,7 @@
 // through RegisterHooks, so this file holds values and the rules for them only.
 
 import * as R from "../spec/registers.ts";
-import type { ControllerConfig } from "./options.ts";
+import type { ControllerConfig } from "../state/options.ts";
 
 export interface RegisterHooks {
   /** CC.EN went 0 -> 1 with the other registers as they are; false when they cannot work. */
@@ -131,11 +131,6 @@ export class Registers {
 
   shutdownDone(): void {
     this.csts = (this.csts & ~(3 << R.CSTS_SHST_SHIFT)) | (R.SHST_COMPLETE << R.CSTS_SHST_SHIFT);
-  }
-
-  /** The controller gave up: CSTS.CFS tells the host to reset it. */
-  fatal(): void {
-    this.csts |= R.CSTS_CFS;
   }
 
   private subsystemReset(): void {

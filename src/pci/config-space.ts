@@ -21,8 +21,6 @@ export const PCI_CAPABILITY_LIST = 0x34;
 export const PCI_INTERRUPT_LINE = 0x3c;
 export const PCI_INTERRUPT_PIN = 0x3d;
 
-export const PCI_COMMAND_MEMORY = 1 << 1;
-export const PCI_COMMAND_MASTER = 1 << 2;
 export const PCI_COMMAND_INTX_DISABLE = 1 << 10;
 export const PCI_STATUS_INTERRUPT = 1 << 3;
 export const PCI_STATUS_CAP_LIST = 1 << 4;
@@ -34,14 +32,12 @@ export const NVME_PROG_IF = 0x02;
 
 // Memory BAR low bits: bit 0 = 0 (memory), bits 2:1 = 10b (64-bit), bit 3 = prefetchable.
 export const BAR_MEM_TYPE_64 = 0x4;
-export const BAR_MEM_PREFETCH = 0x8;
 
 // Capabilities: ids and where this function places them.
 export const CAP_ID_PM = 0x01;
 export const CAP_ID_EXP = 0x10;
 export const PM_CAP_OFFSET = 0x40;
 export const EXP_CAP_OFFSET = 0x50;
-export const EXP_CAP_V2_LENGTH = 0x3c;
 
 // Inside the PM capability.
 export const PM_PMC = 2; // version in bits 2:0; no D1/D2, no PME

@@ -1,6 +1,6 @@
-// NVMe status values as carried in bits 31:17 of completion dword 3, without the phase tag:
-// (DNR << 14) | (More << 13) | (Status Code Type << 8) | Status Code.
-// Plain `export const` lines only: asm/ imports this file too.
+// NVMe statuses. A Status is the 15-bit status field of completion dword 3 (bits 31:17, without
+// the phase tag): (DNR << 14) | (More << 13) | (Status Code Type << 8) | Status Code. It is a
+// number branded so that only status() makes one; a handler's answer is a Status or LATER.
 
 export const SCT_GENERIC = 0x000;
 export const SCT_COMMAND_SPECIFIC = 0x100;
@@ -55,8 +55,53 @@ export const SC_UNRECOVERED_READ_ERROR = 0x81;
 export const SC_COMPARE_FAILURE = 0x85;
 export const SC_DEALLOCATED_OR_UNWRITTEN = 0x87;
 
-// Values the hot path returns (SCT 0, DNR set where retrying cannot help).
-export const STATUS_OK = 0;
-export const STATUS_DATA_TRANSFER_ERROR = 0x4004;
-export const STATUS_INVALID_PRP_OFFSET = 0x4013;
-export const STATUS_INVALID_FIELD = 0x4002;
+declare const brand: unique symbol;
+
+/** An NVMe status (0 = success), built with status(). */
+export type Status = number & { readonly [brand]: "Status" };
+
+export type StatusCodeType = typeof SCT_GENERIC | typeof SCT_COMMAND_SPECIFIC | typeof SCT_MEDIA | typeof SCT_PATH;
+
+/** A status of type `sct` with code `sc`; `dnr`: retrying the same command cannot succeed. */
+export function status(sct: StatusCodeType, sc: number, dnr: boolean): Status {
+  return (sct | (sc & 0xff) | (dnr ? STATUS_DNR : 0)) as Status;
+}
+
+/** The status field a completion queue entry carries (bits 31:17 of dword 3): the one conversion. */
+export function statusField(s: Status): number {
+  return s & 0x7fff;
+}
+
+export function statusCodeType(s: Status): StatusCodeType {
+  return (s & SCT_MASK) as StatusCodeType;
+}
+
+/** A handler's answer for a command that completes later, through the context's complete(). */
+export const LATER: unique symbol = Symbol("completes later");
+export type HandlerResult = Status | typeof LATER;
+
+export const SUCCESS = status(SCT_GENERIC, SC_SUCCESS, false);
+export const INVALID_OPCODE = status(SCT_GENERIC, SC_INVALID_OPCODE, true);
+export const INVALID_FIELD = status(SCT_GENERIC, SC_INVALID_FIELD, true);
+export const CID_CONFLICT = status(SCT_GENERIC, SC_CID_CONFLICT, true);
+export const DATA_TRANSFER_ERROR = status(SCT_GENERIC, SC_DATA_TRANSFER_ERROR, true);
+export const INTERNAL_ERROR = status(SCT_GENERIC, SC_INTERNAL_ERROR, false);
+export const ABORT_REQUESTED = status(SCT_GENERIC, SC_ABORT_REQUESTED, false);
+export const ABORTED_SQ_DELETION = status(SCT_GENERIC, SC_ABORTED_SQ_DELETION, false);
+export const INVALID_NAMESPACE = status(SCT_GENERIC, SC_INVALID_NAMESPACE, true);
+export const COMMAND_SEQUENCE_ERROR = status(SCT_GENERIC, SC_COMMAND_SEQUENCE_ERROR, true);
+export const INVALID_PRP_OFFSET = status(SCT_GENERIC, SC_INVALID_PRP_OFFSET, true);
+export const LBA_OUT_OF_RANGE = status(SCT_GENERIC, SC_LBA_OUT_OF_RANGE, true);
+export const CAPACITY_EXCEEDED = status(SCT_GENERIC, SC_CAPACITY_EXCEEDED, true);
+export const CQ_INVALID = status(SCT_COMMAND_SPECIFIC, SC_CQ_INVALID, true);
+export const INVALID_QID = status(SCT_COMMAND_SPECIFIC, SC_INVALID_QID, true);
+export const INVALID_QUEUE_SIZE = status(SCT_COMMAND_SPECIFIC, SC_INVALID_QUEUE_SIZE, true);
+export const AER_LIMIT_EXCEEDED = status(SCT_COMMAND_SPECIFIC, SC_AER_LIMIT_EXCEEDED, false);
+export const INVALID_INTERRUPT_VECTOR = status(SCT_COMMAND_SPECIFIC, SC_INVALID_INTERRUPT_VECTOR, true);
+export const INVALID_LOG_PAGE = status(SCT_COMMAND_SPECIFIC, SC_INVALID_LOG_PAGE, true);
+export const INVALID_QUEUE_DELETION = status(SCT_COMMAND_SPECIFIC, SC_INVALID_QUEUE_DELETION, true);
+export const FEATURE_NOT_SAVEABLE = status(SCT_COMMAND_SPECIFIC, SC_FEATURE_NOT_SAVEABLE, true);
+export const FEATURE_NOT_NS_SPECIFIC = status(SCT_COMMAND_SPECIFIC, SC_FEATURE_NOT_NS_SPECIFIC, true);
+export const WRITE_FAULT = status(SCT_MEDIA, SC_WRITE_FAULT, false);
+export const UNRECOVERED_READ_ERROR = status(SCT_MEDIA, SC_UNRECOVERED_READ_ERROR, false);
+export const COMPARE_FAILURE = status(SCT_MEDIA, SC_COMPARE_FAILURE, true);

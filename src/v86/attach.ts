@@ -14,7 +14,7 @@
 
 import type { BlockBackend } from "../backends/block-backend.ts";
 import { NvmeController } from "../controller/controller.ts";
-import type { NamespaceOptions, NvmeOptions } from "../controller/options.ts";
+import type { NamespaceOptions, NvmeOptions } from "../state/options.ts";
 import { DEFAULT_VENDOR_ID } from "../pci/config-space.ts";
 import type { PlacementOptions } from "./attachment.ts";
 import { NvmeAttachment } from "./attachment.ts";

@@ -18,7 +18,7 @@
 //   after v86 restored CPU, RAM, PIC and PCI config spaces, restore each device from it; a file
 //   without the entry resets the device. Details in state.ts. Disk contents are not in it.
 
-import type { IntxCounters } from "./intx.ts";
+import type { IntxCounters, IntxState } from "./intx.ts";
 import { IntxLine } from "./intx.ts";
 import type { MmioCounters, MmioTarget } from "./mmio.ts";
 import { createMmioHandlers } from "./mmio.ts";
@@ -211,14 +211,14 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
       name: this.name,
       save: () => ({ intx: intx.saveState(), device: device.saveState() }),
       restore: (s) => {
-        const st = s as { intx: [boolean, boolean, number]; device: unknown };
+        const st = s as { intx: IntxState; device: unknown };
         device.restoreState(st.device);
         intx.restoreState(st.intx);
       },
       missing: () => {
         this.say("warn", "restored state has no entry for this device: resetting it");
         device.reset();
-        intx.restoreState([false, false, -1]);
+        intx.restoreState({ level: false, asserted: false, assertedIrq: -1 });
       },
     });
     return this;

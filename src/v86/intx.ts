@@ -34,6 +34,13 @@ export interface IntxCounters {
   unrouted: number;
 }
 
+/** What a snapshot keeps of the line: the level asked for, and what the PIC was told on which IRQ. */
+export interface IntxState {
+  level: boolean;
+  asserted: boolean;
+  assertedIrq: number;
+}
+
 export class IntxLine {
   /** The level the controller asks for. */
   level = false;
@@ -120,14 +127,18 @@ export class IntxLine {
     if (this.asserted) this.drop();
   }
 
-  saveState(): [boolean, boolean, number] {
-    return [this.level, this.asserted, this.assertedIrq];
+  saveState(): IntxState {
+    return { level: this.level, asserted: this.asserted, assertedIrq: this.assertedIrq };
   }
 
-  /** After v86 restored its PIC (which remembers the line), take back what it was told. */
-  restoreState(s: [boolean, boolean, number]): void {
-    this.level = !!s[0];
-    this.asserted = !!s[1];
-    this.assertedIrq = this.asserted ? s[2] : -1;
+  /**
+   * After v86 restored its PIC (which remembers the line), take back what it was told. Older
+   * snapshots kept the same three values as a [level, asserted, irq] tuple.
+   */
+  restoreState(saved: IntxState | [boolean, boolean, number]): void {
+    const s = Array.isArray(saved) ? { level: saved[0], asserted: saved[1], assertedIrq: saved[2] } : saved;
+    this.level = !!s.level;
+    this.asserted = !!s.asserted;
+    this.assertedIrq = this.asserted ? s.assertedIrq : -1;
   }
 }

@@ -3,7 +3,7 @@
 // I/O queue pairs, submit with (shadow) doorbells, reap completions by phase tag, CQ head updates.
 
 import { NvmeController, type ControllerHost } from "../../src/controller/controller.ts";
-import type { NvmeOptions } from "../../src/controller/options.ts";
+import type { NvmeOptions } from "../../src/state/options.ts";
 import { GuestMemory } from "./guest-memory.ts";
 import { Rng } from "./rng.ts";
 import * as R from "../../src/spec/registers.ts";

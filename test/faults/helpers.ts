@@ -6,7 +6,7 @@ import { MemoryBackend } from "../../src/backends/memory.ts";
 import { BackendError, type BlockBackend } from "../../src/backends/block-backend.ts";
 import { HostDriver, type Cqe, type Sqe } from "../driver/host-driver.ts";
 import * as O from "../../src/spec/opcodes.ts";
-import * as G from "../../src/spec/logs.ts";
+import * as LOG from "../../src/spec/logs.ts";
 
 /** Status values as the host driver reports them (CQE DW3 bits 31:17, without the phase tag). */
 export const ST = {
@@ -123,20 +123,20 @@ const u64 = (v: DataView, off: number) => v.getUint32(off, true) + v.getUint32(o
 /** Get Log Page 01h (all 64 entries): the used entries, newest first. */
 export async function errorLog(d: HostDriver): Promise<ErrorEntry[]> {
   const buf = d.mem.alloc(4096);
-  const c = await d.admin({ opcode: O.ADMIN_GET_LOG_PAGE, nsid: 0xffffffff, prp1: buf, cdw10: G.LID_ERROR_INFO | (1023 << 16) });
+  const c = await d.admin({ opcode: O.ADMIN_GET_LOG_PAGE, nsid: 0xffffffff, prp1: buf, cdw10: LOG.LID_ERROR_INFO | (1023 << 16) });
   if (c.status !== 0) throw new Error(`Get Log Page 01h failed: 0x${c.status.toString(16)}`);
   const v = new DataView(d.mem.bytes(buf, 4096).buffer);
   const out: ErrorEntry[] = [];
-  for (let e = 0; e < 4096; e += G.ERROR_ENTRY_SIZE) {
-    const count = u64(v, e + G.ERR_COUNT);
+  for (let e = 0; e < 4096; e += LOG.ERROR_ENTRY_SIZE) {
+    const count = u64(v, e + LOG.ERR_COUNT);
     if (count === 0) break;
     out.push({
       count,
-      sqid: v.getUint16(e + G.ERR_SQID, true),
-      cid: v.getUint16(e + G.ERR_CID, true),
-      status: v.getUint16(e + G.ERR_STATUS, true) >>> 1,
-      lba: u64(v, e + G.ERR_LBA),
-      nsid: v.getUint32(e + G.ERR_NSID, true),
+      sqid: v.getUint16(e + LOG.ERR_SQID, true),
+      cid: v.getUint16(e + LOG.ERR_CID, true),
+      status: v.getUint16(e + LOG.ERR_STATUS, true) >>> 1,
+      lba: u64(v, e + LOG.ERR_LBA),
+      nsid: v.getUint32(e + LOG.ERR_NSID, true),
     });
   }
   return out;
@@ -152,14 +152,14 @@ export interface Smart {
 /** Get Log Page 02h: the counters the fault tests look at. */
 export async function smart(d: HostDriver): Promise<Smart> {
   const buf = d.mem.alloc(512);
-  const c = await d.admin({ opcode: O.ADMIN_GET_LOG_PAGE, nsid: 0xffffffff, prp1: buf, cdw10: G.LID_SMART | (127 << 16) });
+  const c = await d.admin({ opcode: O.ADMIN_GET_LOG_PAGE, nsid: 0xffffffff, prp1: buf, cdw10: LOG.LID_SMART | (127 << 16) });
   if (c.status !== 0) throw new Error(`Get Log Page 02h failed: 0x${c.status.toString(16)}`);
   const v = new DataView(d.mem.bytes(buf, 512).buffer);
   return {
-    mediaErrors: u64(v, G.SMART_MEDIA_ERRORS),
-    errorEntries: u64(v, G.SMART_ERROR_ENTRIES),
-    hostReads: u64(v, G.SMART_HOST_READS),
-    hostWrites: u64(v, G.SMART_HOST_WRITES),
+    mediaErrors: u64(v, LOG.SMART_MEDIA_ERRORS),
+    errorEntries: u64(v, LOG.SMART_ERROR_ENTRIES),
+    hostReads: u64(v, LOG.SMART_HOST_READS),
+    hostWrites: u64(v, LOG.SMART_HOST_WRITES),
   };
 }
 

@@ -5,7 +5,7 @@ import { describe, it, expect } from "vitest";
 import { HostDriver, pattern, type Cqe } from "../driver/host-driver.ts";
 import { DeferredBackend } from "../driver/deferred-backend.ts";
 import { NvmeController, type ControllerSnapshot } from "../../src/controller/controller.ts";
-import type { NvmeOptions } from "../../src/controller/options.ts";
+import type { NvmeOptions } from "../../src/state/options.ts";
 import * as O from "../../src/spec/opcodes.ts";
 import { FaultyBackend, ST, errorLog, placeIo, reapAll, settle, smart, type Placed } from "./helpers.ts";
 

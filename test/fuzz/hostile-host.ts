@@ -8,7 +8,7 @@
 //
 // Every call into the device goes through `call`, which checks the invariants (invariants.ts).
 
-import { NvmeController, type ControllerHost } from "../../src/controller/controller.ts";
+import { hotPathOf, NvmeController, type ControllerHost } from "../../src/controller/controller.ts";
 import { MemoryBackend } from "../../src/backends/memory.ts";
 import { DeferredBackend } from "../driver/deferred-backend.ts";
 import { GuestMemory } from "../driver/guest-memory.ts";
@@ -358,7 +358,7 @@ export class HostileHost {
       case 6: {
         const on = this.admin({ opcode: O.ADMIN_DOORBELL_BUFFER_CONFIG, prp1: r.chance(50) ? SHADOW : addr(), prp2: r.chance(50) ? EVENTIDX : addr() }) === 0;
         // Only the usual pages are tracked as the host's own; elsewhere the device's view is the truth.
-        if (on) this.shadowOn = this.r32(SHADOW) === this.ctrl.hp.x.dbValue(0);
+        if (on) this.shadowOn = this.r32(SHADOW) === hotPathOf(this.ctrl).doorbellValue(0);
         return;
       }
       case 7: {

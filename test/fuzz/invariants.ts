@@ -7,19 +7,19 @@
 // - the INTx line is up exactly while an interrupt-enabled CQ holds entries the host has not
 //   consumed (unless masked; with aggregation on, never up without such entries).
 
-import type { NvmeController } from "../../src/controller/controller.ts";
+import { hotPathOf, type NvmeController } from "../../src/controller/controller.ts";
+import { MAX_QUEUES } from "../../src/hotpath.ts";
 import type { Command } from "../../src/command.ts";
 import type { GuestMemory } from "../driver/guest-memory.ts";
 import * as O from "../../src/spec/opcodes.ts";
 import * as R from "../../src/spec/registers.ts";
-import * as L from "../../asm/layout.ts";
 import { CommandLedger } from "./ledger.ts";
 import { MemoryWatch } from "./memory-watch.ts";
 import { dataInLength } from "./data-in.ts";
 import { prpRegions, type Region } from "./prp-model.ts";
 
 const LBA_SIZES = [512, 4096, 512];
-const DB_SPAN = L.MAX_QUEUES * 2 * 4;
+const DB_SPAN = MAX_QUEUES * 2 * 4;
 const MAX_VIOLATIONS = 20;
 
 export interface WatchedHost {
@@ -55,22 +55,22 @@ export class Invariants {
     if (c.sqid === 0 && c.opcode === O.ADMIN_DOORBELL_BUFFER_CONFIG) return [[prp1, prp1 + DB_SPAN], [prp2, prp2 + DB_SPAN]];
     // A longer transfer than MDTS allows is refused before any data moves.
     const len = Math.min(dataInLength(c.sqid, c.opcode, c.cdw10, c.cdw11, c.cdw12, LBA_SIZES[c.nsid - 1] ?? 512), this.ctrl.config.mdtsBytes);
-    return len ? prpRegions(prp1, prp2, len, this.ctrl.hp.u32(L.ST_PAGE_SIZE), this.read64) : [];
+    return len ? prpRegions(prp1, prp2, len, hotPathOf(this.ctrl).pageSize, this.read64) : [];
   }
 
   /** CQ rings and shadow pages the device holds now. */
   private deviceRegions(): Region[] {
-    const hp = this.ctrl.hp;
+    const hp = hotPathOf(this.ctrl);
     const out: Region[] = [];
-    const limit = hp.u32(L.ST_CQ_LIMIT);
+    const limit = hp.cqLimit;
     for (let q = 0; q < limit; q++) {
-      const c = L.ST_CQ + q * L.CQ_ENTRY;
-      const size = hp.u32(c + L.CQ_SIZE);
-      if (size) out.push([hp.u64(c + L.CQ_BASE), hp.u64(c + L.CQ_BASE) + size * 16]);
+      const cq = hp.completionQueue(q);
+      if (cq) out.push([cq.base, cq.base + cq.size * 16]);
     }
-    if (hp.u32(L.ST_DBBUF_ON)) {
-      out.push([hp.u64(L.ST_SHADOW_ADDR), hp.u64(L.ST_SHADOW_ADDR) + DB_SPAN]);
-      out.push([hp.u64(L.ST_EVENTIDX_ADDR), hp.u64(L.ST_EVENTIDX_ADDR) + DB_SPAN]);
+    const pages = hp.shadowPages();
+    if (pages) {
+      out.push([pages.shadow, pages.shadow + DB_SPAN]);
+      out.push([pages.eventIdx, pages.eventIdx + DB_SPAN]);
     }
     return out;
   }
@@ -120,23 +120,23 @@ export class Invariants {
 
   /** Right after the device recomputed its line (a tick, a CQ head doorbell). */
   checkInterruptLine(): void {
-    const hp = this.ctrl.hp;
+    const hp = hotPathOf(this.ctrl);
     const ready = (this.ctrl.mmioRead32(R.REG_CSTS) & R.CSTS_RDY) !== 0;
-    const masked = hp.u32(L.ST_INT_MASKED) !== 0;
-    const aggregating = hp.u32(L.ST_COALESCE_THR) !== 0 || hp.u32(L.ST_COALESCE_TIME) !== 0;
+    const masked = hp.interruptMasked;
+    const coalescing = hp.coalescing;
+    const aggregating = coalescing.threshold !== 0 || coalescing.time !== 0;
     let owed = false;
     let adminOwed = false;
     const owing: string[] = [];
-    const limit = hp.u32(L.ST_CQ_LIMIT);
+    const limit = hp.cqLimit;
     for (let q = 0; ready && q < limit; q++) {
-      const c = L.ST_CQ + q * L.CQ_ENTRY;
-      const size = hp.u32(c + L.CQ_SIZE);
-      if (!size || !hp.u32(c + L.CQ_IEN)) continue;
-      const head = hp.x.dbValue(q * 2 + 1) >>> 0;
-      if (head < size && head !== hp.u32(c + L.CQ_TAIL)) {
+      const cq = hp.completionQueue(q);
+      if (!cq || !cq.interrupts) continue;
+      const head = hp.doorbellValue(q * 2 + 1);
+      if (head < cq.size && head !== cq.tail) {
         owed = true;
         if (q === 0) adminOwed = true;
-        owing.push(`CQ ${q} head ${head} tail ${hp.u32(c + L.CQ_TAIL)} signalled ${hp.u32(c + L.CQ_SIGNALLED)}`);
+        owing.push(`CQ ${q} head ${head} tail ${cq.tail} signalled ${cq.signalled ? 1 : 0}`);
       }
     }
     const level = this.host.level;

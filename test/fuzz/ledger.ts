@@ -3,8 +3,9 @@
 // end of every step compares what it counts as outstanding with what the controller says is
 // still pending (in flight at a backend, or a parked Asynchronous Event Request).
 
-import type { NvmeController } from "../../src/controller/controller.ts";
+import { deviceOf, type NvmeController } from "../../src/controller/controller.ts";
 import type { Command } from "../../src/command.ts";
+import type { Status } from "../../src/spec/status.ts";
 import type { Region } from "./prp-model.ts";
 
 interface Outstanding {
@@ -13,13 +14,6 @@ interface Outstanding {
   regions: Region[];
 }
 
-/** The controller's internals the ledger listens to (test-only spies, never changed in behaviour). */
-interface ControllerInternals {
-  cmd: Command;
-  post(cmd: Command, status: number): void;
-  resetQueues(): void;
-  inflight: { all(): Command[] };
-}
 
 export class CommandLedger {
   private readonly outstanding = new Map<string, Outstanding>();
@@ -35,16 +29,16 @@ export class CommandLedger {
     private readonly regionsOf: (cmd: Command) => Region[],
     private readonly violation: (msg: string) => void,
   ) {
-    const c = ctrl as unknown as ControllerInternals;
-    const cmd = c.cmd;
-    const load = cmd.load.bind(cmd);
-    cmd.load = (hp, sqid, cqid) => {
-      load(hp, sqid, cqid);
+    // Test-only spies on the controller's inside, never changed in behaviour: every fetched
+    // command is executed once, every completion goes through post().
+    const c = deviceOf(ctrl);
+    const execute = c.execute.bind(c);
+    c.execute = (cmd: Command) => {
       this.onFetch(cmd);
-      return cmd;
+      execute(cmd);
     };
     const post = c.post.bind(c);
-    c.post = (command, status) => {
+    c.post = (command: Command, status: Status) => {
       this.statuses.set(status, (this.statuses.get(status) ?? 0) + 1);
       this.onPost(command);
       post(command, status);
@@ -78,7 +72,7 @@ export class CommandLedger {
       this.violation(`completion for SQ ${cmd.sqid} CID ${cmd.cid} (opcode 0x${cmd.opcode.toString(16)}) that is not outstanding: never fetched, or completed twice`);
       return;
     }
-    if (!this.ctrl.hp.x.cqExists(cmd.cqid)) this.violation(`completion for SQ ${cmd.sqid} CID ${cmd.cid} into CQ ${cmd.cqid}, which does not exist`);
+    if (!deviceOf(this.ctrl).hotPath.cqExists(cmd.cqid)) this.violation(`completion for SQ ${cmd.sqid} CID ${cmd.cid} into CQ ${cmd.cqid}, which does not exist`);
     if (--o.count === 0) this.outstanding.delete(key);
   }
 
@@ -99,9 +93,9 @@ export class CommandLedger {
 
   /** Outstanding commands must be exactly those the controller still holds. */
   check(): void {
-    const c = this.ctrl as unknown as ControllerInternals;
+    const c = deviceOf(this.ctrl);
     const held = new Map<string, number>();
-    for (const cmd of [...c.inflight.all(), ...this.ctrl.events.parkedRequests()]) {
+    for (const cmd of [...c.inflight.all(), ...c.events.parkedRequests()]) {
       const key = `${cmd.sqid}:${cmd.cid}`;
       held.set(key, (held.get(key) ?? 0) + 1);
     }

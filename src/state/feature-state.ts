@@ -1,7 +1,7 @@
 // Current values of every feature Get/Set Features offers. Nothing is saveable, so a controller
 // reset (or a new FeatureState, which is how the defaults are read) brings back the defaults.
 
-import type { ControllerConfig } from "../controller/options.ts";
+import type { ControllerConfig } from "./options.ts";
 import { ARB_AB_NO_LIMIT, TS_ORIGIN_HOST, TS_ORIGIN_RESET } from "../spec/features.ts";
 import { CW_SPARE, CW_TEMPERATURE, CW_RELIABILITY, CW_READ_ONLY, CW_VOLATILE_BACKUP } from "../spec/logs.ts";
 

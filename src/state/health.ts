@@ -1,7 +1,7 @@
 // SMART / Health counters and the 512-byte SMART log built from them. The device has no sensor:
 // the composite temperature is a fixed 308 K (35 °C) unless a test sets another.
 
-import * as G from "../spec/logs.ts";
+import * as LOG from "../spec/logs.ts";
 
 export const DEFAULT_TEMPERATURE_K = 308;
 const UNITS_PER_DATA_UNIT = 1000; // a reported data unit is 1000 units of 512 bytes
@@ -67,31 +67,31 @@ export class Health {
    */
   updateTemperatureWarning(over: number, under: number): boolean {
     const beyond = (over !== 0 && this.temperature > over) || (under !== 0 && this.temperature < under);
-    const was = (this.criticalWarning & G.CW_TEMPERATURE) !== 0;
-    if (beyond) this.criticalWarning |= G.CW_TEMPERATURE;
-    else this.criticalWarning &= ~G.CW_TEMPERATURE;
+    const was = (this.criticalWarning & LOG.CW_TEMPERATURE) !== 0;
+    if (beyond) this.criticalWarning |= LOG.CW_TEMPERATURE;
+    else this.criticalWarning &= ~LOG.CW_TEMPERATURE;
     return beyond && !was;
   }
 
   /** The SMART / Health Information log page; the error log's entry count comes from its owner. */
   bytes(errorLogEntries = 0): Uint8Array {
-    const out = new Uint8Array(G.SMART_LOG_SIZE);
+    const out = new Uint8Array(LOG.SMART_LOG_SIZE);
     const dv = new DataView(out.buffer);
-    out[G.SMART_CRITICAL_WARNING] = this.criticalWarning;
-    dv.setUint16(G.SMART_COMPOSITE_TEMP, this.temperature, true);
-    out[G.SMART_AVAIL_SPARE] = this.availableSpare;
-    out[G.SMART_SPARE_THRESH] = this.spareThreshold;
-    setU128(dv, G.SMART_DATA_UNITS_READ, dataUnits(this.bytesRead));
-    setU128(dv, G.SMART_DATA_UNITS_WRITTEN, dataUnits(this.bytesWritten));
-    setU128(dv, G.SMART_HOST_READS, this.hostReads);
-    setU128(dv, G.SMART_HOST_WRITES, this.hostWrites);
-    setU128(dv, G.SMART_BUSY_TIME, Math.floor(this.busyMs / 60_000));
-    setU128(dv, G.SMART_POWER_CYCLES, this.powerCycles);
+    out[LOG.SMART_CRITICAL_WARNING] = this.criticalWarning;
+    dv.setUint16(LOG.SMART_COMPOSITE_TEMP, this.temperature, true);
+    out[LOG.SMART_AVAIL_SPARE] = this.availableSpare;
+    out[LOG.SMART_SPARE_THRESH] = this.spareThreshold;
+    setU128(dv, LOG.SMART_DATA_UNITS_READ, dataUnits(this.bytesRead));
+    setU128(dv, LOG.SMART_DATA_UNITS_WRITTEN, dataUnits(this.bytesWritten));
+    setU128(dv, LOG.SMART_HOST_READS, this.hostReads);
+    setU128(dv, LOG.SMART_HOST_WRITES, this.hostWrites);
+    setU128(dv, LOG.SMART_BUSY_TIME, Math.floor(this.busyMs / 60_000));
+    setU128(dv, LOG.SMART_POWER_CYCLES, this.powerCycles);
     // A snapshot restored in another page carries a start time from a different clock origin.
-    setU128(dv, G.SMART_POWER_ON_HOURS, Math.max(0, Math.floor((this.now() - this.poweredOnAt) / 3_600_000)));
-    setU128(dv, G.SMART_UNSAFE_SHUTDOWNS, this.unsafeShutdowns);
-    setU128(dv, G.SMART_MEDIA_ERRORS, this.mediaErrors);
-    setU128(dv, G.SMART_ERROR_ENTRIES, errorLogEntries);
+    setU128(dv, LOG.SMART_POWER_ON_HOURS, Math.max(0, Math.floor((this.now() - this.poweredOnAt) / 3_600_000)));
+    setU128(dv, LOG.SMART_UNSAFE_SHUTDOWNS, this.unsafeShutdowns);
+    setU128(dv, LOG.SMART_MEDIA_ERRORS, this.mediaErrors);
+    setU128(dv, LOG.SMART_ERROR_ENTRIES, errorLogEntries);
     return out;
   }
 }

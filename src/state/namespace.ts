@@ -1,7 +1,7 @@
 // A namespace: a block backend seen through one LBA format, with its identifiers.
 
 import type { BlockBackend } from "../backends/block-backend.ts";
-import type { NamespaceOptions } from "../controller/options.ts";
+import type { NamespaceOptions } from "./options.ts";
 
 function hexId(v: string | undefined, bytes: number, fallback: Uint8Array, what: string): Uint8Array {
   if (v === undefined) return fallback;

@@ -3,9 +3,8 @@
 // page the event named (without Retain Asynchronous Event); events raised meanwhile wait.
 
 import type { Command } from "../command.ts";
-import { PENDING } from "../device.ts";
-import { SCT_COMMAND_SPECIFIC, SC_AER_LIMIT_EXCEEDED } from "../spec/status.ts";
-import * as G from "../spec/logs.ts";
+import { AER_LIMIT_EXCEEDED, LATER, SUCCESS, type HandlerResult, type Status } from "../spec/status.ts";
+import * as LOG from "../spec/logs.ts";
 import { AEC_SMART_MASK, AEC_NOTICE_SHIFT } from "../spec/features.ts";
 
 /** AERL + 1: requests the host may have outstanding (Identify Controller reports AERL = 3). */
@@ -30,7 +29,7 @@ export class AsyncEvents {
   private readonly masked = new Map<number, number>();
 
   constructor(
-    private readonly complete: (cmd: Command, status: number) => void,
+    private readonly complete: (cmd: Command, status: Status) => void,
     private readonly log: LogFn,
     config: () => number = () => AEC_SMART_MASK,
   ) {
@@ -61,15 +60,15 @@ export class AsyncEvents {
    * (never completing it from inside the handler), else parks a copy of it (the caller's object
    * is reused for the next command); fails it past the limit.
    */
-  request(cmd: Command): number {
-    if (this.parked.length >= AER_LIMIT) return SCT_COMMAND_SPECIFIC | SC_AER_LIMIT_EXCEEDED;
+  request(cmd: Command): HandlerResult {
+    if (this.parked.length >= AER_LIMIT) return AER_LIMIT_EXCEEDED;
     const e = this.takeReportable();
     if (e) {
       fill(cmd, e);
-      return 0;
+      return SUCCESS;
     }
     this.parked.push(cmd.clone());
-    return PENDING;
+    return LATER;
   }
 
   /** Abort of a parked request: removes it and returns it for the caller to complete, if found. */
@@ -113,8 +112,8 @@ export class AsyncEvents {
   /** Error events always go out; SMART and notice events follow the configuration bits. */
   private enabled(type: number, info: number): boolean {
     const aec = this.config();
-    if (type === G.AE_TYPE_SMART) return (aec & (G.SMART_INFO_AEC_BITS[info] ?? 0)) !== 0;
-    if (type === G.AE_TYPE_NOTICE) return info <= 6 && (aec & (1 << (AEC_NOTICE_SHIFT + info))) !== 0;
+    if (type === LOG.AE_TYPE_SMART) return (aec & (LOG.SMART_INFO_AEC_BITS[info] ?? 0)) !== 0;
+    if (type === LOG.AE_TYPE_NOTICE) return info <= 6 && (aec & (1 << (AEC_NOTICE_SHIFT + info))) !== 0;
     return true;
   }
 
@@ -134,12 +133,12 @@ export class AsyncEvents {
       if (!e) return;
       const cmd = this.parked.shift()!;
       fill(cmd, e);
-      this.complete(cmd, 0);
+      this.complete(cmd, SUCCESS);
     }
   }
 }
 
 function fill(cmd: Command, e: AsyncEvent): void {
-  cmd.dw0 = (e.type | (e.info << G.AE_INFO_SHIFT) | (e.logPage << G.AE_LOG_PAGE_SHIFT)) >>> 0;
+  cmd.dw0 = (e.type | (e.info << LOG.AE_INFO_SHIFT) | (e.logPage << LOG.AE_LOG_PAGE_SHIFT)) >>> 0;
   cmd.dw1 = 0;
 }

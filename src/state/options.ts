@@ -2,7 +2,7 @@
 // validation: a bad option is a clear error at creation, never a misbehaving device later.
 
 import type { BlockBackend } from "../backends/block-backend.ts";
-import { MAX_QUEUES } from "../../asm/layout.ts";
+import { MAX_QUEUES } from "../hotpath.ts";
 import type { HotPathWasm } from "../hotpath-module.ts";
 
 export interface NamespaceOptions {

@@ -2,7 +2,8 @@
 // error count that only grows (the host tells entries apart by it; 0 marks an unused entry).
 
 import type { Command } from "../command.ts";
-import * as G from "../spec/logs.ts";
+import * as LOG from "../spec/logs.ts";
+import { statusField, type Status } from "../spec/status.ts";
 
 /** ELPE + 1: entries kept (Identify Controller reports ELPE = ERROR_LOG_ENTRIES - 1). */
 export const ERROR_LOG_ENTRIES = 64;
@@ -29,7 +30,7 @@ export interface ErrorLogState {
 
 export class ErrorLog {
   /** Entries in log page layout; `next` is where the next one goes (the ring's newest is next - 1). */
-  private readonly ring = new Uint8Array(ERROR_LOG_ENTRIES * G.ERROR_ENTRY_SIZE);
+  private readonly ring = new Uint8Array(ERROR_LOG_ENTRIES * LOG.ERROR_ENTRY_SIZE);
   private next = 0;
   private errorCount = 0;
 
@@ -39,21 +40,21 @@ export class ErrorLog {
   }
 
   /** Records a failed command (or, with `cmd` undefined, an error not tied to one; pass sqid 0xffff then). */
-  record(cmd: Command | undefined, sqid: number, status: number, detail: ErrorDetail = {}): void {
+  record(cmd: Command | undefined, sqid: number, status: Status, detail: ErrorDetail = {}): void {
     this.errorCount++;
-    const off = this.next * G.ERROR_ENTRY_SIZE;
+    const off = this.next * LOG.ERROR_ENTRY_SIZE;
     this.next = (this.next + 1) % ERROR_LOG_ENTRIES;
-    const e = this.ring.subarray(off, off + G.ERROR_ENTRY_SIZE);
+    const e = this.ring.subarray(off, off + LOG.ERROR_ENTRY_SIZE);
     e.fill(0);
     const dv = new DataView(e.buffer, e.byteOffset, e.byteLength);
-    setU64(dv, G.ERR_COUNT, this.errorCount);
-    dv.setUint16(G.ERR_SQID, sqid & 0xffff, true);
-    dv.setUint16(G.ERR_CID, cmd ? cmd.cid : G.ERR_NOT_APPLICABLE_16, true);
+    setU64(dv, LOG.ERR_COUNT, this.errorCount);
+    dv.setUint16(LOG.ERR_SQID, sqid & 0xffff, true);
+    dv.setUint16(LOG.ERR_CID, cmd ? cmd.cid : LOG.ERR_NOT_APPLICABLE_16, true);
     // The status field as posted: status in bits 15:1, the phase tag (not known here) in bit 0.
-    dv.setUint16(G.ERR_STATUS, (status << 1) & 0xfffe, true);
-    dv.setUint16(G.ERR_PARAM_LOC, paramLocation(detail), true);
-    setU64(dv, G.ERR_LBA, detail.lba ?? 0);
-    dv.setUint32(G.ERR_NSID, (detail.nsid ?? cmd?.nsid ?? 0) >>> 0, true);
+    dv.setUint16(LOG.ERR_STATUS, statusField(status) << 1, true);
+    dv.setUint16(LOG.ERR_PARAM_LOC, paramLocation(detail), true);
+    setU64(dv, LOG.ERR_LBA, detail.lba ?? 0);
+    dv.setUint32(LOG.ERR_NSID, (detail.nsid ?? cmd?.nsid ?? 0) >>> 0, true);
   }
 
   /** The log page: ERROR_LOG_ENTRIES entries, newest first, unused ones zero. */
@@ -62,7 +63,7 @@ export class ErrorLog {
     const used = Math.min(this.errorCount, ERROR_LOG_ENTRIES);
     for (let i = 0; i < used; i++) {
       const slot = (this.next - 1 - i + ERROR_LOG_ENTRIES) % ERROR_LOG_ENTRIES;
-      out.set(this.ring.subarray(slot * G.ERROR_ENTRY_SIZE, (slot + 1) * G.ERROR_ENTRY_SIZE), i * G.ERROR_ENTRY_SIZE);
+      out.set(this.ring.subarray(slot * LOG.ERROR_ENTRY_SIZE, (slot + 1) * LOG.ERROR_ENTRY_SIZE), i * LOG.ERROR_ENTRY_SIZE);
     }
     return out;
   }
@@ -86,6 +87,6 @@ export class ErrorLog {
 }
 
 function paramLocation(d: ErrorDetail): number {
-  if (d.paramByte === undefined) return G.ERR_NOT_APPLICABLE_16;
+  if (d.paramByte === undefined) return LOG.ERR_NOT_APPLICABLE_16;
   return (d.paramByte & 0xff) | ((d.paramBit ?? 0) & 0x7) << 8;
 }

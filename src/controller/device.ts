@@ -1,0 +1,283 @@
+// The controller's inside: the hot path, the register file and the enable/reset/shutdown sequence,
+// command dispatch to the handlers (admin/, io/), in-flight commands, completions and the INTx
+// line. It is the context handlers are given (HandlerContext); users see NvmeController instead.
+
+import { HotPath, type GuestRam } from "../hotpath.ts";
+import { Dma } from "../dma.ts";
+import { Command } from "../command.ts";
+import type { HandlerContext, LogLevel } from "../state/context.ts";
+import { Namespace } from "../state/namespace.ts";
+import { FeatureState } from "../state/feature-state.ts";
+import { AsyncEvents } from "../state/async-events.ts";
+import { ErrorLog } from "../state/error-log.ts";
+import { Health } from "../state/health.ts";
+import type { ControllerConfig, NvmeOptions } from "../state/options.ts";
+import { executeIo } from "../io/nvm.ts";
+import { executeAdmin } from "../admin/index.ts";
+import { Registers } from "./registers.ts";
+import { Telemetry } from "./telemetry.ts";
+import { RateLimitedLog } from "./rate-limited-log.ts";
+import { InflightCommands } from "./inflight.ts";
+import * as S from "../spec/status.ts";
+import type { HandlerResult, Status } from "../spec/status.ts";
+import * as O from "../spec/opcodes.ts";
+import * as LOG from "../spec/logs.ts";
+
+export interface ControllerHost {
+  /** INTx line level; called on every change. */
+  setIrq(level: boolean): void;
+  /** The device stored into guest-physical [start, end): stale JIT code there must go. */
+  markDirty(start: number, end: number): void;
+  /** Messages already carry the device name. */
+  log(level: LogLevel, msg: string): void;
+  /** Run a tick soon (an emulator whose guest halted may be asleep until its next timer event). */
+  wake?(): void;
+  /** A data transfer finished (for bus events). */
+  ioDone?(kind: "read" | "write", bytes: number, sectors: number, nsid: number): void;
+}
+
+export class Device implements HandlerContext {
+  readonly name: string;
+  readonly dma: Dma;
+  readonly namespaces: Namespace[];
+  readonly features: FeatureState;
+  readonly events: AsyncEvents;
+  readonly errors = new ErrorLog();
+  readonly health = new Health();
+  readonly telemetry = new Telemetry();
+  readonly regs: Registers;
+  readonly inflight = new InflightCommands();
+  /** The INTx level last handed to the host. */
+  irq = false;
+  private readonly badDoorbellLog: RateLimitedLog;
+
+  /**
+   * The device's clock: read at each timer tick (every ~100k guest instructions in v86), not per
+   * command. Aggregation time (in 100 us ticks) and the awake policy's idle time only need that
+   * resolution, and a clock read per doorbell costs more than the rest of a small command.
+   */
+  clockMs = 0;
+  clockTicks = 0;
+
+  constructor(
+    readonly config: ControllerConfig,
+    options: NvmeOptions,
+    readonly hotPath: HotPath,
+    private readonly host: ControllerHost,
+  ) {
+    this.name = config.name;
+    this.dma = new Dma(hotPath);
+    this.namespaces = options.namespaces.map((o, i) => new Namespace(i + 1, o, config.serial));
+    this.features = new FeatureState(config);
+    // Parked AERs complete straight away; a reset drops them inside AsyncEvents.
+    this.events = new AsyncEvents((c, s) => {
+      this.post(c, s);
+      this.afterWork();
+    }, (l, m) => this.log(l, m), () => this.features.asyncEventConfig);
+    this.regs = new Registers(config, {
+      enable: () => this.enable(),
+      reset: () => this.resetQueues(),
+      shutdown: () => this.shutdown(),
+      maskChanged: (m) => {
+        this.hotPath.interruptMasked = m;
+        this.updateIrq();
+      },
+    });
+    this.badDoorbellLog = new RateLimitedLog((m) => this.log("warn", m));
+  }
+
+  static async create(config: ControllerConfig, options: NvmeOptions, ram: GuestRam, host: ControllerHost): Promise<Device> {
+    return new Device(config, options, await HotPath.create(ram, options.wasm), host);
+  }
+
+  // ---- HandlerContext ----
+
+  get ioSqEntryShift(): number {
+    return this.regs.ioSqEntryShift;
+  }
+
+  get ioCqEntryShift(): number {
+    return this.regs.ioCqEntryShift;
+  }
+
+  now(): number {
+    return performance.now();
+  }
+
+  log(level: LogLevel, msg: string): void {
+    this.host.log(level, `${this.name}: ${msg}`);
+  }
+
+  ioDone(kind: "read" | "write", bytes: number, nsid: number): void {
+    this.telemetry.io(kind, bytes);
+    this.host.ioDone?.(kind, bytes, bytes >>> 9, nsid);
+  }
+
+  hold(cmd: Command): Command {
+    return this.inflight.hold(cmd);
+  }
+
+  isHeld(cmd: Command): boolean {
+    return this.inflight.holds(cmd);
+  }
+
+  complete(cmd: Command, status: Status): void {
+    if (!this.inflight.release(cmd)) return; // reset, aborted or its SQ deleted since
+    this.post(cmd, status);
+    this.afterWork();
+    // Completed outside any tick with its interrupt held back for aggregation: a halted guest
+    // would otherwise sleep until its next timer event.
+    if (!this.irq && this.nextDueMs(this.clockMs) !== Infinity) this.host.wake?.();
+  }
+
+  abort(sqid: number, cid: number): boolean {
+    const c = this.inflight.take(sqid, cid) ?? (sqid === 0 ? this.events.abort(cid) : undefined);
+    if (!c) return false;
+    this.post(c, S.ABORT_REQUESTED);
+    return true;
+  }
+
+  abortSqCommands(sqid: number): void {
+    for (const c of this.inflight.takeSq(sqid)) this.post(c, S.ABORTED_SQ_DELETION);
+  }
+
+  // ---- Commands ----
+
+  /** Runs a fetched command and posts its completion unless it completes later. */
+  execute(cmd: Command): void {
+    this.telemetry.command(cmd.sqid === 0, cmd.opcode);
+    let result: HandlerResult;
+    try {
+      result = this.cidInUse(cmd) ? S.CID_CONFLICT : this.dispatch(cmd);
+    } catch (e) {
+      this.log("error", `command ${cmd.opcode.toString(16)} on SQ ${cmd.sqid} failed: ${e instanceof Error ? e.stack : e}`);
+      result = S.INTERNAL_ERROR;
+    }
+    if (result !== S.LATER) this.post(cmd, result);
+  }
+
+  /** Hands a command to its handler. */
+  dispatch(cmd: Command): HandlerResult {
+    return cmd.sqid === 0 ? executeAdmin(this, cmd) : executeIo(this, cmd);
+  }
+
+  /**
+   * A command whose CID is still outstanding on its SQ: the two could not be told apart in the
+   * completion (or by Abort), and the second would replace the first in flight, losing it.
+   */
+  private cidInUse(cmd: Command): boolean {
+    if (this.inflight.size !== 0 && this.inflight.has(cmd.sqid, cmd.cid)) return true;
+    return cmd.sqid === 0 && this.events.outstanding !== 0 && this.events.isParked(cmd.cid);
+  }
+
+  post(cmd: Command, status: Status): void {
+    if (status !== S.SUCCESS) this.errors.record(cmd, cmd.sqid, status, errorLba(cmd, status));
+    this.hotPath.post(cmd, status, this.clockTicks);
+  }
+
+  // ---- Doorbells and interrupts ----
+
+  /** A write to a doorbell of no queue, or a value no queue position can have: logged, reported to the host. */
+  invalidDoorbell(idx: number, info: number, value: number): void {
+    const what = info === LOG.AE_ERR_INVALID_DB_REGISTER ? "write to invalid doorbell" : "invalid doorbell value";
+    this.badDoorbellLog.note(`${what} ${idx} (${idx & 1 ? "CQ" : "SQ"} ${idx >>> 1}) value ${value}`);
+    this.telemetry.invalidDoorbellWrites++;
+    // The async event points the host at the error log: give it an entry to find there.
+    this.errors.record(undefined, 0xffff, S.INVALID_FIELD);
+    this.events.raise(LOG.AE_TYPE_ERROR, info, LOG.LID_ERROR_INFO);
+  }
+
+  /** After a batch: report a bad doorbell a poll found, set the interrupt line. */
+  afterWork(): void {
+    const bad = this.hotPath.takeBadDoorbell();
+    if (bad >= 0) this.invalidDoorbell(bad, LOG.AE_ERR_INVALID_DB_VALUE, this.hotPath.doorbellValue(bad));
+    this.updateIrq();
+  }
+
+  /** Sets the interrupt line, handing the emulator every range stored into first. */
+  updateIrq(): void {
+    const level = this.hotPath.irqLevel(this.clockTicks);
+    // irqLevel may have written CQ head EventIdx slots: those are dirty ranges too.
+    this.hotPath.drainDirty((s, e) => this.host.markDirty(s, e));
+    if (level === this.irq) return;
+    this.irq = level;
+    if (level) this.telemetry.interrupts++;
+    this.host.setIrq(level);
+  }
+
+  /** Tells the host the line's level again (after a restore). */
+  resendIrq(): void {
+    this.host.setIrq(this.irq);
+  }
+
+  /** Milliseconds until an aggregated interrupt falls due (Infinity: none). */
+  nextDueMs(nowMs: number): number {
+    if (!this.regs.enabled) return Infinity;
+    return Math.max(0, this.hotPath.nextDueTick() / 10 - nowMs);
+  }
+
+  /** Reads the clock for this round of work (`nowMs`: the emulator's, default performance.now()). */
+  startRound(nowMs = performance.now()): void {
+    this.clockMs = nowMs;
+    this.clockTicks = Math.floor(nowMs * 10) >>> 0;
+  }
+
+  // ---- Enable, reset, shutdown ----
+
+  private enable(): boolean {
+    const r = this.regs;
+    const css = (r.cc >>> 4) & 7;
+    const mps = (r.cc >>> 7) & 0xf;
+    const ams = (r.cc >>> 11) & 7;
+    if (css !== 0 || ams !== 0 || mps > 4) {
+      this.log("error", `cannot enable: CC 0x${r.cc.toString(16)} asks for an unsupported command set, arbitration or page size`);
+      return false;
+    }
+    this.hotPath.pageSize = r.pageSize;
+    const okSq = this.hotPath.createSq(0, r.asqLo, r.asqHi, r.adminSqSize, 0);
+    const okCq = this.hotPath.createCq(0, r.acqLo, r.acqHi, r.adminCqSize, true);
+    if (!okSq || !okCq) {
+      this.log("error", `cannot enable: admin queues (ASQ 0x${r.asqHi.toString(16)}_${r.asqLo.toString(16)}, ACQ 0x${r.acqHi.toString(16)}_${r.acqLo.toString(16)}, AQA 0x${r.aqa.toString(16)}) lie outside guest RAM or are too small`);
+      this.resetQueues();
+      return false;
+    }
+    return true;
+  }
+
+  /** Controller reset: every queue, shadow page and in-flight command is forgotten. */
+  resetQueues(): void {
+    this.inflight.clear();
+    this.events.reset();
+    this.features.reset();
+    const masked = (this.regs.intms & 1) !== 0;
+    this.hotPath.reset();
+    this.hotPath.interruptMasked = masked;
+    this.updateIrq();
+  }
+
+  private shutdown(): void {
+    const waits = this.namespaces.map((ns) => ns.backend.flush()).filter((r): r is Promise<void> => r instanceof Promise);
+    if (waits.length === 0) this.regs.shutdownDone();
+    else Promise.all(waits).then(() => this.regs.shutdownDone(), (e) => {
+      this.log("error", `flush at shutdown failed: ${e}`);
+      this.regs.shutdownDone();
+    });
+  }
+
+  /** Machine reset (power cycle, guest reboot): registers to power-on values, all state gone. */
+  powerCycle(): void {
+    this.resetQueues();
+    this.regs.powerOn();
+    this.hotPath.interruptMasked = false;
+    this.health.powerCycles++;
+    this.updateIrq();
+  }
+}
+
+const MEDIA_LBA_OPCODES = new Set([O.IO_READ, O.IO_WRITE, O.IO_COMPARE, O.IO_WRITE_ZEROES, O.IO_WRITE_UNCORRECTABLE]);
+
+/** The Error Information entry's LBA: the first LBA of an I/O command that failed on the medium. */
+function errorLba(cmd: Command, status: Status): { lba: number } | undefined {
+  if (cmd.sqid === 0 || S.statusCodeType(status) !== S.SCT_MEDIA || !MEDIA_LBA_OPCODES.has(cmd.opcode)) return undefined;
+  return { lba: cmd.cdw10 + cmd.cdw11 * 2 ** 32 };
+}
