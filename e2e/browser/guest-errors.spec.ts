@@ -16,7 +16,7 @@ test("a missing or unset image or BIOS file is refused, naming the option", asyn
 
 test("a guest that never reaches its prompt fails with the serial tail and the VGA screen", async ({ browser, bios, vgaBios }) => {
   // 1 MiB of zeros: SeaBIOS finds the NVMe disk, reads its MBR, finds no boot signature.
-  const error = await GuestPage.open(browser, { image: new Uint8Array(1 << 20), bios, vgaBios, bootTimeout: 10_000 }).then(
+  const error = await GuestPage.open(browser, { image: new Uint8Array(1 << 20), bios, vgaBios, bootTimeout: 2_000 }).then(
     () => undefined,
     (e: unknown) => e,
   );

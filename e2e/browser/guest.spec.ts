@@ -3,6 +3,7 @@
 // verify passes through it, the VGA screen shows the BIOS booting from it; and the fixture's own
 // promise, that every test starts from the state right after boot. One boot for the whole file.
 
+import type { Page } from "@playwright/test";
 import { expect, test } from "../../src/playwright/index.ts";
 
 test("Linux boots from the NVMe disk to a shell, root on nvme0n1p2", async ({ guest }) => {
@@ -77,7 +78,7 @@ test.describe("every test starts from the state right after boot", () => {
   const MARK = "left-behind-by-an-earlier-test";
   const SECTOR = 1000; // in the gap between the MBR and partition 1
   /** Namespace 1's bytes at SECTOR as the controller sees them, read on the host side. */
-  const onDisk = (page: import("@playwright/test").Page) =>
+  const onDisk = (page: Page) =>
     page.evaluate(([offset, length]) => {
       const bytes = new Uint8Array(512);
       window.v86nvme.guest().disk.tryRead(offset, bytes);

@@ -14,7 +14,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { MemoryBackend } from "../../src/backends/memory.ts";
 import { deviceOf } from "../../src/controller/controller.ts";
 import { FaultyBackend } from "./faulty-backend.ts";
-import { Guest } from "./guest.ts";
+import { bootGuest } from "../../src/node/index.ts";
+import { BIOS, Guest, loadDisk } from "./guest.ts";
 
 const SERIAL = "V86E2E0001";
 const MODEL = "v86-nvme Virtual NVMe Disk";
@@ -268,6 +269,15 @@ describe("Linux on the NVMe controller (v86, Node)", () => {
     await expect(guest.restore(other({ memory: 128 << 20 }))).rejects.toThrow(/another memory size: 128 MiB \(this guest: 256 MiB\)/);
     await expect(guest.restore(other({ nvme: JSON.stringify({ mdts: 5 }) }))).rejects.toThrow(/another controller configuration: .*mdts 5 \(this guest: default\)/);
     await expect(guest.restore({} as never)).rejects.toThrow(/not a snapshot/);
+    // A real snapshot of another machine: a larger image and another MDTS (not booted: taken as soon as v86 is up).
+    const foreignGuest = await bootGuest(
+      { image: loadDisk(undefined, 1 << 20), bios: BIOS, memory: 256 << 20, nvme: { serial: SERIAL, mdts: 5 } },
+      { readyWhen: () => true },
+    );
+    const foreign = await foreignGuest.snapshot();
+    await foreignGuest.stop();
+    const refused = await guest.restore(foreign).catch((e: Error) => e);
+    expect((refused as Error).message).toMatch(/^restore: the snapshot was taken with another disk size: \d+ bytes \(this guest's image: \d+ bytes\); another controller configuration: mdts 5 \(this guest: default\), namespaces default \(this guest: \[\{"backend":\{"bytes":67108864\}\}\]\)$/);
     expect(await guest.exec("cat /root/snapshot-test")).toEqual({ stdout: `${TOKEN}\n`, exitCode: 0 });
     const c = g.counters();
     expect(c.adapter.mmioErrors + c.adapter.tickErrors).toBe(0);

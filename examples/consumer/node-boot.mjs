@@ -3,7 +3,7 @@
 //   node node-boot.mjs        exits 0 when both commands gave what they should
 import { bootGuest } from "v86-nvme/node";
 
-const env = (name) => process.env[name] ?? fail(`set ${name} to a file's path`);
+const env = (name) => process.env[name] || fail(`set ${name} to a file's path`);
 function fail(msg) {
   console.error(`node-boot: ${msg}`);
   process.exit(1);

@@ -213,9 +213,9 @@ export class GuestPage {
     return this.page.evaluate((t) => window.v86nvme.send(t), text);
   }
 
-  /** The console text since the test started (cleaned: no escape sequences, no CRs); all of it with `all`. */
-  text(all = false): Promise<string> {
-    return this.page.evaluate((a) => window.v86nvme.text(a), all);
+  /** The console text since the test started (cleaned: no escape sequences, no CRs). */
+  text(): Promise<string> {
+    return this.page.evaluate(() => window.v86nvme.text());
   }
 
   counters(): Promise<GuestCounters> {

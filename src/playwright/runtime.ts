@@ -99,8 +99,8 @@ export async function waitFor(source: string, flags: string | null, timeout?: nu
 
 export const send = (text: string): void => guest().serial.send(text);
 
-/** The console text since the current test started (all of it with `all`). */
-export const text = (all = false): string => guest().serial.text().slice(all ? 0 : mark);
+/** The console text since the current test started. */
+export const text = (): string => guest().serial.text().slice(mark);
 
 export const tail = (chars?: number): string => current?.serial.tail(chars) ?? "";
 
