@@ -119,6 +119,10 @@ export class Registers {
       if (this.hooks.enable()) this.csts |= R.CSTS_RDY;
       else this.csts |= R.CSTS_CFS; // an impossible configuration: fatal, as the host can see
     } else if (wasEn && !en) {
+      // Controller reset: every property but AQA, ASQ and ACQ returns to its reset value (CC
+      // keeps what the host just wrote). INTMS too: a driver that masked INTx and disabled the
+      // controller must not leave the next one without interrupts.
+      this.intms = 0;
       this.hooks.reset();
       this.csts &= ~(R.CSTS_RDY | R.CSTS_CFS | (3 << R.CSTS_SHST_SHIFT));
     }
@@ -133,9 +137,10 @@ export class Registers {
     this.csts = (this.csts & ~(3 << R.CSTS_SHST_SHIFT)) | (R.SHST_COMPLETE << R.CSTS_SHST_SHIFT);
   }
 
+  /** NVM Subsystem Reset: the function sees a link reset, so every register to its reset value, NSSRO set. */
   private subsystemReset(): void {
+    this.powerOn();
     this.hooks.reset();
-    this.cc = 0;
     this.csts = R.CSTS_NSSRO;
   }
 
