@@ -146,6 +146,11 @@ export class Device implements HandlerContext {
   /** Runs a fetched command and posts its completion unless it completes later. */
   execute(cmd: Command): void {
     this.telemetry.command(cmd.sqid === 0, cmd.opcode);
+    this.run(cmd);
+  }
+
+  /** Checks and runs a command (fetched, or in flight in a restored snapshot); posts unless it completes later. */
+  run(cmd: Command): void {
     let result: HandlerResult;
     try {
       result = this.cidInUse(cmd) ? S.CID_CONFLICT : this.dispatch(cmd);

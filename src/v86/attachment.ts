@@ -211,9 +211,18 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
       name: this.name,
       save: () => ({ intx: intx.saveState(), device: device.saveState() }),
       restore: (s) => {
-        const st = s as { intx: IntxState; device: unknown };
-        device.restoreState(st.device);
-        intx.restoreState(st.intx);
+        const st = s as { intx: IntxState; device: unknown } | null;
+        try {
+          device.restoreState(st?.device);
+        } catch (e) {
+          // The rest of the machine is already the snapshot's: the device must not keep addresses
+          // of the one before. It comes up reset, and the refusal goes to the caller.
+          this.say("error", `${e instanceof Error ? e.message : String(e)}: the device is reset`);
+          device.reset();
+          intx.restoreState({ level: false, asserted: false, assertedIrq: -1 });
+          throw e;
+        }
+        intx.restoreState(st!.intx);
       },
       missing: () => {
         this.say("warn", "restored state has no entry for this device: resetting it");
