@@ -57,6 +57,9 @@ class TestDevice implements HandlerContext {
   isHeld(): boolean {
     return true;
   }
+  afterDma(fn: () => void): void {
+    fn();
+  }
   complete(cmd: Command, status: S.Status): void {
     this.completed.push([cmd, status]);
   }

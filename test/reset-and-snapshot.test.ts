@@ -159,3 +159,27 @@ describe("snapshots", () => {
     expect(c.status).toBe(0);
   });
 });
+
+describe("bus mastering", () => {
+  it("does no DMA while Bus Master Enable is clear, and finishes what it held once it is set again", async () => {
+    const disk = new DeferredBackend(1 << 20);
+    const d = await HostDriver.create({ namespaces: [{ backend: disk }] });
+    await d.bringUp();
+    const buf = d.mem.alloc(4096);
+    d.submit(1, { opcode: O.IO_READ, nsid: 1, prp1: buf, cdw12: 7 }); // held by the slow disk
+    d.host.bus = false;
+    const fetched = d.ctrl.counters.sqesFetched;
+    d.submit(1, { opcode: O.IO_FLUSH, nsid: 1 }); // the doorbell is stored, nothing fetched
+    const ram = d.mem.bytes(0, d.mem.ramSize);
+    await disk.release(); // the read's data arrives
+    d.ctrl.tick();
+    expect(d.ctrl.counters.sqesFetched).toBe(fetched);
+    expect(same(d.mem.bytes(0, d.mem.ramSize), ram)).toBe(true);
+    d.host.bus = true;
+    d.ctrl.tick();
+    await disk.release();
+    d.ctrl.tick();
+    expect(d.reap(1).map((c) => c.status)).toEqual([0, 0]);
+    expect(d.ctrl.counters.sqesFetched).toBe(fetched + 1);
+  });
+});

@@ -203,7 +203,9 @@ export function restoreSnapshot(d: Device, s: ControllerSnapshot): void {
   applyCoalescing(d);
   d.irq = false;
   for (const aer of c.aers) d.events.request(aer);
-  for (const cmd of c.inflight) d.run(cmd);
-  d.afterWork();
+  d.afterDma(() => {
+    for (const cmd of c.inflight) d.run(cmd);
+    d.afterWork();
+  });
   d.resendIrq();
 }
