@@ -208,7 +208,7 @@ export async function fuzzSnapshots(seed: number, inputs: number): Promise<Snaps
       guard("counters", () => ctrl.counters);
       if (slow.pending && r.chance(5)) await slow.release();
     }
-    const broken = mem.brokenCanaries();
+    const broken = report.inputs % 16 === 0 ? mem.brokenCanaries() : [];
     if (broken.length) {
       violation(`bytes outside guest RAM changed at ${broken.slice(0, 8).join(", ")}`);
       mem.u8().fill(0xa5, 0, mem.ramBase);
