@@ -57,6 +57,9 @@ class TestDevice implements HandlerContext {
   isHeld(): boolean {
     return true;
   }
+  afterDma(fn: () => void): void {
+    fn();
+  }
   complete(cmd: Command, status: S.Status): void {
     this.completed.push([cmd, status]);
   }
@@ -455,6 +458,29 @@ describe("Get Log Page", () => {
     const [s3, tail] = getLog(dev, LOG.LID_FW_SLOT, 16, { cdw12: 508 });
     expect(s3).toBe(0);
     expect(tail.every((b) => b === 0)).toBe(true);
+  });
+
+  it("refuses an offset at or past the end of every log, and reads zeros past the end of a long transfer", async () => {
+    // The spec: an offset beyond the log is Invalid Field in Command; dwords requested past its end
+    // are undefined, and zeros is what the device returns there.
+    const dev = await device({ firmware: "ABCDEFGH" });
+    const sizes: Array<[number, number]> = [
+      [LOG.LID_ERROR_INFO, ERROR_LOG_ENTRIES * LOG.ERROR_ENTRY_SIZE],
+      [LOG.LID_SMART, LOG.SMART_LOG_SIZE],
+      [LOG.LID_FW_SLOT, LOG.FW_SLOT_LOG_SIZE],
+      [LOG.LID_CMD_EFFECTS, effectsLog(dev.config).length],
+      [LOG.LID_CHANGED_NS_LIST, LOG.CHANGED_NS_LIST_SIZE],
+    ];
+    for (const [lid, size] of sizes) {
+      for (const offset of [size, size + 4, 2 ** 32, 2 ** 40]) {
+        expect(getLog(dev, lid, 8, { cdw12: offset >>> 0, cdw13: Math.floor(offset / 2 ** 32) })[0], `LID ${lid} offset ${offset}`).toBe(INVALID_FIELD);
+      }
+      const [whole] = [getLog(dev, lid, size)[1]];
+      const [s, tail] = getLog(dev, lid, 16, { cdw12: size - 4 });
+      expect(s, `LID ${lid} last dword`).toBe(0);
+      expect([...tail.subarray(0, 4)]).toEqual([...whole.subarray(size - 4)]);
+      expect(tail.subarray(4).every((b) => b === 0)).toBe(true);
+    }
   });
 
   it("rejects unknown logs and transfers beyond MDTS", async () => {

@@ -1,5 +1,8 @@
 // Resets and snapshots are ordinary events: the device forgets every guest address it held, and
 // nothing it acknowledged is lost; commands in flight in a snapshot run again after restore.
+import * as L from "../asm/layout.ts";
+import { Command } from "../src/command.ts";
+import type { ControllerSnapshot } from "../src/controller/controller.ts";
 import { describe, it, expect } from "vitest";
 import { HostDriver, pattern, same } from "./driver/host-driver.ts";
 import { DeferredBackend } from "./driver/deferred-backend.ts";
@@ -118,5 +121,65 @@ describe("snapshots", () => {
     d.ctrl = same;
     const [c] = await d.read(1, 1, 0, 8);
     expect(c.status).toBe(0);
+  });
+
+  it("refuses a snapshot whose queues, shadow pages or commands in flight the guest could not have made, and stays as it was", async () => {
+    const d = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(1 << 20) }] });
+    await d.bringUp({ pairs: 2 });
+    const good = structuredClone(d.ctrl.saveState());
+    const hot = (edit: (dv: DataView) => void) => {
+      const s = structuredClone(good);
+      edit(new DataView(s.hot.buffer, s.hot.byteOffset, s.hot.byteLength));
+      return s;
+    };
+    const sq1 = L.ST_SQ + L.SQ_ENTRY;
+    const cq1 = L.ST_CQ + L.CQ_ENTRY;
+    const cases: Array<[RegExp, ControllerSnapshot]> = [
+      [/SQ 1 at 0x3ff800 \(64 entries\) lies outside guest RAM/, hot((dv) => dv.setUint32(sq1 + L.SQ_BASE, d.mem.ramSize - 2048, true))],
+      [/CQ 1 at .* lies outside guest RAM/, hot((dv) => dv.setUint32(cq1 + L.CQ_BASE + 4, 1, true))],
+      [/SQ 1 head 64 is past/, hot((dv) => dv.setUint32(sq1 + L.SQ_HEAD, 64, true))],
+      [/SQ 1 completes into CQ 7/, hot((dv) => dv.setUint32(sq1 + L.SQ_CQID, 7, true))],
+      [/shadow doorbell page .* is not a page inside guest RAM/, hot((dv) => dv.setUint32(L.ST_SHADOW_ADDR, d.mem.ramSize, true))],
+      [/queue id limits/, hot((dv) => dv.setUint32(L.ST_SQ_LIMIT, 1000, true))],
+      [/state is not/, { ...good, hot: good.hot.subarray(0, 100) }],
+      [/register intms/, { ...good, regs: { ...good.regs, intms: 7 } }],
+      [/register cc is/, { ...good, regs: { ...good.regs, cc: "1" as never } }],
+      [/command 5 of SQ 1 is on no queue/, { ...good, inflight: [{ ...new Command(), sqid: 1, cqid: 2, cid: 5 } as Command] }],
+      [/CQ 1 reserves 0 slots for 1 commands/, { ...good, inflight: [{ ...new Command(), sqid: 1, cqid: 1, cid: 5 } as Command] }],
+      [/command 0 in flight has prp1Lo -1/, { ...good, inflight: [{ ...new Command(), sqid: 1, cqid: 1, prp1Lo: -1 } as Command] }],
+      [/error log position 64/, { ...good, errors: { ...good.errors!, next: 64 } }],
+      [/features field coalesceTime/, { ...good, features: { ...good.features, coalesceTime: 256 } }],
+    ];
+    for (const [message, bad] of cases) {
+      expect(() => d.ctrl.restoreState(bad), String(message)).toThrow(new RegExp(`nvme0: snapshot refused: .*${message.source}`));
+    }
+    expect(d.brokenCanaries()).toEqual([]);
+    // Refused whole: the controller carries on with its own queues.
+    const [c] = await d.read(1, 1, 0, 8);
+    expect(c.status).toBe(0);
+  });
+});
+
+describe("bus mastering", () => {
+  it("does no DMA while Bus Master Enable is clear, and finishes what it held once it is set again", async () => {
+    const disk = new DeferredBackend(1 << 20);
+    const d = await HostDriver.create({ namespaces: [{ backend: disk }] });
+    await d.bringUp();
+    const buf = d.mem.alloc(4096);
+    d.submit(1, { opcode: O.IO_READ, nsid: 1, prp1: buf, cdw12: 7 }); // held by the slow disk
+    d.host.bus = false;
+    const fetched = d.ctrl.counters.sqesFetched;
+    d.submit(1, { opcode: O.IO_FLUSH, nsid: 1 }); // the doorbell is stored, nothing fetched
+    const ram = d.mem.bytes(0, d.mem.ramSize);
+    await disk.release(); // the read's data arrives
+    d.ctrl.tick();
+    expect(d.ctrl.counters.sqesFetched).toBe(fetched);
+    expect(same(d.mem.bytes(0, d.mem.ramSize), ram)).toBe(true);
+    d.host.bus = true;
+    d.ctrl.tick();
+    await disk.release();
+    d.ctrl.tick();
+    expect(d.reap(1).map((c) => c.status)).toEqual([0, 0]);
+    expect(d.ctrl.counters.sqesFetched).toBe(fetched + 1);
   });
 });

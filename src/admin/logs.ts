@@ -1,6 +1,8 @@
 // Get Log Page: Error Information, SMART / Health, Firmware Slot, Changed Namespace List,
 // Commands Supported and Effects.
-// Offsets and lengths are in bytes of the page; bytes past its end read as zero.
+// Offsets and lengths are in bytes of the page. An offset at or past the end of the page is
+// Invalid Field in Command; a transfer running past the end reads zeros there (the spec leaves
+// those dwords undefined).
 
 import type { HandlerContext } from "../state/context.ts";
 import type { Command } from "../command.ts";
@@ -25,7 +27,7 @@ export function getLogPage(ctx: HandlerContext, cmd: Command): Status {
 
   const page = buildPage(ctx, cmd, lid);
   if (!(page instanceof Uint8Array)) return page;
-  if (offset > page.length) return INVALID_FIELD;
+  if (offset >= page.length) return INVALID_FIELD;
 
   const out = new Uint8Array(length);
   out.set(page.subarray(offset, offset + length));

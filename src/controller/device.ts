@@ -34,6 +34,8 @@ export interface ControllerHost {
   wake?(): void;
   /** A data transfer finished (for bus events). */
   ioDone?(kind: "read" | "write", bytes: number, sectors: number, nsid: number): void;
+  /** PCI Bus Master Enable: while false the device must not touch guest RAM (default: true). */
+  busMaster?(): boolean;
 }
 
 export class Device implements HandlerContext {
@@ -49,6 +51,10 @@ export class Device implements HandlerContext {
   readonly inflight = new InflightCommands();
   /** The INTx level last handed to the host. */
   irq = false;
+  /** Doorbell writes that arrived while bus mastering was off, by doorbell index (the last value counts). */
+  readonly pendingDoorbells = new Map<number, number>();
+  /** Work that touches guest RAM, held while bus mastering is off. */
+  private waitingForDma: Array<() => void> = [];
   private readonly badDoorbellLog: RateLimitedLog;
 
   /**
@@ -70,10 +76,10 @@ export class Device implements HandlerContext {
     this.namespaces = options.namespaces.map((o, i) => new Namespace(i + 1, o, config.serial));
     this.features = new FeatureState(config);
     // Parked AERs complete straight away; a reset drops them inside AsyncEvents.
-    this.events = new AsyncEvents((c, s) => {
+    this.events = new AsyncEvents((c, s) => this.afterDma(() => {
       this.post(c, s);
       this.afterWork();
-    }, (l, m) => this.log(l, m), () => this.features.asyncEventConfig);
+    }), (l, m) => this.log(l, m), () => this.features.asyncEventConfig);
     this.regs = new Registers(config, {
       enable: () => this.enable(),
       reset: () => this.resetQueues(),
@@ -122,12 +128,31 @@ export class Device implements HandlerContext {
   }
 
   complete(cmd: Command, status: Status): void {
+    if (!this.dmaAllowed()) return this.afterDma(() => this.complete(cmd, status));
     if (!this.inflight.release(cmd)) return; // reset, aborted or its SQ deleted since
     this.post(cmd, status);
     this.afterWork();
     // Completed outside any tick with its interrupt held back for aggregation: a halted guest
     // would otherwise sleep until its next timer event.
     if (!this.irq && this.nextDueMs(this.clockMs) !== Infinity) this.host.wake?.();
+  }
+
+  /** True while the host lets the device master the bus (PCI command register bit 2). */
+  dmaAllowed(): boolean {
+    return this.host.busMaster?.() ?? true;
+  }
+
+  afterDma(fn: () => void): void {
+    if (this.dmaAllowed()) fn();
+    else this.waitingForDma.push(fn);
+  }
+
+  /** Runs the work held while bus mastering was off, once it is back on. */
+  resumeDma(): void {
+    if (this.waitingForDma.length === 0 || !this.dmaAllowed()) return;
+    const work = this.waitingForDma;
+    this.waitingForDma = [];
+    for (const fn of work) fn();
   }
 
   abort(sqid: number, cid: number): boolean {
@@ -146,6 +171,11 @@ export class Device implements HandlerContext {
   /** Runs a fetched command and posts its completion unless it completes later. */
   execute(cmd: Command): void {
     this.telemetry.command(cmd.sqid === 0, cmd.opcode);
+    this.run(cmd);
+  }
+
+  /** Checks and runs a command (fetched, or in flight in a restored snapshot); posts unless it completes later. */
+  run(cmd: Command): void {
     let result: HandlerResult;
     try {
       result = this.cidInUse(cmd) ? S.CID_CONFLICT : this.dispatch(cmd);
@@ -196,7 +226,11 @@ export class Device implements HandlerContext {
 
   /** Sets the interrupt line, handing the emulator every range stored into first. */
   updateIrq(): void {
-    const level = this.hotPath.irqLevel(this.clockTicks);
+    // Without bus mastering the host's CQ heads in the shadow page cannot be read, nor EventIdx
+    // written: the line then keeps its level (a mask still drops it).
+    const level = this.dmaAllowed() || this.hotPath.shadowPages() === undefined
+      ? this.hotPath.irqLevel(this.clockTicks)
+      : this.irq && !this.hotPath.interruptMasked;
     // irqLevel may have written CQ head EventIdx slots: those are dirty ranges too.
     this.hotPath.drainDirty((s, e) => this.host.markDirty(s, e));
     if (level === this.irq) return;
@@ -247,6 +281,8 @@ export class Device implements HandlerContext {
   /** Controller reset: every queue, shadow page and in-flight command is forgotten. */
   resetQueues(): void {
     this.inflight.clear();
+    this.pendingDoorbells.clear();
+    this.waitingForDma = [];
     this.events.reset();
     this.features.reset();
     const masked = (this.regs.intms & 1) !== 0;

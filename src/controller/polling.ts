@@ -34,6 +34,13 @@ export class Polling {
   /** An MMIO doorbell write: index `idx` (2 * qid, + 1 for a CQ head) within the doorbell area. */
   doorbellWritten(idx: number, value: number): void {
     const device = this.device;
+    // Bus mastering off: the doorbell is a register like any other, and takes effect (shadow page
+    // store, fetch) once the host turns it back on.
+    if (!device.dmaAllowed()) {
+      device.pendingDoorbells.set(idx, value);
+      return;
+    }
+    if (device.pendingDoorbells.size !== 0) this.applyPendingDoorbells();
     switch (device.hotPath.writeDoorbell(idx, value)) {
       case "sq-tail": return this.kick(idx >>> 1);
       case "cq-head": return this.runQueues(false); // room in the CQ may let waiting SQs go on; the line may drop
@@ -44,9 +51,19 @@ export class Polling {
 
   /** Timer tick: a new round of the deep-queue bookkeeping, then every queue is served and polled. */
   tick(): void {
+    const device = this.device;
+    if (!device.dmaAllowed()) return;
+    device.resumeDma();
+    if (device.pendingDoorbells.size !== 0) this.applyPendingDoorbells();
     this.mostFoundLastTick.set(this.mostFoundThisTick);
     this.mostFoundThisTick.fill(0);
     this.runQueues(true);
+  }
+
+  private applyPendingDoorbells(): void {
+    const pending = [...this.device.pendingDoorbells];
+    this.device.pendingDoorbells.clear();
+    for (const [idx, value] of pending) this.doorbellWritten(idx, value);
   }
 
   /** An SQ tail doorbell was rung. */

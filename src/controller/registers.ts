@@ -93,9 +93,9 @@ export class Registers {
       case R.REG_NSSR: if (v === R.NSSR_RESET_VALUE) this.subsystemReset(); break;
       // The admin queue registers only take effect at enable; while enabled they are frozen.
       case R.REG_AQA: if (!this.enabled) this.aqa = v & 0x0fff0fff; break;
-      case R.REG_ASQ: if (!this.enabled) this.asqLo = v & ~0xfff; break;
+      case R.REG_ASQ: if (!this.enabled) this.asqLo = (v & ~0xfff) >>> 0; break;
       case R.REG_ASQ + 4: if (!this.enabled) this.asqHi = v; break;
-      case R.REG_ACQ: if (!this.enabled) this.acqLo = v & ~0xfff; break;
+      case R.REG_ACQ: if (!this.enabled) this.acqLo = (v & ~0xfff) >>> 0; break;
       case R.REG_ACQ + 4: if (!this.enabled) this.acqHi = v; break;
       default: break; // read-only or reserved
     }
@@ -119,6 +119,10 @@ export class Registers {
       if (this.hooks.enable()) this.csts |= R.CSTS_RDY;
       else this.csts |= R.CSTS_CFS; // an impossible configuration: fatal, as the host can see
     } else if (wasEn && !en) {
+      // Controller reset: every property but AQA, ASQ and ACQ returns to its reset value (CC
+      // keeps what the host just wrote). INTMS too: a driver that masked INTx and disabled the
+      // controller must not leave the next one without interrupts.
+      this.intms = 0;
       this.hooks.reset();
       this.csts &= ~(R.CSTS_RDY | R.CSTS_CFS | (3 << R.CSTS_SHST_SHIFT));
     }
@@ -133,9 +137,10 @@ export class Registers {
     this.csts = (this.csts & ~(3 << R.CSTS_SHST_SHIFT)) | (R.SHST_COMPLETE << R.CSTS_SHST_SHIFT);
   }
 
+  /** NVM Subsystem Reset: the function sees a link reset, so every register to its reset value, NSSRO set. */
   private subsystemReset(): void {
+    this.powerOn();
     this.hooks.reset();
-    this.cc = 0;
     this.csts = R.CSTS_NSSRO;
   }
 
@@ -149,10 +154,38 @@ export class Registers {
     return { cc, csts, aqa, asqLo, asqHi, acqLo, acqHi, intms };
   }
 
+  /** Takes registers checked with checkRegisters. */
   restore(s: RegisterState): void {
-    for (const k of REGISTER_KEYS) {
-      if (!Number.isInteger(s[k])) throw new Error(`nvme: snapshot lacks register ${k}`);
-      this[k] = s[k] >>> 0;
-    }
+    for (const k of REGISTER_KEYS) this[k] = s[k];
   }
+}
+
+const CSTS_BITS = R.CSTS_RDY | R.CSTS_CFS | (3 << R.CSTS_SHST_SHIFT) | R.CSTS_NSSRO;
+
+/**
+ * Saved registers as the guest could have left them: each a 32-bit value with no reserved bit
+ * set, a mask of 0 or 1, admin queue addresses and sizes as AQA/ASQ/ACQ keep them, and a ready
+ * controller enabled with a configuration enable accepts. Throws naming the first bad one.
+ */
+export function checkRegisters(s: unknown): RegisterState {
+  if (!s || typeof s !== "object") throw new Error("registers missing");
+  const r = s as Record<string, unknown>;
+  const out = {} as RegisterState;
+  for (const k of REGISTER_KEYS) {
+    const v = r[k];
+    // Older snapshots kept ASQ/ACQ low halves as signed 32-bit numbers.
+    if (typeof v !== "number" || !Number.isInteger(v) || v < -0x80000000 || v > 0xffffffff) throw new Error(`register ${k} is ${String(v)}`);
+    out[k] = v >>> 0;
+  }
+  const bad = (k: string) => new Error(`register ${k} 0x${out[k as keyof RegisterState].toString(16)} holds a value the guest cannot set`);
+  if (out.cc & ~0x00fffff1) throw bad("cc");
+  if (out.csts & ~CSTS_BITS || ((out.csts >>> R.CSTS_SHST_SHIFT) & 3) === 3) throw bad("csts");
+  if (out.intms > 1) throw bad("intms");
+  if (out.aqa & ~0x0fff0fff) throw bad("aqa");
+  if (out.asqLo & 0xfff) throw bad("asqLo");
+  if (out.acqLo & 0xfff) throw bad("acqLo");
+  const ready = (out.csts & R.CSTS_RDY) !== 0;
+  const en = (out.cc & R.CC_EN) !== 0;
+  if (ready && (!en || (out.csts & R.CSTS_CFS) || ((out.cc >>> R.CC_MPS_SHIFT) & 0xf) > MPS_MAX || (out.cc >>> R.CC_CSS_SHIFT) & 7 || (out.cc >>> R.CC_AMS_SHIFT) & 7)) throw bad("csts");
+  return out;
 }

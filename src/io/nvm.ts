@@ -124,13 +124,13 @@ function readLater(ctx: HandlerContext, cmd: Command, ns: Namespace, offset: num
   const segs = ctx.dma.saveSegments();
   const c = ctx.hold(cmd);
   fetched.then(
-    (data) => {
+    (data) => ctx.afterDma(() => {
       if (!ctx.isHeld(c)) return; // aborted or reset meanwhile: the buffer is no longer ours to fill
       ctx.dma.toGuestAt(segs, data);
       ctx.health.read(bytes);
       ctx.ioDone("read", bytes, ns.nsid);
       ctx.complete(c, SUCCESS);
-    },
+    }),
     failLater(ctx, c, false),
   );
   return LATER;

@@ -21,6 +21,7 @@ export const PCI_CAPABILITY_LIST = 0x34;
 export const PCI_INTERRUPT_LINE = 0x3c;
 export const PCI_INTERRUPT_PIN = 0x3d;
 
+export const PCI_COMMAND_BUS_MASTER = 1 << 2;
 export const PCI_COMMAND_INTX_DISABLE = 1 << 10;
 export const PCI_STATUS_INTERRUPT = 1 << 3;
 export const PCI_STATUS_CAP_LIST = 1 << 4;

@@ -41,6 +41,8 @@ export interface HandlerContext {
   isHeld(cmd: Command): boolean;
   /** Completes a held command (ignored if it was aborted, its SQ deleted or the controller reset since). */
   complete(cmd: Command, status: Status): void;
+  /** Runs `fn`, which touches guest RAM, now, or once the host allows bus mastering again (dropped by a reset). */
+  afterDma(fn: () => void): void;
   /** Milliseconds, monotonic. */
   now(): number;
   log(level: LogLevel, msg: string): void;

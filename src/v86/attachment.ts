@@ -24,6 +24,7 @@ import type { MmioCounters, MmioTarget } from "./mmio.ts";
 import { createMmioHandlers } from "./mmio.ts";
 import { mmioWindow, registerNvmeFunction } from "./pci-function.ts";
 import { joinSaveState } from "./state.ts";
+import { PCI_COMMAND_BUS_MASTER } from "../pci/config-space.ts";
 import { TESTED_V86_VERSION, V86_PARTS, type V86Cpu, type V86Emulator } from "./v86-types.ts";
 
 export type LogLevel = "warn" | "error" | "info";
@@ -35,6 +36,8 @@ export interface DeviceHost {
   wake(): void;
   log(level: LogLevel, msg: string): void;
   ioDone(kind: "read" | "write", bytes: number, sectors: number, nsid: number): void;
+  /** PCI Bus Master Enable as the guest set it in the command register. */
+  busMaster(): boolean;
 }
 
 export interface GuestRamWindow {
@@ -126,6 +129,8 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
   device: D | undefined;
   pciId = -1;
   intx: IntxLine | undefined;
+  /** The function's live config space (v86's; the guest's config writes land there). */
+  private configSpace: Int32Array | undefined;
   private pendingLevel = false;
   private readonly logFn: (level: LogLevel, msg: string) => void;
 
@@ -165,6 +170,8 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
         // Shaped like v86's ide-read-end/ide-write-end: [unit, bytes, sectors] (+ device name).
         emulator.emulator_bus.send(kind === "read" ? "nvme-read-end" : "nvme-write-end", [nsid, bytes, sectors, self.name]);
       },
+      // Config writes never reach the device in v86: the command register is read where it lives.
+      busMaster: () => self.configSpace === undefined || (self.configSpace[1] & PCI_COMMAND_BUS_MASTER) !== 0,
     };
   }
 
@@ -199,6 +206,7 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
     );
     this.device = device;
     this.pciId = pciId;
+    this.configSpace = space;
     // One counter object: the INTx and MMIO layers count straight into it.
     const intx = new IntxLine(this.cpu, pciId, space, this.counters);
     this.intx = intx;
@@ -211,9 +219,18 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
       name: this.name,
       save: () => ({ intx: intx.saveState(), device: device.saveState() }),
       restore: (s) => {
-        const st = s as { intx: IntxState; device: unknown };
-        device.restoreState(st.device);
-        intx.restoreState(st.intx);
+        const st = s as { intx: IntxState; device: unknown } | null;
+        try {
+          device.restoreState(st?.device);
+        } catch (e) {
+          // The rest of the machine is already the snapshot's: the device must not keep addresses
+          // of the one before. It comes up reset, and the refusal goes to the caller.
+          this.say("error", `${e instanceof Error ? e.message : String(e)}: the device is reset`);
+          device.reset();
+          intx.restoreState({ level: false, asserted: false, assertedIrq: -1 });
+          throw e;
+        }
+        intx.restoreState(st!.intx);
       },
       missing: () => {
         this.say("warn", "restored state has no entry for this device: resetting it");

@@ -135,10 +135,13 @@ export class IntxLine {
    * After v86 restored its PIC (which remembers the line), take back what it was told. Older
    * snapshots kept the same three values as a [level, asserted, irq] tuple.
    */
-  restoreState(saved: IntxState | [boolean, boolean, number]): void {
-    const s = Array.isArray(saved) ? { level: saved[0], asserted: saved[1], assertedIrq: saved[2] } : saved;
+  restoreState(saved: IntxState | [boolean, boolean, number] | undefined): void {
+    const s: Partial<IntxState> = Array.isArray(saved) ? { level: saved[0], asserted: saved[1], assertedIrq: saved[2] } : (saved ?? {});
+    const irq = s.assertedIrq;
+    // A state file is input: an IRQ no PCI line can have counts as not asserted.
+    const valid = typeof irq === "number" && Number.isInteger(irq) && irq > 2 && irq < 16;
     this.level = !!s.level;
-    this.asserted = !!s.asserted;
-    this.assertedIrq = this.asserted ? s.assertedIrq : -1;
+    this.asserted = !!s.asserted && valid;
+    this.assertedIrq = this.asserted ? irq! : -1;
   }
 }

@@ -58,6 +58,11 @@ export class RecordingHost implements ControllerHost {
   ioDone(kind: string, bytes: number): void {
     this.io.push([kind, bytes]);
   }
+  /** PCI Bus Master Enable, as a test sets it. */
+  bus = true;
+  busMaster(): boolean {
+    return this.bus;
+  }
 }
 
 export class HostDriver {

@@ -2,6 +2,8 @@
 // a failure names the seed and input number that reproduce it.
 import { describe, it, expect } from "vitest";
 import { fuzzSeed } from "./run.ts";
+import { fuzzSnapshots } from "./snapshot-fuzz.ts";
+import { fuzzAdapter } from "./adapter-fuzz.ts";
 
 describe("a hostile host", () => {
   for (const seed of [1, 2, 3, 4, 5, 6]) {
@@ -15,6 +17,31 @@ describe("a hostile host", () => {
       // The run did reach the device: commands fetched and completed, not only rejected writes.
       expect(r.fetched).toBeGreaterThan(3000);
       expect(r.completed).toBeGreaterThan(3000);
+    }, 60_000);
+  }
+});
+
+describe("a hostile snapshot", () => {
+  for (const seed of [1, 2]) {
+    it(`is restored or refused cleanly, 3,000 mutated snapshots (seed ${seed})`, async () => {
+      const r = await fuzzSnapshots(seed, 3_000);
+      expect(r.violations).toEqual([]);
+      expect(r.inputs).toBe(3_000);
+      // Both outcomes are exercised: mutations the checks refuse, and ones that restore and run.
+      expect(r.refused).toBeGreaterThan(500);
+      expect(r.restored).toBeGreaterThan(500);
+    }, 60_000);
+  }
+});
+
+describe("a hostile guest at the v86 adapter", () => {
+  for (const seed of [1, 2]) {
+    it(`breaks no invariant in 3,000 MMIO, config space and timer inputs (seed ${seed})`, async () => {
+      const r = await fuzzAdapter(seed, 3_000);
+      expect(r.violations).toEqual([]);
+      expect(r.inputs).toBe(3_000);
+      expect(r.mmio).toBeGreaterThan(500);
+      expect(r.busMasterOff).toBeGreaterThan(5);
     }, 60_000);
   }
 });

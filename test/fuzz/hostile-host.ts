@@ -8,7 +8,7 @@
 //
 // Every call into the device goes through `call`, which checks the invariants (invariants.ts).
 
-import { hotPathOf, NvmeController, type ControllerHost } from "../../src/controller/controller.ts";
+import { hotPathOf, NvmeController, type ControllerHost, type NvmeOptions } from "../../src/controller/controller.ts";
 import { MemoryBackend } from "../../src/backends/memory.ts";
 import { DeferredBackend } from "../driver/deferred-backend.ts";
 import { GuestMemory } from "../driver/guest-memory.ts";
@@ -21,15 +21,15 @@ import { Invariants } from "./invariants.ts";
 
 // Guest RAM layout of the fuzz machine (512 KiB: small, so every call can be diffed whole).
 export const RAM = 512 << 10;
-const ADMIN_SQ = 0x2000;
-const ADMIN_CQ = 0x3000;
+export const ADMIN_SQ = 0x2000;
+export const ADMIN_CQ = 0x3000;
 const SHADOW = 0x4000;
 const EVENTIDX = 0x6000;
 const QUEUES = 0x8000; // 16 slots of 8 KiB
 const DATA = 0x28000; // 256 KiB of data buffers
 const DATA_SIZE = 0x40000;
 const LISTS = 0x68000; // 8 PRP list pages of 8 KiB
-const SERIAL = "FUZZ0001";
+export const SERIAL = "FUZZ0001";
 
 const IO_OPCODES = [O.IO_READ, O.IO_WRITE, O.IO_FLUSH, O.IO_COMPARE, O.IO_WRITE_ZEROES, O.IO_DATASET_MANAGEMENT];
 const ANY_OPCODES = [
@@ -38,6 +38,20 @@ const ANY_OPCODES = [
   O.ADMIN_ASYNC_EVENT_REQUEST, O.ADMIN_NS_MANAGEMENT, O.ADMIN_FW_COMMIT, O.ADMIN_KEEP_ALIVE,
   O.ADMIN_DOORBELL_BUFFER_CONFIG, O.ADMIN_FORMAT_NVM, 0x7f, 0xc0, 0xff,
 ];
+
+/** The fuzz machine's controller: three namespaces, the third behind `slow`. */
+export function fuzzOptions(slow: DeferredBackend): NvmeOptions {
+  return {
+    name: "fuzz0",
+    serial: SERIAL,
+    max_ioqpairs: 8,
+    namespaces: [
+      { backend: new MemoryBackend(256 << 10) },
+      { backend: new MemoryBackend(256 << 10), logical_block_size: 4096 },
+      { backend: slow },
+    ],
+  };
+}
 
 interface Sq { base: number; size: number; tail: number; cqid: number; cid: number }
 interface Cq { base: number; size: number; head: number; phase: number }
@@ -78,16 +92,7 @@ export class HostileHost {
   }
 
   async start(): Promise<void> {
-    this.ctrl = await NvmeController.create({
-      name: "fuzz0",
-      serial: SERIAL,
-      max_ioqpairs: 8,
-      namespaces: [
-        { backend: new MemoryBackend(256 << 10) },
-        { backend: new MemoryBackend(256 << 10), logical_block_size: 4096 },
-        { backend: this.slow },
-      ],
-    }, this.mem, this.host);
+    this.ctrl = await NvmeController.create(fuzzOptions(this.slow), this.mem, this.host);
     this.inv = new Invariants(this.ctrl, this.mem, this.host);
   }
 
@@ -459,9 +464,12 @@ export class HostileHost {
    * the slow backend settled, a controller reset leaves nothing pending, and a driver bringing the
    * controller up again gets a normal Identify.
    */
-  async episode(steps: number): Promise<void> {
+  async episode(steps: number, afterStep?: () => void): Promise<void> {
     this.bringUp(true);
-    for (let i = 0; i < steps; i++) await this.step();
+    for (let i = 0; i < steps; i++) {
+      await this.step();
+      afterStep?.();
+    }
     await this.settle();
     if (!this.bringUp(false)) return;
     await this.settle(); // late completions of the old queues must go nowhere
