@@ -464,6 +464,25 @@ export interface StateLimits {
   adminEntries: number;
 }
 
+/**
+ * Where a saved state region (ControllerSnapshot.hot) keeps the fields a snapshot check reads:
+ * for tools that craft or inspect snapshots (the snapshot fuzzer, tests) without knowing the layout.
+ */
+export const SAVED_STATE = {
+  bytes: L.ST_END,
+  queues: L.MAX_QUEUES,
+  shadowAddress: L.ST_SHADOW_ADDR,
+  sqLimit: L.ST_SQ_LIMIT,
+  sq(qid: number) {
+    const at = L.ST_SQ + qid * L.SQ_ENTRY;
+    return { at, bytes: L.SQ_ENTRY, base: at + L.SQ_BASE, size: at + L.SQ_SIZE, head: at + L.SQ_HEAD, cqid: at + L.SQ_CQID };
+  },
+  cq(qid: number) {
+    const at = L.ST_CQ + qid * L.CQ_ENTRY;
+    return { at, bytes: L.CQ_ENTRY, base: at + L.CQ_BASE, size: at + L.CQ_SIZE };
+  },
+};
+
 /** The queues a saved state region holds (see HotPath.checkState). */
 export interface SavedQueues {
   sqs: Map<number, { size: number; cqid: number }>;

@@ -1,6 +1,6 @@
 // Resets and snapshots are ordinary events: the device forgets every guest address it held, and
 // nothing it acknowledged is lost; commands in flight in a snapshot run again after restore.
-import * as L from "../asm/layout.ts";
+import { SAVED_STATE } from "../src/hotpath.ts";
 import { Command } from "../src/command.ts";
 import type { ControllerSnapshot } from "../src/controller/controller.ts";
 import { describe, it, expect } from "vitest";
@@ -132,15 +132,15 @@ describe("snapshots", () => {
       edit(new DataView(s.hot.buffer, s.hot.byteOffset, s.hot.byteLength));
       return s;
     };
-    const sq1 = L.ST_SQ + L.SQ_ENTRY;
-    const cq1 = L.ST_CQ + L.CQ_ENTRY;
+    const sq1 = SAVED_STATE.sq(1);
+    const cq1 = SAVED_STATE.cq(1);
     const cases: Array<[RegExp, ControllerSnapshot]> = [
-      [/SQ 1 at 0x3ff800 \(64 entries\) lies outside guest RAM/, hot((dv) => dv.setUint32(sq1 + L.SQ_BASE, d.mem.ramSize - 2048, true))],
-      [/CQ 1 at .* lies outside guest RAM/, hot((dv) => dv.setUint32(cq1 + L.CQ_BASE + 4, 1, true))],
-      [/SQ 1 head 64 is past/, hot((dv) => dv.setUint32(sq1 + L.SQ_HEAD, 64, true))],
-      [/SQ 1 completes into CQ 7/, hot((dv) => dv.setUint32(sq1 + L.SQ_CQID, 7, true))],
-      [/shadow doorbell page .* is not a page inside guest RAM/, hot((dv) => dv.setUint32(L.ST_SHADOW_ADDR, d.mem.ramSize, true))],
-      [/queue id limits/, hot((dv) => dv.setUint32(L.ST_SQ_LIMIT, 1000, true))],
+      [/SQ 1 at 0x3ff800 \(64 entries\) lies outside guest RAM/, hot((dv) => dv.setUint32(sq1.base, d.mem.ramSize - 2048, true))],
+      [/CQ 1 at .* lies outside guest RAM/, hot((dv) => dv.setUint32(cq1.base + 4, 1, true))],
+      [/SQ 1 head 64 is past/, hot((dv) => dv.setUint32(sq1.head, 64, true))],
+      [/SQ 1 completes into CQ 7/, hot((dv) => dv.setUint32(sq1.cqid, 7, true))],
+      [/shadow doorbell page .* is not a page inside guest RAM/, hot((dv) => dv.setUint32(SAVED_STATE.shadowAddress, d.mem.ramSize, true))],
+      [/queue id limits/, hot((dv) => dv.setUint32(SAVED_STATE.sqLimit, 1000, true))],
       [/state is not/, { ...good, hot: good.hot.subarray(0, 100) }],
       [/register intms/, { ...good, regs: { ...good.regs, intms: 7 } }],
       [/register cc is/, { ...good, regs: { ...good.regs, cc: "1" as never } }],

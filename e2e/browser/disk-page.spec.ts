@@ -165,7 +165,9 @@ test("the live charts draw, and the doorbell policy and coalescing switch at run
   const report = { awake, eager, coalesced };
   console.log(`per command: ${JSON.stringify(report)}`);
   test.info().annotations.push({ type: "per command", description: JSON.stringify(report) });
-  for (const w of [awake, eager, coalesced]) expect(w.commands).toBeGreaterThan(500);
+  // Enough commands in each window for the ratios below to mean something (a loaded machine runs
+  // the guest slower; this is a sample size, not a speed).
+  for (const w of [awake, eager, coalesced]) expect(w.commands).toBeGreaterThan(150);
   // Eager arms EventIdx each time it drains a rung queue, so the guest rings MMIO for the next
   // submission; awake leaves the queue to the timer and arms it only when it finds it empty.
   expect(eager.eventIdx).toBeGreaterThan(2 * awake.eventIdx);

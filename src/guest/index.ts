@@ -1,6 +1,6 @@
 // The guest machine, for Node (src/node/) and pages (src/playwright/runtime.ts) alike.
 export { bootGuest, DEFAULT_MEMORY, DEFAULT_PROMPT } from "./machine.ts";
 export type {
-  V86Constructor, GuestConfig, GuestNvmeOptions, BootOptions, Guest, GuestSnapshot, SnapshotIdentity,
+  GuestConfig, GuestNvmeOptions, BootOptions, Guest, GuestSnapshot, SnapshotIdentity,
   SerialConsole, WaitOptions, ExecOptions, ExecResult, GuestCounters,
 } from "./types.ts";

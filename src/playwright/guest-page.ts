@@ -14,6 +14,13 @@ import type { Browser, BrowserContext, Page } from "@playwright/test";
 import type { ExecResult, GuestCounters, GuestNvmeOptions } from "../guest/index.ts";
 import type { BootTimings, RuntimeConfig } from "./runtime.ts";
 
+declare global {
+  interface Window {
+    /** The page's runtime module (runtime.ts), set by the page's module script. */
+    v86nvme: typeof import("./runtime.ts");
+  }
+}
+
 /** A file option: a path or the file's bytes. */
 export type FileOption = string | Uint8Array;
 

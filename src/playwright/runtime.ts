@@ -108,11 +108,3 @@ export const counters = (): GuestCounters => guest().counters();
 
 /** The booted guest itself, for page.evaluate: `window.v86nvme.guest()`. */
 export { guest };
-
-export type Runtime = typeof import("./runtime.ts");
-
-declare global {
-  interface Window {
-    v86nvme: Runtime;
-  }
-}

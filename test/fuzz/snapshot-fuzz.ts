@@ -10,11 +10,11 @@
 // normal Identify.
 
 import { hotPathOf, NvmeController, type ControllerHost, type ControllerSnapshot } from "../../src/controller/controller.ts";
+import { SAVED_STATE } from "../../src/hotpath.ts";
 import { DeferredBackend } from "../driver/deferred-backend.ts";
 import { GuestMemory } from "../driver/guest-memory.ts";
 import { Rng } from "../driver/rng.ts";
 import { sqeBytes } from "../driver/host-driver.ts";
-import * as L from "../../asm/layout.ts";
 import * as R from "../../src/spec/registers.ts";
 import * as O from "../../src/spec/opcodes.ts";
 import { DOORBELL_BASE } from "../../src/spec/queue.ts";
@@ -68,9 +68,9 @@ class Mutator {
     const r = this.r;
     switch (r.below(4)) {
       case 0: return r.below(0x40);
-      case 1: return L.ST_SQ + r.below(8 * L.SQ_ENTRY);
-      case 2: return L.ST_CQ + r.below(8 * L.CQ_ENTRY);
-      default: return r.below(L.ST_END);
+      case 1: return SAVED_STATE.sq(0).at + r.below(8 * SAVED_STATE.sq(0).bytes);
+      case 2: return SAVED_STATE.cq(0).at + r.below(8 * SAVED_STATE.cq(0).bytes);
+      default: return r.below(SAVED_STATE.bytes);
     }
   }
 
@@ -199,7 +199,7 @@ export async function fuzzSnapshots(seed: number, inputs: number): Promise<Snaps
       outsideRam(ctrl).forEach(violation);
       // Drive what was restored: ticks, doorbells (mostly to queues that exist), reads.
       for (let n = r.below(6); n >= 0; n--) {
-        const idx = r.chance(80) ? r.below(20) : r.below(2 * L.MAX_QUEUES);
+        const idx = r.chance(80) ? r.below(20) : r.below(2 * SAVED_STATE.queues);
         const value = r.chance(70) ? r.below(70) : r.u32();
         guard("doorbell", () => ctrl.mmioWrite32(DOORBELL_BASE + idx * 4, value));
         guard("tick", () => ctrl.tick((clock += r.below(3))));
@@ -229,13 +229,13 @@ function outsideRam(ctrl: NvmeController): string[] {
   const dv = new DataView(hot.buffer, hot.byteOffset, hot.byteLength);
   const u64 = (o: number) => dv.getUint32(o, true) + dv.getUint32(o + 4, true) * 2 ** 32;
   const out: string[] = [];
-  for (let q = 0; q < L.MAX_QUEUES; q++) {
-    const sq = L.ST_SQ + q * L.SQ_ENTRY;
-    const sqSize = dv.getUint32(sq + L.SQ_SIZE, true);
-    if (sqSize && u64(sq + L.SQ_BASE) + sqSize * 64 > RAM) out.push(`SQ ${q} restored outside guest RAM`);
-    const cq = L.ST_CQ + q * L.CQ_ENTRY;
-    const cqSize = dv.getUint32(cq + L.CQ_SIZE, true);
-    if (cqSize && u64(cq + L.CQ_BASE) + cqSize * 16 > RAM) out.push(`CQ ${q} restored outside guest RAM`);
+  for (let q = 0; q < SAVED_STATE.queues; q++) {
+    const sq = SAVED_STATE.sq(q);
+    const sqSize = dv.getUint32(sq.size, true);
+    if (sqSize && u64(sq.base) + sqSize * 64 > RAM) out.push(`SQ ${q} restored outside guest RAM`);
+    const cq = SAVED_STATE.cq(q);
+    const cqSize = dv.getUint32(cq.size, true);
+    if (cqSize && u64(cq.base) + cqSize * 16 > RAM) out.push(`CQ ${q} restored outside guest RAM`);
   }
   const pages = hotPathOf(ctrl).shadowPages();
   if (pages && (pages.shadow + 1024 > RAM || pages.eventIdx + 1024 > RAM)) out.push("shadow doorbell pages restored outside guest RAM");
