@@ -119,6 +119,7 @@ export class Registers {
       if (this.hooks.enable()) this.csts |= R.CSTS_RDY;
       else this.csts |= R.CSTS_CFS; // an impossible configuration: fatal, as the host can see
     } else if (wasEn && !en) {
+      this.intms = 0; // a controller reset unmasks the pin interrupt (INTMS/INTMC back to 0)
       this.hooks.reset();
       this.csts &= ~(R.CSTS_RDY | R.CSTS_CFS | (3 << R.CSTS_SHST_SHIFT));
     }
