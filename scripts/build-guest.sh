@@ -4,7 +4,8 @@
 #   public/guest/{vmlinuz,initrd.gz}                         (i386 kernel + busybox initramfs)
 #   public/guest/disk.img                                    (MBR: FAT16 boot + ext4 root)
 #   public/guest/manifest.json                               (sizes, sha256, package versions)
-# Does nothing when all outputs exist; --force rebuilds them.
+# Does nothing when all outputs exist and were built from this script and
+# scripts/guest/* as they are now (their hash is in the manifest); --force rebuilds.
 # Runs as root on Debian 12 (installs its host tools with apt-get). i386 packages
 # are only downloaded (.cache/guest-debs/) and unpacked with dpkg-deb -x.
 set -euo pipefail
@@ -19,20 +20,23 @@ FORCE=0
 for a in "$@"; do
     case "$a" in
         --force) FORCE=1 ;;
-        -h | --help) sed -n '2,9p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,10p' "$0"; exit 0 ;;
         *) echo "unknown argument: $a" >&2; exit 2 ;;
     esac
 done
 
 OUTPUTS=(bios/bios-256k.bin bios/bios.bin bios/vgabios-stdvga.bin
     guest/vmlinuz guest/initrd.gz guest/disk.img guest/manifest.json)
+# What the image is built from on this side: this script and scripts/guest/*.
+INPUTS_SHA256=$(cd "$ROOT" && sha256sum scripts/build-guest.sh $(find scripts/guest -type f | LC_ALL=C sort) | sha256sum | cut -d' ' -f1)
 if [ $FORCE = 0 ]; then
     missing=0
     for f in "${OUTPUTS[@]}"; do [ -s "$PUB/$f" ] || missing=1; done
-    if [ $missing = 0 ]; then
-        echo "build-guest: outputs present in public/ (use --force to rebuild)"
+    if [ $missing = 0 ] && grep -q "\"inputs\": \"$INPUTS_SHA256\"" "$PUB/guest/manifest.json"; then
+        echo "build-guest: outputs present in public/ and up to date (use --force to rebuild)"
         exit 0
     fi
+    [ $missing = 1 ] || echo "build-guest: scripts/build-guest.sh or scripts/guest/ changed since the last build: rebuilding" >&2
 fi
 
 log() { echo "build-guest: $*" >&2; }
@@ -239,11 +243,18 @@ cp "$BUSYBOX" "$RF/bin/busybox"
 for a in $("$BUSYBOX" --list-full); do
     [ -e "$RF/$a" ] || ln -s /bin/busybox "$RF/$a"
 done
-rm -f "$RF/sbin/init"
-install -m 0755 "$HERE/rootfs-init.sh" "$RF/sbin/init"
+# /sbin/init is busybox init (linked above): it runs rcS, keeps the shell on
+# ttyS0 and carries out reboot/poweroff/halt, running rcK first.
+mkdir -p "$RF/etc/init.d"
+install -m 0644 "$HERE/inittab" "$RF/etc/inittab"
+install -m 0755 "$HERE/rootfs-init.sh" "$RF/etc/init.d/rcS"
+install -m 0755 "$HERE/rootfs-shutdown.sh" "$RF/etc/init.d/rcK"
 mknod -m 600 "$RF/dev/console" c 5 1
 mknod -m 666 "$RF/dev/null" c 1 3
-printf 'export PS1='"'"'guest# '"'"'\nexport PATH=/usr/sbin:/usr/bin:/sbin:/bin\n' >"$RF/etc/profile"
+cat >"$RF/etc/profile" <<'PROFILE'
+export PS1='guest# ' PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=vt100
+cd /root 2>/dev/null || cd /
+PROFILE
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$RF/etc/passwd"
 printf 'root:x:0:\n' >"$RF/etc/group"
 echo guest >"$RF/etc/hostname"
@@ -337,6 +348,7 @@ mke2fs -q -F -t ext4 -b 4096 -L root -d "$RF" -E offset=$((ROOT_START * 512)) "$
 ver() { echo "${DEBVER[$1]}"; }
 {
     echo '{'
+    printf '  "inputs": "%s",\n' "$INPUTS_SHA256"
     echo '  "files": {'
     first=1
     for f in "${OUTPUTS[@]}"; do

@@ -2,11 +2,14 @@
 // same Linux guest under Node or, with --browser, in headless Chromium (issue 5).
 //
 //   tsx bench/guest/run.ts [--browser] [--quick] [--runtime S] [--warmup S] [--reps N] [--boot-pairs N]
-//                          [--jobs id,id] [--coalesce THR,TIME] [--only boot|fio] [--out DIR] [--echo]
+//                          [--jobs id,id] [--modes m,m] [--coalesce THR,TIME] [--only boot|fio] [--out DIR] [--echo]
 //
 // Default: 6 jobs x 20 s, 2 boot-time pairs, about 15 minutes on 2 cores. --quick: 3 jobs
 // (4 KiB random read QD 1 and 32, 1 MiB sequential read) x 5 s, one boot-time pair, about 4
-// minutes; runs that short are skewed by JIT warm-up, use them as a smoke test.
+// minutes; runs that short are skewed by JIT warm-up, use them as a smoke test. --modes keeps only
+// the named modes (ide, shadow-on, coalesced, eager, shadow-off; the "shadow off" boot only runs for
+// shadow-off), e.g. `--quick --only fio --jobs randread-qd1 --modes shadow-on,coalesced` compares
+// QD 1 with and without coalescing in one boot.
 // In Chromium (--browser) boots take longer (about 6.5 minutes for --quick on a busy 2-core host).
 //
 // 1. Boot time to a shell: the image alone as IDE hda (syslinux label "ide", root /dev/sda2) and
@@ -38,6 +41,9 @@ import { renderMarkdown, type BenchReport, type BootTime, type CpuRef, type Row 
 
 // ---- arguments ----
 
+const MODES = ["ide", "shadow-on", "coalesced", "eager", "shadow-off"] as const;
+type Mode = (typeof MODES)[number];
+
 interface Args {
   browser: boolean;
   quick: boolean;
@@ -46,6 +52,7 @@ interface Args {
   reps: number;
   bootPairs: number;
   jobs: FioJob[];
+  modes: Set<Mode>;
   coalesce: { thr: number; time: number };
   only: "" | "boot" | "fio";
   echo: boolean;
@@ -53,7 +60,7 @@ interface Args {
 }
 
 function usage(msg: string): never {
-  process.stderr.write(`bench:guest: ${msg}\nusage: run.ts [--browser] [--quick] [--runtime S] [--warmup S] [--reps N] [--boot-pairs N] [--jobs id,id] [--coalesce THR,TIME] [--only boot|fio] [--out DIR] [--echo]\n`);
+  process.stderr.write(`bench:guest: ${msg}\nusage: run.ts [--browser] [--quick] [--runtime S] [--warmup S] [--reps N] [--boot-pairs N] [--jobs id,id] [--modes m,m] [--coalesce THR,TIME] [--only boot|fio] [--out DIR] [--echo]\n`);
   process.exit(2);
 }
 
@@ -67,6 +74,7 @@ function parseArgs(argv: string[]): Args {
     reps: 1,
     bootPairs: quick ? 1 : 2,
     jobs: quick ? JOBS.filter((j) => ["randread-qd1", "randread-qd32", "seqread-1m"].includes(j.id)) : JOBS,
+    modes: new Set(MODES),
     // THR 7 (8 entries, 0's based), TIME 1 (100 us).
     coalesce: { thr: 7, time: 1 },
     only: "",
@@ -86,6 +94,11 @@ function parseArgs(argv: string[]): Args {
       const ids = v().split(",");
       a.jobs = JOBS.filter((j) => ids.includes(j.id));
       if (a.jobs.length !== ids.length) usage(`--jobs: known ids are ${JOBS.map((j) => j.id).join(", ")}`);
+    } else if (k === "--modes") {
+      const ms = v().split(",");
+      const bad = ms.filter((m) => !(MODES as readonly string[]).includes(m));
+      if (bad.length > 0) usage(`--modes: known modes are ${MODES.join(", ")}`);
+      a.modes = new Set(ms as Mode[]);
     } else if (k === "--coalesce") {
       const [thr, time] = v().split(",").map(Number);
       if (!(thr >= 0 && thr <= 255 && time >= 0 && time <= 255)) usage("--coalesce THR,TIME: two numbers 0..255");
@@ -154,7 +167,6 @@ async function bootTime(disk: "ide" | "nvme", i: number): Promise<BootTime> {
 
 // ---- fio jobs ----
 
-type Mode = "ide" | "shadow-on" | "coalesced" | "eager" | "shadow-off";
 
 function irqCounts(text: string): { nvme: number; ide: number } {
   let nvme = 0;
@@ -267,7 +279,7 @@ async function fioBoot(bootName: string, shadow: boolean, rows: Row[], cpu: CpuR
       for (const job of args.jobs) {
         const modes: Mode[] = shadow ? ["ide", "shadow-on", "coalesced"] : ["ide", "shadow-off"];
         if (shadow && job.bs === "4k") modes.push("eager");
-        for (const mode of modes) {
+        for (const mode of modes.filter((m) => args.modes.has(m))) {
           const row = await fio(b, bootName, job, mode, args.runtime);
           rows.push(row);
           say(`${bootName}: ${job.id} ${mode}: ${row.iops.toFixed(0)} IOPS, ${(row.bwBytes / 1e6).toFixed(1)} MB/s, ` +
@@ -317,7 +329,7 @@ async function main(): Promise<void> {
   const cpu: CpuRef[] = [];
   if (args.only !== "boot") {
     await fioBoot("shadow on", true, rows, cpu);
-    await fioBoot("shadow off", false, rows, cpu);
+    if (args.modes.has("shadow-off")) await fioBoot("shadow off", false, rows, cpu);
   }
   await platform.close();
   const report: BenchReport = {

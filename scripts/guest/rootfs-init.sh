@@ -1,8 +1,8 @@
 #!/bin/sh
-# /sbin/init of the guest root file system (busybox-static, nvme-cli, fio).
-# Prints a marker line for runners and keeps a shell on the serial console.
+# /etc/init.d/rcS of the guest root file system, run once by busybox init
+# (/sbin/init, see inittab) before it starts the shell on ttyS0: mounts what
+# the initramfs did not hand over and prints a marker line for runners.
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-export HOME=/root TERM=vt100 PS1='guest# '
 
 # The initramfs moves its proc/sys/dev mounts here; mount what is missing
 # (Debian's busybox has no mountpoint applet: look in /proc/mounts).
@@ -16,12 +16,3 @@ hostname guest
 # The last "/" entry is the real root (the initramfs rootfs comes first).
 ROOTDEV=$(awk '$2 == "/" { dev = $1 } END { print dev }' /proc/mounts)
 echo "V86NVME-ROOT-READY root=$ROOTDEV" >/dev/ttyS0
-
-cd /root 2>/dev/null || cd /
-# Respawn the shell if it exits. setsid -c makes ttyS0 its controlling
-# terminal, so Ctrl-C interrupts the running command, not the shell.
-while true; do
-    setsid -c sh -l </dev/ttyS0 >/dev/ttyS0 2>&1
-    echo "V86NVME-SHELL-EXITED: respawning" >/dev/ttyS0
-    sleep 1
-done

@@ -83,6 +83,15 @@ export class NvmeController {
     return this.#device.nextDueMs(nowMs);
   }
 
+  /**
+   * The emulator's guest halted, waiting for an interrupt: interrupts held back for aggregation
+   * are signalled now instead of when their time runs out (nextDueMs), which would wait for a
+   * host timer that a loaded host fires late.
+   */
+  idle(): void {
+    if (this.#device.regs.enabled) this.#device.releaseHeldInterrupts();
+  }
+
   /** Machine reset (power cycle, guest reboot): registers to power-on values, all state gone. */
   reset(): void {
     this.#device.powerCycle();

@@ -224,12 +224,15 @@ export class Device implements HandlerContext {
     this.updateIrq();
   }
 
-  /** Sets the interrupt line, handing the emulator every range stored into first. */
-  updateIrq(): void {
+  /**
+   * Sets the interrupt line, handing the emulator every range stored into first. `nowTicks`: the
+   * time aggregation is judged at (default the device's clock).
+   */
+  updateIrq(nowTicks = this.clockTicks): void {
     // Without bus mastering the host's CQ heads in the shadow page cannot be read, nor EventIdx
     // written: the line then keeps its level (a mask still drops it).
     const level = this.dmaAllowed() || this.hotPath.shadowPages() === undefined
-      ? this.hotPath.irqLevel(this.clockTicks)
+      ? this.hotPath.irqLevel(nowTicks)
       : this.irq && !this.hotPath.interruptMasked;
     // irqLevel may have written CQ head EventIdx slots: those are dirty ranges too.
     this.hotPath.drainDirty((s, e) => this.host.markDirty(s, e));
@@ -248,6 +251,16 @@ export class Device implements HandlerContext {
   nextDueMs(nowMs: number): number {
     if (!this.regs.enabled) return Infinity;
     return Math.max(0, this.hotPath.nextDueTick() / 10 - nowMs);
+  }
+
+  /**
+   * The host idles until an interrupt comes (a halted guest): interrupts held back for
+   * aggregation are signalled now. The aggregation time is the longest they may wait; waiting it
+   * out here would only wait for a host timer.
+   */
+  releaseHeldInterrupts(): void {
+    const due = this.hotPath.nextDueTick();
+    if (due !== Infinity) this.updateIrq(due >>> 0);
   }
 
   /** Reads the clock for this round of work (`nowMs`: the emulator's, default performance.now()). */

@@ -88,6 +88,16 @@ function prepare(ctx: HandlerContext, cmd: Command, ns: Namespace, toHost = fals
   return ctx.dma.map(cmd, bytes, toHost);
 }
 
+/**
+ * Whether the mapped data buffer splits a block between two segments: a buffer only
+ * dword-aligned (Linux's O_DIRECT allows it) over pages that are not contiguous. Backends store
+ * whole blocks, so such a transfer goes to and from them in one piece, copied once more.
+ */
+function splitsBlocks(ctx: HandlerContext, ns: Namespace): boolean {
+  for (let i = 0; i < ctx.dma.segmentCount; i++) if (ctx.dma.segLen(i) % ns.blockSize !== 0) return true;
+  return false;
+}
+
 function read(ctx: HandlerContext, cmd: Command, ns: Namespace): HandlerResult {
   const s = prepare(ctx, cmd, ns, true);
   if (s !== SUCCESS) return s;
@@ -96,10 +106,16 @@ function read(ctx: HandlerContext, cmd: Command, ns: Namespace): HandlerResult {
   const n = ctx.dma.segmentCount;
   let off = offset;
   try {
-    for (let i = 0; i < n; i++) {
-      const view = ctx.dma.segView(i);
-      if (!ns.backend.tryRead(off, view)) return readLater(ctx, cmd, ns, offset, bytes);
-      off += view.length;
+    if (splitsBlocks(ctx, ns)) {
+      const whole = new Uint8Array(bytes);
+      if (!ns.backend.tryRead(offset, whole)) return readLater(ctx, cmd, ns, offset, bytes);
+      ctx.dma.toGuest(whole);
+    } else {
+      for (let i = 0; i < n; i++) {
+        const view = ctx.dma.segView(i);
+        if (!ns.backend.tryRead(off, view)) return readLater(ctx, cmd, ns, offset, bytes);
+        off += view.length;
+      }
     }
   } catch (e) {
     return failure(ctx, e, false);
@@ -143,14 +159,17 @@ function write(ctx: HandlerContext, cmd: Command, ns: Namespace): HandlerResult 
   const offset = slbaOf(cmd) * ns.blockSize;
   // Without an enabled volatile cache every write must be durable when it completes.
   const fua = (cmd.cdw12 & FUA) !== 0 || !ctx.features.writeCacheEnabled;
-  const n = ctx.dma.segmentCount;
+  let gathered: Uint8Array | undefined;
+  if (splitsBlocks(ctx, ns)) ctx.dma.fromGuest((gathered = new Uint8Array(bytes)));
+  const n = gathered ? 1 : ctx.dma.segmentCount;
   const waits: Promise<void>[] = [];
   let off = offset;
   try {
     for (let i = 0; i < n; i++) {
-      const r = ns.backend.write(off, ctx.dma.segView(i), fua);
+      const view = gathered ?? ctx.dma.segView(i);
+      const r = ns.backend.write(off, view, fua);
       if (r instanceof Promise) waits.push(r);
-      off += ctx.dma.segLen(i);
+      off += view.length;
     }
   } catch (e) {
     // The command fails now; parts already under way may still fail later, unheard.

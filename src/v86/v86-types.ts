@@ -58,6 +58,8 @@ export interface V86Cpu {
   memory_size: V86View;
   /** EFLAGS; bit 9 is IF. */
   flags: V86View;
+  /** 1 while the guest is halted (HLT), waiting for an interrupt. */
+  in_hlt?: V86View;
   devices: { pci: V86Pci };
   io: V86Io;
   jit_dirty_cache(start: number, end: number): void;
