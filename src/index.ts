@@ -2,7 +2,8 @@
 // directly (it needs no emulator: a WebAssembly.Memory holding guest RAM and a small host).
 export { attachNvme } from "./v86/attach.ts";
 export type { AttachNvmeOptions, NvmeV86 } from "./v86/attach.ts";
-export type { AdapterCounters, LogLevel } from "./v86/attachment.ts";
+export type { AdapterCounters } from "./v86/attachment.ts";
+export type { LogLevel } from "./state/context.ts";
 export { NvmeController, BAR0_SIZE } from "./controller/controller.ts";
 export type { ControllerHost, ControllerSnapshot, GuestRam } from "./controller/controller.ts";
 export type { NvmeOptions, NamespaceOptions, DoorbellPolicy } from "./state/options.ts";

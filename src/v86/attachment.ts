@@ -25,9 +25,9 @@ import { createMmioHandlers } from "./mmio.ts";
 import { mmioWindow, registerNvmeFunction } from "./pci-function.ts";
 import { joinSaveState } from "./state.ts";
 import { PCI_COMMAND_BUS_MASTER } from "../pci/config-space.ts";
+import type { LogLevel } from "../state/context.ts";
 import { TESTED_V86_VERSION, V86_PARTS, type V86Cpu, type V86Emulator } from "./v86-types.ts";
 
-export type LogLevel = "warn" | "error" | "info";
 
 /** What the controller gets from the emulator (ControllerHost in the controller's terms). */
 export interface DeviceHost {
