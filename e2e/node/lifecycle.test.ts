@@ -149,8 +149,16 @@ describe("driver hand-off and reboots (root on IDE, NVMe as data disk)", () => {
     const writes: { start: number; end: number; reboots: number }[] = [];
     const host = g.nvme.host;
     const markDirty = host.markDirty.bind(host);
+    // A completion posted into a ring the new driver created is no stale write, wherever that is.
+    const inLiveCq = (start: number, end: number): boolean => {
+      for (let q = 0; q < hp.cqLimit; q++) {
+        const cq = hp.completionQueue(q);
+        if (cq && start >= cq.base && end <= cq.base + cq.size * 16) return true;
+      }
+      return false;
+    };
     host.markDirty = (start, end) => {
-      writes.push({ start, end, reboots: g.nvme.counters.reboots });
+      if (!inLiveCq(start, end)) writes.push({ start, end, reboots: g.nvme.counters.reboots });
       markDirty(start, end);
     };
 
@@ -186,7 +194,7 @@ describe("driver hand-off and reboots (root on IDE, NVMe as data disk)", () => {
           const result = call();
           old.forEach((p, i) => {
             const now = ram().subarray(p, p + 4096);
-            for (let j = 0; j < 4096; j++) if (now[j] !== before[i][j]) deviceChanged++;
+            for (let j = 0; j < 4096; j++) if (now[j] !== before[i][j] && !inLiveCq(p + j, p + j + 1)) deviceChanged++;
           });
           return result;
         };
@@ -221,7 +229,7 @@ describe("driver hand-off and reboots (root on IDE, NVMe as data disk)", () => {
           (w) => w.reboots > rebootsBefore && old.some((p) => w.start < p + 4096 && w.end > p) && !(now && [now.shadow, now.eventIdx].some((p) => w.start >= p && w.end <= p + 4096)),
         );
         expect(stale, "device writes into the old shadow/EventIdx pages").toEqual([]);
-        note(`reboot ${round}: ${watchedCalls} calls into the device watched until the new Doorbell Buffer Config, ${writes.filter((w) => w.reboots > rebootsBefore).length} ranges written by the device since the reboot`);
+        note(`reboot ${round}: ${watchedCalls} calls into the device watched until the new Doorbell Buffer Config, ${writes.filter((w) => w.reboots > rebootsBefore).length} ranges written by the device since the reboot outside live CQ rings`);
         expect(watchedCalls).toBeGreaterThan(0);
         expect(deviceChanged, "canary bytes the device changed").toBe(0);
 
