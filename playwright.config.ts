@@ -5,7 +5,8 @@
 import { defineConfig } from "@playwright/test";
 import type { GuestOptions } from "./src/playwright/index.ts";
 
-const PORT = 5173;
+// PW_PORT: another port for the page's dev server, when another checkout's server holds 5173.
+const PORT = Number(process.env.PW_PORT ?? 5173);
 const CI = !!process.env.CI;
 
 export default defineConfig<GuestOptions>({
