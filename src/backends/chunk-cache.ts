@@ -1,11 +1,22 @@
-// A read-only byte source fetched in aligned chunks: an LRU cache of recently used chunks held to
-// a byte budget, one fetch per chunk however many readers want it at once, and read-ahead of the
-// next chunks when access is sequential. Cached bytes are served synchronously by tryRead().
-// Where the chunks come from (a Blob, HTTP ranges, part files) is the fetcher's business.
+// A read-only byte source fetched in pieces: an LRU cache of granules held to a byte budget, one
+// fetch per granule however many readers want it at once, and prefetching ahead of the reader.
+// Cached bytes are served synchronously by tryRead(). Where the bytes come from (a Blob, HTTP
+// ranges, part files) is the fetcher's business.
+//
+// Fetch sizes adapt to the access pattern: a reader's miss fetches just the granules it lacks, so
+// scattered small reads do not pull whole chunks; read-ahead for a sequential reader (detected by
+// byte offset, whatever the read size and alignment) and a prefetch plan (a boot trace) fetch up
+// to a chunk per request. Fetches never cross a chunk boundary, so with granule = chunk every
+// fetch is exactly one aligned chunk (what pre-split part files need).
+//
+// At most `maxFetches` fetches run at once, taken from a priority queue: the reader's own misses
+// first, then the plan, then read-ahead; prefetches use at most maxFetches - 1 slots, so a miss
+// never waits behind prefetches alone. Memory is bounded by cacheBytes (cached granules) plus
+// maxFetches × chunkSize (fetches under way); queued fetches hold no bytes.
 
 import { BackendError } from "./block-backend.ts";
 
-/** Fetches `length` bytes at `start` (chunk `index`); resolves with exactly that many bytes. */
+/** Fetches `length` bytes at `start` (`index` = start / chunkSize, rounded down); resolves with exactly that many bytes. */
 export type ChunkFetcher = (index: number, start: number, length: number) => Promise<Uint8Array>;
 
 /** What a copy-on-write overlay or an export needs from a disk it only reads. */
@@ -18,61 +29,117 @@ export interface ReadSource {
 }
 
 export interface ChunkCacheOptions {
-  /** Bytes per chunk (a multiple of 512). */
+  /** Most bytes per fetch, a multiple of 512 (and of `granule`); fetches never cross a multiple of it. */
   chunkSize: number;
-  /** Most bytes of chunks kept; at least one chunk is always kept. */
+  /** Cache unit and smallest fetch, a multiple of 512 dividing chunkSize (default: chunkSize). */
+  granule?: number;
+  /** Most bytes of granules kept; at least one granule is always kept. */
   cacheBytes: number;
-  /** Chunks fetched ahead once access looks sequential; 0 turns read-ahead off. */
+  /**
+   * Chunks a sequential reader is read ahead at most: the window starts at one chunk and doubles
+   * with every further sequential read up to this; 0 turns read-ahead off.
+   */
   readAhead?: number;
+  /** Fetches running at once (default: no limit). */
+  maxFetches?: number;
 }
 
 export interface ChunkCacheStats {
-  /** Chunks fetched because a reader needed them. */
+  /** Fetches because a reader needed the bytes. */
   fetches: number;
-  /** Chunks fetched ahead of need. */
+  /** Fetches ahead of need (read-ahead and the prefetch plan). */
   prefetches: number;
   /** Reads served wholly from the cache. */
   hits: number;
-  /** Reads that had to wait for at least one chunk. */
+  /** Reads that had to wait for at least one fetch. */
   misses: number;
   /** Bytes delivered by the fetcher. */
   bytesFetched: number;
+  /** Prefetched bytes no reader has read (yet): evicted unread, or still cached unread. */
+  unreadBytes: number;
+  /** Most fetches running at once so far. */
+  maxInFlight: number;
 }
+
+const enum Priority {
+  Demand = 0,
+  Plan = 1,
+  Ahead = 2,
+}
+
+/** One fetch of granules first..first+count-1, queued or running. */
+interface Fetch {
+  first: number;
+  count: number;
+  priority: Priority;
+  /** Asked for ahead of need: a failure is not the reader's, who then fetches again. */
+  readonly ahead: boolean;
+  started: boolean;
+  /** Granules changed since the fetch was sent: answered to those waiting, not cached. */
+  stale?: Set<number>;
+  promise: Promise<Uint8Array>;
+  resolve(data: Uint8Array): void;
+  reject(e: unknown): void;
+}
+
+/** A read that starts at most this many bytes after the previous one ended continues a streak. */
+const SEQUENTIAL_GAP = 64 * 1024;
 
 export class ChunkCache implements ReadSource {
   readonly chunkSize: number;
+  readonly granule: number;
   readonly cacheBytes: number;
+  /** Read-ahead window cap in chunks (clamped so prefetches do not evict what is being read). */
   readonly readAhead: number;
-  readonly stats: ChunkCacheStats = { fetches: 0, prefetches: 0, hits: 0, misses: 0, bytesFetched: 0 };
+  readonly maxFetches: number;
+  readonly stats: ChunkCacheStats = { fetches: 0, prefetches: 0, hits: 0, misses: 0, bytesFetched: 0, unreadBytes: 0, maxInFlight: 0 };
   /** Insertion order is recency order: the first entry is the least recently used. */
-  private readonly chunks = new Map<number, Uint8Array>();
-  /** Fetches under way; one marked stale (the bytes changed meanwhile) is answered but not cached. */
-  private readonly inflight = new Map<number, { promise: Promise<Uint8Array>; stale: boolean }>();
+  private readonly granules = new Map<number, Uint8Array>();
+  /** Prefetched granules not read yet. */
+  private readonly unread = new Set<number>();
+  /** The fetch (queued or running) that will deliver each granule. */
+  private readonly pending = new Map<number, Fetch>();
+  private readonly queues: Fetch[][] = [[], [], []];
+  private running = 0;
+  private runningAhead = 0;
   private cachedBytes = 0;
-  /** Chunk after the last one a reader touched, for sequential detection. */
-  private nextExpected = -1;
+  /** The previous read, for sequential detection. */
+  private lastStart = NaN;
+  private lastEnd = NaN;
   private streak = 0;
+  /** The prefetch plan: granules in the order a reader is expected to want them. */
+  private plan: number[] = [];
+  private planPos = new Map<number, number>();
+  /** Next plan entry to fetch; one past the furthest entry a reader touched. */
+  private planNext = 0;
+  private planReached = 0;
+  private planLead = 0;
 
   constructor(readonly byteLength: number, private readonly fetcher: ChunkFetcher, o: ChunkCacheOptions) {
     if (!Number.isSafeInteger(byteLength) || byteLength < 0) throw new Error(`chunk cache: bad size ${byteLength}`);
     if (!Number.isSafeInteger(o.chunkSize) || o.chunkSize < 512 || o.chunkSize % 512 !== 0) {
       throw new Error(`chunk cache: chunk size ${o.chunkSize} is not a positive multiple of 512`);
     }
+    const g = o.granule ?? o.chunkSize;
+    if (!Number.isSafeInteger(g) || g < 512 || g % 512 !== 0 || o.chunkSize % g !== 0) {
+      throw new Error(`chunk cache: granule ${g} is not a multiple of 512 dividing the chunk size ${o.chunkSize}`);
+    }
     this.chunkSize = o.chunkSize;
+    this.granule = g;
     this.cacheBytes = Math.max(0, o.cacheBytes);
-    // Prefetched chunks must not push each other (or the chunk being read) out of the budget.
     const fit = Math.floor(this.cacheBytes / this.chunkSize) - 1;
     this.readAhead = Math.max(0, Math.min(Math.floor(o.readAhead ?? 0), fit));
+    this.maxFetches = Math.max(1, Math.floor(o.maxFetches ?? Infinity));
   }
 
-  /** Bytes held by cached chunks now. */
+  /** Bytes held by cached granules now. */
   get residentBytes(): number {
     return this.cachedBytes;
   }
 
-  /** Chunks being fetched now. */
+  /** Fetches queued or under way now. */
   get pendingFetches(): number {
-    return this.inflight.size;
+    return new Set(this.pending.values()).size;
   }
 
   private check(offset: number, length: number): void {
@@ -81,25 +148,28 @@ export class ChunkCache implements ReadSource {
     }
   }
 
-  private chunkLength(index: number): number {
-    return Math.min(this.chunkSize, this.byteLength - index * this.chunkSize);
+  private granuleLength(i: number): number {
+    return Math.min(this.granule, this.byteLength - i * this.granule);
+  }
+
+  /** Copies the part of granule `i` (bytes `g`) inside [offset, offset + out.length) into `out`. */
+  private copy(i: number, g: Uint8Array, offset: number, out: Uint8Array): void {
+    const base = i * this.granule;
+    const from = Math.max(offset, base);
+    const to = Math.min(offset + out.length, base + g.length);
+    out.set(g.subarray(from - base, to - base), from - offset);
+    if (this.unread.delete(i)) this.stats.unreadBytes -= g.length;
   }
 
   tryRead(offset: number, dst: Uint8Array): boolean {
     this.check(offset, dst.length);
     if (dst.length === 0) return true;
-    const first = Math.floor(offset / this.chunkSize);
-    const last = Math.floor((offset + dst.length - 1) / this.chunkSize);
-    for (let i = first; i <= last; i++) if (!this.chunks.has(i)) return false;
-    for (let i = first; i <= last; i++) {
-      const c = this.touch(i)!;
-      const base = i * this.chunkSize;
-      const from = Math.max(offset, base);
-      const to = Math.min(offset + dst.length, base + c.length);
-      dst.set(c.subarray(from - base, to - base), from - offset);
-    }
+    const first = Math.floor(offset / this.granule);
+    const last = Math.floor((offset + dst.length - 1) / this.granule);
+    for (let i = first; i <= last; i++) if (!this.granules.has(i)) return false;
+    for (let i = first; i <= last; i++) this.copy(i, this.touch(i)!, offset, dst);
     this.stats.hits++;
-    this.accessed(first, last);
+    this.accessed(offset, dst.length, first, last);
     return true;
   }
 
@@ -107,137 +177,316 @@ export class ChunkCache implements ReadSource {
     this.check(offset, length);
     const out = new Uint8Array(length);
     if (length === 0) return out;
-    const first = Math.floor(offset / this.chunkSize);
-    const last = Math.floor((offset + length - 1) / this.chunkSize);
-    let missing = false;
-    const parts: Promise<Uint8Array>[] = [];
-    for (let i = first; i <= last; i++) {
-      const c = this.touch(i);
-      if (c) parts.push(Promise.resolve(c));
-      else {
-        missing = true;
-        parts.push(this.chunk(i, false));
-      }
-    }
-    if (missing) this.stats.misses++;
+    const first = Math.floor(offset / this.granule);
+    const last = Math.floor((offset + length - 1) / this.granule);
+    const waits = this.gather(first, last, offset, out, true);
+    if (waits.length) this.stats.misses++;
     else this.stats.hits++;
-    this.accessed(first, last);
-    const got = await Promise.all(parts);
-    for (let i = first; i <= last; i++) {
-      const c = got[i - first];
-      const base = i * this.chunkSize;
-      const from = Math.max(offset, base);
-      const to = Math.min(offset + length, base + c.length);
-      out.set(c.subarray(from - base, to - base), from - offset);
-    }
+    this.accessed(offset, length, first, last);
+    await Promise.all(waits);
     return out;
   }
 
-  /** Drops every cached chunk (in-flight fetches still complete and are cached). */
+  /**
+   * Copies the cached granules first..last into `out` and returns promises for the others,
+   * fetching what nobody fetches yet. A granule a failed prefetch was to bring is fetched again
+   * (when `retry`), so a broken prefetch costs the reader a request, never its read.
+   */
+  private gather(first: number, last: number, offset: number, out: Uint8Array, retry: boolean): Promise<void>[] {
+    const waits: Promise<void>[] = [];
+    let run = -1;
+    const flush = (end: number) => {
+      if (run < 0) return;
+      for (const f of this.enqueue(run, end, Priority.Demand)) waits.push(this.await(f, offset, out, false));
+      run = -1;
+    };
+    for (let i = first; i <= last; i++) {
+      const g = this.touch(i);
+      if (g) {
+        flush(i);
+        this.copy(i, g, offset, out);
+        continue;
+      }
+      const f = this.pending.get(i);
+      if (f) {
+        flush(i);
+        if (!f.started && f.priority !== Priority.Demand) this.promote(f);
+        waits.push(this.await(f, offset, out, retry, i));
+      } else if (run < 0) run = i;
+    }
+    flush(last + 1);
+    this.pump();
+    return waits;
+  }
+
+  /** Copies fetch `f`'s granules (or just granule `only`) into `out`; refetches after a failed prefetch. */
+  private await(f: Fetch, offset: number, out: Uint8Array, retry: boolean, only?: number): Promise<void> {
+    const lo = only ?? f.first;
+    const hi = only ?? f.first + f.count - 1;
+    return f.promise.then(
+      (data) => {
+        for (let i = lo; i <= hi; i++) {
+          const at = (i - f.first) * this.granule;
+          this.copy(i, data.subarray(at, at + this.granuleLength(i)), offset, out);
+        }
+      },
+      async (e) => {
+        if (!retry || !f.ahead) throw e;
+        await Promise.all(this.gather(lo, hi, offset, out, false));
+      },
+    );
+  }
+
+  /** Drops every cached granule (fetches under way still complete and are cached). */
   clear(): void {
-    this.chunks.clear();
+    this.granules.clear();
     this.cachedBytes = 0;
   }
 
-  /** The cached chunk `i`, marked most recently used, or undefined. */
-  private touch(i: number): Uint8Array | undefined {
-    const c = this.chunks.get(i);
-    if (c) {
-      this.chunks.delete(i);
-      this.chunks.set(i, c);
+  /**
+   * Streams `ranges` (byte offset and length, in the order a reader is expected to want them)
+   * ahead of the reader: fetched after the reader's misses and before read-ahead, at most
+   * `leadBytes` ahead of the furthest point of the plan a reader reached. Replaces any earlier plan.
+   */
+  prefetchPlan(ranges: readonly (readonly [number, number])[], leadBytes = this.cacheBytes / 2): void {
+    this.plan = [];
+    this.planPos.clear();
+    for (const [start, length] of ranges) {
+      if (!(length > 0) || !(start >= 0) || start >= this.byteLength) continue;
+      const last = Math.floor((Math.min(start + length, this.byteLength) - 1) / this.granule);
+      for (let i = Math.floor(start / this.granule); i <= last; i++) {
+        if (this.planPos.has(i)) continue;
+        this.planPos.set(i, this.plan.length);
+        this.plan.push(i);
+      }
     }
-    return c;
+    this.planNext = this.planReached = 0;
+    this.planLead = Math.max(1, Math.floor(leadBytes / this.granule));
+    this.pump();
   }
 
-  /** Chunk `i` from the cache, the fetch already under way, or a new fetch. */
-  private chunk(i: number, ahead: boolean): Promise<Uint8Array> {
-    const c = this.touch(i);
-    if (c) return Promise.resolve(c);
-    const running = this.inflight.get(i);
-    if (running) return running.promise;
-    const start = i * this.chunkSize;
-    const length = this.chunkLength(i);
+  /** Granules of the plan still to fetch. */
+  get planRemaining(): number {
+    return this.plan.length - this.planNext;
+  }
+
+  /** The cached granule `i`, marked most recently used, or undefined. */
+  private touch(i: number): Uint8Array | undefined {
+    const g = this.granules.get(i);
+    if (g) {
+      this.granules.delete(i);
+      this.granules.set(i, g);
+    }
+    return g;
+  }
+
+  /** Queues fetches for granules [from, to) (none cached or pending), split at chunk boundaries. */
+  private enqueue(from: number, to: number, priority: Priority): Fetch[] {
+    const perChunk = this.chunkSize / this.granule;
+    const made: Fetch[] = [];
+    for (let a = from; a < to; ) {
+      const b = Math.min(to, (Math.floor(a / perChunk) + 1) * perChunk);
+      let resolve!: (d: Uint8Array) => void;
+      let reject!: (e: unknown) => void;
+      const promise = new Promise<Uint8Array>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      promise.catch(() => {}); // a prefetch nobody waits for may fail unseen
+      const f: Fetch = { first: a, count: b - a, priority, ahead: priority !== Priority.Demand, started: false, promise, resolve, reject };
+      for (let i = a; i < b; i++) this.pending.set(i, f);
+      this.queues[priority].push(f);
+      made.push(f);
+      a = b;
+    }
+    return made;
+  }
+
+  private promote(f: Fetch): void {
+    const q = this.queues[f.priority];
+    q.splice(q.indexOf(f), 1);
+    f.priority = Priority.Demand;
+    this.queues[Priority.Demand].push(f);
+  }
+
+  /** Starts queued fetches while slots are free: misses first, then the plan, then read-ahead. */
+  private pump(): void {
+    for (;;) {
+      if (this.running >= this.maxFetches) return;
+      let f = this.queues[Priority.Demand].shift();
+      if (!f) {
+        const aheadSlots = this.maxFetches > 1 ? this.maxFetches - 1 : 1;
+        if (this.runningAhead >= aheadSlots) return;
+        f = this.queues[Priority.Plan].shift() ?? this.nextPlanned() ?? this.queues[Priority.Ahead].shift();
+        if (!f) return;
+      }
+      this.start(f);
+    }
+  }
+
+  /** The next run of planned granules not cached or pending, within the lead. */
+  private nextPlanned(): Fetch | undefined {
+    const perChunk = this.chunkSize / this.granule;
+    while (this.planNext < this.plan.length && this.planNext < this.planReached + this.planLead) {
+      const a = this.plan[this.planNext++];
+      if (this.granules.has(a) || this.pending.has(a)) continue;
+      let b = a + 1;
+      const chunkEnd = (Math.floor(a / perChunk) + 1) * perChunk;
+      while (b < chunkEnd && this.plan[this.planNext] === b && !this.granules.has(b) && !this.pending.has(b)) {
+        b++;
+        this.planNext++;
+      }
+      const [f] = this.enqueue(a, b, Priority.Plan);
+      this.queues[Priority.Plan].pop();
+      return f;
+    }
+    return undefined;
+  }
+
+  private start(f: Fetch): void {
+    f.started = true;
+    const ahead = f.priority !== Priority.Demand;
+    this.running++;
+    if (ahead) this.runningAhead++;
+    this.stats.maxInFlight = Math.max(this.stats.maxInFlight, this.running);
     if (ahead) this.stats.prefetches++;
     else this.stats.fetches++;
-    const entry = { promise: undefined as unknown as Promise<Uint8Array>, stale: false };
-    const done = () => {
-      if (this.inflight.get(i) === entry) this.inflight.delete(i);
+    const start = f.first * this.granule;
+    const length = Math.min(f.count * this.granule, this.byteLength - start);
+    const settle = () => {
+      this.running--;
+      if (ahead) this.runningAhead--;
+      for (let i = f.first; i < f.first + f.count; i++) if (this.pending.get(i) === f) this.pending.delete(i);
     };
-    entry.promise = this.fetcher(i, start, length).then(
-      (data) => {
-        done();
-        if (data.length !== length) throw new BackendError(`chunk at ${start}: got ${data.length} bytes, expected ${length}`, "read");
+    let call: Promise<Uint8Array>;
+    try {
+      call = this.fetcher(Math.floor(start / this.chunkSize), start, length);
+    } catch (e) {
+      call = Promise.reject(e);
+    }
+    call
+      .then((data) => {
+        if (data.length !== length) throw new BackendError(`bytes ${start}+${length}: got ${data.length} bytes`, "read");
         this.stats.bytesFetched += length;
-        if (!entry.stale) this.insert(i, data);
-        return data;
-      },
-      (e) => {
-        done();
-        throw e;
-      },
-    );
-    this.inflight.set(i, entry);
-    return entry.promise;
+        for (let i = f.first; i < f.first + f.count; i++) {
+          if (this.pending.get(i) !== f || f.stale?.has(i)) continue;
+          const at = (i - f.first) * this.granule;
+          const g = f.count === 1 ? data : data.slice(at, at + this.granuleLength(i));
+          this.insert(i, g, ahead);
+        }
+        settle();
+        f.resolve(data);
+      })
+      .catch((e) => {
+        settle();
+        if (ahead) this.prefetchFailed();
+        f.reject(e);
+      })
+      .finally(() => this.pump());
+  }
+
+  /** A prefetch failed (the server may be going away): stop prefetching; readers fetch on demand. */
+  private prefetchFailed(): void {
+    this.plan = [];
+    this.planPos.clear();
+    this.planNext = this.planReached = 0;
+    this.streak = 0;
+    this.dropQueued(Priority.Ahead);
+  }
+
+  private dropQueued(p: Priority): void {
+    for (const f of this.queues[p].splice(0)) {
+      for (let i = f.first; i < f.first + f.count; i++) if (this.pending.get(i) === f) this.pending.delete(i);
+      f.reject(new BackendError("prefetch dropped", "read"));
+    }
   }
 
   /**
    * The bytes at [offset, offset+length) changed to `src` (null: zeros, undefined: unknown).
-   * Cached chunks are patched (or dropped when the new bytes are unknown); fetches under way
+   * Cached granules are patched (or dropped when the new bytes are unknown); fetches under way
    * were asked too early, so later readers start new ones and their answers are not cached.
    * For sources that are not read-only: the fetcher must see every change made before it is called.
    */
   update(offset: number, length: number, src?: Uint8Array | null): void {
     if (length <= 0) return;
     const end = offset + length;
-    const overlaps = (i: number) => i * this.chunkSize < end && (i + 1) * this.chunkSize > offset;
-    for (const [i, e] of this.inflight) {
-      if (!overlaps(i)) continue;
-      e.stale = true;
-      this.inflight.delete(i);
+    const first = Math.floor(offset / this.granule);
+    const last = Math.floor((end - 1) / this.granule);
+    for (const [i, f] of this.pending) {
+      if (i < first || i > last || !f.started) continue;
+      (f.stale ??= new Set()).add(i);
+      this.pending.delete(i);
     }
-    for (const [i, c] of this.chunks) {
-      if (!overlaps(i)) continue;
+    for (const [i, g] of this.granules) {
+      if (i < first || i > last) continue;
       if (src === undefined) {
-        this.chunks.delete(i);
-        this.cachedBytes -= c.length;
+        this.granules.delete(i);
+        this.cachedBytes -= g.length;
         continue;
       }
-      const base = i * this.chunkSize;
+      const base = i * this.granule;
       const from = Math.max(offset, base);
-      const to = Math.min(end, base + c.length);
-      if (src === null) c.fill(0, from - base, to - base);
-      else c.set(src.subarray(from - offset, to - offset), from - base);
+      const to = Math.min(end, base + g.length);
+      if (src === null) g.fill(0, from - base, to - base);
+      else g.set(src.subarray(from - offset, to - offset), from - base);
     }
   }
 
-  private insert(i: number, data: Uint8Array): void {
-    const old = this.chunks.get(i);
+  private insert(i: number, data: Uint8Array, ahead: boolean): void {
+    const old = this.granules.get(i);
     if (old) {
-      this.chunks.delete(i);
+      this.granules.delete(i);
       this.cachedBytes -= old.length;
     }
-    this.chunks.set(i, data);
+    this.granules.set(i, data);
     this.cachedBytes += data.length;
-    for (const [k, v] of this.chunks) {
-      if (this.cachedBytes <= this.cacheBytes || this.chunks.size <= 1) break;
-      this.chunks.delete(k);
+    if (ahead && !this.unread.has(i)) {
+      this.unread.add(i);
+      this.stats.unreadBytes += data.length;
+    }
+    for (const [k, v] of this.granules) {
+      if (this.cachedBytes <= this.cacheBytes || this.granules.size <= 1) break;
+      this.granules.delete(k);
+      this.unread.delete(k); // evicted unread: stays counted in unreadBytes
       this.cachedBytes -= v.length;
     }
   }
 
-  /** Notes an access to chunks first..last and prefetches ahead of a sequential reader. */
-  private accessed(first: number, last: number): void {
-    // Moving on to the next chunk is evidence of a sequential reader; staying in the last one is
-    // neutral; anything else is a jump.
-    if (first === this.nextExpected) this.streak++;
-    else if (first !== this.nextExpected - 1) this.streak = 0;
-    this.nextExpected = last + 1;
-    if (this.readAhead === 0 || this.streak === 0) return;
-    const end = Math.min(last + this.readAhead, Math.ceil(this.byteLength / this.chunkSize) - 1);
-    for (let i = last + 1; i <= end; i++) {
-      if (this.chunks.has(i) || this.inflight.has(i)) continue;
-      // A failed prefetch is forgotten: the reader that needs the chunk fetches it again and sees the error.
-      this.chunk(i, true).catch(() => {});
+  /** Notes a read of [offset, offset+length) (granules first..last): plan progress, sequential streak, read-ahead. */
+  private accessed(offset: number, length: number, first: number, last: number): void {
+    if (this.plan.length) {
+      let reached = this.planReached;
+      for (let i = first; i <= last; i++) {
+        const p = this.planPos.get(i);
+        if (p !== undefined && p >= reached) reached = p + 1;
+      }
+      if (reached !== this.planReached) {
+        this.planReached = reached;
+        this.pump();
+      }
     }
+    const end = offset + length;
+    // Starting where the last read ended (or a small gap after it) continues a streak; reading
+    // within the last read again is neutral; anything else is a jump.
+    const within = offset >= this.lastStart && offset < this.lastEnd;
+    if (offset >= this.lastEnd && offset <= this.lastEnd + SEQUENTIAL_GAP) this.streak++;
+    else if (!within) {
+      this.streak = 0;
+      this.dropQueued(Priority.Ahead);
+    }
+    this.lastStart = offset;
+    this.lastEnd = within ? Math.max(this.lastEnd, end) : end;
+    if (this.readAhead === 0 || this.streak === 0) return;
+    const window = Math.min(this.readAhead, 2 ** Math.min(this.streak - 1, 30)) * this.chunkSize;
+    const stop = Math.ceil(Math.min(end + window, this.byteLength) / this.granule);
+    let run = -1;
+    for (let i = last + 1; i <= stop; i++) {
+      const have = i === stop || this.granules.has(i) || this.pending.has(i);
+      if (have && run >= 0) {
+        this.enqueue(run, i, Priority.Ahead);
+        run = -1;
+      } else if (!have && run < 0) run = i;
+    }
+    this.pump();
   }
 }
