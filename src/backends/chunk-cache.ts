@@ -183,7 +183,9 @@ export class ChunkCache implements ReadSource {
     if (waits.length) this.stats.misses++;
     else this.stats.hits++;
     this.accessed(offset, length, first, last);
-    await Promise.all(waits);
+    // A failed read answers once all its fetches settled, so a retry never joins one of them.
+    const failed = (await Promise.allSettled(waits)).find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
     return out;
   }
 
@@ -477,8 +479,11 @@ export class ChunkCache implements ReadSource {
     this.lastStart = offset;
     this.lastEnd = within ? Math.max(this.lastEnd, end) : end;
     if (this.readAhead === 0 || this.streak === 0) return;
+    // The window's end rounded down to a chunk boundary, so read-ahead goes out in whole chunks
+    // however small the reads that move it.
     const window = Math.min(this.readAhead, 2 ** Math.min(this.streak - 1, 30)) * this.chunkSize;
-    const stop = Math.ceil(Math.min(end + window, this.byteLength) / this.granule);
+    const reach = end + window >= this.byteLength ? this.byteLength : Math.floor((end + window) / this.chunkSize) * this.chunkSize;
+    const stop = Math.ceil(reach / this.granule);
     let run = -1;
     for (let i = last + 1; i <= stop; i++) {
       const have = i === stop || this.granules.has(i) || this.pending.has(i);

@@ -1,21 +1,40 @@
-// A disk image read lazily over HTTP: aligned chunks fetched with Range requests (or from
-// pre-split part files), kept in an LRU cache with a byte budget, one request per chunk however
-// many readers want it, read-ahead for sequential readers, and writes in a copy-on-write
-// overlay in memory. Every response is checked (status, Content-Range, length, validator), so a
-// server that ignores Range, lies about lengths or changes the image under us produces an error,
-// never wrong bytes.
+// A disk image read lazily over HTTP: Range requests (or pre-split part files) sized to the
+// access pattern, a few in flight at once with the guest's own reads first, kept in an LRU cache
+// with a byte budget; read-ahead for sequential readers; a boot trace next to the image streamed
+// ahead of the guest; writes in a copy-on-write overlay in memory. Every response is checked
+// (status, Content-Range, length, validator), so a server that ignores Range, lies about lengths
+// or changes the image under us produces an error, never wrong bytes.
 
 import { BackendError } from "./block-backend.ts";
+import { checkBootTrace } from "./boot-trace.ts";
 import { ChunkCache, type ChunkCacheStats, type ReadSource } from "./chunk-cache.ts";
 import { CowBackend } from "./overlay.ts";
 
 export interface HttpDiskOptions {
-  /** Bytes per request and per cached chunk, a multiple of 512 (default 256 KiB). With `parts`: the part size. */
+  /** Most bytes per Range request, a multiple of 512 (default 256 KiB). With `parts`: the part size, and every request is one part. */
   chunkSize?: number;
-  /** Budget of the chunk cache (default 32 MiB). Memory use is this plus the overlay. */
+  /**
+   * Cache unit and smallest request, a multiple of 512 dividing chunkSize (default 16 KiB, or
+   * the largest divisor of chunkSize up to that). A guest read that misses fetches its range
+   * rounded out to granules; read-ahead and the boot trace fetch up to a chunk per request.
+   */
+  granule?: number;
+  /** Budget of the cache (default 32 MiB). Memory use is this plus maxRequests × chunkSize in flight plus the overlay. */
   cacheBytes?: number;
-  /** Chunks fetched ahead once reads are sequential (default 2; 0 turns it off). */
+  /** Chunks read ahead of a sequential reader at most: one at first, doubling with each sequential read (default 16; 0 turns it off). */
   readAhead?: number;
+  /**
+   * Range requests in flight at once (default 4, below browsers' 6 connections per host so the
+   * page can still load). Read-ahead and the boot trace use at most one less: the guest's own
+   * reads go first.
+   */
+  maxRequests?: number;
+  /**
+   * URL of a boot trace (`npm run trace:boot` writes one next to the image): the ranges it names
+   * are streamed ahead of the guest. Default `${url}.boot-trace.json`, tried once; 404 means none.
+   * A trace that does not match the image or does not parse is ignored with a warning. false: off.
+   */
+  bootTrace?: string | false;
   /** Image size in bytes when known: skips the size probe. Required with `parts`. */
   size?: number;
   /**
@@ -44,7 +63,7 @@ export interface HttpDiskOptions {
 }
 
 export interface HttpStats extends ChunkCacheStats {
-  /** HTTP requests sent, probes and retries included. */
+  /** HTTP requests sent, probes, the boot trace and retries included. */
   requests: number;
   /** Requests repeated after a transient failure. */
   retries: number;
@@ -75,6 +94,8 @@ const PROBE = 512;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const DEFAULT_TIMEOUT_MS = 20_000;
+const KiB = 1024;
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
 /** An abort signal for a whole small request (the size probe), or none. */
 const probeSignal = (ms: number) => (ms > 0 ? AbortSignal.timeout(ms) : undefined);
@@ -105,16 +126,25 @@ export class HttpSource implements ReadSource {
     private readonly etag: string | undefined,
     fetchFn: typeof fetch,
     probeRequests: number,
+    granule: number,
   ) {
     this.fetchFn = fetchFn;
     this.requests = probeRequests;
     this.byteLength = Math.ceil(imageSize / 512) * 512;
     this.cache = new ChunkCache(this.byteLength, (i, start, length) => this.fetchChunk(i, start, length), {
-      chunkSize: o.chunkSize ?? 256 * 1024,
-      cacheBytes: o.cacheBytes ?? 32 * 1024 * 1024,
-      readAhead: o.readAhead ?? 2,
+      chunkSize: o.chunkSize ?? 256 * KiB,
+      granule,
+      cacheBytes: o.cacheBytes ?? 32 * KiB * KiB,
+      readAhead: o.readAhead ?? 16,
+      maxFetches: o.maxRequests ?? 4,
     });
   }
+
+  /**
+   * Whether a boot trace is being streamed ahead of the guest: settles once the trace was
+   * fetched and checked (false: none, off, or ignored with a warning).
+   */
+  bootTrace: Promise<boolean> = Promise.resolve(false);
 
   /** Finds the image's size (unless given) and checks that the server can serve it in pieces. */
   static async open(url: string, o: HttpDiskOptions = {}): Promise<HttpSource> {
@@ -125,12 +155,26 @@ export class HttpSource implements ReadSource {
       if (o.size === undefined) throw new HttpImageError(`${url}: pre-split parts need the image size (option size)`);
       if (!/\{(start|end|stop|index)\}/.test(o.parts)) throw new HttpImageError(`${url}: parts template "${o.parts}" names no {start}, {end}, {stop} or {index}`);
     }
-    if (o.size !== undefined) {
-      if (!Number.isSafeInteger(o.size) || o.size <= 0) throw new HttpImageError(`${url}: bad size ${o.size}`);
-      return new HttpSource(url, o.size, o, undefined, f, 0);
+    const granule = o.parts !== undefined ? chunk : (o.granule ?? gcd(chunk, 16 * KiB));
+    if (!Number.isSafeInteger(granule) || granule < 512 || granule % 512 !== 0 || chunk % granule !== 0) {
+      throw new HttpImageError(`${url}: granule must be a multiple of 512 dividing chunkSize (${chunk})`);
     }
+    if (o.maxRequests !== undefined && !(Number.isSafeInteger(o.maxRequests) && o.maxRequests >= 1)) throw new HttpImageError(`${url}: maxRequests must be a whole number ≥ 1`);
     const headers = { ...o.headers };
     const timeout = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    // The trace is asked for alongside the probe, so it costs no round trip of its own.
+    const traceUrl = o.bootTrace === false ? undefined : (o.bootTrace ?? `${url}.boot-trace.json`);
+    const trace = traceUrl === undefined ? undefined : fetchTrace(f, traceUrl, headers, timeout);
+    trace?.catch(() => {}); // seen by followTrace, unless the probe fails first
+    const opened = (size: number, etag: string | undefined, requests: number, lastModified?: string) => {
+      const source = new HttpSource(url, size, o, etag, f, requests + (trace ? 1 : 0), granule);
+      if (trace && traceUrl !== undefined) source.bootTrace = source.followTrace(traceUrl, trace, { size, etag, lastModified });
+      return source;
+    };
+    if (o.size !== undefined) {
+      if (!Number.isSafeInteger(o.size) || o.size <= 0) throw new HttpImageError(`${url}: bad size ${o.size}`);
+      return opened(o.size, undefined, 0);
+    }
     let requests = 1;
     let res: Response;
     // One sector, not "bytes=0-0": sirv (vite's static server) reads an end of 0 as "to the end
@@ -186,7 +230,26 @@ export class HttpSource implements ReadSource {
       size = Number(len);
     }
     if (!Number.isSafeInteger(size) || size <= 0) throw new HttpImageError(`${url}: bad image size ${size}`);
-    return new HttpSource(url, size, o, etag, f, requests);
+    return opened(size, etag, requests, res.headers.get("last-modified") ?? undefined);
+  }
+
+  /** Streams the trace's ranges ahead of the guest when it matches the image; warns once when it does not. */
+  private async followTrace(traceUrl: string, trace: Promise<unknown>, image: { size: number; etag?: string; lastModified?: string }): Promise<boolean> {
+    let json: unknown;
+    try {
+      json = await trace;
+    } catch (e) {
+      console.warn(`v86-nvme: boot trace ${traceUrl} ignored: ${message(e)}`);
+      return false;
+    }
+    if (json === undefined) return false;
+    const ranges = checkBootTrace(json, image);
+    if (typeof ranges === "string") {
+      console.warn(`v86-nvme: boot trace ${traceUrl} ignored: ${ranges}`);
+      return false;
+    }
+    this.cache.prefetchPlan(ranges);
+    return true;
   }
 
   get stats(): HttpStats {
@@ -309,6 +372,33 @@ export class HttpSource implements ReadSource {
     // A cut connection gives a short body.
     if (got < want) throw new Transient(`${where}: got ${got} bytes, expected ${want}`);
     return out;
+  }
+}
+
+/** A boot trace is a few KiB; a larger answer is something else. */
+const MAX_TRACE_BYTES = 4 * KiB * KiB;
+
+/** The boot trace's JSON, or undefined when there is none (404, 410, or a page instead of JSON). */
+async function fetchTrace(f: typeof fetch, url: string, headers: Record<string, string>, timeout: number): Promise<unknown> {
+  // Accept: JSON, so a dev server does not answer with its index page for a missing file.
+  const res = await f(url, { headers: { ...headers, Accept: "application/json" }, signal: probeSignal(timeout) });
+  if (res.status === 404 || res.status === 410 || (res.ok && /text\/html/i.test(res.headers.get("content-type") ?? ""))) {
+    await discardBody(res);
+    return undefined;
+  }
+  if (!res.ok) {
+    await discardBody(res);
+    throw new Error(`HTTP ${res.status}`);
+  }
+  const declared = Number(res.headers.get("content-length") ?? 0);
+  if (declared > MAX_TRACE_BYTES) {
+    await discardBody(res);
+    throw new Error(`${declared} bytes is too large for a boot trace`);
+  }
+  try {
+    return JSON.parse(await res.text());
+  } catch (e) {
+    throw new Error(`not JSON: ${message(e)}`);
   }
 }
 

@@ -20,6 +20,10 @@ export interface ImageServerOptions {
   /** Decides a fault for request number `n` (1-based) with its byte range. */
   fault?: (n: number, start: number, end: number) => Fault;
   etag?: () => string | undefined;
+  /** The body served at `${url}.boot-trace.json` (404 without); counted and logged like the rest. */
+  trace?: string;
+  /** Extra delay before each answer, in ms (a slow link's round trip). */
+  latencyMs?: number;
   /** Like sirv (vite's static server): "bytes=0-0" is read as "from 0 to the end". */
   zeroEndMeansAll?: boolean;
 }
@@ -28,6 +32,8 @@ export interface ImageServer {
   url: string;
   /** GET and HEAD requests seen. */
   requests: number;
+  /** Most requests being answered at once. */
+  maxActive: number;
   /** Body bytes sent in all answers. */
   bytesSent: number;
   log: string[];
@@ -47,9 +53,13 @@ async function sendPattern(res: ServerResponse, start: number, end: number, shif
 }
 
 export async function imageServer(o: ImageServerOptions): Promise<ImageServer> {
-  const state: ImageServer = { url: "", requests: 0, bytesSent: 0, log: [], close: async () => {} };
+  const state: ImageServer = { url: "", requests: 0, maxActive: 0, bytesSent: 0, log: [], close: async () => {} };
+  let active = 0;
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const n = ++state.requests;
+    active++;
+    state.maxActive = Math.max(state.maxActive, active);
+    res.once("close", () => active--);
     const write = res.write.bind(res) as (c: Uint8Array) => boolean;
     res.write = ((c: Uint8Array) => {
       state.bytesSent += c.length;
@@ -60,6 +70,8 @@ export async function imageServer(o: ImageServerOptions): Promise<ImageServer> {
     if (etag) common.ETag = etag;
     const path = new URL(req.url ?? "/", "http://x").pathname;
     state.log.push(`${req.method} ${path} ${req.headers.range ?? ""}`.trim());
+    if (o.latencyMs) await new Promise((r) => setTimeout(r, o.latencyMs));
+    if (path === `${PATH}.boot-trace.json` && o.trace !== undefined) return void res.writeHead(200, { "Content-Type": "application/json" }).end(o.trace);
     if (o.parts) {
       const m = /^\/disk\.img\.(\d+)-(\d+)$/.exec(path);
       const start = m ? Number(m[1]) : -1;

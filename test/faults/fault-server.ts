@@ -24,6 +24,8 @@ export interface FaultServer {
   size: number;
   mode: Mode;
   etag: string | undefined;
+  /** The body served at `${url}.boot-trace.json` (404 while undefined); those requests are not logged. */
+  trace: string | undefined;
   /** GETs seen after the size probe, with their Range headers. */
   log: string[];
   close(): Promise<void>;
@@ -31,11 +33,15 @@ export interface FaultServer {
 
 export async function faultServer(size: number, etag?: string): Promise<FaultServer> {
   const sockets = new Set<Socket>();
-  const state: FaultServer = { url: "", size, mode: "ok", etag, log: [], close: async () => {} };
+  const state: FaultServer = { url: "", size, mode: "ok", etag, trace: undefined, log: [], close: async () => {} };
   const body = (res: ServerResponse, start: number, end: number) => {
     res.end(fillPattern(start, new Uint8Array(Math.max(0, end - start))));
   };
   const handle = (req: IncomingMessage, res: ServerResponse) => {
+    if (req.url?.endsWith(".boot-trace.json")) {
+      if (state.trace === undefined) return void res.writeHead(404).end();
+      return void res.writeHead(200, { "Content-Type": "application/json" }).end(state.trace);
+    }
     const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? "");
     const common: Record<string, string> = { "Content-Type": "application/octet-stream" };
     if (state.etag) common.ETag = state.etag;
