@@ -1,6 +1,8 @@
-// The chunk cache: LRU order under a byte budget, one fetch per chunk, read-ahead only for
-// sequential readers, and updates that keep a cache over a changing source coherent.
+// The chunk cache: LRU order under a byte budget, one fetch per granule, read-ahead only for
+// sequential readers (whatever their read size), a prefetch plan behind the reader's own fetches,
+// and updates that keep a cache over a changing source coherent.
 import { describe, it, expect } from "vitest";
+import { BackendError } from "../../src/backends/block-backend.ts";
 import { ChunkCache } from "../../src/backends/chunk-cache.ts";
 import { expectBytes } from "./conformance.ts";
 
@@ -77,5 +79,89 @@ describe("chunk cache", () => {
     expect(c.stats.prefetches).toBe(0);
     for (let o = 0; o < 4 * 4096; o += 1024) await c.read(o, 1024);
     expect(c.stats.prefetches).toBeGreaterThan(0);
+  });
+
+  /** Reads `size`-byte pieces back to back over 8 MiB through a cache shaped like the HTTP disk's. */
+  async function sequential(size: number) {
+    const s = source(8 << 20);
+    let running = 0;
+    let most = 0;
+    const fetch = async (i: number, start: number, length: number) => {
+      most = Math.max(most, ++running);
+      await new Promise((r) => setTimeout(r, 2)); // a round trip
+      running--;
+      return s.fetch(i, start, length);
+    };
+    const c = new ChunkCache(s.bytes.length, fetch, { chunkSize: 256 * 1024, granule: 16 * 1024, cacheBytes: 32 << 20, readAhead: 16, maxFetches: 4 });
+    let waited = 0;
+    for (let o = 0; o + size <= s.bytes.length; o += size) {
+      const dst = new Uint8Array(size);
+      if (!c.tryRead(o, dst)) {
+        waited++;
+        dst.set(await c.read(o, size));
+      }
+      expectBytes(dst, s.bytes.subarray(o, o + size));
+    }
+    return { ...c.stats, waited, most };
+  }
+
+  it("reads ahead of sequential reads whatever their size and alignment (65,024-byte reads as well as 64 KiB ones)", async () => {
+    // Before, 65,024-byte reads straddling chunks never counted as sequential: 32 fetches, 0 prefetches.
+    for (const size of [65024, 64 * 1024]) {
+      const st = await sequential(size);
+      expect(st.fetches, `${size}: fetches on demand`).toBeLessThanOrEqual(2);
+      expect(st.prefetches, `${size}: fetched ahead`).toBeGreaterThanOrEqual(8);
+      expect(st.most, `${size}: in flight`).toBeLessThanOrEqual(4);
+      expect(st.bytesFetched, `${size}: nothing fetched twice`).toBeLessThanOrEqual(8 << 20);
+    }
+  });
+
+  it("fetches just the granules a scattered reader misses, and the reader's fetch jumps the prefetch queue", async () => {
+    const s = source(64 << 20);
+    const sizes: number[] = [];
+    s.manual = true;
+    const fetch = (i: number, start: number, length: number) => {
+      sizes.push(length);
+      return s.fetch(i, start, length);
+    };
+    const c = new ChunkCache(s.bytes.length, fetch, { chunkSize: 256 * 1024, granule: 16 * 1024, cacheBytes: 32 << 20, maxFetches: 4 });
+    // A plan of 80 chunks: 3 of them go out (one slot stays free for a reader), the rest wait.
+    c.prefetchPlan([[32 << 20, 20 << 20]]);
+    expect(s.fetched.length).toBe(3);
+    const r = c.read(5_000_000 & ~511, 4096); // scattered: one granule, sent at once
+    expect(s.fetched.length).toBe(4);
+    expect(sizes).toEqual([256 * 1024, 256 * 1024, 256 * 1024, 16 * 1024]);
+    s.release();
+    expectBytes(await r, s.bytes.subarray(5_000_000 & ~511, (5_000_000 & ~511) + 4096));
+    expect(c.stats.fetches).toBe(1);
+    // The plan streams on, never more than cacheBytes / 2 ahead of the reader.
+    for (let k = 0; k < 100 && s.fetched.length < 200; k++) {
+      s.release();
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    expect(c.stats.prefetches * 256 * 1024).toBeLessThanOrEqual(16 << 20);
+    expect(c.planRemaining).toBeGreaterThan(0);
+    // The reader reaching into the plan lets it go on.
+    await c.read(40 << 20, 4096);
+    for (let k = 0; k < 100 && c.planRemaining > 0; k++) {
+      s.release();
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    expect(c.planRemaining).toBe(0);
+    expect(c.stats.maxInFlight).toBeLessThanOrEqual(4);
+  });
+
+  it("answers a reader whose prefetch failed with a fetch of its own, and stops prefetching", async () => {
+    const s = source(4 << 20);
+    let failing = true;
+    const fetch = (i: number, start: number, length: number) =>
+      failing && length > 16 * 1024 ? Promise.reject(new BackendError("reset", "read")) : s.fetch(i, start, length);
+    const c = new ChunkCache(s.bytes.length, fetch, { chunkSize: 256 * 1024, granule: 16 * 1024, cacheBytes: 8 << 20, maxFetches: 4 });
+    c.prefetchPlan([[0, 4 << 20]]);
+    expectBytes(await c.read(0, 65024), s.bytes.subarray(0, 65024)); // joined the failed prefetch, then fetched again
+    expect(c.planRemaining).toBe(0);
+    failing = false;
+    expectBytes(await c.read(1 << 20, 4096), s.bytes.subarray(1 << 20, (1 << 20) + 4096));
+    expect(c.pendingFetches).toBe(0);
   });
 });
