@@ -107,6 +107,8 @@ export class ChunkCache implements ReadSource {
   private lastStart = NaN;
   private lastEnd = NaN;
   private streak = 0;
+  /** A prefetch failed and no fetch succeeded since: no read-ahead (the source may be going away). */
+  private ailing = false;
   /** The prefetch plan: granules in the order a reader is expected to want them. */
   private plan: number[] = [];
   private planPos = new Map<number, number>();
@@ -370,6 +372,7 @@ export class ChunkCache implements ReadSource {
       .then((data) => {
         if (data.length !== length) throw new BackendError(`bytes ${start}+${length}: got ${data.length} bytes`, "read");
         this.stats.bytesFetched += length;
+        this.ailing = false;
         for (let i = f.first; i < f.first + f.count; i++) {
           if (this.pending.get(i) !== f || f.stale?.has(i)) continue;
           const at = (i - f.first) * this.granule;
@@ -387,8 +390,12 @@ export class ChunkCache implements ReadSource {
       .finally(() => this.pump());
   }
 
-  /** A prefetch failed (the server may be going away): stop prefetching; readers fetch on demand. */
+  /**
+   * A prefetch failed (the source may be going away): drop the plan (it is for one boot) and pause
+   * read-ahead until a fetch succeeds again; readers fetch on demand meanwhile.
+   */
   private prefetchFailed(): void {
+    this.ailing = true;
     this.plan = [];
     this.planPos.clear();
     this.planNext = this.planReached = 0;
@@ -478,7 +485,7 @@ export class ChunkCache implements ReadSource {
     }
     this.lastStart = offset;
     this.lastEnd = within ? Math.max(this.lastEnd, end) : end;
-    if (this.readAhead === 0 || this.streak === 0) return;
+    if (this.readAhead === 0 || this.streak === 0 || this.ailing) return;
     // The window's end rounded down to a chunk boundary, so read-ahead goes out in whole chunks
     // however small the reads that move it.
     const window = Math.min(this.readAhead, 2 ** Math.min(this.streak - 1, 30)) * this.chunkSize;

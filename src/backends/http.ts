@@ -163,7 +163,7 @@ export class HttpSource implements ReadSource {
     const headers = { ...o.headers };
     const timeout = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     // The trace is asked for alongside the probe, so it costs no round trip of its own.
-    const traceUrl = o.bootTrace === false ? undefined : (o.bootTrace ?? `${url}.boot-trace.json`);
+    const traceUrl = o.bootTrace === false ? undefined : o.bootTrace === undefined ? `${url}.boot-trace.json` : besides(url, o.bootTrace);
     const trace = traceUrl === undefined ? undefined : fetchTrace(f, traceUrl, headers, timeout);
     trace?.catch(() => {}); // seen by followTrace, unless the probe fails first
     const opened = (size: number, etag: string | undefined, requests: number, lastModified?: string) => {
@@ -287,7 +287,7 @@ export class HttpSource implements ReadSource {
       .replaceAll("{end}", String(stop - 1))
       .replaceAll("{stop}", String(stop))
       .replaceAll("{index}", String(index));
-    return new URL(name, new URL(this.url, globalThis.location?.href ?? "http://localhost/")).href;
+    return besides(this.url, name);
   }
 
   private async fetchOnce(index: number, start: number, length: number): Promise<Uint8Array> {
@@ -373,6 +373,11 @@ export class HttpSource implements ReadSource {
     if (got < want) throw new Transient(`${where}: got ${got} bytes, expected ${want}`);
     return out;
   }
+}
+
+/** `name` resolved against the image's URL (itself resolved against the page's). */
+function besides(url: string, name: string): string {
+  return new URL(name, new URL(url, globalThis.location?.href ?? "http://localhost/")).href;
 }
 
 /** A boot trace is a few KiB; a larger answer is something else. */

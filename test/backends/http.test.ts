@@ -1,7 +1,7 @@
 // The HTTP backend against local servers on 127.0.0.1: one honouring Range, one ignoring it, and
 // ones failing, cutting or falsifying answers. The backend must report errors, never wrong bytes,
 // and send a bounded, predictable number of requests.
-import { describe, it, expect, afterEach } from "vitest";
+import { describe, it, expect, afterEach, vi } from "vitest";
 import { HttpBackend, HttpImageError, HttpSource } from "../../src/backends/http.ts";
 import { BackendError } from "../../src/backends/block-backend.ts";
 import { conformance, expectBytes, patternBytes, readBack } from "./conformance.ts";
@@ -231,3 +231,86 @@ describe("http backend", () => {
     expect(await rejection(wrong.read(0, 512))).toBeInstanceOf(BackendError);
   });
 });
+
+describe("http backend: boot trace", () => {
+  const MiB = 1 << 20;
+  const size = 16 * MiB;
+  const LM = "Tue, 01 Dec 2026 23:05:52 GMT";
+  /** A trace of 4 MiB in three pieces, out of order, as a boot reads. */
+  const ranges: [number, number][] = [[0, 4096], [8 * MiB, 2 * MiB], [MiB, 2 * MiB - 4096]];
+  const trace = (image: object = { size, lastModified: LM }) => JSON.stringify({ version: 1, image, granule: 4096, ranges });
+  const warnings = () => {
+    const seen: string[] = [];
+    const spy = vi.spyOn(console, "warn").mockImplementation((...a: unknown[]) => void seen.push(a.join(" ")));
+    return { seen, restore: () => spy.mockRestore() };
+  };
+
+  it("streams the trace's ranges ahead of the guest, in order, a few requests at a time", async () => {
+    const s = await serve({ size, trace: trace(), lastModified: LM, latencyMs: 5 });
+    const disk = await HttpBackend.open(s.url);
+    expect(await disk.base.bootTrace).toBe(true);
+    await until(() => disk.base.cache.planRemaining === 0 && disk.base.cache.pendingFetches === 0);
+    // Requests after the probe and the trace, in the trace's order, whole chunks where it runs on.
+    const got = s.log.slice(2).map((l) => l.replace("GET /disk.img bytes=", ""));
+    expect(got[0]).toBe("0-16383");
+    expect(got.slice(1, 9).every((r) => Number(r.split("-")[0]) >= 8 * MiB)).toBe(true);
+    expect(s.maxActive).toBeLessThanOrEqual(3); // one slot stays free for the guest
+    for (const [o, n] of ranges) {
+      const dst = new Uint8Array(n);
+      expect(disk.tryRead(o, dst), `${o}+${n} at hand`).toBe(true);
+      expectBytes(dst, patternBytes(o, n));
+    }
+    expect(disk.stats.fetches).toBe(0);
+    expect(disk.stats.unreadBytes).toBeLessThan(64 * KiB); // granule rounding only
+  });
+
+  it("ignores a trace of another image, or one that does not parse, with one warning naming it", async () => {
+    const cases: [string, string | undefined, RegExp][] = [
+      ["size", trace({ size: size + 512 }), /16777728 bytes/],
+      ["date", trace({ size, lastModified: "Mon, 30 Nov 2026 10:00:00 GMT" }), /recorded for the image of/],
+      ["etag", trace({ size, etag: '"old"' }), /ETag "old"/],
+      ["json", "{ not json", /not JSON/],
+      ["shape", JSON.stringify({ version: 1, image: { size }, ranges: [[0, -5]] }), /not \[offset, length\]/],
+      ["version", JSON.stringify({ version: 2, image: { size }, ranges: [] }), /not a boot trace/],
+    ];
+    for (const [what, body, why] of cases) {
+      const s = await serve({ size, trace: body, lastModified: LM, etag: () => '"new"' });
+      const w = warnings();
+      try {
+        const disk = await HttpBackend.open(s.url);
+        expect(await disk.base.bootTrace, what).toBe(false);
+        expect(w.seen, what).toHaveLength(1);
+        expect(w.seen[0], what).toContain(`${s.url}.boot-trace.json`);
+        expect(w.seen[0], what).toMatch(why);
+        await tick();
+        expect(s.requests, `${what}: no prefetch`).toBe(2);
+        expectBytes(await disk.read(MiB, 4096), patternBytes(MiB, 4096));
+      } finally {
+        w.restore();
+      }
+    }
+  });
+
+  it("asks for no trace when told not to, or at the URL given, and says nothing when there is none", async () => {
+    const s = await serve({ size });
+    const w = warnings();
+    try {
+      await HttpBackend.open(s.url, { bootTrace: false });
+      expect(s.log).toEqual(["GET /disk.img bytes=0-511"]);
+      const disk = await HttpBackend.open(s.url, { bootTrace: "elsewhere.json" });
+      expect(await disk.base.bootTrace).toBe(false);
+      expect(s.log).toContain("GET /elsewhere.json");
+      expect(w.seen).toEqual([]); // 404: none
+    } finally {
+      w.restore();
+    }
+  });
+});
+
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

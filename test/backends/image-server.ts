@@ -20,6 +20,7 @@ export interface ImageServerOptions {
   /** Decides a fault for request number `n` (1-based) with its byte range. */
   fault?: (n: number, start: number, end: number) => Fault;
   etag?: () => string | undefined;
+  lastModified?: string;
   /** The body served at `${url}.boot-trace.json` (404 without); counted and logged like the rest. */
   trace?: string;
   /** Extra delay before each answer, in ms (a slow link's round trip). */
@@ -68,6 +69,7 @@ export async function imageServer(o: ImageServerOptions): Promise<ImageServer> {
     const etag = o.etag?.();
     const common: Record<string, string> = { "Content-Type": "application/octet-stream" };
     if (etag) common.ETag = etag;
+    if (o.lastModified) common["Last-Modified"] = o.lastModified;
     const path = new URL(req.url ?? "/", "http://x").pathname;
     state.log.push(`${req.method} ${path} ${req.headers.range ?? ""}`.trim());
     if (o.latencyMs) await new Promise((r) => setTimeout(r, o.latencyMs));

@@ -23,6 +23,8 @@ export interface FaultServer {
   url: string;
   size: number;
   mode: Mode;
+  /** Decides the mode of the n-th GET after the size probe (1-based) instead of `mode`. */
+  modeFor?: (n: number) => Mode;
   etag: string | undefined;
   /** The body served at `${url}.boot-trace.json` (404 while undefined); those requests are not logged. */
   trace: string | undefined;
@@ -50,7 +52,7 @@ export async function faultServer(size: number, etag?: string): Promise<FaultSer
     const end = m ? Math.min(Number(m[2]) + 1, size) : size;
     // The size probe (bytes 0-511) is always answered properly.
     const probe = start === 0 && end === Math.min(512, size);
-    const mode = probe ? "ok" : state.mode;
+    const mode = probe ? "ok" : (state.modeFor?.(state.log.length + 1) ?? state.mode);
     if (!probe) state.log.push(`${req.headers.range ?? "-"} ${mode}`);
     const range = (s: number, e: number) => ({ ...common, "Content-Range": `bytes ${s}-${e - 1}/${size}`, "Content-Length": String(e - s) });
     switch (mode) {
