@@ -36,8 +36,8 @@ export interface ChunkCacheOptions {
   /** Most bytes of granules kept; at least one granule is always kept. */
   cacheBytes: number;
   /**
-   * Chunks a sequential reader is read ahead at most: the window starts at one chunk and doubles
-   * with every further sequential read up to this; 0 turns read-ahead off.
+   * Chunks a sequential reader is read ahead at most: the window is one chunk, or twice what the
+   * reader has read sequentially so far, up to this many chunks; 0 turns read-ahead off.
    */
   readAhead?: number;
   /** Fetches running at once (default: no limit). */
@@ -107,6 +107,8 @@ export class ChunkCache implements ReadSource {
   private lastStart = NaN;
   private lastEnd = NaN;
   private streak = 0;
+  /** Where the current sequential streak began. */
+  private streakStart = 0;
   /** A prefetch failed and no fetch succeeded since: no read-ahead (the source may be going away). */
   private ailing = false;
   /** The prefetch plan: granules in the order a reader is expected to want them. */
@@ -463,11 +465,14 @@ export class ChunkCache implements ReadSource {
 
   /** Notes a read of [offset, offset+length) (granules first..last): plan progress, sequential streak, read-ahead. */
   private accessed(offset: number, length: number, first: number, last: number): void {
+    let planned = false;
     if (this.plan.length) {
       let reached = this.planReached;
       for (let i = first; i <= last; i++) {
         const p = this.planPos.get(i);
-        if (p !== undefined && p >= reached) reached = p + 1;
+        if (p === undefined) continue;
+        planned = true;
+        if (p >= reached) reached = p + 1;
       }
       if (reached !== this.planReached) {
         this.planReached = reached;
@@ -481,14 +486,17 @@ export class ChunkCache implements ReadSource {
     if (offset >= this.lastEnd && offset <= this.lastEnd + SEQUENTIAL_GAP) this.streak++;
     else if (!within) {
       this.streak = 0;
+      this.streakStart = offset;
       this.dropQueued(Priority.Ahead);
     }
     this.lastStart = offset;
     this.lastEnd = within ? Math.max(this.lastEnd, end) : end;
-    if (this.readAhead === 0 || this.streak === 0 || this.ailing) return;
-    // The window's end rounded down to a chunk boundary, so read-ahead goes out in whole chunks
-    // however small the reads that move it.
-    const window = Math.min(this.readAhead, 2 ** Math.min(this.streak - 1, 30)) * this.chunkSize;
+    // Reads the plan foresaw need no guessing.
+    if (this.readAhead === 0 || this.streak === 0 || this.ailing || planned) return;
+    // The window is a chunk, or twice what the streak has read so far, up to the cap (so a short
+    // run costs little and a long one soon streams); its end is rounded down to a chunk boundary,
+    // so read-ahead goes out in whole chunks however small the reads that move it.
+    const window = Math.min(this.readAhead * this.chunkSize, Math.max(this.chunkSize, 2 * (end - this.streakStart)));
     const reach = end + window >= this.byteLength ? this.byteLength : Math.floor((end + window) / this.chunkSize) * this.chunkSize;
     const stop = Math.ceil(reach / this.granule);
     let run = -1;

@@ -21,7 +21,7 @@ export interface HttpDiskOptions {
   granule?: number;
   /** Budget of the cache (default 32 MiB). Memory use is this plus maxRequests × chunkSize in flight plus the overlay. */
   cacheBytes?: number;
-  /** Chunks read ahead of a sequential reader at most: one at first, doubling with each sequential read (default 16; 0 turns it off). */
+  /** Chunks read ahead of a sequential reader at most: one at first, then twice what it read in sequence (default 4; 0 turns it off). */
   readAhead?: number;
   /**
    * Range requests in flight at once (default 4, below browsers' 6 connections per host so the
@@ -31,7 +31,8 @@ export interface HttpDiskOptions {
   maxRequests?: number;
   /**
    * URL of a boot trace (`npm run trace:boot` writes one next to the image): the ranges it names
-   * are streamed ahead of the guest. Default `${url}.boot-trace.json`, tried once; 404 means none.
+   * are streamed ahead of the guest. Default `${url}.boot-trace.json` (the URL's path, without its
+   * query), tried once; 404 means none.
    * A trace that does not match the image or does not parse is ignored with a warning. false: off.
    */
   bootTrace?: string | false;
@@ -135,7 +136,7 @@ export class HttpSource implements ReadSource {
       chunkSize: o.chunkSize ?? 256 * KiB,
       granule,
       cacheBytes: o.cacheBytes ?? 32 * KiB * KiB,
-      readAhead: o.readAhead ?? 16,
+      readAhead: o.readAhead ?? 4,
       maxFetches: o.maxRequests ?? 4,
     });
   }
@@ -163,7 +164,7 @@ export class HttpSource implements ReadSource {
     const headers = { ...o.headers };
     const timeout = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     // The trace is asked for alongside the probe, so it costs no round trip of its own.
-    const traceUrl = o.bootTrace === false ? undefined : o.bootTrace === undefined ? `${url}.boot-trace.json` : besides(url, o.bootTrace);
+    const traceUrl = o.bootTrace === false ? undefined : o.bootTrace === undefined ? tracePath(url) : besides(url, o.bootTrace);
     const trace = traceUrl === undefined ? undefined : fetchTrace(f, traceUrl, headers, timeout);
     trace?.catch(() => {}); // seen by followTrace, unless the probe fails first
     const opened = (size: number, etag: string | undefined, requests: number, lastModified?: string) => {
@@ -378,6 +379,14 @@ export class HttpSource implements ReadSource {
 /** `name` resolved against the image's URL (itself resolved against the page's). */
 function besides(url: string, name: string): string {
   return new URL(name, new URL(url, globalThis.location?.href ?? "http://localhost/")).href;
+}
+
+/** `<image path>.boot-trace.json` beside the image (without the image URL's query). */
+function tracePath(url: string): string {
+  const u = new URL(besides(url, ""));
+  u.pathname += ".boot-trace.json";
+  u.search = u.hash = "";
+  return u.href;
 }
 
 /** A boot trace is a few KiB; a larger answer is something else. */

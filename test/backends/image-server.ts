@@ -25,6 +25,8 @@ export interface ImageServerOptions {
   trace?: string;
   /** Extra delay before each answer, in ms (a slow link's round trip). */
   latencyMs?: number;
+  /** Body bytes per second, shared by all answers (a slow link's bandwidth). */
+  bytesPerSecond?: number;
   /** Like sirv (vite's static server): "bytes=0-0" is read as "from 0 to the end". */
   zeroEndMeansAll?: boolean;
 }
@@ -44,10 +46,21 @@ export interface ImageServer {
 const PATH = "/disk.img";
 const PIECE = 64 * 1024;
 
-/** Writes pattern bytes [start, end) in pieces, honouring back-pressure. */
-async function sendPattern(res: ServerResponse, start: number, end: number, shift = 0): Promise<void> {
+/** A link's bandwidth shared by all answers: waits for the time `n` bytes take after those before them. */
+function link(bytesPerSecond: number | undefined): (n: number) => Promise<void> {
+  let free = 0;
+  return async (n) => {
+    if (!bytesPerSecond) return;
+    free = Math.max(free, performance.now()) + (n / bytesPerSecond) * 1000;
+    await new Promise((r) => setTimeout(r, free - performance.now()));
+  };
+}
+
+/** Writes pattern bytes [start, end) in pieces, honouring back-pressure (and the link's bandwidth). */
+async function sendPattern(res: ServerResponse, start: number, end: number, shift = 0, pace?: (n: number) => Promise<void>): Promise<void> {
   for (let p = start; p < end; p += PIECE) {
     const n = Math.min(PIECE, end - p);
+    await pace?.(n);
     if (!res.write(fillPattern(p + shift, new Uint8Array(n)))) await new Promise((r) => res.once("drain", r));
   }
   res.end();
@@ -56,6 +69,7 @@ async function sendPattern(res: ServerResponse, start: number, end: number, shif
 export async function imageServer(o: ImageServerOptions): Promise<ImageServer> {
   const state: ImageServer = { url: "", requests: 0, maxActive: 0, bytesSent: 0, log: [], close: async () => {} };
   let active = 0;
+  const pace = link(o.bytesPerSecond);
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const n = ++state.requests;
     active++;
@@ -117,7 +131,7 @@ export async function imageServer(o: ImageServerOptions): Promise<ImageServer> {
       setTimeout(() => res.socket?.destroy(), 5);
       return;
     }
-    return sendPattern(res, start, end + extra);
+    return sendPattern(res, start, end + extra, 0, pace);
   };
   const server = createServer((req, res) => {
     handle(req, res).catch(() => res.socket?.destroy());
