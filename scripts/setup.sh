@@ -23,3 +23,12 @@ fi
 npx asc asm/index.ts --config asm/asconfig.json --target release
 
 if [ -f scripts/build-guest.sh ]; then bash scripts/build-guest.sh; fi
+
+# The default image's boot trace (`npm run trace:boot`, one headless boot): the HTTP disk streams
+# the ranges it names ahead of the guest. Redone when the image is newer; without it the disk
+# simply reads on demand.
+trace=public/guest/disk.img.boot-trace.json
+if [ -f public/guest/disk.img ] && { [ ! -f "$trace" ] || [ public/guest/disk.img -nt "$trace" ]; }; then
+  echo "setup: recording the default image's boot trace"
+  npx tsx scripts/trace-boot.ts || echo "setup: recording the boot trace failed; the disk reads on demand without it"
+fi
