@@ -246,6 +246,7 @@ export class ChunkCache implements ReadSource {
   /** Drops every cached granule (fetches under way still complete and are cached). */
   clear(): void {
     this.granules.clear();
+    this.unread.clear(); // dropped unread: stays counted in unreadBytes
     this.cachedBytes = 0;
   }
 
