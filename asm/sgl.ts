@@ -9,10 +9,10 @@
 
 import {
   PRP_OK, PRP_OUTSIDE_RAM, SGL_BAD_TYPE, SGL_BAD_LENGTH, SGL_TOO_MANY, SGL_GRANULARITY, SGL_BAD_SEGMENT,
-  SGL_DESCS_MAX, SEG_BIT_BUCKET, CNT_SGL_COMMANDS,
+  SGL_DESCS_MAX, CNT_SGL_COMMANDS,
 } from "./layout";
 import { host, inRam } from "./guest";
-import { addSeg, clearSegs, markSegsDirty } from "./segments";
+import { addSeg, addBucket, clearSegs, markSegsDirty } from "./segments";
 import { count } from "./counters";
 
 // Descriptor types (identifier bits 7:4); the sub type (bits 3:0) must be 0, Address.
@@ -32,7 +32,7 @@ function datum(type: u32, addr: u64, len: u32): u32 {
   if (type == BIT_BUCKET) {
     // Data from the host has nothing to come from in a bit bucket.
     if (!toHostNow) return SGL_BAD_TYPE;
-    if (!addSeg(<u64>SEG_BIT_BUCKET, len)) return SGL_TOO_MANY;
+    if (!addBucket(len)) return SGL_TOO_MANY;
   } else {
     if (!inRam(addr, len)) return PRP_OUTSIDE_RAM;
     if (!addSeg(addr, len)) return SGL_TOO_MANY;
