@@ -199,6 +199,10 @@ describe("SGL data transfer", () => {
     // One segment of more descriptors than any command may have (4097).
     const huge = d.mem.alloc(4097 * 16, 16);
     expect(sc((await read(d, { addr: huge, len: 4097 * 16, type: LAST }, 8)).status)).toBe(0x00e);
+    // Pieces of 4 bytes 8 bytes apart: 1280 segments, more than one command may map.
+    const spread = d.mem.alloc(1280 * 8);
+    const many = segment(d, Array.from({ length: 1280 }, (_, i) => data(spread + i * 8, 4)));
+    expect(sc((await read(d, many, 10)).status)).toBe(0x00e);
     expect(d.mem.bytes(buf, 4096)).toEqual(new Uint8Array(4096));
     expect(d.brokenCanaries()).toEqual([]);
   });
