@@ -2,9 +2,10 @@
 // shadow doorbells, reaping), mixed with hostile moves: register writes mid-I/O (CC toggles,
 // AQA/ASQ/ACQ at or beyond the end of RAM, 64-bit halves in any order), doorbells for queues that
 // do not exist or with values past the queue size, random SQEs, PRPs with bad offsets or lists
-// that leave RAM, loop onto themselves or point into the queues, Doorbell Buffer Config at the
-// edge of RAM or outside it, queues overlapping each other or the shadow pages, CQs deleted under
-// their SQs, Aborts of unknown commands, AER floods, completions late from a slow backend.
+// that leave RAM, loop onto themselves or point into the queues, SGLs as hostile (sgl-moves.ts),
+// Doorbell Buffer Config at the edge of RAM or outside it, queues overlapping each other or the
+// shadow pages, CQs deleted under their SQs, Aborts of unknown commands, AER floods, completions
+// late from a slow backend.
 //
 // Every call into the device goes through `call`, which checks the invariants (invariants.ts).
 
