@@ -9,7 +9,9 @@ export { dbValue, dbbufConfig } from "./doorbell";
 export {
   sqCreate, cqCreate, sqDelete, cqDelete, sqExists, cqExists, sqFetch, fetchNext, sqCqid, cqPost, dbWrite,
 } from "./queues";
-export { prpMap, segmentCount } from "./prp";
+export { prpMap } from "./prp";
+export { sglMap } from "./sgl";
+export { segmentCount } from "./segments";
 export { irqLevel, nextDue } from "./irq";
 
 /** Points the module at guest RAM and its state region, and clears the state. */

@@ -30,6 +30,7 @@ export const CNT_SQES_FETCHED = 3;
 export const CNT_CQES_POSTED = 4;
 export const CNT_POLLS = 5;
 export const CNT_EMPTY_POLLS = 6;
+export const CNT_SGL_COMMANDS = 7; // data pointers mapped through an SGL
 export const CNT_COUNT = 8;
 
 export const ST_SQE = 0x0c0; // 64 bytes: the entry sqFetch copied out of guest RAM
@@ -38,9 +39,10 @@ export const ST_SQE = 0x0c0; // 64 bytes: the entry sqFetch copied out of guest 
 export const ST_DIRTY = 0x100;
 export const DIRTY_MAX = 32; // entries of 8 bytes: u32 start, u32 end
 
-// PRP walk output: entries of (u32 guest address, u32 length); their count is segmentCount().
+// PRP and SGL walk output: entries of (u32 guest address, u32 length); their count is segmentCount().
 export const ST_SEG_LIST = 0x208;
 export const SEGS_MAX = 1024;
+export const SEG_BIT_BUCKET = 0xffffffff; // the address of a Bit Bucket segment (read data dropped)
 
 // Doorbell values written through MMIO, u32 per doorbell index (used while no shadow page is set).
 export const ST_MMIO_DB = 0x2400;
@@ -89,3 +91,11 @@ export const PRP_OK = 0;
 export const PRP_OUTSIDE_RAM = 1; // an entry or list page outside guest RAM: Data Transfer Error
 export const PRP_BAD_OFFSET = 2; // an entry with an offset the spec forbids: Invalid PRP Offset
 export const PRP_TOO_MANY_SEGMENTS = 3; // more than SEGS_MAX segments: Invalid Field
+
+// sglMap results (besides PRP_OK, PRP_OUTSIDE_RAM for a descriptor or segment outside guest RAM)
+export const SGL_BAD_TYPE = 4; // a descriptor type or sub type not offered here: SGL Descriptor Type Invalid
+export const SGL_BAD_LENGTH = 5; // the SGL describes more or less than the transfer: Data SGL Length Invalid
+export const SGL_TOO_MANY = 6; // a chain past SGL_DESCS_MAX descriptors or SEGS_MAX segments: Invalid Number of SGL Descriptors
+export const SGL_GRANULARITY = 7; // a data block not dword aligned and sized: SGL Data Block Granularity Invalid
+export const SGL_BAD_SEGMENT = 8; // a (Last) Segment descriptor out of place or of a bad length: Invalid SGL Segment Descriptor
+export const SGL_DESCS_MAX = 4096; // descriptors one command may make the walk read (ends loops)

@@ -3,26 +3,9 @@
 // Every entry and list page is checked before it is used; a failure returns a PRP_* code, which
 // src/hotpath.ts turns into the NVMe status.
 
-import { ST_PAGE_SIZE, ST_SEG_LIST, SEGS_MAX, PRP_OK, PRP_OUTSIDE_RAM, PRP_BAD_OFFSET, PRP_TOO_MANY_SEGMENTS } from "./layout";
-import { st32, host, inRam, state, markDirty } from "./guest";
-
-let segCount: u32 = 0;
-
-/** Appends [addr, addr + len) (already range-checked) to the segment list. */
-function addSeg(addr: u64, len: u32): bool {
-  if (segCount > 0) {
-    const last = state + ST_SEG_LIST + (segCount - 1) * 8;
-    const la = load<u32>(last);
-    const ll = load<u32>(last, 4);
-    if (<u64>la + <u64>ll == addr) { store<u32>(last, ll + len, 4); return true; }
-  }
-  if (segCount == SEGS_MAX) return false;
-  const e = state + ST_SEG_LIST + segCount * 8;
-  store<u32>(e, <u32>addr);
-  store<u32>(e, len, 4);
-  segCount++;
-  return true;
-}
+import { ST_PAGE_SIZE, PRP_OK, PRP_OUTSIDE_RAM, PRP_BAD_OFFSET, PRP_TOO_MANY_SEGMENTS } from "./layout";
+import { st32, host, inRam } from "./guest";
+import { addSeg, clearSegs, markSegsDirty } from "./segments";
 
 /** A data page entry: page aligned (unless it is PRP1) and inside guest RAM for `len` bytes. */
 function dataEntry(addr: u64, len: u32): u32 {
@@ -32,7 +15,7 @@ function dataEntry(addr: u64, len: u32): u32 {
 }
 
 function prpWalk(prp1: u64, prp2: u64, len: u32): u32 {
-  segCount = 0;
+  clearSegs();
   if (len == 0) return PRP_OK;
   const ps = st32(ST_PAGE_SIZE);
   const mask = <u64>(ps - 1);
@@ -84,14 +67,7 @@ function prpWalk(prp1: u64, prp2: u64, len: u32): u32 {
 export function prpMap(p1Lo: u32, p1Hi: u32, p2Lo: u32, p2Hi: u32, len: u32, toHost: bool): u32 {
   const s = prpWalk((<u64>p1Hi << 32) | p1Lo, (<u64>p2Hi << 32) | p2Lo, len);
   if (s != PRP_OK) return s;
-  if (toHost) {
-    for (let i: u32 = 0; i < segCount; i++) {
-      const e = state + ST_SEG_LIST + i * 8;
-      markDirty(<u64>load<u32>(e), load<u32>(e, 4));
-    }
-  }
+  if (toHost) markSegsDirty();
   return PRP_OK;
 }
 
-/** Segments of the last successful prpMap. */
-export function segmentCount(): u32 { return segCount; }

@@ -27,9 +27,17 @@ export class Command {
     return Object.assign(new Command(), this);
   }
 
-  /** PSDT (flags bits 7:6): 0 means PRPs; anything else asks for SGLs, which we do not offer. */
+  /**
+   * PSDT (flags bits 7:6): 0 PRPs, 1 an SGL for the data (offered for I/O commands), 2 an SGL
+   * with MPTR pointing at a metadata segment (not offered: no namespace has metadata), 3 reserved.
+   */
+  get psdt(): number {
+    return (this.flags >>> 6) & 3;
+  }
+
+  /** Anything but PRPs. */
   get usesSgl(): boolean {
-    return (this.flags & 0xc0) !== 0;
+    return this.psdt !== 0;
   }
 
   /** FUSE (flags bits 1:0): fused operations are not supported. */

@@ -47,6 +47,8 @@ interface Exports {
   cqPost(cqid: number, sqid: number, cid: number, status: number, dw0: number, dw1: number, now: number): number;
   /** L.PRP_* */
   prpMap(p1Lo: number, p1Hi: number, p2Lo: number, p2Hi: number, len: number, toHost: number): number;
+  /** L.PRP_OK, L.PRP_OUTSIDE_RAM or L.SGL_* */
+  sglMap(aLo: number, aHi: number, dLen: number, id: number, len: number, toHost: number): number;
   segmentCount(): number;
   irqLevel(now: number): number;
   nextDue(): number;
@@ -54,7 +56,7 @@ interface Exports {
 
 export const COUNTER_NAMES = [
   "mmioDoorbellWrites", "shadowDoorbellReads", "eventIdxWrites", "sqesFetched",
-  "cqesPosted", "polls", "emptyPolls",
+  "cqesPosted", "polls", "emptyPolls", "sglCommands",
 ] as const;
 export type HotCounter = (typeof COUNTER_NAMES)[number];
 
@@ -63,6 +65,14 @@ PRP_STATUS[L.PRP_OK] = S.SUCCESS;
 PRP_STATUS[L.PRP_OUTSIDE_RAM] = S.DATA_TRANSFER_ERROR;
 PRP_STATUS[L.PRP_BAD_OFFSET] = S.INVALID_PRP_OFFSET;
 PRP_STATUS[L.PRP_TOO_MANY_SEGMENTS] = S.INVALID_FIELD;
+PRP_STATUS[L.SGL_BAD_TYPE] = S.SGL_DESCRIPTOR_TYPE_INVALID;
+PRP_STATUS[L.SGL_BAD_LENGTH] = S.DATA_SGL_LENGTH_INVALID;
+PRP_STATUS[L.SGL_TOO_MANY] = S.INVALID_SGL_COUNT;
+PRP_STATUS[L.SGL_GRANULARITY] = S.SGL_GRANULARITY_INVALID;
+PRP_STATUS[L.SGL_BAD_SEGMENT] = S.INVALID_SGL_SEGMENT;
+
+/** A segment address that stands for a Bit Bucket: read data the host discards. */
+export const BIT_BUCKET = L.SEG_BIT_BUCKET;
 
 export class HotPath {
   readonly ram: GuestRam;
@@ -318,7 +328,15 @@ export class HotPath {
     return PRP_STATUS[this.wasm.prpMap(cmd.prp1Lo, cmd.prp1Hi, cmd.prp2Lo, cmd.prp2Hi, len, toHost ? 1 : 0)];
   }
 
-  /** Segments of the last successful mapPrps. */
+  /**
+   * Walks the SGL in `cmd`'s DPTR for `len` bytes into segments (a Bit Bucket is a segment at
+   * BIT_BUCKET); `toHost`: data goes to the host (Bit Buckets allowed), segments recorded dirty.
+   */
+  mapSgl(cmd: Command, len: number, toHost: boolean): Status {
+    return PRP_STATUS[this.wasm.sglMap(cmd.prp1Lo, cmd.prp1Hi, cmd.prp2Lo, cmd.prp2Hi >>> 24, len, toHost ? 1 : 0)];
+  }
+
+  /** Segments of the last successful mapPrps or mapSgl. */
   segmentCount(): number {
     return this.wasm.segmentCount();
   }

@@ -125,7 +125,7 @@ describe("Identify", () => {
     expect(v.getUint16(I.IDC_ONCS, true)).toBe(0x5d);
     expect(d[I.IDC_VWC]).toBe(0x07);
     expect(v.getUint16(I.IDC_KAS, true)).toBe(0);
-    expect(v.getUint32(I.IDC_SGLS, true)).toBe(0);
+    expect(v.getUint32(I.IDC_SGLS, true)).toBe(0x10002); // SGLs with dword granularity, Bit Bucket
     const nqn = ascii(d, I.IDC_SUBNQN, 256);
     expect(nqn.slice(0, nqn.indexOf("\0"))).toBe("nqn.2024-01.io.github.v86-nvme:SER1");
     expect(v.getUint16(I.IDC_PSD0 + I.PSD_MP, true)).toBeGreaterThan(0);

@@ -95,6 +95,7 @@ export function identifyController(ctx: HandlerContext): Uint8Array {
   dv.setUint32(I.IDC_NN, ctx.namespaces.length, true);
   const oncs = I.ONCS_COMPARE | I.ONCS_DSM | I.ONCS_WRITE_ZEROES | I.ONCS_SAVE_SELECT | I.ONCS_TIMESTAMP;
   dv.setUint16(I.IDC_ONCS, oncs, true);
+  dv.setUint32(I.IDC_SGLS, I.SGLS_DWORD_ALIGNED | I.SGLS_BIT_BUCKET, true);
   out[I.IDC_VWC] = c.volatileWriteCache ? I.VWC_PRESENT | I.VWC_FLUSH_BROADCAST_SUPPORTED : 0;
   putSubnqn(out, c.serial);
   putPowerState0(dv);

@@ -48,6 +48,7 @@ const TABLE: [string, string][] = [
   ["shadowDoorbellReads", "shadow doorbell reads"],
   ["eventIdxWrites", "EventIdx writes"],
   ["sqesFetched", "commands fetched"],
+  ["sglCommands", "commands with SGLs"],
   ["interrupts", "interrupts (INTx)"],
   ["ticks", "timer ticks"],
   ["polls", "queue polls"],

@@ -65,7 +65,7 @@ function namespaceOf(ctx: HandlerContext, cmd: Command): Namespace | undefined {
 
 export function executeIo(ctx: HandlerContext, cmd: Command): HandlerResult {
   if (!isSupported(false, cmd.opcode)) return INVALID_OPCODE;
-  if (cmd.fused || cmd.usesSgl) return INVALID_FIELD;
+  if (cmd.fused) return INVALID_FIELD;
   if (cmd.opcode === O.IO_FLUSH) return flush(ctx, cmd);
   const ns = namespaceOf(ctx, cmd);
   if (!ns) return INVALID_NAMESPACE;

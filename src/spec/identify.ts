@@ -68,6 +68,8 @@ export const IDC_AWUN = 526; // u16
 export const IDC_AWUPF = 528; // u16
 export const IDC_NVSCC = 530;
 export const IDC_SGLS = 536; // u32
+export const SGLS_DWORD_ALIGNED = 2; // bits 1:0 = 10b: SGLs for I/O, data blocks dword aligned and sized
+export const SGLS_BIT_BUCKET = 1 << 16;
 export const IDC_SUBNQN = 768; // 256 bytes, NUL terminated UTF-8
 export const IDC_SUBNQN_LEN = 256;
 export const IDC_PSD0 = 2048; // 32 power state descriptors of 32 bytes

@@ -19,6 +19,8 @@ export interface Sqe {
   flags?: number;
   prp1?: number;
   prp2?: number;
+  /** An SGL descriptor for DPTR instead of prp1/prp2 (flags then need PSDT 01b: 0x40). */
+  sgl?: SglDescriptor;
   cdw10?: number;
   cdw11?: number;
   cdw12?: number;
@@ -307,6 +309,20 @@ export function needEvent(eventIdx: number, newIdx: number, old: number): boolea
   return ((newIdx - eventIdx - 1) & 0xffff) < ((newIdx - old) & 0xffff);
 }
 
+/** An SGL descriptor: `type` is the identifier byte's high nibble (0 Data Block, 1 Bit Bucket, 2 Segment, 3 Last Segment), `subtype` its low one. */
+export interface SglDescriptor { addr: number; len: number; type: number; subtype?: number }
+
+/** The 16 bytes of an SGL descriptor. */
+export function sglBytes(d: SglDescriptor): Uint8Array {
+  const b = new Uint8Array(16);
+  const dv = new DataView(b.buffer);
+  dv.setUint32(0, d.addr % 2 ** 32 >>> 0, true);
+  dv.setUint32(4, Math.floor(d.addr / 2 ** 32) >>> 0, true);
+  dv.setUint32(8, d.len >>> 0, true);
+  b[15] = ((d.type & 15) << 4) | ((d.subtype ?? 0) & 15);
+  return b;
+}
+
 /** The 64 bytes of a submission queue entry. */
 export function sqeBytes(e: Sqe, cid: number): Uint8Array {
   const b = new Uint8Array(64);
@@ -319,6 +335,7 @@ export function sqeBytes(e: Sqe, cid: number): Uint8Array {
   dv.setUint32(4, (e.nsid ?? 0) >>> 0, true);
   u64(24, e.prp1 ?? 0);
   u64(32, e.prp2 ?? 0);
+  if (e.sgl) b.set(sglBytes(e.sgl), 24);
   [e.cdw10, e.cdw11, e.cdw12, e.cdw13, e.cdw14, e.cdw15].forEach((v, i) => dv.setUint32(40 + i * 4, (v ?? 0) >>> 0, true));
   return b;
 }

@@ -2,9 +2,10 @@
 // shadow doorbells, reaping), mixed with hostile moves: register writes mid-I/O (CC toggles,
 // AQA/ASQ/ACQ at or beyond the end of RAM, 64-bit halves in any order), doorbells for queues that
 // do not exist or with values past the queue size, random SQEs, PRPs with bad offsets or lists
-// that leave RAM, loop onto themselves or point into the queues, Doorbell Buffer Config at the
-// edge of RAM or outside it, queues overlapping each other or the shadow pages, CQs deleted under
-// their SQs, Aborts of unknown commands, AER floods, completions late from a slow backend.
+// that leave RAM, loop onto themselves or point into the queues, SGLs as hostile (sgl-moves.ts),
+// Doorbell Buffer Config at the edge of RAM or outside it, queues overlapping each other or the
+// shadow pages, CQs deleted under their SQs, Aborts of unknown commands, AER floods, completions
+// late from a slow backend.
 //
 // Every call into the device goes through `call`, which checks the invariants (invariants.ts).
 
@@ -18,6 +19,7 @@ import { DOORBELL_BASE } from "../../src/spec/queue.ts";
 import { Rng } from "../driver/rng.ts";
 import { needEvent, sqeBytes, type Sqe } from "../driver/host-driver.ts";
 import { Invariants } from "./invariants.ts";
+import { sglCommand } from "./sgl-moves.ts";
 
 // Guest RAM layout of the fuzz machine (512 KiB: small, so every call can be diffed whole).
 export const RAM = 512 << 10;
@@ -271,7 +273,7 @@ export class HostileHost {
   private hostilePrps(len: number): [number, number] {
     const ps = this.pageSize;
     const far = () => this.r.pick([RAM, RAM - 2, RAM + 4096 * this.r.below(64), 2 ** 32 + this.r.below(RAM), 2 ** 52, 0xffff_f000, RAM - ps]);
-    const inside = () => this.r.pick([this.slot(this.r.below(16)), SHADOW, EVENTIDX, ADMIN_SQ, ADMIN_CQ, DATA + this.r.below(DATA_SIZE)]);
+    const inside = () => this.inside();
     switch (this.r.below(9)) {
       case 0: return this.buffer(Math.max(4, Math.min(len, 0x10000)));
       case 1: return [DATA + 1 + this.r.below(4096), this.r.below(3) ? 0 : DATA + ps + 2]; // bad offsets
@@ -296,6 +298,22 @@ export class HostileHost {
       case 7: return [inside(), inside()];
       default: return [this.r.u32(), this.r.u32()];
     }
+  }
+
+  /** An address inside RAM the device uses too: a queue slot, the shadow pages, the admin queues, data. */
+  private inside(): number {
+    return this.r.pick([this.slot(this.r.below(16)), SHADOW, EVENTIDX, ADMIN_SQ, ADMIN_CQ, DATA + this.r.below(DATA_SIZE)]);
+  }
+
+  /** An I/O command whose data pointer is an SGL, mostly a hostile one (sgl-moves.ts). */
+  private sglIo(): void {
+    const qid = this.ioQueue();
+    if (qid === undefined) return this.adminMove();
+    const nsid = 1 + this.r.below(3);
+    const bs = nsid === 2 ? 4096 : 512;
+    const far = () => this.r.pick([RAM, RAM - 16, RAM + 4096 * this.r.below(64), 2 ** 32 + this.r.below(RAM), 2 ** 52, 0xf000_0000]);
+    const m = { r: this.r, data: [DATA, DATA_SIZE] as [number, number], segmentPage: () => this.listPage(), inside: () => this.inside(), far, fill: (a: number, b: Uint8Array) => this.mem.fill(a, b) };
+    this.submit(qid, sglCommand(m, nsid, bs, (256 << 10) / bs));
   }
 
   // ---- actions: each is one fuzz input ----
@@ -439,6 +457,7 @@ export class HostileHost {
 
   private readonly actions: [number, () => void | Promise<void>][] = [
     [30, () => this.validIo()],
+    [6, () => this.sglIo()],
     [12, () => this.hostileCommand()],
     [8, () => this.adminMove()],
     [14, () => { for (const q of [...this.cqs.keys()]) this.reap(q); }],

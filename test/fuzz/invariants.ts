@@ -16,7 +16,7 @@ import * as R from "../../src/spec/registers.ts";
 import { CommandLedger } from "./ledger.ts";
 import { MemoryWatch } from "./memory-watch.ts";
 import { dataInLength } from "./data-in.ts";
-import { prpRegions, type Region } from "./prp-model.ts";
+import { dataRegions, type Region } from "./prp-model.ts";
 
 const LBA_SIZES = [512, 4096, 512];
 const DB_SPAN = MAX_QUEUES * 2 * 4;
@@ -45,7 +45,7 @@ export class Invariants {
     if (this.violations.length < MAX_VIOLATIONS) this.violations.push(this.what ? `${msg} [during: ${this.what}]` : msg);
   }
 
-  private read64 = (a: number): number | undefined => (a >= 0 && a + 8 <= this.mem.ramSize ? this.mem.read32(a) + this.mem.read32(a + 4) * 2 ** 32 : undefined);
+  private read32 = (a: number): number | undefined => (a >= 0 && a + 4 <= this.mem.ramSize ? this.mem.read32(a) : undefined);
 
   /** Guest bytes command `c` may store into: its data-in buffer, a CQ it creates, shadow pages it configures. */
   private regionsOf(c: Command): Region[] {
@@ -55,7 +55,7 @@ export class Invariants {
     if (c.sqid === 0 && c.opcode === O.ADMIN_DOORBELL_BUFFER_CONFIG) return [[prp1, prp1 + DB_SPAN], [prp2, prp2 + DB_SPAN]];
     // A longer transfer than MDTS allows is refused before any data moves.
     const len = Math.min(dataInLength(c.sqid, c.opcode, c.cdw10, c.cdw11, c.cdw12, LBA_SIZES[c.nsid - 1] ?? 512), this.ctrl.config.mdtsBytes);
-    return len ? prpRegions(prp1, prp2, len, hotPathOf(this.ctrl).pageSize, this.read64) : [];
+    return len ? dataRegions(c, len, hotPathOf(this.ctrl).pageSize, this.read32) : [];
   }
 
   /** CQ rings and shadow pages the device holds now. */
