@@ -1,0 +1,175 @@
+// The namespace table: which NSIDs are allocated, which are attached to this controller, how much
+// capacity is left for the guest to allocate, and which NSIDs changed since the host last read
+// the Changed Namespace List. Namespaces the host supplies (options, addNamespace) bring their
+// own backends and capacity; namespaces the guest creates (Namespace Management) draw on
+// `guest_capacity` and get a backend from `createBackend` (default: a memory disk).
+
+import type { BlockBackend } from "../backends/block-backend.ts";
+import { MemoryBackend } from "../backends/memory.ts";
+import { Namespace } from "./namespace.ts";
+import type { NamespaceOptions } from "./options.ts";
+
+export const DEFAULT_NN = 32;
+/** The most NSIDs one controller offers (the Identify lists hold 1024 each). */
+export const MAX_NN = 1024;
+export const DEFAULT_GUEST_CAPACITY = 1 << 30;
+/** Logical block sizes a namespace can be created with, by FLBAS format index. */
+export const CREATE_BLOCK_SIZES: readonly number[] = [512, 4096];
+/** Entries the Changed Namespace List holds; one more change turns it into FFFFFFFFh alone. */
+const CHANGED_LIST_MAX = 1024;
+const ALL_CHANGED = 0xffffffff;
+
+export type NamespaceOrigin = "host" | "guest";
+
+/** Makes the backend of a namespace the guest creates. */
+export type CreateBackend = (nsid: number, bytes: number) => BlockBackend;
+
+export interface NamespaceEntry {
+  readonly ns: Namespace;
+  readonly origin: NamespaceOrigin;
+  attached: boolean;
+}
+
+/** A namespace as the host sees it in NvmeController.namespaces(). */
+export interface NamespaceInfo {
+  nsid: number;
+  bytes: number;
+  logical_block_size: number;
+  attached: boolean;
+  /** Who made it: the host (options, addNamespace) or the guest (Namespace Management). */
+  origin: NamespaceOrigin;
+  backend: BlockBackend;
+}
+
+export type CreateResult = number | "capacity" | "no-nsid";
+
+export class NamespaceTable {
+  private readonly slots: (NamespaceEntry | undefined)[];
+  /** Attached namespaces in NSID order: what I/O, the active list and flushes see. */
+  active: Namespace[] = [];
+  private readonly changed = new Set<number>();
+  private changedOverflow = false;
+
+  constructor(
+    readonly nn: number,
+    readonly guestCapacity: number,
+    private readonly serial: string,
+    private readonly makeBackend: CreateBackend = (_nsid, bytes) => new MemoryBackend(bytes),
+  ) {
+    this.slots = new Array<NamespaceEntry | undefined>(nn).fill(undefined);
+  }
+
+  /** 1..NN: an NSID a command may name (allocated or not). */
+  valid(nsid: number): boolean {
+    return Number.isInteger(nsid) && nsid >= 1 && nsid <= this.nn;
+  }
+
+  entry(nsid: number): NamespaceEntry | undefined {
+    return this.valid(nsid) ? this.slots[nsid - 1] : undefined;
+  }
+
+  /** The namespace when it is attached (active), else undefined. */
+  attached(nsid: number): Namespace | undefined {
+    const e = this.entry(nsid);
+    return e?.attached ? e.ns : undefined;
+  }
+
+  entries(): NamespaceEntry[] {
+    return this.slots.filter((e): e is NamespaceEntry => e !== undefined);
+  }
+
+  /** Bytes of the namespaces the host supplied plus what the guest may allocate (TNVMCAP). */
+  get totalBytes(): number {
+    return this.bytesOf("host") + this.guestCapacity;
+  }
+
+  /** What the guest may still allocate (UNVMCAP). */
+  get unallocatedBytes(): number {
+    return this.guestCapacity - this.bytesOf("guest");
+  }
+
+  private bytesOf(origin: NamespaceOrigin): number {
+    let n = 0;
+    for (const e of this.slots) if (e?.origin === origin) n += e.ns.blocks * e.ns.blockSize;
+    return n;
+  }
+
+  /** The lowest NSID not allocated, or 0 when all NN are. */
+  freeNsid(): number {
+    const i = this.slots.indexOf(undefined);
+    return i < 0 ? 0 : i + 1;
+  }
+
+  /** Allocates a host namespace at `nsid` (default the lowest free one), attached. Throws on bad options. */
+  addHost(o: NamespaceOptions, nsid = this.freeNsid()): number {
+    if (nsid === 0) throw new Error(`nvme: no free namespace ID (all ${this.nn} allocated; raise nn)`);
+    if (!this.valid(nsid) || this.slots[nsid - 1]) throw new Error(`nvme: namespace ID ${nsid} is taken or outside 1..${this.nn}`);
+    const ns = new Namespace(nsid, o, this.serial);
+    this.slots[nsid - 1] = { ns, origin: "host", attached: true };
+    this.update(nsid);
+    return nsid;
+  }
+
+  /** Namespace Management create: `blocks` of `blockSize` bytes from the guest's capacity, not attached. */
+  createGuest(blocks: number, blockSize: number): CreateResult {
+    const bytes = blocks * blockSize;
+    if (bytes > this.unallocatedBytes) return "capacity";
+    const nsid = this.freeNsid();
+    if (nsid === 0) return "no-nsid";
+    const ns = new Namespace(nsid, { backend: this.makeBackend(nsid, bytes), logical_block_size: blockSize as 512 | 4096 }, this.serial);
+    if (ns.blocks !== blocks) throw new Error(`nvme: createBackend gave namespace ${nsid} ${ns.backend.byteLength} bytes, not ${bytes}`);
+    this.slots[nsid - 1] = { ns, origin: "guest", attached: false };
+    return nsid;
+  }
+
+  /** Frees `nsid` (detaching it first); returns what it held. */
+  remove(nsid: number): NamespaceEntry | undefined {
+    const e = this.entry(nsid);
+    if (!e) return undefined;
+    this.slots[nsid - 1] = undefined;
+    if (e.attached) this.update(nsid);
+    return e;
+  }
+
+  setAttached(nsid: number, attached: boolean): void {
+    const e = this.entry(nsid);
+    if (!e || e.attached === attached) return;
+    e.attached = attached;
+    this.update(nsid);
+  }
+
+  /** The active list changed at `nsid`: rebuild it and note the NSID for the Changed Namespace List. */
+  private update(nsid: number): void {
+    this.active = this.entries().filter((e) => e.attached).map((e) => e.ns);
+    if (this.changed.size >= CHANGED_LIST_MAX && !this.changed.has(nsid)) this.changedOverflow = true;
+    else this.changed.add(nsid);
+  }
+
+  /** NSIDs whose attachment changed since the list was last cleared, ascending (FFFFFFFFh alone past 1024). */
+  changedList(): number[] {
+    return this.changedOverflow ? [ALL_CHANGED] : [...this.changed].sort((a, b) => a - b);
+  }
+
+  /** Forgets the change history (the host read the log, or the controller was set up anew). */
+  clearChanged(): void {
+    this.changed.clear();
+    this.changedOverflow = false;
+  }
+
+  info(): NamespaceInfo[] {
+    return this.entries().map((e) => ({
+      nsid: e.ns.nsid,
+      bytes: e.ns.blocks * e.ns.blockSize,
+      logical_block_size: e.ns.blockSize,
+      attached: e.attached,
+      origin: e.origin,
+      backend: e.ns.backend,
+    }));
+  }
+
+  /** Puts an entry back as a snapshot had it (restore; the caller checked it). */
+  put(e: NamespaceEntry): void {
+    this.slots[e.ns.nsid - 1] = e;
+    this.active = this.entries().filter((x) => x.attached).map((x) => x.ns);
+  }
+}
