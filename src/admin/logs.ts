@@ -34,7 +34,11 @@ export function getLogPage(ctx: HandlerContext, cmd: Command): Status {
   const s = sendToHost(ctx, cmd, out);
   if (s !== SUCCESS) return s;
   // Reading the Changed Namespace List without Retain Asynchronous Event clears it.
-  if (lid === LOG.LID_CHANGED_NS_LIST && !rae) ctx.nsTable.clearChanged();
+  // Notices of changes made since the last report are answered by this read too.
+  if (lid === LOG.LID_CHANGED_NS_LIST && !rae) {
+    ctx.nsTable.clearChanged();
+    ctx.events.discard(lid);
+  }
   ctx.events.logRead(lid, rae);
   return s;
 }

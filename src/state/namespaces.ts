@@ -9,15 +9,8 @@ import { MemoryBackend } from "../backends/memory.ts";
 import { Namespace } from "./namespace.ts";
 import type { NamespaceOptions } from "./options.ts";
 
-export const DEFAULT_NN = 32;
-/** The most NSIDs one controller offers (the Identify lists hold 1024 each). */
-export const MAX_NN = 1024;
-export const DEFAULT_GUEST_CAPACITY = 1 << 30;
 /** Logical block sizes a namespace can be created with, by FLBAS format index. */
 export const CREATE_BLOCK_SIZES: readonly number[] = [512, 4096];
-/** Entries the Changed Namespace List holds; one more change turns it into FFFFFFFFh alone. */
-const CHANGED_LIST_MAX = 1024;
-const ALL_CHANGED = 0xffffffff;
 
 export type NamespaceOrigin = "host" | "guest";
 
@@ -48,7 +41,6 @@ export class NamespaceTable {
   /** Attached namespaces in NSID order: what I/O, the active list and flushes see. */
   active: Namespace[] = [];
   private readonly changed = new Set<number>();
-  private changedOverflow = false;
 
   constructor(
     readonly nn: number,
@@ -141,19 +133,21 @@ export class NamespaceTable {
   /** The active list changed at `nsid`: rebuild it and note the NSID for the Changed Namespace List. */
   private update(nsid: number): void {
     this.active = this.entries().filter((e) => e.attached).map((e) => e.ns);
-    if (this.changed.size >= CHANGED_LIST_MAX && !this.changed.has(nsid)) this.changedOverflow = true;
-    else this.changed.add(nsid);
+    this.changed.add(nsid);
   }
 
-  /** NSIDs whose attachment changed since the list was last cleared, ascending (FFFFFFFFh alone past 1024). */
+  /** NSIDs whose attachment changed since the list was last cleared, ascending. */
   changedList(): number[] {
-    return this.changedOverflow ? [ALL_CHANGED] : [...this.changed].sort((a, b) => a - b);
+    return [...this.changed].sort((a, b) => a - b);
   }
 
   /** Forgets the change history (the host read the log, or the controller was set up anew). */
   clearChanged(): void {
     this.changed.clear();
-    this.changedOverflow = false;
+  }
+
+  restoreChanged(list: readonly number[]): void {
+    for (const n of list) this.changed.add(n);
   }
 
   info(): NamespaceInfo[] {
@@ -172,4 +166,71 @@ export class NamespaceTable {
     this.slots[e.ns.nsid - 1] = e;
     this.active = this.entries().filter((x) => x.attached).map((x) => x.ns);
   }
+}
+
+/** A namespace as a snapshot keeps it: the table's shape, not the data (that is the backend's). */
+export interface SavedNamespace {
+  nsid: number;
+  bytes: number;
+  block_size: number;
+  attached: boolean;
+  origin: NamespaceOrigin;
+}
+
+export interface SavedNamespaces {
+  table: SavedNamespace[];
+  changed: number[];
+}
+
+export function saveNamespaces(t: NamespaceTable): SavedNamespaces {
+  return {
+    table: t.entries().map((e) => ({ nsid: e.ns.nsid, bytes: e.ns.blocks * e.ns.blockSize, block_size: e.ns.blockSize, attached: e.attached, origin: e.origin })),
+    changed: t.changedList(),
+  };
+}
+
+const describe = (s: { nsid: number; bytes: number; block_size: number; origin: NamespaceOrigin }): string =>
+  `namespace ${s.nsid} (${s.bytes} bytes in ${s.block_size}-byte blocks, made by the ${s.origin})`;
+
+/**
+ * Checks a snapshot's namespace table, as untrusted input, against the namespaces this controller
+ * has: every saved namespace must be here with the same size, block size and origin (its data is
+ * on a backend the host supplies, never in the snapshot). Namespaces here that the snapshot lacks
+ * are dropped when the guest created them, and refused when the host added them. Throws naming
+ * the first mismatch; returns what puts the saved table in place. Old snapshots (none saved):
+ * the table stays.
+ */
+export function checkNamespaces(t: NamespaceTable, saved: unknown): () => void {
+  if (saved === undefined) return () => {};
+  const s = saved as Partial<SavedNamespaces> | null;
+  if (!s || !Array.isArray(s.table) || !Array.isArray(s.changed)) throw new Error("namespace table missing");
+  if (s.table.length > t.nn || s.changed.length > t.nn) throw new Error(`namespace table larger than nn ${t.nn}`);
+  const seen = new Set<number>();
+  const keep: { e: NamespaceEntry; attached: boolean }[] = [];
+  for (const [i, raw] of s.table.entries()) {
+    const n = raw as Partial<SavedNamespace> | null;
+    if (!n || typeof n !== "object" || !t.valid(n.nsid!) || seen.has(n.nsid!) || !Number.isSafeInteger(n.bytes) || !Number.isInteger(n.block_size)
+      || typeof n.attached !== "boolean" || (n.origin !== "host" && n.origin !== "guest")) throw new Error(`namespace table entry ${i} is malformed`);
+    const sn = n as SavedNamespace;
+    seen.add(sn.nsid);
+    const e = t.entry(sn.nsid);
+    if (!e || e.ns.blocks * e.ns.blockSize !== sn.bytes || e.ns.blockSize !== sn.block_size || e.origin !== sn.origin) {
+      const here = e ? `this controller has ${describe({ nsid: sn.nsid, bytes: e.ns.blocks * e.ns.blockSize, block_size: e.ns.blockSize, origin: e.origin })}` : "this controller has none";
+      throw new Error(`the snapshot has ${describe(sn)}, ${here}${sn.origin === "host" ? "; add it with addNamespace before restoring" : ""}`);
+    }
+    keep.push({ e, attached: sn.attached });
+  }
+  const drop = t.entries().filter((e) => !seen.has(e.ns.nsid));
+  const hostOnly = drop.find((e) => e.origin === "host");
+  if (hostOnly) throw new Error(`this controller has ${describe({ nsid: hostOnly.ns.nsid, bytes: hostOnly.ns.blocks * hostOnly.ns.blockSize, block_size: hostOnly.ns.blockSize, origin: "host" })}, which the snapshot lacks; remove it before restoring`);
+  const changed = s.changed.map((n, i) => {
+    if (!t.valid(n)) throw new Error(`changed namespace list entry ${i} is ${String(n)}`);
+    return n as number;
+  });
+  return () => {
+    for (const d of drop) t.remove(d.ns.nsid);
+    for (const k of keep) t.put({ ns: k.e.ns, origin: k.e.origin, attached: k.attached });
+    t.clearChanged();
+    t.restoreChanged(changed);
+  };
 }

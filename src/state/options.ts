@@ -4,7 +4,6 @@
 import type { BlockBackend } from "../backends/block-backend.ts";
 import { MAX_QUEUES } from "../hotpath.ts";
 import type { HotPathWasm } from "../hotpath-module.ts";
-import { DEFAULT_GUEST_CAPACITY, DEFAULT_NN, MAX_NN } from "./namespaces.ts";
 
 export interface NamespaceOptions {
   backend: BlockBackend;
@@ -100,6 +99,13 @@ function int(v: number | undefined, def: number, min: number, max: number, what:
 }
 
 export const MIN_PAGE_SIZE = 4096;
+const DEFAULT_NN = 32;
+/**
+ * The most NSIDs one controller offers: the Identify lists and the Changed Namespace List hold
+ * 1024 each, so the latter never needs its "more than 1024 changed" form.
+ */
+const MAX_NN = 1024;
+const DEFAULT_GUEST_CAPACITY = 1 << 30;
 
 export function normalizeOptions(o: NvmeOptions): ControllerConfig {
   if (!o || !Array.isArray(o.namespaces) || o.namespaces.length === 0) throw new Error("nvme: at least one namespace is required");
