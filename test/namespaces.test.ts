@@ -326,6 +326,23 @@ describe("host addNamespace / removeNamespace", () => {
     expect(same(durable, data)).toBe(true);
   });
 
+  it("completes a create when an asynchronous createBackend settles, and fails it with Internal Error when it rejects", async () => {
+    let fail = false;
+    const d = await up({ createBackend: async (_nsid, bytes) => {
+      await new Promise((r) => setTimeout(r, 5));
+      if (fail) throw new Error("no room in browser storage");
+      return new MemoryBackend(bytes);
+    } });
+    const c = await createNs(d, 2048);
+    expect([c.status, c.dw0]).toEqual([0, 2]);
+    expect((await capacity(d)).free).toBe(7 * MiB);
+    fail = true;
+    expect((await createNs(d, 2048)).status).toBe(S.INTERNAL_ERROR);
+    expect((await capacity(d)).free).toBe(7 * MiB);
+    expect(await nsidList(d, I.CNS_ALLOCATED_NS_LIST)).toEqual([1, 2]);
+    expect(d.host.logs.some((l) => /making its backend failed: no room/.test(l))).toBe(true);
+  });
+
   it("backs guest-created namespaces with createBackend", async () => {
     const made: [number, number][] = [];
     const d = await up({ createBackend: (nsid, bytes) => (made.push([nsid, bytes]), new MemoryBackend(bytes)) });

@@ -1,7 +1,8 @@
 // Hot-adding disks from the demo page to a running guest: an image file picked in the namespace
 // panel appears as /dev/nvme0n2 with the image's bytes, without a reboot or a rescan in the guest
 // (the controller's Namespace Attribute Changed notice), the panel lists it with its backend and
-// size, and Remove takes it away again; then the same for a blank disk. One boot.
+// size, and Remove takes it away again; then the same for blank disks in memory and in browser
+// storage. One boot.
 
 import { createHash } from "node:crypto";
 import { expect, test, type Page } from "@playwright/test";
@@ -66,6 +67,16 @@ test("a picked image and a blank disk become /dev/nvme0n2 in the running guest a
   await runInGuest(page, "echo hot-added > /tmp/m && dd if=/tmp/m of=/dev/nvme0n2 bs=512 count=1 conv=sync oflag=direct 2>/dev/null");
   expect((await runInGuest(page, "dd if=/dev/nvme0n2 bs=512 count=1 iflag=direct 2>/dev/null | head -c 9")).out).toBe("hot-added");
   expect(await page.evaluate(() => window.nvmeDemo.namespaces()[1].backend)).toBe("blank, in memory");
+  await page.click('#ns-list button[data-remove-nsid="2"]');
+  await guestShows(page, "ls /sys/block", /nvme0n2/, false);
+
+  // With the persistent option on, a blank disk is kept in browser storage.
+  await page.check("#disk-persistent");
+  await page.click("#ns-add-blank");
+  await guestShows(page, "cat /sys/block/nvme0n2/size", /^16384$/);
+  expect(await page.evaluate(() => window.nvmeDemo.namespaces()[1].backend)).toBe("blank, in browser storage");
+  await runInGuest(page, "dd if=/tmp/m of=/dev/nvme0n2 bs=512 seek=9 count=1 conv=sync oflag=direct 2>/dev/null");
+  expect((await runInGuest(page, "dd if=/dev/nvme0n2 bs=512 skip=9 count=1 iflag=direct 2>/dev/null | head -c 9")).out).toBe("hot-added");
   await page.click('#ns-list button[data-remove-nsid="2"]');
   await guestShows(page, "ls /sys/block", /nvme0n2/, false);
 

@@ -14,7 +14,7 @@ import { CONTROLLER_ID } from "./identify.ts";
 import * as I from "../spec/identify.ts";
 import { AE_NOTICE_NS_ATTR, AE_TYPE_NOTICE, LID_CHANGED_NS_LIST } from "../spec/logs.ts";
 import {
-  CONTROLLER_LIST_INVALID, INVALID_FIELD, INVALID_FORMAT, INVALID_NAMESPACE, NS_ALREADY_ATTACHED, NS_ID_UNAVAILABLE,
+  CONTROLLER_LIST_INVALID, INTERNAL_ERROR, INVALID_FIELD, LATER, type HandlerResult, INVALID_FORMAT, INVALID_NAMESPACE, NS_ALREADY_ATTACHED, NS_ID_UNAVAILABLE,
   NS_INSUFFICIENT_CAPACITY, NS_NOT_ATTACHED, SUCCESS, THIN_PROVISIONING_NOT_SUPPORTED, type Status,
 } from "../spec/status.ts";
 
@@ -34,14 +34,14 @@ export function namespacesChanged(ctx: Pick<HandlerContext, "events">): void {
   ctx.events.raise(AE_TYPE_NOTICE, AE_NOTICE_NS_ATTR, LID_CHANGED_NS_LIST);
 }
 
-export function namespaceManagement(ctx: HandlerContext, cmd: Command): Status {
+export function namespaceManagement(ctx: HandlerContext, cmd: Command): HandlerResult {
   const sel = cmd.cdw10 & SEL_MASK;
   if (sel === SEL_CREATE) return create(ctx, cmd);
   if (sel === SEL_DELETE) return remove(ctx, cmd.nsid);
   return INVALID_FIELD;
 }
 
-function create(ctx: HandlerContext, cmd: Command): Status {
+function create(ctx: HandlerContext, cmd: Command): HandlerResult {
   if (cmd.cdw11 >>> I.CDW11_CSI_SHIFT !== I.CSI_NVM) return INVALID_FIELD;
   const data = receiveFromHost(ctx, cmd, CREATE_DATA_SIZE);
   if (!(data instanceof Uint8Array)) return data;
@@ -58,9 +58,25 @@ function create(ctx: HandlerContext, cmd: Command): Status {
   const r = ctx.nsTable.createGuest(nsze, blockSize);
   if (r === "capacity") return NS_INSUFFICIENT_CAPACITY;
   if (r === "no-nsid") return NS_ID_UNAVAILABLE;
-  cmd.dw0 = r;
-  ctx.log("info", `namespace ${r} created: ${nsze} blocks of ${blockSize} bytes`);
-  return SUCCESS;
+  const created = (nsid: number) => ctx.log("info", `namespace ${nsid} created: ${nsze} blocks of ${blockSize} bytes`);
+  if (typeof r === "number") {
+    cmd.dw0 = r;
+    created(r);
+    return SUCCESS;
+  }
+  // The backend is being made (say, a file in browser storage): complete once it is there.
+  const c = ctx.hold(cmd);
+  r.ready.then(() => {
+    // A reset dropped the command meanwhile: the host never learns the NSID, so none is made.
+    if (!ctx.isHeld(c)) return void ctx.nsTable.remove(r.nsid);
+    created(r.nsid);
+    c.dw0 = r.nsid;
+    ctx.complete(c, SUCCESS);
+  }, (e) => {
+    ctx.log("error", `namespace ${r.nsid}: making its backend failed: ${e instanceof Error ? e.message : String(e)}`);
+    if (ctx.isHeld(c)) ctx.complete(c, INTERNAL_ERROR);
+  });
+  return LATER;
 }
 
 /** Deletes `nsid`, or every namespace for FFFFFFFFh. */

@@ -173,7 +173,11 @@ async function boot(choice: DiskChoice, o: { reset?: boolean } = {}): Promise<vo
     const expectMarker = choice.source === "default";
     let line = "";
     const emulator = startMachine(
-      { bios, vgaBios, drive: disk.backend, screen: freshScreen(), doorbellPolicy: storedPolicy() },
+      {
+        bios, vgaBios, drive: disk.backend, screen: freshScreen(), doorbellPolicy: storedPolicy(),
+        // With the persistent option, namespaces the guest creates are kept in browser storage too.
+        createBackend: choice.persistent ? (nsid, bytes) => namespaces.persistentDisk(nsid, bytes) : undefined,
+      },
       {
         serialByte(b) {
           if (stale()) return;

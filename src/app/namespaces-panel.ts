@@ -22,6 +22,8 @@ export class NamespacePanel {
   /** What the page put behind each backend it added. */
   private readonly labels = new WeakMap<BlockBackend, string>();
   private busy = false;
+  /** Disks in browser storage the page opened for namespaces: closed once their namespace is gone. */
+  private readonly stored = new Set<OpfsBackend>();
 
   constructor(
     private readonly nvme: () => NvmeV86 | undefined,
@@ -39,13 +41,22 @@ export class NamespacePanel {
       const mib = Number(ui.nsBlankMib.value);
       if (!(Number.isInteger(mib) && mib >= 1 && mib <= 4096)) return this.say("a blank disk is 1 to 4096 MiB");
       const persistent = ui.persistent.checked;
-      void this.add(async () => (persistent ? OpfsBackend.open({ name: `namespace-${Date.now()}`, size: mib << 20 }) : new MemoryBackend(mib << 20)),
+      const next = this.nvme()?.namespaces().reduce((n, x) => Math.max(n, x.nsid + 1), 1) ?? 1;
+      void this.add(async () => (persistent ? this.persistentDisk(next, mib << 20) : new MemoryBackend(mib << 20)),
         `blank, ${persistent ? "in browser storage" : "in memory"}`);
     });
     ui.nsList.addEventListener("click", (ev) => {
       const nsid = Number((ev.target as HTMLElement).dataset.removeNsid);
       if (nsid) void this.remove(nsid);
     });
+  }
+
+  /** A new zeroed disk in browser storage for a namespace (its name is unique: an old one may still be closing). */
+  async persistentDisk(nsid: number, bytes: number): Promise<OpfsBackend> {
+    const disk = await OpfsBackend.open({ name: `namespace-${nsid}-${Date.now().toString(36)}`, size: bytes });
+    this.stored.add(disk);
+    this.labels.set(disk, "blank, in browser storage");
+    return disk;
   }
 
   /** Adds a namespace on the backend `make` opens; its NSID, or undefined when it failed (said on the page). */
@@ -74,7 +85,6 @@ export class NamespacePanel {
     try {
       this.say(`removing namespace ${nsid}…`);
       const backend = await nvme.removeNamespace(nsid);
-      if (backend instanceof OpfsBackend) await backend.close();
       this.say(`namespace ${nsid} removed`);
     } catch (e) {
       this.say(`cannot remove namespace ${nsid}: ${e instanceof Error ? e.message : String(e)}`);
@@ -89,13 +99,21 @@ export class NamespacePanel {
       blockSize: n.logical_block_size,
       attached: n.attached,
       origin: n.origin,
-      backend: this.labels.get(n.backend) ?? (n.origin === "guest" ? "memory, created by the guest" : n.nsid === 1 ? this.bootDisk() : "host"),
+      backend: n.origin === "guest"
+        ? `${this.labels.get(n.backend) ?? "blank, in memory"}, created by the guest`
+        : this.labels.get(n.backend) ?? (n.nsid === 1 ? this.bootDisk() : "added by the host"),
     }));
   }
 
   /** Redraws the list (called on a timer: the guest creates and attaches namespaces too). */
   show(): void {
     const nvme = this.nvme();
+    const inUse = new Set(nvme?.namespaces().map((n) => n.backend));
+    for (const disk of this.stored) {
+      if (inUse.has(disk)) continue;
+      this.stored.delete(disk);
+      disk.close().catch((e) => console.warn(`closing a removed namespace's disk: ${e}`));
+    }
     ui.nsAddBlank.disabled = !nvme || this.busy;
     ui.nsFileButton.classList.toggle("disabled", !nvme || this.busy);
     ui.nsFile.disabled = !nvme || this.busy;

@@ -14,8 +14,8 @@ export const CREATE_BLOCK_SIZES: readonly number[] = [512, 4096];
 
 export type NamespaceOrigin = "host" | "guest";
 
-/** Makes the backend of a namespace the guest creates. */
-export type CreateBackend = (nsid: number, bytes: number) => BlockBackend;
+/** Makes the backend of a namespace the guest creates (a promise: the create command completes when it settles). */
+export type CreateBackend = (nsid: number, bytes: number) => BlockBackend | Promise<BlockBackend>;
 
 export interface NamespaceEntry {
   readonly ns: Namespace;
@@ -34,13 +34,16 @@ export interface NamespaceInfo {
   backend: BlockBackend;
 }
 
-export type CreateResult = number | "capacity" | "no-nsid";
+/** A created namespace's NSID, a backend still being made (the NSID and bytes stay reserved meanwhile), or why not. */
+export type CreateResult = number | { nsid: number; ready: Promise<void> } | "capacity" | "no-nsid";
 
 export class NamespaceTable {
   private readonly slots: (NamespaceEntry | undefined)[];
   /** Attached namespaces in NSID order: what I/O, the active list and flushes see. */
   active: Namespace[] = [];
   private readonly changed = new Set<number>();
+  /** NSIDs held for namespaces whose backends are being made, with their bytes. */
+  private readonly reserved = new Map<number, number>();
 
   constructor(
     readonly nn: number,
@@ -77,7 +80,9 @@ export class NamespaceTable {
 
   /** What the guest may still allocate (UNVMCAP). */
   get unallocatedBytes(): number {
-    return this.guestCapacity - this.bytesOf("guest");
+    let pending = 0;
+    for (const b of this.reserved.values()) pending += b;
+    return this.guestCapacity - this.bytesOf("guest") - pending;
   }
 
   private bytesOf(origin: NamespaceOrigin): number {
@@ -88,14 +93,14 @@ export class NamespaceTable {
 
   /** The lowest NSID not allocated, or 0 when all NN are. */
   freeNsid(): number {
-    const i = this.slots.indexOf(undefined);
-    return i < 0 ? 0 : i + 1;
+    for (let i = 0; i < this.nn; i++) if (!this.slots[i] && !this.reserved.has(i + 1)) return i + 1;
+    return 0;
   }
 
   /** Allocates a host namespace at `nsid` (default the lowest free one), attached. Throws on bad options. */
   addHost(o: NamespaceOptions, nsid = this.freeNsid()): number {
     if (nsid === 0) throw new Error(`nvme: no free namespace ID (all ${this.nn} allocated; raise nn)`);
-    if (!this.valid(nsid) || this.slots[nsid - 1]) throw new Error(`nvme: namespace ID ${nsid} is taken or outside 1..${this.nn}`);
+    if (!this.valid(nsid) || this.slots[nsid - 1] || this.reserved.has(nsid)) throw new Error(`nvme: namespace ID ${nsid} is taken or outside 1..${this.nn}`);
     const ns = new Namespace(nsid, o, this.serial);
     this.slots[nsid - 1] = { ns, origin: "host", attached: true };
     this.update(nsid);
@@ -108,10 +113,19 @@ export class NamespaceTable {
     if (bytes > this.unallocatedBytes) return "capacity";
     const nsid = this.freeNsid();
     if (nsid === 0) return "no-nsid";
-    const ns = new Namespace(nsid, { backend: this.makeBackend(nsid, bytes), logical_block_size: blockSize as 512 | 4096 }, this.serial);
-    if (ns.blocks !== blocks) throw new Error(`nvme: createBackend gave namespace ${nsid} ${ns.backend.byteLength} bytes, not ${bytes}`);
-    this.slots[nsid - 1] = { ns, origin: "guest", attached: false };
-    return nsid;
+    const made = this.makeBackend(nsid, bytes);
+    const place = (backend: BlockBackend): void => {
+      const ns = new Namespace(nsid, { backend, logical_block_size: blockSize as 512 | 4096 }, this.serial);
+      if (ns.blocks !== blocks) throw new Error(`createBackend gave namespace ${nsid} ${backend.byteLength} bytes, not ${bytes}`);
+      this.slots[nsid - 1] = { ns, origin: "guest", attached: false };
+    };
+    if (!(made instanceof Promise)) {
+      place(made);
+      return nsid;
+    }
+    this.reserved.set(nsid, bytes);
+    const ready = made.then(place).finally(() => this.reserved.delete(nsid));
+    return { nsid, ready };
   }
 
   /** Frees `nsid` (detaching it first); returns what it held. */

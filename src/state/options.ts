@@ -32,8 +32,12 @@ export interface NvmeOptions {
   nn?: number;
   /** Bytes the guest may allocate with Namespace Management (default 1 GiB); host namespaces add their own size to TNVMCAP. */
   guest_capacity?: number;
-  /** Makes the backend of a namespace the guest creates (default: a memory disk, allocated as it is written). */
-  createBackend?: (nsid: number, bytes: number) => BlockBackend;
+  /**
+   * Makes the backend of a namespace the guest creates (default: a memory disk, allocated as it
+   * is written); a promise makes the create command complete when it settles (a rejection is
+   * Internal Error).
+   */
+  createBackend?: (nsid: number, bytes: number) => BlockBackend | Promise<BlockBackend>;
   /** I/O queue pairs offered (default 16, at most 127). */
   max_ioqpairs?: number;
   /** Largest queue the host may create (entries, default 1024, at most 65536). */
