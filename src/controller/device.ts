@@ -312,7 +312,8 @@ export class Device implements HandlerContext {
   }
 
   private shutdown(): void {
-    const waits = this.namespaces.map((ns) => ns.backend.flush()).filter((r): r is Promise<void> => r instanceof Promise);
+    // Every allocated namespace: a detached one may still hold writes in its backend's cache.
+    const waits = this.nsTable.entries().map((e) => e.ns.backend.flush()).filter((r): r is Promise<void> => r instanceof Promise);
     if (waits.length === 0) this.regs.shutdownDone();
     else Promise.all(waits).then(() => this.regs.shutdownDone(), (e) => {
       this.log("error", `flush at shutdown failed: ${e}`);
