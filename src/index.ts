@@ -5,7 +5,7 @@ export type { AttachNvmeOptions, NvmeV86 } from "./v86/attach.ts";
 export type { AdapterCounters } from "./v86/attachment.ts";
 export type { LogLevel } from "./state/context.ts";
 export { NvmeController, BAR0_SIZE } from "./controller/controller.ts";
-export type { ControllerHost, ControllerSnapshot, GuestRam } from "./controller/controller.ts";
+export type { ControllerHost, ControllerSnapshot, GuestRam, NamespaceInfo } from "./controller/controller.ts";
 export type { NvmeOptions, NamespaceOptions, DoorbellPolicy } from "./state/options.ts";
 export type { HotPathWasm } from "./hotpath-module.ts";
 export type { BlockBackend } from "./backends/block-backend.ts";

@@ -59,7 +59,7 @@ describe("admin information end to end", () => {
     const d = await up();
     const [ctrl, c1] = await d.identify(I.CNS_CONTROLLER);
     expect(c1.status).toBe(0);
-    expect(dv(ctrl).getUint32(I.IDC_NN, true)).toBe(2);
+    expect(dv(ctrl).getUint32(I.IDC_NN, true)).toBe(32);
     expect(String.fromCharCode(...ctrl.subarray(I.IDC_SN, I.IDC_SN + 20))).toBe("E2E0001".padEnd(20));
     const [list] = await d.identify(I.CNS_ACTIVE_NS_LIST, 0);
     expect([0, 1, 2].map((i) => dv(list).getUint32(i * 4, true))).toEqual([1, 2, 0]);
@@ -70,13 +70,13 @@ describe("admin information end to end", () => {
     const [desc, c3] = await d.identify(I.CNS_NS_DESCRIPTORS, 1);
     expect(c3.status).toBe(0);
     expect([desc[0], desc[1], desc[12], desc[13], desc[32], desc[33]]).toEqual([1, 8, 2, 16, 3, 16]);
-    const [, bad] = await d.identify(I.CNS_NAMESPACE, 3);
+    const [, bad] = await d.identify(I.CNS_NAMESPACE, 33);
     expect(bad.status).toBe(S.SCT_GENERIC | S.SC_INVALID_NAMESPACE | S.STATUS_DNR);
   });
 
   it("records failed commands in the error log and counts them in SMART", async () => {
     const d = await up();
-    const [, failed] = await d.identify(0x10);
+    const [, failed] = await d.identify(0x14);
     expect(failed.status).toBe(INVALID_FIELD);
     const [c, log] = await getLog(d, LOG.LID_ERROR_INFO, 4096);
     expect(c.status).toBe(0);

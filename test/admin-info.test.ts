@@ -7,7 +7,8 @@ import { Dma } from "../src/dma.ts";
 import { Command } from "../src/command.ts";
 import type { HandlerContext } from "../src/state/context.ts";
 import { normalizeOptions, type ControllerConfig, type NvmeOptions } from "../src/state/options.ts";
-import { Namespace } from "../src/state/namespace.ts";
+import type { Namespace } from "../src/state/namespace.ts";
+import { NamespaceTable } from "../src/state/namespaces.ts";
 import { MemoryBackend } from "../src/backends/memory.ts";
 import type { BlockBackend } from "../src/backends/block-backend.ts";
 import { FeatureState, WCTEMP_K } from "../src/state/feature-state.ts";
@@ -39,10 +40,13 @@ class TestDevice implements HandlerContext {
   readonly logs: string[] = [];
   aerCompletions: Command[] = [];
 
-  constructor(readonly config: ControllerConfig, readonly hotPath: HotPath, readonly namespaces: Namespace[], readonly mem: GuestMemory) {
+  constructor(readonly config: ControllerConfig, readonly hotPath: HotPath, readonly nsTable: NamespaceTable, readonly mem: GuestMemory) {
     this.dma = new Dma(hotPath);
     this.features = new FeatureState(config);
     this.events = new AsyncEvents((c) => this.aerCompletions.push(c), (l, m) => this.log(l, m), () => this.features.asyncEventConfig);
+  }
+  get namespaces(): Namespace[] {
+    return this.nsTable.active;
   }
   abort(): boolean {
     return false;
@@ -76,7 +80,10 @@ async function device(o: Partial<NvmeOptions> = {}, backends: BlockBackend[] = [
   const config = normalizeOptions(opts);
   const mem = new GuestMemory(1 << 20, 65536, 65536);
   const hp = await HotPath.create(mem);
-  return new TestDevice(config, hp, opts.namespaces.map((n, i) => new Namespace(i + 1, n, config.serial)), mem);
+  const table = new NamespaceTable(config.nn, config.guestCapacity, config.serial);
+  for (const n of opts.namespaces) table.addHost(n);
+  table.clearChanged();
+  return new TestDevice(config, hp, table, mem);
 }
 
 function command(opcode: number, f: Partial<Command> = {}): Command {
@@ -110,7 +117,7 @@ describe("Identify", () => {
     expect(v.getUint32(I.IDC_VER, true)).toBe(0x10400);
     expect(v.getUint32(I.IDC_OAES, true)).toBe(I.OAES_NS_ATTR);
     expect(d[I.IDC_CNTRLTYPE]).toBe(1);
-    expect(v.getUint16(I.IDC_OACS, true)).toBe(I.OACS_DBBUF_CONFIG);
+    expect(v.getUint16(I.IDC_OACS, true)).toBe(I.OACS_DBBUF_CONFIG | I.OACS_NS_MGMT);
     expect(d[I.IDC_ACL]).toBe(3);
     expect(d[I.IDC_AERL]).toBe(3);
     expect(d[I.IDC_FRMW]).toBe(0x03);
@@ -121,7 +128,7 @@ describe("Identify", () => {
     expect(v.getUint16(I.IDC_CCTEMP, true)).toBe(373);
     expect(d[I.IDC_SQES]).toBe(0x66);
     expect(d[I.IDC_CQES]).toBe(0x44);
-    expect(v.getUint32(I.IDC_NN, true)).toBe(1);
+    expect(v.getUint32(I.IDC_NN, true)).toBe(32);
     expect(v.getUint16(I.IDC_ONCS, true)).toBe(0x5d);
     expect(d[I.IDC_VWC]).toBe(0x07);
     expect(v.getUint16(I.IDC_KAS, true)).toBe(0);
@@ -134,7 +141,7 @@ describe("Identify", () => {
   it("leaves out what is not configured: shadow doorbells, write cache", async () => {
     const dev = await device({ shadow_doorbells: false, volatile_write_cache: false });
     const [, d] = fetch(dev, identify, { cdw10: I.CNS_CONTROLLER });
-    expect(dv(d).getUint16(I.IDC_OACS, true)).toBe(0);
+    expect(dv(d).getUint16(I.IDC_OACS, true)).toBe(I.OACS_NS_MGMT);
     expect(d[I.IDC_VWC]).toBe(0);
   });
 
@@ -157,7 +164,10 @@ describe("Identify", () => {
 
   it("rejects namespaces that do not exist", async () => {
     const dev = await device();
-    for (const nsid of [0, 2, 0xffffffff]) expect(fetch(dev, identify, { cdw10: I.CNS_NAMESPACE, nsid })[0]).toBe(INVALID_NS);
+    for (const nsid of [0, 33, 0xffffffff]) expect(fetch(dev, identify, { cdw10: I.CNS_NAMESPACE, nsid })[0]).toBe(INVALID_NS);
+    // A valid NSID with no namespace behind it: zeros.
+    const [s2, d2] = fetch(dev, identify, { cdw10: I.CNS_NAMESPACE, nsid: 2 });
+    expect([s2, d2.every((b) => b === 0)]).toEqual([0, true]);
     for (const nsid of [0, 2, 0xffffffff]) expect(fetch(dev, identify, { cdw10: I.CNS_NS_DESCRIPTORS, nsid })[0]).toBe(INVALID_NS);
   });
 
@@ -195,7 +205,7 @@ describe("Identify", () => {
     expect(s).toBe(0);
     expect(d.every((b) => b === 0)).toBe(true);
     expect(fetch(dev, identify, { cdw10: I.CNS_CSI_CONTROLLER, cdw11: 2 << 24 })[0]).toBe(INVALID_FIELD);
-    for (const cns of [0x04, 0x05, 0x10, 0xff]) expect(fetch(dev, identify, { cdw10: cns })[0]).toBe(INVALID_FIELD);
+    for (const cns of [0x04, 0x05, 0x14, 0xff]) expect(fetch(dev, identify, { cdw10: cns })[0]).toBe(INVALID_FIELD);
   });
 
   it("fails with the PRP status when the buffer lies outside guest RAM", async () => {
@@ -249,7 +259,7 @@ describe("Get/Set Features", () => {
     expect(setF(dev, F.FID_ARBITRATION, 0, { nsid: 1 })[0]).toBe(S.SCT_COMMAND_SPECIFIC | S.SC_FEATURE_NOT_NS_SPECIFIC | S.STATUS_DNR);
     expect(setF(dev, F.FID_ARBITRATION, 0, { nsid: 0xffffffff })[0]).toBe(0);
     expect(getF(dev, F.FID_ARBITRATION, { nsid: 1 })[0]).toBe(0);
-    expect(getF(dev, F.FID_ARBITRATION, { nsid: 9 })[0]).toBe(INVALID_NS);
+    expect(getF(dev, F.FID_ARBITRATION, { nsid: 33 })[0]).toBe(INVALID_NS);
   });
 
   it("allocates queues up to the configured maximum, once, before any I/O queue exists", () => {
@@ -441,7 +451,7 @@ describe("Get Log Page", () => {
     const acs = (op: number): number => dv(e).getUint32(op * 4, true);
     const iocs = (op: number): number => dv(e).getUint32(1024 + op * 4, true);
     for (const op of [0x00, 0x01, 0x02, 0x04, 0x05, 0x06, 0x08, 0x09, 0x0a, 0x0c, 0x18, 0x7c]) expect(acs(op) & LOG.EFF_CSUPP).toBe(1);
-    for (const op of [0x03, 0x0d, 0x10, 0x80]) expect(acs(op)).toBe(0);
+    for (const op of [0x03, 0x10, 0x80]) expect(acs(op)).toBe(0);
     for (const op of [0x00, 0x01, 0x02, 0x05, 0x08, 0x09]) expect(iocs(op) & LOG.EFF_CSUPP).toBe(1);
     expect(iocs(0x01) & LOG.EFF_LBCC).toBe(LOG.EFF_LBCC);
     expect(iocs(0x04)).toBe(0);
@@ -492,7 +502,7 @@ describe("Get Log Page", () => {
     expect(getLog(dev, LOG.LID_ERROR_INFO, 8196)[0]).toBe(INVALID_FIELD);
   });
 
-  it("returns an empty Changed Namespace List, which clears a namespace notice", async () => {
+  it("returns an empty Changed Namespace List, whose read answers a namespace notice", async () => {
     const dev = await device();
     const [s, d] = getLog(dev, LOG.LID_CHANGED_NS_LIST, 4096);
     expect(s).toBe(0);
@@ -503,8 +513,11 @@ describe("Get Log Page", () => {
     dev.events.raise(LOG.AE_TYPE_NOTICE, LOG.AE_NOTICE_NS_ATTR, LOG.LID_CHANGED_NS_LIST);
     expect(dev.events.request(command(0x0c, { cid: 1 }))).toBe(0);
     expect(dev.events.request(command(0x0c, { cid: 2 }))).toBe(LATER);
+    // Raised while masked: the log read that unmasks the notice reports that change too.
     dev.events.raise(LOG.AE_TYPE_NOTICE, LOG.AE_NOTICE_NS_ATTR, LOG.LID_CHANGED_NS_LIST);
     getLog(dev, LOG.LID_CHANGED_NS_LIST, 4096);
+    expect(dev.aerCompletions).toEqual([]);
+    dev.events.raise(LOG.AE_TYPE_NOTICE, LOG.AE_NOTICE_NS_ATTR, LOG.LID_CHANGED_NS_LIST);
     expect(dev.aerCompletions.map((c) => c.dw0)).toEqual([LOG.AE_TYPE_NOTICE | (LOG.LID_CHANGED_NS_LIST << 16)]);
   });
 
@@ -645,7 +658,7 @@ describe("Commands Supported and Effects table", () => {
   it("gates Doorbell Buffer Config on the configuration", () => {
     expect(isSupported(true, 0x7c, { shadowDoorbells: true })).toBe(true);
     expect(isSupported(true, 0x7c, { shadowDoorbells: false })).toBe(false);
-    expect(isSupported(true, 0x0d)).toBe(false);
+    expect(isSupported(true, 0x10)).toBe(false);
     expect(isSupported(false, 0x09)).toBe(true);
     expect(isSupported(false, 0x04)).toBe(false);
     expect(dv(effectsLog({ shadowDoorbells: false })).getUint32(0x7c * 4, true)).toBe(0);

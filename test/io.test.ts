@@ -56,7 +56,9 @@ describe("I/O commands", () => {
   it("rejects bad namespaces, SGLs, fused commands and unknown opcodes", async () => {
     const { d } = await ready();
     expect(sc((await d.run(1, { opcode: O.IO_READ, nsid: 0, prp1: 0x10000 })).status)).toBe(0x00b);
-    expect(sc((await d.run(1, { opcode: O.IO_READ, nsid: 3, prp1: 0x10000 })).status)).toBe(0x00b);
+    expect(sc((await d.run(1, { opcode: O.IO_READ, nsid: 33, prp1: 0x10000 })).status)).toBe(0x00b);
+    // A valid NSID with no namespace attached is Invalid Field.
+    expect(sc((await d.run(1, { opcode: O.IO_READ, nsid: 3, prp1: 0x10000 })).status)).toBe(0x002);
     expect(sc((await d.run(1, { opcode: O.IO_READ, nsid: 1, flags: 0x80, prp1: 0x10000 })).status)).toBe(0x002); // PSDT 10b: MPTR as an SGL is not offered
     expect(sc((await d.run(1, { opcode: O.IO_READ, nsid: 1, flags: 0x01, prp1: 0x10000 })).status)).toBe(0x002);
     expect(sc((await d.run(1, { opcode: 0x7f, nsid: 1 })).status)).toBe(0x001);

@@ -9,3 +9,12 @@ const readme = readFileSync(join(ROOT, "README.md"), "utf8");
 it.each(["examples/consumer/src/main.ts", "examples/consumer/node-boot.mjs", "examples/consumer/tests/fixture/isolation.spec.ts"])("README quotes %s as it is", (file) => {
   expect(readme).toContain(readFileSync(join(ROOT, file), "utf8").trimEnd());
 });
+
+// Snippets kept inside a test, between "// README snippet: NAME" and "// README snippet end".
+it.each([["test/namespaces.test.ts", "namespaces"]])("README quotes the %s snippet %s as it is", (file, name) => {
+  const text = readFileSync(join(ROOT, file), "utf8");
+  const m = new RegExp(`\\n( *)// README snippet: ${name}\\n([\\s\\S]*?)\\n *// README snippet end`).exec(text);
+  expect(m, `no snippet ${name} in ${file}`).not.toBeNull();
+  const body = m![2].split("\n").map((l) => l.slice(m![1].length)).join("\n");
+  expect(readme).toContain(body);
+});

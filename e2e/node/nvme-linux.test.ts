@@ -143,7 +143,7 @@ describe("Linux on the NVMe controller (v86, Node)", () => {
     expect(ctrl.fr).toBe("1.0");
     const oacs = Number(ctrl.oacs);
     expect(oacs & 0x100).toBe(0x100); // Doorbell Buffer Config
-    expect(Number(ctrl.nn)).toBe(2); // the boot disk and the scratch namespace
+    expect(Number(ctrl.nn)).toBe(32); // namespace IDs offered: the boot disk and the scratch namespace use two
     note(`id-ctrl: vid ${ctrl.vid} mn "${ctrl.mn}" sn ${ctrl.sn} fr ${ctrl.fr} oacs ${ctrl.oacs} oncs ${ctrl.oncs} mdts ${ctrl.mdts} ver ${ctrl.ver}`);
 
     const ns = fields(await g.ok("nvme id-ns /dev/nvme0n1"));

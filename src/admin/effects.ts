@@ -3,7 +3,7 @@
 
 import type { ControllerConfig } from "../state/options.ts";
 import * as O from "../spec/opcodes.ts";
-import { EFF_CSUPP, EFF_LBCC, EFFECTS_LOG_SIZE, EFFECTS_ACS, EFFECTS_IOCS } from "../spec/logs.ts";
+import { EFF_CSUPP, EFF_LBCC, EFF_NIC, EFF_CSE_ANY_NS, EFFECTS_LOG_SIZE, EFFECTS_ACS, EFFECTS_IOCS } from "../spec/logs.ts";
 
 export const ADMIN_EFFECTS: ReadonlyMap<number, number> = new Map([
   [O.ADMIN_DELETE_SQ, EFF_CSUPP],
@@ -18,6 +18,8 @@ export const ADMIN_EFFECTS: ReadonlyMap<number, number> = new Map([
   [O.ADMIN_ASYNC_EVENT_REQUEST, EFF_CSUPP],
   [O.ADMIN_KEEP_ALIVE, EFF_CSUPP],
   [O.ADMIN_DOORBELL_BUFFER_CONFIG, EFF_CSUPP],
+  [O.ADMIN_NS_MANAGEMENT, EFF_CSUPP | EFF_NIC | EFF_CSE_ANY_NS],
+  [O.ADMIN_NS_ATTACHMENT, EFF_CSUPP | EFF_NIC | EFF_CSE_ANY_NS],
 ]);
 
 export const IO_EFFECTS: ReadonlyMap<number, number> = new Map([

@@ -47,7 +47,7 @@ export function setFeatures(ctx: HandlerContext, cmd: Command): HandlerResult {
 
 /** 0, FFFFFFFFh or an existing namespace (Get of a controller-wide feature ignores which). */
 function nsidAccepted(ctx: HandlerContext, nsid: number): boolean {
-  return nsid === 0 || nsid === NSID_BROADCAST || nsid <= ctx.namespaces.length;
+  return nsid === 0 || nsid === NSID_BROADCAST || ctx.nsTable.valid(nsid);
 }
 
 function featureFor(ctx: HandlerContext, fid: number): Feature | undefined {

@@ -26,13 +26,25 @@ export function identify(ctx: HandlerContext, cmd: Command): Status {
   let data: Uint8Array | Status;
   switch (cns) {
     case I.CNS_NAMESPACE:
-      data = identifyNamespace(ctx, cmd.nsid);
+      data = identifyNamespace(ctx, cmd.nsid, false);
+      break;
+    case I.CNS_ALLOCATED_NAMESPACE:
+      data = identifyNamespace(ctx, cmd.nsid, true);
+      break;
+    case I.CNS_ALLOCATED_NS_LIST:
+      data = namespaceList(ctx, cmd.nsid, true);
+      break;
+    case I.CNS_NS_CONTROLLER_LIST:
+      data = controllerList(ctx, cmd, true);
+      break;
+    case I.CNS_CONTROLLER_LIST:
+      data = controllerList(ctx, cmd, false);
       break;
     case I.CNS_CONTROLLER:
       data = identifyController(ctx);
       break;
     case I.CNS_ACTIVE_NS_LIST:
-      data = activeNamespaceList(ctx, cmd.nsid);
+      data = namespaceList(ctx, cmd.nsid, false);
       break;
     case I.CNS_NS_DESCRIPTORS:
       data = namespaceDescriptors(ctx, cmd.nsid);
@@ -48,7 +60,7 @@ export function identify(ctx: HandlerContext, cmd: Command): Status {
 }
 
 function namespaceFor(ctx: HandlerContext, nsid: number): Namespace | undefined {
-  return nsid >= 1 && nsid <= ctx.namespaces.length ? ctx.namespaces[nsid - 1] : undefined;
+  return ctx.nsTable.attached(nsid);
 }
 
 /** Writes `text` as fixed-width ASCII, padded with spaces. */
@@ -81,7 +93,7 @@ export function identifyController(ctx: HandlerContext): Uint8Array {
   // Linux arms Asynchronous Event Requests only when OAES names a notice it handles.
   dv.setUint32(I.IDC_OAES, I.OAES_NS_ATTR, true);
   out[I.IDC_CNTRLTYPE] = I.CNTRLTYPE_IO;
-  dv.setUint16(I.IDC_OACS, c.shadowDoorbells ? I.OACS_DBBUF_CONFIG : 0, true);
+  dv.setUint16(I.IDC_OACS, (c.shadowDoorbells ? I.OACS_DBBUF_CONFIG : 0) | I.OACS_NS_MGMT, true);
   out[I.IDC_ACL] = ABORT_LIMIT - 1;
   out[I.IDC_AERL] = AER_LIMIT - 1;
   out[I.IDC_FRMW] = I.FRMW_SLOT1_READ_ONLY | (1 << I.FRMW_SLOTS_SHIFT);
@@ -92,7 +104,9 @@ export function identifyController(ctx: HandlerContext): Uint8Array {
   dv.setUint16(I.IDC_CCTEMP, CCTEMP_K, true);
   out[I.IDC_SQES] = I.SQES_64;
   out[I.IDC_CQES] = I.CQES_16;
-  dv.setUint32(I.IDC_NN, ctx.namespaces.length, true);
+  dv.setUint32(I.IDC_NN, ctx.nsTable.nn, true);
+  putU64(dv, I.IDC_TNVMCAP, ctx.nsTable.totalBytes);
+  putU64(dv, I.IDC_UNVMCAP, ctx.nsTable.unallocatedBytes);
   const oncs = I.ONCS_COMPARE | I.ONCS_DSM | I.ONCS_WRITE_ZEROES | I.ONCS_SAVE_SELECT | I.ONCS_TIMESTAMP;
   dv.setUint16(I.IDC_ONCS, oncs, true);
   dv.setUint32(I.IDC_SGLS, I.SGLS_DWORD_ALIGNED | I.SGLS_BIT_BUCKET, true);
@@ -131,21 +145,46 @@ export function identifyNamespaceData(ns: Namespace): Uint8Array {
   return out;
 }
 
-function identifyNamespace(ctx: HandlerContext, nsid: number): Uint8Array | Status {
-  const ns = namespaceFor(ctx, nsid);
-  return ns ? identifyNamespaceData(ns) : INVALID_NAMESPACE;
+/**
+ * CNS 00h (attached namespaces) or 11h (allocated ones): the namespace's data; zeros for a valid
+ * NSID that names no such namespace.
+ */
+function identifyNamespace(ctx: HandlerContext, nsid: number, allocated: boolean): Uint8Array | Status {
+  const t = ctx.nsTable;
+  if (!t.valid(nsid)) return INVALID_NAMESPACE;
+  const ns = allocated ? t.entry(nsid)?.ns : t.attached(nsid);
+  return ns ? identifyNamespaceData(ns) : new Uint8Array(I.IDENTIFY_DATA_SIZE);
 }
 
-/** Active NSIDs greater than `nsid`, ascending, up to 1024 of them. */
-function activeNamespaceList(ctx: HandlerContext, nsid: number): Uint8Array | Status {
+/** Active (or allocated) NSIDs greater than `nsid`, ascending, up to 1024 of them. */
+function namespaceList(ctx: HandlerContext, nsid: number, allocated: boolean): Uint8Array | Status {
   if (nsid >= 0xfffffffe) return INVALID_NAMESPACE;
   const out = new Uint8Array(I.IDENTIFY_DATA_SIZE);
   const dv = new DataView(out.buffer);
   let n = 0;
-  for (const ns of ctx.namespaces) {
-    if (ns.nsid <= nsid) continue;
+  for (const e of ctx.nsTable.entries()) {
+    if (e.ns.nsid <= nsid || (!allocated && !e.attached)) continue;
     if (n === I.NSID_LIST_MAX) break;
-    dv.setUint32(n++ * 4, ns.nsid, true);
+    dv.setUint32(n++ * 4, e.ns.nsid, true);
+  }
+  return out;
+}
+
+/**
+ * Controller List (a count, then ids) of the controllers with ids at or above CDW10.CNTID: those
+ * attached to the NSID (CNS 12h), or in the subsystem (13h). This controller is the only one.
+ */
+function controllerList(ctx: HandlerContext, cmd: Command, attachedTo: boolean): Uint8Array | Status {
+  const from = cmd.cdw10 >>> I.CDW10_CNTID_SHIFT;
+  let listed = from <= CONTROLLER_ID;
+  if (attachedTo) {
+    if (!ctx.nsTable.valid(cmd.nsid)) return INVALID_NAMESPACE;
+    listed &&= ctx.nsTable.attached(cmd.nsid) !== undefined;
+  }
+  const out = new Uint8Array(I.IDENTIFY_DATA_SIZE);
+  if (listed) {
+    out[0] = 1;
+    out[2] = CONTROLLER_ID;
   }
   return out;
 }

@@ -11,6 +11,7 @@ import { doorbellBufferConfig } from "./doorbell-buffer.ts";
 import { identify } from "./identify.ts";
 import { getFeatures, setFeatures } from "./features.ts";
 import { getLogPage } from "./logs.ts";
+import { namespaceAttachment, namespaceManagement } from "./namespace-management.ts";
 
 export function executeAdmin(ctx: HandlerContext, cmd: Command): HandlerResult {
   if (!isSupported(true, cmd.opcode, ctx.config)) return INVALID_OPCODE;
@@ -27,6 +28,8 @@ export function executeAdmin(ctx: HandlerContext, cmd: Command): HandlerResult {
     case O.ADMIN_ASYNC_EVENT_REQUEST: return ctx.events.request(cmd);
     case O.ADMIN_DOORBELL_BUFFER_CONFIG: return doorbellBufferConfig(ctx, cmd);
     case O.ADMIN_KEEP_ALIVE: return SUCCESS;
+    case O.ADMIN_NS_MANAGEMENT: return namespaceManagement(ctx, cmd);
+    case O.ADMIN_NS_ATTACHMENT: return namespaceAttachment(ctx, cmd);
     case O.ADMIN_ABORT:
       // dw0 bit 0 set: the command was not aborted (it had completed, or never existed).
       cmd.dw0 = ctx.abort(cmd.cdw10 & 0xffff, cmd.cdw10 >>> 16) ? 0 : 1;

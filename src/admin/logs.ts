@@ -32,7 +32,14 @@ export function getLogPage(ctx: HandlerContext, cmd: Command): Status {
   const out = new Uint8Array(length);
   out.set(page.subarray(offset, offset + length));
   const s = sendToHost(ctx, cmd, out);
-  if (s === SUCCESS) ctx.events.logRead(lid, rae);
+  if (s !== SUCCESS) return s;
+  // Reading the Changed Namespace List without Retain Asynchronous Event clears it.
+  // Notices of changes made since the last report are answered by this read too.
+  if (lid === LOG.LID_CHANGED_NS_LIST && !rae) {
+    ctx.nsTable.clearChanged();
+    ctx.events.discard(lid);
+  }
+  ctx.events.logRead(lid, rae);
   return s;
 }
 
@@ -47,8 +54,7 @@ function buildPage(ctx: HandlerContext, cmd: Command, lid: number): Uint8Array |
     case LOG.LID_CMD_EFFECTS:
       return effectsLog(ctx.config);
     case LOG.LID_CHANGED_NS_LIST:
-      // Namespaces never change while the device runs, so the list is always empty.
-      return new Uint8Array(LOG.CHANGED_NS_LIST_SIZE);
+      return changedNamespaceList(ctx);
     default:
       return INVALID_LOG_PAGE;
   }
@@ -56,9 +62,17 @@ function buildPage(ctx: HandlerContext, cmd: Command, lid: number): Uint8Array |
 
 /** SMART data is kept for the controller as a whole (LPA bit 0 clear); any valid NSID gets it. */
 function smartPage(ctx: HandlerContext, nsid: number): Uint8Array | Status {
-  const ok = nsid === 0 || nsid === NSID_BROADCAST || (nsid >= 1 && nsid <= ctx.namespaces.length);
+  const ok = nsid === 0 || nsid === NSID_BROADCAST || ctx.nsTable.attached(nsid) !== undefined;
   if (!ok) return INVALID_NAMESPACE;
   return ctx.health.bytes(ctx.errors.count);
+}
+
+/** NSIDs whose attachment changed since the list was last read, as u32s (FFFFFFFFh alone: too many). */
+function changedNamespaceList(ctx: HandlerContext): Uint8Array {
+  const out = new Uint8Array(LOG.CHANGED_NS_LIST_SIZE);
+  const dv = new DataView(out.buffer);
+  ctx.nsTable.changedList().forEach((nsid, i) => dv.setUint32(i * 4, nsid, true));
+  return out;
 }
 
 function firmwareSlotPage(ctx: HandlerContext): Uint8Array {

@@ -5,6 +5,7 @@ import type { DoorbellPolicy, NvmeV86 } from "../index.ts";
 import type { SerialConsole } from "./console.ts";
 import { diskUsage, type DiskChoice, type OpenDisk } from "./disk.ts";
 import type { Counters, StatsPanel } from "./stats.ts";
+import type { NamespacePanel, NamespaceRow } from "./namespaces-panel.ts";
 
 export type DemoState = "loading" | "booting" | "running" | "idle" | "error";
 
@@ -45,6 +46,8 @@ export interface NvmeDemo {
   marks(): string[];
   /** What the live charts show. */
   charts(): ReturnType<StatsPanel["charts"]["snapshot"]>;
+  /** The controller's namespaces as the page lists them. */
+  namespaces(): NamespaceRow[];
   /** The controller's current shadow doorbell policy and interrupt coalescing. */
   device(): { policy: DoorbellPolicy; coalescing: { threshold: number; time: number } } | undefined;
 }
@@ -61,6 +64,7 @@ export function createDemo(page: {
   stats: StatsPanel;
   choice(): DiskChoice;
   disk(): OpenDisk | undefined;
+  namespaces: NamespacePanel;
 }): NvmeDemo {
   const demo: NvmeDemo = {
     emulator: undefined,
@@ -82,6 +86,7 @@ export function createDemo(page: {
       return d ? diskUsage(d) : undefined;
     },
     charts: () => page.stats.charts.snapshot(),
+    namespaces: () => page.namespaces.rows(),
     marks: () => page.stats.charts.marks.map((m) => m.label),
     device: () => {
       const c = demo.nvme?.controller;

@@ -34,6 +34,13 @@ export const ui = {
   diskSource: $("disk-source-text"),
   diskDurability: $("disk-durability"),
   diskDetail: $("disk-detail"),
+  // namespaces
+  nsFile: $<HTMLInputElement>("ns-file"),
+  nsFileButton: $("ns-file-button"),
+  nsBlankMib: $<HTMLInputElement>("ns-blank-mib"),
+  nsAddBlank: $<HTMLButtonElement>("ns-add-blank"),
+  nsMessage: $("ns-message"),
+  nsList: $("ns-list"),
   // device switches
   policyAwake: $<HTMLInputElement>("policy-awake"),
   policyEager: $<HTMLInputElement>("policy-eager"),

@@ -14,6 +14,8 @@ export interface MachineInputs {
   /** The NVMe namespace's disk. */
   drive: BlockBackend;
   screen: HTMLElement;
+  /** Makes the disks of namespaces the guest creates (default: memory). */
+  createBackend?: (nsid: number, bytes: number) => Promise<BlockBackend>;
   /** The controller's shadow doorbell policy at power-on (switchable later). */
   doorbellPolicy?: DoorbellPolicy;
 }
@@ -53,6 +55,7 @@ export function startMachine(inputs: MachineInputs, on: MachineEvents): V86 {
         drive: inputs.drive,
         serial: DISK_SERIAL,
         doorbell_policy: inputs.doorbellPolicy,
+        createBackend: inputs.createBackend,
         log: on.log,
       });
       on.attached(nvme);

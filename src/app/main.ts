@@ -12,6 +12,7 @@ import { runExport } from "./export-run.ts";
 import { fetchWithProgress, formatBytes } from "./loader.ts";
 import { startMachine, stopMachine } from "./machine.ts";
 import { ProgressBars } from "./progress.ts";
+import { NamespacePanel } from "./namespaces-panel.ts";
 import { StatsPanel } from "./stats.ts";
 import { enableSwitches, listenSwitches, showDevice, storedPolicy } from "./switches.ts";
 import "./app.css";
@@ -28,7 +29,8 @@ const form = new DiskForm();
 /** The disk in use. */
 let current: OpenDisk | undefined;
 
-const demo = createDemo({ serial, stats, choice: () => form.choice(), disk: () => current });
+const namespaces = new NamespacePanel(() => demo.nvme, () => (current ? `${current.name} (the boot disk)` : "the boot disk"));
+const demo = createDemo({ serial, stats, choice: () => form.choice(), disk: () => current, namespaces });
 window.nvmeDemo = demo;
 
 /** The status line's detail, kept to restore it after a pause. */
@@ -171,7 +173,11 @@ async function boot(choice: DiskChoice, o: { reset?: boolean } = {}): Promise<vo
     const expectMarker = choice.source === "default";
     let line = "";
     const emulator = startMachine(
-      { bios, vgaBios, drive: disk.backend, screen: freshScreen(), doorbellPolicy: storedPolicy() },
+      {
+        bios, vgaBios, drive: disk.backend, screen: freshScreen(), doorbellPolicy: storedPolicy(),
+        // With the persistent option, namespaces the guest creates are kept in browser storage too.
+        createBackend: choice.persistent ? (nsid, bytes) => namespaces.persistentDisk(nsid, bytes) : undefined,
+      },
       {
         serialByte(b) {
           if (stale()) return;
@@ -277,6 +283,11 @@ async function exportCurrent(): Promise<void> {
 
 setInterval(syncSwitches, 1000);
 listenSwitches({ controller: () => demo.nvme?.controller, mark: (label) => stats.mark(label), send: (text) => serial.send(text) });
+
+// ---- namespaces ----
+
+namespaces.listen();
+setInterval(() => namespaces.show(), 1000);
 
 // ---- start ----
 

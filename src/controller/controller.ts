@@ -10,9 +10,13 @@ import { applyCoalescing } from "../admin/features.ts";
 import { DOORBELL_BASE } from "../spec/queue.ts";
 import { Device, type ControllerHost } from "./device.ts";
 import { Polling } from "./polling.ts";
+import type { NamespaceOptions } from "../state/options.ts";
+import type { NamespaceInfo } from "../state/namespaces.ts";
+import type { BlockBackend } from "../backends/block-backend.ts";
+import { namespacesChanged } from "../admin/namespace-management.ts";
 import { saveSnapshot, restoreSnapshot, type ControllerSnapshot } from "./snapshot.ts";
 
-export type { ControllerHost, ControllerSnapshot, GuestRam, NvmeOptions };
+export type { ControllerHost, ControllerSnapshot, GuestRam, NvmeOptions, NamespaceInfo };
 
 export const BAR0_SIZE = 0x4000;
 
@@ -122,6 +126,43 @@ export class NvmeController {
   /** The aggregation threshold (0's based entries) and time (100 us units) in effect; 0/0 = off. */
   get interruptCoalescing(): { threshold: number; time: number } {
     return this.#device.features.effectiveCoalescing();
+  }
+
+  // ---- Namespaces ----
+
+  /**
+   * Adds a namespace on `o.backend` at the lowest free NSID (or `o.nsid`), attached, and tells
+   * the guest (Namespace Attribute Changed notice): Linux shows it as a new block device without
+   * a rescan. Returns the NSID; throws on bad options or when all NN NSIDs are taken.
+   */
+  addNamespace(o: NamespaceOptions & { nsid?: number }): number {
+    const { nsid, ...ns } = o;
+    const d = this.#device;
+    const id = d.nsTable.addHost(ns, nsid);
+    d.log("info", `namespace ${id} added: ${ns.backend.byteLength} bytes`);
+    namespacesChanged(d);
+    return id;
+  }
+
+  /**
+   * Detaches and frees namespace `nsid`, telling the guest. New commands to it are refused at
+   * once (Invalid Field); commands already in flight on it run to their end, then the backend is
+   * flushed, so every write the guest was told about is on it when the promise resolves with it.
+   */
+  async removeNamespace(nsid: number): Promise<BlockBackend> {
+    const d = this.#device;
+    const e = d.nsTable.remove(nsid);
+    if (!e) throw new Error(`${this.name}: no namespace ${nsid}`);
+    d.log("info", `namespace ${nsid} removed`);
+    if (e.attached) namespacesChanged(d);
+    while (d.inflight.all().some((c) => c.sqid !== 0 && c.nsid === nsid)) await new Promise((r) => setTimeout(r, 1));
+    await e.ns.backend.flush();
+    return e.ns.backend;
+  }
+
+  /** Every allocated namespace: NSID, size, block size, whether attached, who made it, its backend. */
+  namespaces(): NamespaceInfo[] {
+    return this.#device.nsTable.info();
   }
 
   // ---- Snapshots and counters ----

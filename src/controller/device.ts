@@ -6,7 +6,8 @@ import { HotPath, type GuestRam } from "../hotpath.ts";
 import { Dma } from "../dma.ts";
 import { Command } from "../command.ts";
 import type { HandlerContext, LogLevel } from "../state/context.ts";
-import { Namespace } from "../state/namespace.ts";
+import type { Namespace } from "../state/namespace.ts";
+import { NamespaceTable } from "../state/namespaces.ts";
 import { FeatureState } from "../state/feature-state.ts";
 import { AsyncEvents } from "../state/async-events.ts";
 import { ErrorLog } from "../state/error-log.ts";
@@ -41,7 +42,7 @@ export interface ControllerHost {
 export class Device implements HandlerContext {
   readonly name: string;
   readonly dma: Dma;
-  readonly namespaces: Namespace[];
+  readonly nsTable: NamespaceTable;
   readonly features: FeatureState;
   readonly events: AsyncEvents;
   readonly errors = new ErrorLog();
@@ -73,7 +74,9 @@ export class Device implements HandlerContext {
   ) {
     this.name = config.name;
     this.dma = new Dma(hotPath);
-    this.namespaces = options.namespaces.map((o, i) => new Namespace(i + 1, o, config.serial));
+    this.nsTable = new NamespaceTable(config.nn, config.guestCapacity, config.serial, options.createBackend);
+    for (const o of options.namespaces) this.nsTable.addHost(o);
+    this.nsTable.clearChanged();
     this.features = new FeatureState(config);
     // Parked AERs complete straight away; a reset drops them inside AsyncEvents.
     this.events = new AsyncEvents((c, s) => this.afterDma(() => {
@@ -97,6 +100,10 @@ export class Device implements HandlerContext {
   }
 
   // ---- HandlerContext ----
+
+  get namespaces(): readonly Namespace[] {
+    return this.nsTable.active;
+  }
 
   get ioSqEntryShift(): number {
     return this.regs.ioSqEntryShift;
@@ -305,7 +312,8 @@ export class Device implements HandlerContext {
   }
 
   private shutdown(): void {
-    const waits = this.namespaces.map((ns) => ns.backend.flush()).filter((r): r is Promise<void> => r instanceof Promise);
+    // Every allocated namespace: a detached one may still hold writes in its backend's cache.
+    const waits = this.nsTable.entries().map((e) => e.ns.backend.flush()).filter((r): r is Promise<void> => r instanceof Promise);
     if (waits.length === 0) this.regs.shutdownDone();
     else Promise.all(waits).then(() => this.regs.shutdownDone(), (e) => {
       this.log("error", `flush at shutdown failed: ${e}`);

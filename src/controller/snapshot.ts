@@ -16,12 +16,10 @@ import * as O from "../spec/opcodes.ts";
 import { checkRegisters, Registers, type RegisterHooks, type RegisterState } from "./registers.ts";
 import { plainFields, assignPlainFields, type PlainFields } from "./plain-fields.ts";
 import type { Device } from "./device.ts";
+import { checkNamespaces, saveNamespaces, type SavedNamespaces } from "../state/namespaces.ts";
 
 /** The configuration a snapshot depends on, named like the options that set it. */
 export interface SnapshotConfig {
-  namespaces: number;
-  namespace_bytes: number[];
-  logical_block_sizes: number[];
   max_ioqpairs: number;
   mqes: number;
   mdts: number;
@@ -41,6 +39,8 @@ export interface ControllerSnapshot {
   inflight: Command[];
   aers: Command[];
   telemetry: Record<string, number>;
+  /** Absent in snapshots from before namespaces could change: the table then stays as it is. */
+  namespaces?: SavedNamespaces;
 }
 
 const U32 = 0xffffffff;
@@ -49,9 +49,6 @@ const NO_HOOKS: RegisterHooks = { enable: () => false, reset() {}, shutdown() {}
 function snapshotConfig(d: Device): SnapshotConfig {
   const c: ControllerConfig = d.config;
   return {
-    namespaces: d.namespaces.length,
-    namespace_bytes: d.namespaces.map((ns) => ns.blocks * ns.blockSize),
-    logical_block_sizes: d.namespaces.map((ns) => ns.blockSize),
     max_ioqpairs: c.maxIoQueues,
     mqes: c.mqes,
     mdts: c.mdts,
@@ -82,6 +79,7 @@ export function saveSnapshot(d: Device): ControllerSnapshot {
     inflight: d.inflight.all().map((c) => c.clone()),
     aers: d.events.parkedRequests().map((c) => c.clone()),
     telemetry: d.telemetry.snapshot(),
+    namespaces: saveNamespaces(d.nsTable),
   };
 }
 
@@ -119,6 +117,7 @@ interface CheckedSnapshot {
   regs: RegisterState;
   inflight: Command[];
   aers: Command[];
+  namespaces: () => void;
 }
 
 /**
@@ -168,7 +167,7 @@ function checkSnapshot(d: Device, s: ControllerSnapshot): CheckedSnapshot {
   for (const [q, cq] of hot.cqs) {
     if (cq.reserved !== (held.get(q) ?? 0)) throw new Error(`CQ ${q} reserves ${cq.reserved} slots for ${held.get(q) ?? 0} commands in flight`);
   }
-  return { regs, inflight, aers };
+  return { regs, inflight, aers, namespaces: checkNamespaces(d.nsTable, s.namespaces) };
 }
 
 function checkErrorLog(e: unknown): void {
@@ -191,6 +190,7 @@ export function restoreSnapshot(d: Device, s: ControllerSnapshot): void {
   }
   d.inflight.clear();
   d.events.reset();
+  c.namespaces();
   d.regs.restore(c.regs);
   d.hotPath.restoreState(s.hot);
   assignPlainFields(d.features, s.features);

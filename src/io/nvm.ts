@@ -60,7 +60,7 @@ function settle(ctx: HandlerContext, cmd: Command, op: () => void | Promise<void
 
 /** Namespace of an I/O command, or undefined when the NSID names none. */
 function namespaceOf(ctx: HandlerContext, cmd: Command): Namespace | undefined {
-  return cmd.nsid >= 1 && cmd.nsid <= ctx.namespaces.length ? ctx.namespaces[cmd.nsid - 1] : undefined;
+  return ctx.nsTable.attached(cmd.nsid);
 }
 
 export function executeIo(ctx: HandlerContext, cmd: Command): HandlerResult {
@@ -68,7 +68,8 @@ export function executeIo(ctx: HandlerContext, cmd: Command): HandlerResult {
   if (cmd.fused) return INVALID_FIELD;
   if (cmd.opcode === O.IO_FLUSH) return flush(ctx, cmd);
   const ns = namespaceOf(ctx, cmd);
-  if (!ns) return INVALID_NAMESPACE;
+  // A valid NSID that is not attached (inactive) is Invalid Field, per the spec's NSID rules.
+  if (!ns) return ctx.nsTable.valid(cmd.nsid) ? INVALID_FIELD : INVALID_NAMESPACE;
   switch (cmd.opcode) {
     case O.IO_READ: return read(ctx, cmd, ns);
     case O.IO_WRITE: return write(ctx, cmd, ns);

@@ -11,6 +11,11 @@ export const CNS_NS_DESCRIPTORS = 0x03;
 export const CNS_NVM_SET_LIST = 0x04;
 /** I/O Command Set specific Identify Controller (NVMe 2.0; Linux sends it to 1.4 controllers too). */
 export const CNS_CSI_CONTROLLER = 0x06;
+export const CNS_ALLOCATED_NS_LIST = 0x10;
+export const CNS_ALLOCATED_NAMESPACE = 0x11;
+export const CNS_NS_CONTROLLER_LIST = 0x12; // controllers attached to the NSID
+export const CNS_CONTROLLER_LIST = 0x13; // controllers in the subsystem
+export const CONTROLLER_LIST_MAX = 2047; // ids after the u16 count
 export const CDW10_CNS_MASK = 0xff;
 export const CDW10_CNTID_SHIFT = 16;
 export const CDW11_CSI_SHIFT = 24; // Command Set Identifier, CDW11 bits 31:24

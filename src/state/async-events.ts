@@ -102,6 +102,11 @@ export class AsyncEvents {
     if (changed) this.deliver();
   }
 
+  /** Drops waiting events that point at log page `lid`: the host just read what they would announce. */
+  discard(lid: number): void {
+    this.queued = this.queued.filter((e) => e.logPage !== lid);
+  }
+
   /** Controller reset: parked requests vanish without completions, waiting events are dropped. */
   reset(): void {
     this.parked = [];

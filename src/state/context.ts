@@ -7,6 +7,7 @@ import type { Dma } from "../dma.ts";
 import type { Command } from "../command.ts";
 import { SUCCESS, type Status } from "../spec/status.ts";
 import type { Namespace } from "./namespace.ts";
+import type { NamespaceTable } from "./namespaces.ts";
 import type { ControllerConfig } from "./options.ts";
 import type { AsyncEvents } from "./async-events.ts";
 import type { ErrorLog } from "./error-log.ts";
@@ -17,8 +18,10 @@ export type LogLevel = "info" | "warn" | "error";
 
 export interface HandlerContext {
   readonly config: ControllerConfig;
-  /** Namespaces by index nsid - 1. */
+  /** The attached (active) namespaces in NSID order. */
   readonly namespaces: readonly Namespace[];
+  /** Every allocated namespace, attachment and capacity (Namespace Management and Attachment). */
+  readonly nsTable: NamespaceTable;
   readonly features: FeatureState;
   readonly events: AsyncEvents;
   readonly errors: ErrorLog;

@@ -28,6 +28,16 @@ export interface NvmeOptions {
   vendor_id?: number;
   subsystem_vendor_id?: number;
   namespaces: NamespaceOptions[];
+  /** Namespace IDs offered (Identify Controller NN, default 32): `namespaces` take 1, 2, …; the rest are free for addNamespace and the guest's Namespace Management. */
+  nn?: number;
+  /** Bytes the guest may allocate with Namespace Management (default 1 GiB); host namespaces add their own size to TNVMCAP. */
+  guest_capacity?: number;
+  /**
+   * Makes the backend of a namespace the guest creates (default: a memory disk, allocated as it
+   * is written); a promise makes the create command complete when it settles (a rejection is
+   * Internal Error).
+   */
+  createBackend?: (nsid: number, bytes: number) => BlockBackend | Promise<BlockBackend>;
   /** I/O queue pairs offered (default 16, at most 127). */
   max_ioqpairs?: number;
   /** Largest queue the host may create (entries, default 1024, at most 65536). */
@@ -77,6 +87,8 @@ export interface ControllerConfig {
   doorbellIdleUs: number;
   doorbellBatch: number;
   volatileWriteCache: boolean;
+  nn: number;
+  guestCapacity: number;
 }
 
 function ascii(v: string, max: number, what: string): string {
@@ -91,10 +103,19 @@ function int(v: number | undefined, def: number, min: number, max: number, what:
 }
 
 export const MIN_PAGE_SIZE = 4096;
+const DEFAULT_NN = 32;
+/**
+ * The most NSIDs one controller offers: the Identify lists and the Changed Namespace List hold
+ * 1024 each, so the latter never needs its "more than 1024 changed" form.
+ */
+const MAX_NN = 1024;
+const DEFAULT_GUEST_CAPACITY = 1 << 30;
 
 export function normalizeOptions(o: NvmeOptions): ControllerConfig {
   if (!o || !Array.isArray(o.namespaces) || o.namespaces.length === 0) throw new Error("nvme: at least one namespace is required");
-  if (o.namespaces.length > 256) throw new Error("nvme: at most 256 namespaces");
+  const nn = int(o.nn, Math.max(DEFAULT_NN, o.namespaces.length), 1, MAX_NN, "nn");
+  if (o.namespaces.length > nn) throw new Error(`nvme: ${o.namespaces.length} namespaces but nn is ${nn}`);
+  if (o.createBackend !== undefined && typeof o.createBackend !== "function") throw new Error("nvme: createBackend must be a function");
   const name = o.name ?? "nvme0";
   const mdts = int(o.mdts, 7, 1, 9, "mdts");
   const policy = o.doorbell_policy ?? "awake";
@@ -116,5 +137,7 @@ export function normalizeOptions(o: NvmeOptions): ControllerConfig {
     doorbellIdleUs: int(o.doorbell_idle_us, 0, 0, 1_000_000, "doorbell_idle_us"),
     doorbellBatch: int(o.doorbell_batch, 2, 0, 65536, "doorbell_batch") || Infinity,
     volatileWriteCache: o.volatile_write_cache ?? o.namespaces.some((n) => n.backend.volatileWriteCache),
+    nn,
+    guestCapacity: int(o.guest_capacity, DEFAULT_GUEST_CAPACITY, 0, Number.MAX_SAFE_INTEGER, "guest_capacity"),
   };
 }

@@ -29,7 +29,8 @@ export interface AttachNvmeOptions extends PlacementOptions, Omit<NvmeOptions, "
   logical_block_size?: 512 | 4096;
 }
 
-export type NvmeV86 = NvmeAttachment<NvmeController>;
+/** The attached controller: the adapter, plus the controller's namespace methods for hot-add and removal. */
+export type NvmeV86 = NvmeAttachment<NvmeController> & Pick<NvmeController, "addNamespace" | "removeNamespace" | "namespaces">;
 
 export async function attachNvme(emulator: unknown, options: AttachNvmeOptions): Promise<NvmeV86> {
   const {
@@ -58,5 +59,10 @@ export async function attachNvme(emulator: unknown, options: AttachNvmeOptions):
     attachment.guestRam(),
     attachment.host,
   );
-  return attachment.plug(controller);
+  const plugged = attachment.plug(controller);
+  return Object.assign(plugged, {
+    addNamespace: (o: Parameters<NvmeController["addNamespace"]>[0]) => controller.addNamespace({ ...o, logical_block_size: o.logical_block_size ?? lbs }),
+    removeNamespace: (nsid: number) => controller.removeNamespace(nsid),
+    namespaces: () => controller.namespaces(),
+  });
 }

@@ -20,6 +20,7 @@ import { Rng } from "../driver/rng.ts";
 import { needEvent, sqeBytes, type Sqe } from "../driver/host-driver.ts";
 import { Invariants } from "./invariants.ts";
 import { sglCommand } from "./sgl-moves.ts";
+import { namespaceMove } from "./namespace-moves.ts";
 
 // Guest RAM layout of the fuzz machine (512 KiB: small, so every call can be diffed whole).
 export const RAM = 512 << 10;
@@ -47,6 +48,8 @@ export function fuzzOptions(slow: DeferredBackend): NvmeOptions {
     name: "fuzz0",
     serial: SERIAL,
     max_ioqpairs: 8,
+    nn: 8,
+    guest_capacity: 1 << 20,
     namespaces: [
       { backend: new MemoryBackend(256 << 10) },
       { backend: new MemoryBackend(256 << 10), logical_block_size: 4096 },
@@ -89,7 +92,8 @@ export class HostileHost {
   private shadowOn = false;
   private listNext = 0;
 
-  constructor(seed: number) {
+  /** `namespaceMoves`: false keeps the namespace table as configured (snapshots for another controller). */
+  constructor(seed: number, private readonly namespaceMoves = true) {
     this.r = new Rng(seed);
   }
 
@@ -467,6 +471,10 @@ export class HostileHost {
     [4, () => this.scribble()],
     [5, () => this.registerWrite()],
     [2, () => { this.bringUp(true); }],
+    [4, () => this.namespaceMoves && namespaceMove({
+      r: this.r, ctrl: this.ctrl, admin: (e) => this.admin(e), write32: (a, v) => this.w32(a, v),
+      buffer: (len, hostile) => (hostile ? this.hostilePrps(len) : this.buffer(len)), call: (what, fn) => this.inv.call(what, fn),
+    })],
   ];
   private readonly weights = this.actions.map(([w]) => w);
   private readonly total = this.weights.reduce((a, b) => a + b, 0);

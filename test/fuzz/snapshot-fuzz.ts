@@ -41,7 +41,8 @@ class QuietHost implements ControllerHost {
 
 /** Genuine snapshots from a hostile-host run of `seed`. */
 async function collect(seed: number, count: number): Promise<ControllerSnapshot[]> {
-  const h = new HostileHost(seed);
+  // The namespace table stays as configured, so the snapshots fit the controller they go into.
+  const h = new HostileHost(seed, false);
   await h.start();
   const pool: ControllerSnapshot[] = [];
   let step = 0;
@@ -112,7 +113,7 @@ class Mutator {
       case 6: { // truncation
         if (hot && r.chance(50)) s.hot = hot.subarray(0, r.below(hot.length));
         else if (s.errors && typeof s.errors === "object" && r.chance(50)) (s.errors as Record<string, unknown>).ring = new Uint8Array(r.below(4096));
-        else delete s[r.pick(["regs", "hot", "features", "health", "errors", "inflight", "aers", "telemetry", "config", "version"])];
+        else delete s[r.pick(["regs", "hot", "features", "health", "errors", "inflight", "aers", "telemetry", "config", "version", "namespaces"])];
         return;
       }
       case 7: { // a register out of range or of the wrong type
@@ -141,13 +142,18 @@ class Mutator {
         o[r.pick(Object.keys(o).concat(["extra"]))] = this.value();
         return;
       }
-      case 11: { // the error log's position and count
+      case 11: { // the error log's position and count, or a namespace table entry
+        const t = (s.namespaces as { table?: Record<string, unknown>[] } | undefined)?.table;
+        if (Array.isArray(t) && t.length && r.chance(30)) {
+          r.pick(t)[r.pick(["nsid", "bytes", "block_size", "attached", "origin"])] = this.value();
+          return;
+        }
         const e = s.errors as Record<string, unknown>;
         if (e && typeof e === "object") e[r.pick(["next", "count", "ring"])] = this.value();
         return;
       }
       case 12: // a whole field of the wrong type
-        s[r.pick(["regs", "hot", "features", "health", "errors", "inflight", "aers", "telemetry", "config", "version"])] = this.value();
+        s[r.pick(["regs", "hot", "features", "health", "errors", "inflight", "aers", "telemetry", "config", "version", "namespaces"])] = this.value();
         return;
       default: { // the configuration or version it claims
         const c = s.config as Record<string, unknown>;

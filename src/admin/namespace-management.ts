@@ -1,0 +1,133 @@
+// Namespace Management (0Dh: create, delete) and Namespace Attachment (15h: attach, detach). A
+// created namespace is allocated but not attached; attaching it makes it active. Every change of
+// the active set lands in the Changed Namespace List and raises the Namespace Attribute Changed
+// notice, so the host rescans by itself.
+//
+// Commands still in flight on a namespace that is detached or deleted run to their end on its
+// backend (a write the host was told about is never dropped); new commands are refused.
+
+import type { HandlerContext } from "../state/context.ts";
+import type { Command } from "../command.ts";
+import { receiveFromHost } from "../state/context.ts";
+import { CREATE_BLOCK_SIZES, type NamespaceEntry } from "../state/namespaces.ts";
+import { CONTROLLER_ID } from "./identify.ts";
+import * as I from "../spec/identify.ts";
+import { AE_NOTICE_NS_ATTR, AE_TYPE_NOTICE, LID_CHANGED_NS_LIST } from "../spec/logs.ts";
+import {
+  CONTROLLER_LIST_INVALID, INTERNAL_ERROR, INVALID_FIELD, LATER, type HandlerResult, INVALID_FORMAT, INVALID_NAMESPACE, NS_ALREADY_ATTACHED, NS_ID_UNAVAILABLE,
+  NS_INSUFFICIENT_CAPACITY, NS_NOT_ATTACHED, SUCCESS, THIN_PROVISIONING_NOT_SUPPORTED, type Status,
+} from "../spec/status.ts";
+
+/** CDW10 SEL (bits 3:0) of both commands. */
+const SEL_CREATE = 0;
+const SEL_DELETE = 1;
+const SEL_ATTACH = 0;
+const SEL_DETACH = 1;
+const SEL_MASK = 0xf;
+/** FLBAS bits 3:0: the format index; bit 4: metadata at the end of the block. */
+const FLBAS_FORMAT_MASK = 0xf;
+/** The host-specified fields of the create data structure (Identify Namespace layout). */
+const CREATE_DATA_SIZE = 384;
+
+/** Tells the host the active namespaces changed (Namespace Attribute Changed notice). */
+export function namespacesChanged(ctx: Pick<HandlerContext, "events">): void {
+  ctx.events.raise(AE_TYPE_NOTICE, AE_NOTICE_NS_ATTR, LID_CHANGED_NS_LIST);
+}
+
+export function namespaceManagement(ctx: HandlerContext, cmd: Command): HandlerResult {
+  const sel = cmd.cdw10 & SEL_MASK;
+  if (sel === SEL_CREATE) return create(ctx, cmd);
+  if (sel === SEL_DELETE) return remove(ctx, cmd.nsid);
+  return INVALID_FIELD;
+}
+
+function create(ctx: HandlerContext, cmd: Command): HandlerResult {
+  if (cmd.cdw11 >>> I.CDW11_CSI_SHIFT !== I.CSI_NVM) return INVALID_FIELD;
+  const data = receiveFromHost(ctx, cmd, CREATE_DATA_SIZE);
+  if (!(data instanceof Uint8Array)) return data;
+  const dv = new DataView(data.buffer);
+  const nsze = dv.getUint32(I.IDN_NSZE, true) + dv.getUint32(I.IDN_NSZE + 4, true) * 2 ** 32;
+  const ncap = dv.getUint32(I.IDN_NCAP, true) + dv.getUint32(I.IDN_NCAP + 4, true) * 2 ** 32;
+  const flbas = data[I.IDN_FLBAS];
+  // No end-to-end protection, no sharing between controllers: only zero is valid there.
+  if (nsze === 0 || ncap > nsze || data[I.IDN_DPS] !== 0 || data[I.IDN_NMIC] !== 0) return INVALID_FIELD;
+  if (ncap !== nsze) return THIN_PROVISIONING_NOT_SUPPORTED;
+  const blockSize = CREATE_BLOCK_SIZES[flbas & FLBAS_FORMAT_MASK];
+  if (blockSize === undefined || (flbas & ~FLBAS_FORMAT_MASK) !== 0) return INVALID_FORMAT;
+  if (!Number.isSafeInteger(nsze * blockSize)) return NS_INSUFFICIENT_CAPACITY;
+  const r = ctx.nsTable.createGuest(nsze, blockSize);
+  if (r === "capacity") return NS_INSUFFICIENT_CAPACITY;
+  if (r === "no-nsid") return NS_ID_UNAVAILABLE;
+  const created = (nsid: number) => ctx.log("info", `namespace ${nsid} created: ${nsze} blocks of ${blockSize} bytes`);
+  if (typeof r === "number") {
+    cmd.dw0 = r;
+    created(r);
+    return SUCCESS;
+  }
+  // The backend is being made (say, a file in browser storage): complete once it is there.
+  const c = ctx.hold(cmd);
+  r.ready.then(() => {
+    // A reset dropped the command meanwhile: the host never learns the NSID, so none is made.
+    if (!ctx.isHeld(c)) return void ctx.nsTable.remove(r.nsid);
+    created(r.nsid);
+    c.dw0 = r.nsid;
+    ctx.complete(c, SUCCESS);
+  }, (e) => {
+    ctx.log("error", `namespace ${r.nsid}: making its backend failed: ${e instanceof Error ? e.message : String(e)}`);
+    if (ctx.isHeld(c)) ctx.complete(c, INTERNAL_ERROR);
+  });
+  return LATER;
+}
+
+/** Deletes `nsid`, or every namespace for FFFFFFFFh. */
+function remove(ctx: HandlerContext, nsid: number): Status {
+  const t = ctx.nsTable;
+  if (nsid !== I.NSID_BROADCAST && !t.valid(nsid)) return INVALID_NAMESPACE;
+  if (nsid !== I.NSID_BROADCAST && !t.entry(nsid)) return INVALID_FIELD;
+  const gone = nsid === I.NSID_BROADCAST ? t.entries().map((e) => e.ns.nsid) : [nsid];
+  let changed = false;
+  for (const id of gone) {
+    const e = t.remove(id)!;
+    changed ||= e.attached;
+    release(ctx, e);
+  }
+  if (changed) namespacesChanged(ctx);
+  return SUCCESS;
+}
+
+/** A deleted namespace's backend: flushed so nothing written to it is left in a cache. */
+function release(ctx: HandlerContext, e: NamespaceEntry): void {
+  ctx.log("info", `namespace ${e.ns.nsid} deleted`);
+  try {
+    const r = e.ns.backend.flush();
+    if (r instanceof Promise) r.catch((err) => ctx.log("error", `flush of deleted namespace ${e.ns.nsid} failed: ${err}`));
+  } catch (err) {
+    ctx.log("error", `flush of deleted namespace ${e.ns.nsid} failed: ${err}`);
+  }
+}
+
+export function namespaceAttachment(ctx: HandlerContext, cmd: Command): Status {
+  const sel = cmd.cdw10 & SEL_MASK;
+  if (sel !== SEL_ATTACH && sel !== SEL_DETACH) return INVALID_FIELD;
+  const t = ctx.nsTable;
+  if (!t.valid(cmd.nsid)) return INVALID_NAMESPACE;
+  const e = t.entry(cmd.nsid);
+  if (!e) return INVALID_FIELD;
+  const list = receiveFromHost(ctx, cmd, I.IDENTIFY_DATA_SIZE);
+  if (!(list instanceof Uint8Array)) return list;
+  if (!controllerListValid(list)) return CONTROLLER_LIST_INVALID;
+  const attach = sel === SEL_ATTACH;
+  if (attach && e.attached) return NS_ALREADY_ATTACHED;
+  if (!attach && !e.attached) return NS_NOT_ATTACHED;
+  t.setAttached(cmd.nsid, attach);
+  ctx.log("info", `namespace ${cmd.nsid} ${attach ? "attached" : "detached"}`);
+  namespacesChanged(ctx);
+  return SUCCESS;
+}
+
+/** A controller list naming exactly this controller (the subsystem has no other), each id once. */
+function controllerListValid(list: Uint8Array): boolean {
+  const dv = new DataView(list.buffer, list.byteOffset, list.byteLength);
+  const n = dv.getUint16(0, true);
+  return n === 1 && dv.getUint16(2, true) === CONTROLLER_ID;
+}

@@ -1,0 +1,250 @@
+// The namespace table: which NSIDs are allocated, which are attached to this controller, how much
+// capacity is left for the guest to allocate, and which NSIDs changed since the host last read
+// the Changed Namespace List. Namespaces the host supplies (options, addNamespace) bring their
+// own backends and capacity; namespaces the guest creates (Namespace Management) draw on
+// `guest_capacity` and get a backend from `createBackend` (default: a memory disk).
+
+import type { BlockBackend } from "../backends/block-backend.ts";
+import { MemoryBackend } from "../backends/memory.ts";
+import { Namespace } from "./namespace.ts";
+import type { NamespaceOptions } from "./options.ts";
+
+/** Logical block sizes a namespace can be created with, by FLBAS format index. */
+export const CREATE_BLOCK_SIZES: readonly number[] = [512, 4096];
+
+export type NamespaceOrigin = "host" | "guest";
+
+/** Makes the backend of a namespace the guest creates (a promise: the create command completes when it settles). */
+export type CreateBackend = (nsid: number, bytes: number) => BlockBackend | Promise<BlockBackend>;
+
+export interface NamespaceEntry {
+  readonly ns: Namespace;
+  readonly origin: NamespaceOrigin;
+  attached: boolean;
+}
+
+/** A namespace as the host sees it in NvmeController.namespaces(). */
+export interface NamespaceInfo {
+  nsid: number;
+  bytes: number;
+  logical_block_size: number;
+  attached: boolean;
+  /** Who made it: the host (options, addNamespace) or the guest (Namespace Management). */
+  origin: NamespaceOrigin;
+  backend: BlockBackend;
+}
+
+/** A created namespace's NSID, a backend still being made (the NSID and bytes stay reserved meanwhile), or why not. */
+export type CreateResult = number | { nsid: number; ready: Promise<void> } | "capacity" | "no-nsid";
+
+export class NamespaceTable {
+  private readonly slots: (NamespaceEntry | undefined)[];
+  /** Attached namespaces in NSID order: what I/O, the active list and flushes see. */
+  active: Namespace[] = [];
+  private readonly changed = new Set<number>();
+  /** NSIDs held for namespaces whose backends are being made, with their bytes. */
+  private readonly reserved = new Map<number, number>();
+
+  constructor(
+    readonly nn: number,
+    readonly guestCapacity: number,
+    private readonly serial: string,
+    private readonly makeBackend: CreateBackend = (_nsid, bytes) => new MemoryBackend(bytes),
+  ) {
+    this.slots = new Array<NamespaceEntry | undefined>(nn).fill(undefined);
+  }
+
+  /** 1..NN: an NSID a command may name (allocated or not). */
+  valid(nsid: number): boolean {
+    return Number.isInteger(nsid) && nsid >= 1 && nsid <= this.nn;
+  }
+
+  entry(nsid: number): NamespaceEntry | undefined {
+    return this.valid(nsid) ? this.slots[nsid - 1] : undefined;
+  }
+
+  /** The namespace when it is attached (active), else undefined. */
+  attached(nsid: number): Namespace | undefined {
+    const e = this.entry(nsid);
+    return e?.attached ? e.ns : undefined;
+  }
+
+  entries(): NamespaceEntry[] {
+    return this.slots.filter((e): e is NamespaceEntry => e !== undefined);
+  }
+
+  /** Bytes of the namespaces the host supplied plus what the guest may allocate (TNVMCAP). */
+  get totalBytes(): number {
+    return this.bytesOf("host") + this.guestCapacity;
+  }
+
+  /** What the guest may still allocate (UNVMCAP). */
+  get unallocatedBytes(): number {
+    let pending = 0;
+    for (const b of this.reserved.values()) pending += b;
+    return this.guestCapacity - this.bytesOf("guest") - pending;
+  }
+
+  private bytesOf(origin: NamespaceOrigin): number {
+    let n = 0;
+    for (const e of this.slots) if (e?.origin === origin) n += e.ns.blocks * e.ns.blockSize;
+    return n;
+  }
+
+  /** The lowest NSID not allocated, or 0 when all NN are. */
+  freeNsid(): number {
+    for (let i = 0; i < this.nn; i++) if (!this.slots[i] && !this.reserved.has(i + 1)) return i + 1;
+    return 0;
+  }
+
+  /** Allocates a host namespace at `nsid` (default the lowest free one), attached. Throws on bad options. */
+  addHost(o: NamespaceOptions, nsid = this.freeNsid()): number {
+    if (nsid === 0) throw new Error(`nvme: no free namespace ID (all ${this.nn} allocated; raise nn)`);
+    if (!this.valid(nsid) || this.slots[nsid - 1] || this.reserved.has(nsid)) throw new Error(`nvme: namespace ID ${nsid} is taken or outside 1..${this.nn}`);
+    const ns = new Namespace(nsid, o, this.serial);
+    this.slots[nsid - 1] = { ns, origin: "host", attached: true };
+    this.update(nsid);
+    return nsid;
+  }
+
+  /** Namespace Management create: `blocks` of `blockSize` bytes from the guest's capacity, not attached. */
+  createGuest(blocks: number, blockSize: number): CreateResult {
+    const bytes = blocks * blockSize;
+    if (bytes > this.unallocatedBytes) return "capacity";
+    const nsid = this.freeNsid();
+    if (nsid === 0) return "no-nsid";
+    const made = this.makeBackend(nsid, bytes);
+    const place = (backend: BlockBackend): void => {
+      const ns = new Namespace(nsid, { backend, logical_block_size: blockSize as 512 | 4096 }, this.serial);
+      if (ns.blocks !== blocks) throw new Error(`createBackend gave namespace ${nsid} ${backend.byteLength} bytes, not ${bytes}`);
+      this.slots[nsid - 1] = { ns, origin: "guest", attached: false };
+    };
+    if (!(made instanceof Promise)) {
+      place(made);
+      return nsid;
+    }
+    this.reserved.set(nsid, bytes);
+    const ready = made.then(place).finally(() => this.reserved.delete(nsid));
+    return { nsid, ready };
+  }
+
+  /** Frees `nsid` (detaching it first); returns what it held. */
+  remove(nsid: number): NamespaceEntry | undefined {
+    const e = this.entry(nsid);
+    if (!e) return undefined;
+    this.slots[nsid - 1] = undefined;
+    if (e.attached) this.update(nsid);
+    return e;
+  }
+
+  setAttached(nsid: number, attached: boolean): void {
+    const e = this.entry(nsid);
+    if (!e || e.attached === attached) return;
+    e.attached = attached;
+    this.update(nsid);
+  }
+
+  /** The active list changed at `nsid`: rebuild it and note the NSID for the Changed Namespace List. */
+  private update(nsid: number): void {
+    this.active = this.entries().filter((e) => e.attached).map((e) => e.ns);
+    this.changed.add(nsid);
+  }
+
+  /** NSIDs whose attachment changed since the list was last cleared, ascending. */
+  changedList(): number[] {
+    return [...this.changed].sort((a, b) => a - b);
+  }
+
+  /** Forgets the change history (the host read the log, or the controller was set up anew). */
+  clearChanged(): void {
+    this.changed.clear();
+  }
+
+  restoreChanged(list: readonly number[]): void {
+    for (const n of list) this.changed.add(n);
+  }
+
+  info(): NamespaceInfo[] {
+    return this.entries().map((e) => ({
+      nsid: e.ns.nsid,
+      bytes: e.ns.blocks * e.ns.blockSize,
+      logical_block_size: e.ns.blockSize,
+      attached: e.attached,
+      origin: e.origin,
+      backend: e.ns.backend,
+    }));
+  }
+
+  /** Puts an entry back as a snapshot had it (restore; the caller checked it). */
+  put(e: NamespaceEntry): void {
+    this.slots[e.ns.nsid - 1] = e;
+    this.active = this.entries().filter((x) => x.attached).map((x) => x.ns);
+  }
+}
+
+/** A namespace as a snapshot keeps it: the table's shape, not the data (that is the backend's). */
+export interface SavedNamespace {
+  nsid: number;
+  bytes: number;
+  block_size: number;
+  attached: boolean;
+  origin: NamespaceOrigin;
+}
+
+export interface SavedNamespaces {
+  table: SavedNamespace[];
+  changed: number[];
+}
+
+export function saveNamespaces(t: NamespaceTable): SavedNamespaces {
+  return {
+    table: t.entries().map((e) => ({ nsid: e.ns.nsid, bytes: e.ns.blocks * e.ns.blockSize, block_size: e.ns.blockSize, attached: e.attached, origin: e.origin })),
+    changed: t.changedList(),
+  };
+}
+
+const describe = (s: { nsid: number; bytes: number; block_size: number; origin: NamespaceOrigin }): string =>
+  `namespace ${s.nsid} (${s.bytes} bytes in ${s.block_size}-byte blocks, made by the ${s.origin})`;
+
+/**
+ * Checks a snapshot's namespace table, as untrusted input, against the namespaces this controller
+ * has: every saved namespace must be here with the same size, block size and origin (its data is
+ * on a backend the host supplies, never in the snapshot). Namespaces here that the snapshot lacks
+ * are dropped when the guest created them, and refused when the host added them. Throws naming
+ * the first mismatch; returns what puts the saved table in place. Old snapshots (none saved):
+ * the table stays.
+ */
+export function checkNamespaces(t: NamespaceTable, saved: unknown): () => void {
+  if (saved === undefined) return () => {};
+  const s = saved as Partial<SavedNamespaces> | null;
+  if (!s || !Array.isArray(s.table) || !Array.isArray(s.changed)) throw new Error("namespace table missing");
+  if (s.table.length > t.nn || s.changed.length > t.nn) throw new Error(`namespace table larger than nn ${t.nn}`);
+  const seen = new Set<number>();
+  const keep: { e: NamespaceEntry; attached: boolean }[] = [];
+  for (const [i, raw] of s.table.entries()) {
+    const n = raw as Partial<SavedNamespace> | null;
+    if (!n || typeof n !== "object" || !t.valid(n.nsid!) || seen.has(n.nsid!) || !Number.isSafeInteger(n.bytes) || !Number.isInteger(n.block_size)
+      || typeof n.attached !== "boolean" || (n.origin !== "host" && n.origin !== "guest")) throw new Error(`namespace table entry ${i} is malformed`);
+    const sn = n as SavedNamespace;
+    seen.add(sn.nsid);
+    const e = t.entry(sn.nsid);
+    if (!e || e.ns.blocks * e.ns.blockSize !== sn.bytes || e.ns.blockSize !== sn.block_size || e.origin !== sn.origin) {
+      const here = e ? `this controller has ${describe({ nsid: sn.nsid, bytes: e.ns.blocks * e.ns.blockSize, block_size: e.ns.blockSize, origin: e.origin })}` : "this controller has none";
+      throw new Error(`the snapshot has ${describe(sn)}, ${here}${sn.origin === "host" ? "; add it with addNamespace before restoring" : ""}`);
+    }
+    keep.push({ e, attached: sn.attached });
+  }
+  const drop = t.entries().filter((e) => !seen.has(e.ns.nsid));
+  const hostOnly = drop.find((e) => e.origin === "host");
+  if (hostOnly) throw new Error(`this controller has ${describe({ nsid: hostOnly.ns.nsid, bytes: hostOnly.ns.blocks * hostOnly.ns.blockSize, block_size: hostOnly.ns.blockSize, origin: "host" })}, which the snapshot lacks; remove it before restoring`);
+  const changed = s.changed.map((n, i) => {
+    if (!t.valid(n)) throw new Error(`changed namespace list entry ${i} is ${String(n)}`);
+    return n as number;
+  });
+  return () => {
+    for (const d of drop) t.remove(d.ns.nsid);
+    for (const k of keep) t.put({ ns: k.e.ns, origin: k.e.origin, attached: k.attached });
+    t.clearChanged();
+    t.restoreChanged(changed);
+  };
+}
