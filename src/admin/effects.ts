@@ -3,7 +3,7 @@
 
 import type { ControllerConfig } from "../state/options.ts";
 import * as O from "../spec/opcodes.ts";
-import { EFF_CSUPP, EFF_LBCC, EFFECTS_LOG_SIZE, EFFECTS_ACS, EFFECTS_IOCS } from "../spec/logs.ts";
+import { EFF_CSUPP, EFF_CSE_ANY_NS, EFF_LBCC, EFF_NCC, EFFECTS_LOG_SIZE, EFFECTS_ACS, EFFECTS_IOCS } from "../spec/logs.ts";
 
 export const ADMIN_EFFECTS: ReadonlyMap<number, number> = new Map([
   [O.ADMIN_DELETE_SQ, EFF_CSUPP],
@@ -18,6 +18,9 @@ export const ADMIN_EFFECTS: ReadonlyMap<number, number> = new Map([
   [O.ADMIN_ASYNC_EVENT_REQUEST, EFF_CSUPP],
   [O.ADMIN_KEEP_ALIVE, EFF_CSUPP],
   [O.ADMIN_DOORBELL_BUFFER_CONFIG, EFF_CSUPP],
+  // A format changes the blocks and the namespace's format (NCC); with NSID FFFFFFFFh, every namespace.
+  [O.ADMIN_FORMAT_NVM, EFF_CSUPP | EFF_LBCC | EFF_NCC | EFF_CSE_ANY_NS],
+  [O.ADMIN_SANITIZE, EFF_CSUPP | EFF_LBCC | EFF_CSE_ANY_NS],
 ]);
 
 export const IO_EFFECTS: ReadonlyMap<number, number> = new Map([
@@ -27,6 +30,9 @@ export const IO_EFFECTS: ReadonlyMap<number, number> = new Map([
   [O.IO_COMPARE, EFF_CSUPP],
   [O.IO_WRITE_ZEROES, EFF_CSUPP | EFF_LBCC],
   [O.IO_DATASET_MANAGEMENT, EFF_CSUPP | EFF_LBCC],
+  [O.IO_WRITE_UNCORRECTABLE, EFF_CSUPP | EFF_LBCC],
+  [O.IO_VERIFY, EFF_CSUPP],
+  [O.IO_COPY, EFF_CSUPP | EFF_LBCC],
 ]);
 
 type Options = Pick<ControllerConfig, "shadowDoorbells">;

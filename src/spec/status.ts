@@ -27,11 +27,14 @@ export const SC_COMMAND_SEQUENCE_ERROR = 0x0c;
 export const SC_INVALID_SGL_DESCRIPTOR = 0x0d;
 export const SC_INVALID_SGL_COUNT = 0x0e;
 export const SC_INVALID_PRP_OFFSET = 0x13;
+export const SC_SANITIZE_FAILED = 0x1c;
+export const SC_SANITIZE_IN_PROGRESS = 0x1d;
 export const SC_ATOMIC_WRITE_UNIT_EXCEEDED = 0x14;
 export const SC_INVALID_CMB_USE = 0x12;
 export const SC_LBA_OUT_OF_RANGE = 0x80;
 export const SC_CAPACITY_EXCEEDED = 0x81;
 export const SC_NAMESPACE_NOT_READY = 0x82;
+export const SC_FORMAT_IN_PROGRESS = 0x84;
 
 // Command specific status (SCT 1)
 export const SC_CQ_INVALID = 0x00;
@@ -48,6 +51,7 @@ export const SC_FEATURE_NOT_CHANGEABLE = 0x0e;
 export const SC_FEATURE_NOT_NS_SPECIFIC = 0x0f;
 export const SC_INVALID_INTERRUPT_VECTOR = 0x08;
 export const SC_CONFLICTING_ATTRIBUTES = 0x80;
+export const SC_COMMAND_SIZE_LIMIT_EXCEEDED = 0x83;
 
 // Media and data integrity errors (SCT 2)
 export const SC_WRITE_FAULT = 0x80;
@@ -105,3 +109,7 @@ export const FEATURE_NOT_NS_SPECIFIC = status(SCT_COMMAND_SPECIFIC, SC_FEATURE_N
 export const WRITE_FAULT = status(SCT_MEDIA, SC_WRITE_FAULT, false);
 export const UNRECOVERED_READ_ERROR = status(SCT_MEDIA, SC_UNRECOVERED_READ_ERROR, false);
 export const COMPARE_FAILURE = status(SCT_MEDIA, SC_COMPARE_FAILURE, true);
+export const SANITIZE_IN_PROGRESS = status(SCT_GENERIC, SC_SANITIZE_IN_PROGRESS, false);
+export const FORMAT_IN_PROGRESS = status(SCT_GENERIC, SC_FORMAT_IN_PROGRESS, false);
+export const INVALID_FORMAT = status(SCT_COMMAND_SPECIFIC, SC_INVALID_FORMAT, true);
+export const COMMAND_SIZE_LIMIT_EXCEEDED = status(SCT_COMMAND_SPECIFIC, SC_COMMAND_SIZE_LIMIT_EXCEEDED, true);
