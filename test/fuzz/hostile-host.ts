@@ -18,6 +18,7 @@ import { DOORBELL_BASE } from "../../src/spec/queue.ts";
 import { Rng } from "../driver/rng.ts";
 import { needEvent, sqeBytes, type Sqe } from "../driver/host-driver.ts";
 import { Invariants } from "./invariants.ts";
+import { dataMove, type DataMovePort } from "./data-moves.ts";
 
 // Guest RAM layout of the fuzz machine (512 KiB: small, so every call can be diffed whole).
 export const RAM = 512 << 10;
@@ -448,7 +449,15 @@ export class HostileHost {
     [4, () => this.scribble()],
     [5, () => this.registerWrite()],
     [2, () => { this.bringUp(true); }],
+    [4, () => dataMove(this.dataPort())],
   ];
+
+  private dataPort(): DataMovePort {
+    return {
+      r: this.r, ioQueue: () => this.ioQueue(), hasAdminQueue: () => this.sqs.has(0), submit: (q, e) => this.submit(q, e),
+      buffer: (len) => this.buffer(len), w32: (a, v) => this.w32(a, v), w64: (a, v) => this.w64(a, v),
+    };
+  }
   private readonly weights = this.actions.map(([w]) => w);
   private readonly total = this.weights.reduce((a, b) => a + b, 0);
 

@@ -7,7 +7,7 @@
 // - the INTx line is up exactly while an interrupt-enabled CQ holds entries the host has not
 //   consumed (unless masked; with aggregation on, never up without such entries).
 
-import { hotPathOf, type NvmeController } from "../../src/controller/controller.ts";
+import { deviceOf, hotPathOf, type NvmeController } from "../../src/controller/controller.ts";
 import { MAX_QUEUES } from "../../src/hotpath.ts";
 import type { Command } from "../../src/command.ts";
 import type { GuestMemory } from "../driver/guest-memory.ts";
@@ -18,7 +18,6 @@ import { MemoryWatch } from "./memory-watch.ts";
 import { dataInLength } from "./data-in.ts";
 import { prpRegions, type Region } from "./prp-model.ts";
 
-const LBA_SIZES = [512, 4096, 512];
 const DB_SPAN = MAX_QUEUES * 2 * 4;
 const MAX_VIOLATIONS = 20;
 
@@ -54,7 +53,9 @@ export class Invariants {
     if (c.sqid === 0 && c.opcode === O.ADMIN_CREATE_CQ) return [[prp1, prp1 + ((c.cdw10 >>> 16) + 1) * 16]];
     if (c.sqid === 0 && c.opcode === O.ADMIN_DOORBELL_BUFFER_CONFIG) return [[prp1, prp1 + DB_SPAN], [prp2, prp2 + DB_SPAN]];
     // A longer transfer than MDTS allows is refused before any data moves.
-    const len = Math.min(dataInLength(c.sqid, c.opcode, c.cdw10, c.cdw11, c.cdw12, LBA_SIZES[c.nsid - 1] ?? 512), this.ctrl.config.mdtsBytes);
+    // The namespace's current LBA format, as Identify Namespace tells the host (Format NVM changes it).
+    const lbaSize = deviceOf(this.ctrl).namespaces[c.nsid - 1]?.blockSize ?? 512;
+    const len = Math.min(dataInLength(c.sqid, c.opcode, c.cdw10, c.cdw11, c.cdw12, lbaSize), this.ctrl.config.mdtsBytes);
     return len ? prpRegions(prp1, prp2, len, hotPathOf(this.ctrl).pageSize, this.read64) : [];
   }
 
