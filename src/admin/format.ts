@@ -13,7 +13,7 @@ import type { Namespace } from "../state/namespace.ts";
 import { LBA_FORMATS } from "../state/namespace.ts";
 import { NSID_BROADCAST } from "../spec/identify.ts";
 import {
-  FORMAT_IN_PROGRESS, INTERNAL_ERROR, INVALID_FIELD, INVALID_FORMAT, INVALID_NAMESPACE, LATER, SUCCESS, type HandlerResult,
+  FORMAT_IN_PROGRESS, INTERNAL_ERROR, INVALID_FIELD, INVALID_FORMAT, INVALID_NAMESPACE, LATER, SUCCESS, type HandlerResult, type Status,
 } from "../spec/status.ts";
 
 // CDW10 fields
@@ -64,7 +64,7 @@ export function formatNvm(ctx: HandlerContext, cmd: Command): HandlerResult {
   return LATER;
 }
 
-function failed(ctx: HandlerContext, targets: Namespace[], e: unknown): typeof INTERNAL_ERROR {
+function failed(ctx: HandlerContext, targets: Namespace[], e: unknown): Status {
   for (const ns of targets) ns.formatting = false;
   ctx.log("error", `Format NVM failed: ${e instanceof Error ? e.message : String(e)}`);
   return INTERNAL_ERROR;
