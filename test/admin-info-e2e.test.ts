@@ -66,7 +66,8 @@ describe("admin information end to end", () => {
     const [ns2, c2] = await d.identify(I.CNS_NAMESPACE, 2);
     expect(c2.status).toBe(0);
     expect(dv(ns2).getUint32(I.IDN_NSZE, true)).toBe(512);
-    expect((dv(ns2).getUint32(I.IDN_LBAF0, true) >>> 16) & 0xff).toBe(12);
+    const flbas = ns2[I.IDN_FLBAS] & I.FLBAS_FORMAT_MASK; // the format in use
+    expect((dv(ns2).getUint32(I.IDN_LBAF0 + flbas * I.LBAF_SIZE, true) >>> 16) & 0xff).toBe(12);
     const [desc, c3] = await d.identify(I.CNS_NS_DESCRIPTORS, 1);
     expect(c3.status).toBe(0);
     expect([desc[0], desc[1], desc[12], desc[13], desc[32], desc[33]]).toEqual([1, 8, 2, 16, 3, 16]);

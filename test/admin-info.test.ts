@@ -15,6 +15,7 @@ import { FeatureState, WCTEMP_K } from "../src/state/feature-state.ts";
 import { AsyncEvents, AER_LIMIT } from "../src/state/async-events.ts";
 import { ErrorLog, ERROR_LOG_ENTRIES } from "../src/state/error-log.ts";
 import { Health } from "../src/state/health.ts";
+import { SanitizeState } from "../src/state/sanitize-state.ts";
 import { identify } from "../src/admin/identify.ts";
 import { getFeatures, setFeatures } from "../src/admin/features.ts";
 import { getLogPage } from "../src/admin/logs.ts";
@@ -33,6 +34,7 @@ class TestDevice implements HandlerContext {
   readonly events: AsyncEvents;
   readonly errors = new ErrorLog();
   readonly health = new Health();
+  readonly sanitize = new SanitizeState();
   readonly ioSqEntryShift = 6;
   readonly ioCqEntryShift = 4;
   readonly held: Command[] = [];
@@ -117,7 +119,7 @@ describe("Identify", () => {
     expect(v.getUint32(I.IDC_VER, true)).toBe(0x10400);
     expect(v.getUint32(I.IDC_OAES, true)).toBe(I.OAES_NS_ATTR);
     expect(d[I.IDC_CNTRLTYPE]).toBe(1);
-    expect(v.getUint16(I.IDC_OACS, true)).toBe(I.OACS_DBBUF_CONFIG | I.OACS_NS_MGMT);
+    expect(v.getUint16(I.IDC_OACS, true)).toBe(I.OACS_FORMAT | I.OACS_DBBUF_CONFIG | I.OACS_NS_MGMT);
     expect(d[I.IDC_ACL]).toBe(3);
     expect(d[I.IDC_AERL]).toBe(3);
     expect(d[I.IDC_FRMW]).toBe(0x03);
@@ -129,7 +131,7 @@ describe("Identify", () => {
     expect(d[I.IDC_SQES]).toBe(0x66);
     expect(d[I.IDC_CQES]).toBe(0x44);
     expect(v.getUint32(I.IDC_NN, true)).toBe(32);
-    expect(v.getUint16(I.IDC_ONCS, true)).toBe(0x5d);
+    expect(v.getUint16(I.IDC_ONCS, true)).toBe(0x5d | I.ONCS_WRITE_UNCORRECTABLE | I.ONCS_VERIFY | I.ONCS_COPY);
     expect(d[I.IDC_VWC]).toBe(0x07);
     expect(v.getUint16(I.IDC_KAS, true)).toBe(0);
     expect(v.getUint32(I.IDC_SGLS, true)).toBe(0x10002); // SGLs with dword granularity, Bit Bucket
@@ -141,11 +143,11 @@ describe("Identify", () => {
   it("leaves out what is not configured: shadow doorbells, write cache", async () => {
     const dev = await device({ shadow_doorbells: false, volatile_write_cache: false });
     const [, d] = fetch(dev, identify, { cdw10: I.CNS_CONTROLLER });
-    expect(dv(d).getUint16(I.IDC_OACS, true)).toBe(I.OACS_NS_MGMT);
+    expect(dv(d).getUint16(I.IDC_OACS, true)).toBe(I.OACS_FORMAT | I.OACS_NS_MGMT);
     expect(d[I.IDC_VWC]).toBe(0);
   });
 
-  it("describes each namespace in its one LBA format", async () => {
+  it("describes each namespace in its current LBA format of the two offered", async () => {
     const dev = await device({}, [new MemoryBackend(1 << 20), new MemoryBackend(2 << 20)], 4096);
     const [s, d] = fetch(dev, identify, { cdw10: I.CNS_NAMESPACE, nsid: 2 });
     expect(s).toBe(0);
@@ -153,9 +155,10 @@ describe("Identify", () => {
     expect(v.getUint32(I.IDN_NSZE, true)).toBe(512);
     expect(v.getUint32(I.IDN_NCAP, true)).toBe(512);
     expect(v.getUint32(I.IDN_NUSE, true)).toBe(512);
-    expect(d[I.IDN_NLBAF]).toBe(0);
-    expect(d[I.IDN_FLBAS]).toBe(0);
-    expect(v.getUint32(I.IDN_LBAF0, true)).toBe(12 << 16);
+    expect(d[I.IDN_NLBAF]).toBe(1);
+    expect(d[I.IDN_FLBAS]).toBe(1);
+    expect(v.getUint32(I.IDN_LBAF0, true)).toBe((9 << 16) | (I.RP_GOOD << 24));
+    expect(v.getUint32(I.IDN_LBAF0 + 4, true)).toBe((12 << 16) | (I.RP_BEST << 24));
     expect(d[I.IDN_DLFEAT]).toBe(I.DLFEAT_READ_ZEROES | I.DLFEAT_WRITE_ZEROES_DEAC);
     expect(v.getUint32(I.IDN_NVMCAP, true)).toBe(2 << 20);
     expect([...d.subarray(I.IDN_NGUID, I.IDN_NGUID + 16)]).toEqual([...dev.namespaces[1].nguid]);
@@ -451,10 +454,10 @@ describe("Get Log Page", () => {
     const acs = (op: number): number => dv(e).getUint32(op * 4, true);
     const iocs = (op: number): number => dv(e).getUint32(1024 + op * 4, true);
     for (const op of [0x00, 0x01, 0x02, 0x04, 0x05, 0x06, 0x08, 0x09, 0x0a, 0x0c, 0x18, 0x7c]) expect(acs(op) & LOG.EFF_CSUPP).toBe(1);
-    for (const op of [0x03, 0x10, 0x80]) expect(acs(op)).toBe(0);
+    for (const op of [0x03, 0x10]) expect(acs(op)).toBe(0);
     for (const op of [0x00, 0x01, 0x02, 0x05, 0x08, 0x09]) expect(iocs(op) & LOG.EFF_CSUPP).toBe(1);
     expect(iocs(0x01) & LOG.EFF_LBCC).toBe(LOG.EFF_LBCC);
-    expect(iocs(0x04)).toBe(0);
+    expect(iocs(0x04)).toBe(LOG.EFF_CSUPP | LOG.EFF_LBCC);
   });
 
   it("honours the offset and validates it", async () => {
@@ -660,7 +663,7 @@ describe("Commands Supported and Effects table", () => {
     expect(isSupported(true, 0x7c, { shadowDoorbells: false })).toBe(false);
     expect(isSupported(true, 0x10)).toBe(false);
     expect(isSupported(false, 0x09)).toBe(true);
-    expect(isSupported(false, 0x04)).toBe(false);
+    expect(isSupported(false, 0x7e)).toBe(false);
     expect(dv(effectsLog({ shadowDoorbells: false })).getUint32(0x7c * 4, true)).toBe(0);
   });
 });

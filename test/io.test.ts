@@ -62,7 +62,7 @@ describe("I/O commands", () => {
     expect(sc((await d.run(1, { opcode: O.IO_READ, nsid: 1, flags: 0x80, prp1: 0x10000 })).status)).toBe(0x002); // PSDT 10b: MPTR as an SGL is not offered
     expect(sc((await d.run(1, { opcode: O.IO_READ, nsid: 1, flags: 0x01, prp1: 0x10000 })).status)).toBe(0x002);
     expect(sc((await d.run(1, { opcode: 0x7f, nsid: 1 })).status)).toBe(0x001);
-    expect(sc((await d.run(1, { opcode: O.IO_WRITE_UNCORRECTABLE, nsid: 1 })).status)).toBe(0x001);
+    expect(sc((await d.run(1, { opcode: 0x7e, nsid: 1 })).status)).toBe(0x001);
   });
 
   it("compares equal and unequal data", async () => {

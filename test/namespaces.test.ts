@@ -108,7 +108,7 @@ const NOTICE_DW0 = LOG.AE_TYPE_NOTICE | (LOG.AE_NOTICE_NS_ATTR << 8) | (LOG.LID_
 describe("Namespace Management and Attachment", () => {
   it("advertises NN, OACS bit 3 and capacity, and accounts for what is created and deleted", async () => {
     const d = await up();
-    expect(await capacity(d)).toEqual({ nn: 32, total: 9 * MiB, free: 8 * MiB, oacs: I.OACS_DBBUF_CONFIG | I.OACS_NS_MGMT });
+    expect(await capacity(d)).toEqual({ nn: 32, total: 9 * MiB, free: 8 * MiB, oacs: I.OACS_FORMAT | I.OACS_DBBUF_CONFIG | I.OACS_NS_MGMT });
     const c = await createNs(d, 2048);
     expect([c.status, c.dw0]).toEqual([0, 2]);
     expect((await capacity(d)).free).toBe(7 * MiB);
@@ -171,7 +171,7 @@ describe("Namespace Management and Attachment", () => {
     expect([a.status, active.every((b) => b === 0)]).toEqual([0, true]);
     const [alloc, b] = await d.identify(I.CNS_ALLOCATED_NAMESPACE, nsid);
     const dv = new DataView(alloc.buffer, alloc.byteOffset);
-    expect([b.status, dv.getUint32(I.IDN_NSZE, true), dv.getUint32(I.IDN_NVMCAP, true), (dv.getUint32(I.IDN_LBAF0, true) >>> 16) & 0xff]).toEqual([0, 64, 64 * 4096, 12]);
+    expect([b.status, dv.getUint32(I.IDN_NSZE, true), dv.getUint32(I.IDN_NVMCAP, true), alloc[I.IDN_FLBAS] & 0xf, (dv.getUint32(I.IDN_LBAF0 + 4, true) >>> 16) & 0xff]).toEqual([0, 64, 64 * 4096, 1, 12]);
     const [none] = await d.identify(I.CNS_ALLOCATED_NAMESPACE, 9);
     expect(none.every((x) => x === 0)).toBe(true);
     expect((await d.identify(I.CNS_ALLOCATED_NAMESPACE, 33))[1].status).toBe(INVALID_NS);

@@ -3,7 +3,7 @@
 
 import type { ControllerConfig } from "../state/options.ts";
 import * as O from "../spec/opcodes.ts";
-import { EFF_CSUPP, EFF_LBCC, EFF_NIC, EFF_CSE_ANY_NS, EFFECTS_LOG_SIZE, EFFECTS_ACS, EFFECTS_IOCS } from "../spec/logs.ts";
+import { EFF_CSUPP, EFF_CSE_ANY_NS, EFF_LBCC, EFF_NCC, EFF_NIC, EFFECTS_LOG_SIZE, EFFECTS_ACS, EFFECTS_IOCS } from "../spec/logs.ts";
 
 export const ADMIN_EFFECTS: ReadonlyMap<number, number> = new Map([
   [O.ADMIN_DELETE_SQ, EFF_CSUPP],
@@ -20,6 +20,9 @@ export const ADMIN_EFFECTS: ReadonlyMap<number, number> = new Map([
   [O.ADMIN_DOORBELL_BUFFER_CONFIG, EFF_CSUPP],
   [O.ADMIN_NS_MANAGEMENT, EFF_CSUPP | EFF_NIC | EFF_CSE_ANY_NS],
   [O.ADMIN_NS_ATTACHMENT, EFF_CSUPP | EFF_NIC | EFF_CSE_ANY_NS],
+  // A format changes the blocks and the namespace's format (NCC); with NSID FFFFFFFFh, every namespace.
+  [O.ADMIN_FORMAT_NVM, EFF_CSUPP | EFF_LBCC | EFF_NCC | EFF_CSE_ANY_NS],
+  [O.ADMIN_SANITIZE, EFF_CSUPP | EFF_LBCC | EFF_CSE_ANY_NS],
 ]);
 
 export const IO_EFFECTS: ReadonlyMap<number, number> = new Map([
@@ -29,6 +32,9 @@ export const IO_EFFECTS: ReadonlyMap<number, number> = new Map([
   [O.IO_COMPARE, EFF_CSUPP],
   [O.IO_WRITE_ZEROES, EFF_CSUPP | EFF_LBCC],
   [O.IO_DATASET_MANAGEMENT, EFF_CSUPP | EFF_LBCC],
+  [O.IO_WRITE_UNCORRECTABLE, EFF_CSUPP | EFF_LBCC],
+  [O.IO_VERIFY, EFF_CSUPP],
+  [O.IO_COPY, EFF_CSUPP | EFF_LBCC],
 ]);
 
 type Options = Pick<ControllerConfig, "shadowDoorbells">;

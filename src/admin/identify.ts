@@ -3,7 +3,7 @@
 
 import type { HandlerContext } from "../state/context.ts";
 import type { Command } from "../command.ts";
-import type { Namespace } from "../state/namespace.ts";
+import { LBA_FORMATS, type Namespace } from "../state/namespace.ts";
 import { sendToHost } from "../state/context.ts";
 import * as I from "../spec/identify.ts";
 import { VS_1_4 } from "../spec/registers.ts";
@@ -11,6 +11,7 @@ import { INVALID_FIELD, INVALID_NAMESPACE, type Status } from "../spec/status.ts
 import { ERROR_LOG_ENTRIES } from "../state/error-log.ts";
 import { AER_LIMIT } from "../state/async-events.ts";
 import { WCTEMP_K, CCTEMP_K } from "../state/feature-state.ts";
+import { MCL, MSRC, MSSRL } from "../io/copy.ts";
 
 
 export const CONTROLLER_ID = 1;
@@ -93,7 +94,7 @@ export function identifyController(ctx: HandlerContext): Uint8Array {
   // Linux arms Asynchronous Event Requests only when OAES names a notice it handles.
   dv.setUint32(I.IDC_OAES, I.OAES_NS_ATTR, true);
   out[I.IDC_CNTRLTYPE] = I.CNTRLTYPE_IO;
-  dv.setUint16(I.IDC_OACS, (c.shadowDoorbells ? I.OACS_DBBUF_CONFIG : 0) | I.OACS_NS_MGMT, true);
+  dv.setUint16(I.IDC_OACS, I.OACS_FORMAT | I.OACS_NS_MGMT | (c.shadowDoorbells ? I.OACS_DBBUF_CONFIG : 0), true);
   out[I.IDC_ACL] = ABORT_LIMIT - 1;
   out[I.IDC_AERL] = AER_LIMIT - 1;
   out[I.IDC_FRMW] = I.FRMW_SLOT1_READ_ONLY | (1 << I.FRMW_SLOTS_SHIFT);
@@ -107,8 +108,13 @@ export function identifyController(ctx: HandlerContext): Uint8Array {
   dv.setUint32(I.IDC_NN, ctx.nsTable.nn, true);
   putU64(dv, I.IDC_TNVMCAP, ctx.nsTable.totalBytes);
   putU64(dv, I.IDC_UNVMCAP, ctx.nsTable.unallocatedBytes);
-  const oncs = I.ONCS_COMPARE | I.ONCS_DSM | I.ONCS_WRITE_ZEROES | I.ONCS_SAVE_SELECT | I.ONCS_TIMESTAMP;
+  const oncs = I.ONCS_COMPARE | I.ONCS_DSM | I.ONCS_WRITE_ZEROES | I.ONCS_SAVE_SELECT | I.ONCS_TIMESTAMP
+    | I.ONCS_WRITE_UNCORRECTABLE | I.ONCS_VERIFY | I.ONCS_COPY;
   dv.setUint16(I.IDC_ONCS, oncs, true);
+  out[I.IDC_FNA] = 0; // format and erase per namespace; no cryptographic erase
+  // Block Erase only; No-Deallocate allowed, and it leaves the media as the erase left it.
+  dv.setUint32(I.IDC_SANICAP, (I.SANICAP_BLOCK_ERASE | (I.NODMMAS_NOT_MODIFIED << I.SANICAP_NODMMAS_SHIFT)) >>> 0, true);
+  dv.setUint16(I.IDC_OCFS, I.OCFS_FORMAT0, true);
   dv.setUint32(I.IDC_SGLS, I.SGLS_DWORD_ALIGNED | I.SGLS_BIT_BUCKET, true);
   out[I.IDC_VWC] = c.volatileWriteCache ? I.VWC_PRESENT | I.VWC_FLUSH_BROADCAST_SUPPORTED : 0;
   putSubnqn(out, c.serial);
@@ -134,14 +140,19 @@ export function identifyNamespaceData(ns: Namespace): Uint8Array {
   putU64(dv, I.IDN_NCAP, ns.blocks);
   putU64(dv, I.IDN_NUSE, ns.blocks);
   out[I.IDN_NSFEAT] = 0;
-  out[I.IDN_NLBAF] = 0; // one format: the configured block size, no metadata
-  out[I.IDN_FLBAS] = 0;
+  out[I.IDN_NLBAF] = LBA_FORMATS.length - 1; // 0's based
+  out[I.IDN_FLBAS] = ns.lbaf;
   const readsZeroes = ns.backend.discardZeroes ? I.DLFEAT_READ_ZEROES : I.DLFEAT_READ_NOT_REPORTED;
   out[I.IDN_DLFEAT] = readsZeroes | I.DLFEAT_WRITE_ZEROES_DEAC;
   putU64(dv, I.IDN_NVMCAP, ns.blocks * ns.blockSize);
   out.set(ns.nguid, I.IDN_NGUID);
   out.set(ns.eui64, I.IDN_EUI64);
-  dv.setUint32(I.IDN_LBAF0, ns.blockShift << I.LBAF_LBADS_SHIFT, true);
+  LBA_FORMATS.forEach((f, i) => {
+    dv.setUint32(I.IDN_LBAF0 + i * I.LBAF_SIZE, (f.shift << I.LBAF_LBADS_SHIFT) | (f.rp << I.LBAF_RP_SHIFT), true);
+  });
+  dv.setUint16(I.IDN_MSSRL, MSSRL, true);
+  dv.setUint32(I.IDN_MCL, MCL, true);
+  out[I.IDN_MSRC] = MSRC;
   return out;
 }
 

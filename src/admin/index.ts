@@ -4,7 +4,7 @@
 import type { HandlerContext } from "../state/context.ts";
 import type { Command } from "../command.ts";
 import * as O from "../spec/opcodes.ts";
-import { INVALID_FIELD, INVALID_OPCODE, SUCCESS, type HandlerResult } from "../spec/status.ts";
+import { INVALID_FIELD, INVALID_OPCODE, SANITIZE_IN_PROGRESS, SUCCESS, type HandlerResult } from "../spec/status.ts";
 import { isSupported } from "./effects.ts";
 import { createCq, createSq, deleteCq, deleteSq } from "./queues.ts";
 import { doorbellBufferConfig } from "./doorbell-buffer.ts";
@@ -12,10 +12,13 @@ import { identify } from "./identify.ts";
 import { getFeatures, setFeatures } from "./features.ts";
 import { getLogPage } from "./logs.ts";
 import { namespaceAttachment, namespaceManagement } from "./namespace-management.ts";
+import { formatNvm } from "./format.ts";
+import { blockedBySanitize, sanitize } from "./sanitize.ts";
 
 export function executeAdmin(ctx: HandlerContext, cmd: Command): HandlerResult {
   if (!isSupported(true, cmd.opcode, ctx.config)) return INVALID_OPCODE;
   if (cmd.fused || cmd.usesSgl) return INVALID_FIELD;
+  if (blockedBySanitize(ctx, cmd)) return SANITIZE_IN_PROGRESS;
   switch (cmd.opcode) {
     case O.ADMIN_DELETE_SQ: return deleteSq(ctx, cmd);
     case O.ADMIN_CREATE_SQ: return createSq(ctx, cmd);
@@ -30,6 +33,8 @@ export function executeAdmin(ctx: HandlerContext, cmd: Command): HandlerResult {
     case O.ADMIN_KEEP_ALIVE: return SUCCESS;
     case O.ADMIN_NS_MANAGEMENT: return namespaceManagement(ctx, cmd);
     case O.ADMIN_NS_ATTACHMENT: return namespaceAttachment(ctx, cmd);
+    case O.ADMIN_FORMAT_NVM: return formatNvm(ctx, cmd);
+    case O.ADMIN_SANITIZE: return sanitize(ctx, cmd);
     case O.ADMIN_ABORT:
       // dw0 bit 0 set: the command was not aborted (it had completed, or never existed).
       cmd.dw0 = ctx.abort(cmd.cdw10 & 0xffff, cmd.cdw10 >>> 16) ? 0 : 1;

@@ -1,5 +1,5 @@
 // Get Log Page: Error Information, SMART / Health, Firmware Slot, Changed Namespace List,
-// Commands Supported and Effects.
+// Commands Supported and Effects, Sanitize Status.
 // Offsets and lengths are in bytes of the page. An offset at or past the end of the page is
 // Invalid Field in Command; a transfer running past the end reads zeros there (the spec leaves
 // those dwords undefined).
@@ -53,6 +53,8 @@ function buildPage(ctx: HandlerContext, cmd: Command, lid: number): Uint8Array |
       return firmwareSlotPage(ctx);
     case LOG.LID_CMD_EFFECTS:
       return effectsLog(ctx.config);
+    case LOG.LID_SANITIZE_STATUS:
+      return ctx.sanitize.bytes();
     case LOG.LID_CHANGED_NS_LIST:
       return changedNamespaceList(ctx);
     default:

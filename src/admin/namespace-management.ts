@@ -9,7 +9,8 @@
 import type { HandlerContext } from "../state/context.ts";
 import type { Command } from "../command.ts";
 import { receiveFromHost } from "../state/context.ts";
-import { CREATE_BLOCK_SIZES, type NamespaceEntry } from "../state/namespaces.ts";
+import type { NamespaceEntry } from "../state/namespaces.ts";
+import { LBA_FORMATS } from "../state/namespace.ts";
 import { CONTROLLER_ID } from "./identify.ts";
 import * as I from "../spec/identify.ts";
 import { AE_NOTICE_NS_ATTR, AE_TYPE_NOTICE, LID_CHANGED_NS_LIST } from "../spec/logs.ts";
@@ -52,7 +53,7 @@ function create(ctx: HandlerContext, cmd: Command): HandlerResult {
   // No end-to-end protection, no sharing between controllers: only zero is valid there.
   if (nsze === 0 || ncap > nsze || data[I.IDN_DPS] !== 0 || data[I.IDN_NMIC] !== 0) return INVALID_FIELD;
   if (ncap !== nsze) return THIN_PROVISIONING_NOT_SUPPORTED;
-  const blockSize = CREATE_BLOCK_SIZES[flbas & FLBAS_FORMAT_MASK];
+  const blockSize = LBA_FORMATS[flbas & FLBAS_FORMAT_MASK]?.size;
   if (blockSize === undefined || (flbas & ~FLBAS_FORMAT_MASK) !== 0) return INVALID_FORMAT;
   if (!Number.isSafeInteger(nsze * blockSize)) return NS_INSUFFICIENT_CAPACITY;
   const r = ctx.nsTable.createGuest(nsze, blockSize);

@@ -12,6 +12,7 @@ import { FeatureState } from "../state/feature-state.ts";
 import { AsyncEvents } from "../state/async-events.ts";
 import { ErrorLog } from "../state/error-log.ts";
 import { Health } from "../state/health.ts";
+import { SanitizeState } from "../state/sanitize-state.ts";
 import type { ControllerConfig, NvmeOptions } from "../state/options.ts";
 import { executeIo } from "../io/nvm.ts";
 import { executeAdmin } from "../admin/index.ts";
@@ -47,6 +48,7 @@ export class Device implements HandlerContext {
   readonly events: AsyncEvents;
   readonly errors = new ErrorLog();
   readonly health = new Health();
+  readonly sanitize = new SanitizeState();
   readonly telemetry = new Telemetry();
   readonly regs: Registers;
   readonly inflight = new InflightCommands();

@@ -10,6 +10,8 @@ import { AER_LIMIT } from "../state/async-events.ts";
 import { ERROR_LOG_ENTRIES, type ErrorLogState } from "../state/error-log.ts";
 import type { ControllerConfig } from "../state/options.ts";
 import { applyCoalescing } from "../admin/features.ts";
+import { resumeSanitize } from "../admin/sanitize.ts";
+import { checkDataState, restoreDataState, saveDataState, type DataState } from "../state/data-state.ts";
 import { CSTS_RDY } from "../spec/registers.ts";
 import { ERROR_ENTRY_SIZE } from "../spec/logs.ts";
 import * as O from "../spec/opcodes.ts";
@@ -36,6 +38,8 @@ export interface ControllerSnapshot {
   features: PlainFields;
   health: PlainFields;
   errors?: ErrorLogState;
+  /** Formats, uncorrectable blocks, sanitize status; absent in older snapshots. */
+  data?: DataState;
   inflight: Command[];
   aers: Command[];
   telemetry: Record<string, number>;
@@ -76,6 +80,7 @@ export function saveSnapshot(d: Device): ControllerSnapshot {
     features: plainFields(d.features),
     health: plainFields(d.health),
     errors: d.errors.save(),
+    data: saveDataState(d),
     inflight: d.inflight.all().map((c) => c.clone()),
     aers: d.events.parkedRequests().map((c) => c.clone()),
     telemetry: d.telemetry.snapshot(),
@@ -115,6 +120,7 @@ function checkPlain(saved: unknown, target: object, what: string): void {
 
 interface CheckedSnapshot {
   regs: RegisterState;
+  data?: DataState;
   inflight: Command[];
   aers: Command[];
   namespaces: () => void;
@@ -167,7 +173,9 @@ function checkSnapshot(d: Device, s: ControllerSnapshot): CheckedSnapshot {
   for (const [q, cq] of hot.cqs) {
     if (cq.reserved !== (held.get(q) ?? 0)) throw new Error(`CQ ${q} reserves ${cq.reserved} slots for ${held.get(q) ?? 0} commands in flight`);
   }
-  return { regs, inflight, aers, namespaces: checkNamespaces(d.nsTable, s.namespaces) };
+  const namespaces = checkNamespaces(d.nsTable, s.namespaces);
+  const data = s.data === undefined ? undefined : checkDataState(d, s.data);
+  return { regs, inflight, aers, namespaces, data };
 }
 
 function checkErrorLog(e: unknown): void {
@@ -196,6 +204,7 @@ export function restoreSnapshot(d: Device, s: ControllerSnapshot): void {
   assignPlainFields(d.features, s.features);
   assignPlainFields(d.health, s.health);
   if (s.errors) d.errors.restore(s.errors);
+  if (c.data) restoreDataState(d, c.data);
   d.telemetry.restore(s.telemetry);
   // What the registers and features decide is taken from them, not from the saved region.
   d.hotPath.pageSize = d.regs.enabled ? d.regs.pageSize : 4096;
@@ -203,6 +212,7 @@ export function restoreSnapshot(d: Device, s: ControllerSnapshot): void {
   applyCoalescing(d);
   d.irq = false;
   for (const aer of c.aers) d.events.request(aer);
+  if (c.data) resumeSanitize(d);
   d.afterDma(() => {
     for (const cmd of c.inflight) d.run(cmd);
     d.afterWork();

@@ -1,4 +1,5 @@
-// NVM command set I/O: Read, Write (FUA), Compare, Flush, Write Zeroes, Dataset Management.
+// NVM command set I/O: Read, Write (FUA), Compare, Flush, Write Zeroes, Dataset Management, and
+// the data-management commands Verify, Copy and Write Uncorrectable (their own modules).
 // Every command is checked whole (namespace, LBA range, MDTS, PRPs) before any data moves.
 // Data at hand moves synchronously; a backend that must fetch or store asynchronously turns the
 // command LATER and the completion is posted when it settles.
@@ -6,57 +7,20 @@
 import type { HandlerContext } from "../state/context.ts";
 import type { Command } from "../command.ts";
 import type { Namespace } from "../state/namespace.ts";
-import { BackendError } from "../backends/block-backend.ts";
 import { receiveFromHost } from "../state/context.ts";
 import { isSupported } from "../admin/effects.ts";
 import * as O from "../spec/opcodes.ts";
 import {
-  CAPACITY_EXCEEDED, COMPARE_FAILURE, INVALID_FIELD, INVALID_NAMESPACE, INVALID_OPCODE, LATER, LBA_OUT_OF_RANGE,
-  SUCCESS, UNRECOVERED_READ_ERROR, WRITE_FAULT, type HandlerResult, type Status,
+  COMPARE_FAILURE, FORMAT_IN_PROGRESS, INVALID_FIELD, INVALID_NAMESPACE, INVALID_OPCODE, LATER, LBA_OUT_OF_RANGE,
+  SANITIZE_IN_PROGRESS, SUCCESS, type HandlerResult, type Status,
 } from "../spec/status.ts";
+import { failLater, failure, ignore, nlbOf, rewritten, settle, slbaOf, uncorrectable } from "./outcome.ts";
+import { verify } from "./verify.ts";
+import { copy } from "./copy.ts";
+import { writeUncorrectable } from "./uncorrectable.ts";
 const FUA = 1 << 30;
 const DEAC = 1 << 25;
 const BROADCAST_NSID = 0xffffffff;
-
-function failure(ctx: HandlerContext, e: unknown, write: boolean): Status {
-  ctx.log("error", `backend ${write ? "write" : "read"} failed: ${e instanceof Error ? e.message : String(e)}`);
-  // A full quota is no data integrity error: it is not counted in SMART's media errors.
-  if (e instanceof BackendError && e.kind === "capacity") return CAPACITY_EXCEEDED;
-  ctx.health.mediaError();
-  return write ? WRITE_FAULT : UNRECOVERED_READ_ERROR;
-}
-
-const ignore = () => {};
-
-/** The completion of a held command whose backend failed; nothing is counted for one already dropped. */
-function failLater(ctx: HandlerContext, c: Command, write: boolean): (e: unknown) => void {
-  return (e) => {
-    if (ctx.isHeld(c)) ctx.complete(c, failure(ctx, e, write));
-  };
-}
-
-/** SLBA (CDW11:CDW10) and the 1's based block count (CDW12 NLB 15:0) of a block command. */
-const slbaOf = (cmd: Command) => cmd.cdw10 + cmd.cdw11 * 2 ** 32;
-const nlbOf = (cmd: Command) => (cmd.cdw12 & 0xffff) + 1;
-
-/** Runs `op`; a Promise result makes the command complete LATER, when it settles. */
-function settle(ctx: HandlerContext, cmd: Command, op: () => void | Promise<void>, write: boolean, after?: () => Status): HandlerResult {
-  let r: void | Promise<void>;
-  try {
-    r = op();
-  } catch (e) {
-    return failure(ctx, e, write);
-  }
-  if (!(r instanceof Promise)) return after ? after() : SUCCESS;
-  const c = ctx.hold(cmd);
-  r.then(
-    () => {
-      if (ctx.isHeld(c)) ctx.complete(c, after ? after() : SUCCESS);
-    },
-    failLater(ctx, c, write),
-  );
-  return LATER;
-}
 
 /** Namespace of an I/O command, or undefined when the NSID names none. */
 function namespaceOf(ctx: HandlerContext, cmd: Command): Namespace | undefined {
@@ -66,16 +30,21 @@ function namespaceOf(ctx: HandlerContext, cmd: Command): Namespace | undefined {
 export function executeIo(ctx: HandlerContext, cmd: Command): HandlerResult {
   if (!isSupported(false, cmd.opcode)) return INVALID_OPCODE;
   if (cmd.fused) return INVALID_FIELD;
+  if (ctx.sanitize.running) return SANITIZE_IN_PROGRESS;
   if (cmd.opcode === O.IO_FLUSH) return flush(ctx, cmd);
   const ns = namespaceOf(ctx, cmd);
   // A valid NSID that is not attached (inactive) is Invalid Field, per the spec's NSID rules.
   if (!ns) return ctx.nsTable.valid(cmd.nsid) ? INVALID_FIELD : INVALID_NAMESPACE;
+  if (ns.formatting) return FORMAT_IN_PROGRESS;
   switch (cmd.opcode) {
     case O.IO_READ: return read(ctx, cmd, ns);
     case O.IO_WRITE: return write(ctx, cmd, ns);
     case O.IO_COMPARE: return compare(ctx, cmd, ns);
     case O.IO_WRITE_ZEROES: return writeZeroes(ctx, cmd, ns);
     case O.IO_DATASET_MANAGEMENT: return datasetManagement(ctx, cmd, ns);
+    case O.IO_VERIFY: return verify(ctx, cmd, ns);
+    case O.IO_COPY: return copy(ctx, cmd, ns);
+    case O.IO_WRITE_UNCORRECTABLE: return writeUncorrectable(ctx, cmd, ns);
     default: return INVALID_OPCODE;
   }
 }
@@ -102,6 +71,8 @@ function splitsBlocks(ctx: HandlerContext, ns: Namespace): boolean {
 function read(ctx: HandlerContext, cmd: Command, ns: Namespace): HandlerResult {
   const s = prepare(ctx, cmd, ns, true);
   if (s !== SUCCESS) return s;
+  const bad = uncorrectable(ctx, ns, slbaOf(cmd), nlbOf(cmd));
+  if (bad) return bad;
   const bytes = nlbOf(cmd) * ns.blockSize;
   const offset = slbaOf(cmd) * ns.blockSize;
   const n = ctx.dma.segmentCount;
@@ -139,6 +110,7 @@ function readLater(ctx: HandlerContext, cmd: Command, ns: Namespace, offset: num
     return failure(ctx, e, false);
   }
   const segs = ctx.dma.saveSegments();
+  ns.track(fetched);
   const c = ctx.hold(cmd);
   fetched.then(
     (data) => ctx.afterDma(() => {
@@ -161,6 +133,7 @@ function write(ctx: HandlerContext, cmd: Command, ns: Namespace): HandlerResult 
   // Without an enabled volatile cache every write must be durable when it completes.
   const fua = (cmd.cdw12 & FUA) !== 0 || !ctx.features.writeCacheEnabled;
   let gathered: Uint8Array | undefined;
+  rewritten(ctx, ns, slbaOf(cmd), nlbOf(cmd));
   if (splitsBlocks(ctx, ns)) ctx.dma.fromGuest((gathered = new Uint8Array(bytes)));
   const n = gathered ? 1 : ctx.dma.segmentCount;
   const waits: Promise<void>[] = [];
@@ -183,7 +156,7 @@ function write(ctx: HandlerContext, cmd: Command, ns: Namespace): HandlerResult 
     return SUCCESS;
   };
   if (waits.length === 0) return done();
-  return settle(ctx, cmd, () => Promise.all(waits).then(() => undefined), true, done);
+  return settle(ctx, cmd, ns, () => Promise.all(waits).then(() => undefined), true, done);
 }
 
 function compare(ctx: HandlerContext, cmd: Command, ns: Namespace): HandlerResult {
@@ -191,6 +164,8 @@ function compare(ctx: HandlerContext, cmd: Command, ns: Namespace): HandlerResul
   if (s !== SUCCESS) return s;
   const bytes = nlbOf(cmd) * ns.blockSize;
   const offset = slbaOf(cmd) * ns.blockSize;
+  const bad = uncorrectable(ctx, ns, slbaOf(cmd), nlbOf(cmd));
+  if (bad) return bad;
   const host = new Uint8Array(bytes);
   ctx.dma.fromGuest(host);
   const check = (disk: Uint8Array): Status => {
@@ -210,6 +185,7 @@ function compare(ctx: HandlerContext, cmd: Command, ns: Namespace): HandlerResul
   } catch (e) {
     return failure(ctx, e, false);
   }
+  ns.track(fetched);
   const c = ctx.hold(cmd);
   fetched.then((d) => {
     if (ctx.isHeld(c)) ctx.complete(c, check(d));
@@ -226,7 +202,7 @@ function flush(ctx: HandlerContext, cmd: Command): HandlerResult {
     targets = [ns];
   }
   if (!ctx.config.volatileWriteCache) return SUCCESS; // nothing is ever cached: every write is durable already
-  return settle(ctx, cmd, () => {
+  return settle(ctx, cmd, undefined, () => {
     const waits = targets.map((ns) => ns.backend.flush()).filter((r): r is Promise<void> => r instanceof Promise);
     if (waits.length) return Promise.all(waits).then(() => undefined);
   }, true);
@@ -239,7 +215,8 @@ function writeZeroes(ctx: HandlerContext, cmd: Command, ns: Namespace): HandlerR
   const offset = slba * ns.blockSize;
   const length = nlb * ns.blockSize;
   const deallocate = (cmd.cdw12 & DEAC) !== 0 && ns.backend.discardZeroes;
-  return settle(ctx, cmd, () => (deallocate ? ns.backend.discard(offset, length) : ns.backend.writeZeroes(offset, length)), true);
+  rewritten(ctx, ns, slba, nlb);
+  return settle(ctx, cmd, ns, () => (deallocate ? ns.backend.discard(offset, length) : ns.backend.writeZeroes(offset, length)), true);
 }
 
 /** Dataset Management: only Deallocate (AD) acts; the attribute hints are accepted and ignored. */
@@ -256,7 +233,9 @@ function datasetManagement(ctx: HandlerContext, cmd: Command, ns: Namespace): Ha
     if (!ns.inRange(slba, nlb)) return LBA_OUT_OF_RANGE;
     if (nlb > 0) list.push([slba * ns.blockSize, nlb * ns.blockSize]);
   }
-  return settle(ctx, cmd, () => {
+  // Deallocated blocks read as zeros (or not at all), never as an uncorrectable error.
+  for (const [o, l] of list) ns.uncorrectable.remove(o / ns.blockSize, l / ns.blockSize);
+  return settle(ctx, cmd, ns, () => {
     const waits = list.map(([o, l]) => ns.backend.discard(o, l)).filter((r): r is Promise<void> => r instanceof Promise);
     if (waits.length) return Promise.all(waits).then(() => undefined);
   }, true);

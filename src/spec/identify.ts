@@ -61,6 +61,7 @@ export const IDC_HMPRE = 272;
 export const IDC_TNVMCAP = 280; // 16 bytes
 export const IDC_UNVMCAP = 296; // 16 bytes
 export const IDC_KAS = 320; // u16
+export const IDC_SANICAP = 328; // u32
 export const IDC_SQES = 512; // u8: max << 4 | required (log2 bytes)
 export const IDC_CQES = 513;
 export const IDC_MAXCMD = 514; // u16
@@ -72,6 +73,7 @@ export const IDC_VWC = 525;
 export const IDC_AWUN = 526; // u16
 export const IDC_AWUPF = 528; // u16
 export const IDC_NVSCC = 530;
+export const IDC_OCFS = 534; // u16: copy formats supported
 export const IDC_SGLS = 536; // u32
 export const SGLS_DWORD_ALIGNED = 2; // bits 1:0 = 10b: SGLs for I/O, data blocks dword aligned and sized
 export const SGLS_BIT_BUCKET = 1 << 16;
@@ -119,6 +121,23 @@ export const ONCS_SAVE_SELECT = 1 << 4; // Save field in Set Features, Select fi
 export const ONCS_RESERVATIONS = 1 << 5;
 export const ONCS_TIMESTAMP = 1 << 6;
 export const ONCS_VERIFY = 1 << 7;
+export const ONCS_COPY = 1 << 8;
+
+// FNA: format NVM attributes
+export const FNA_FORMAT_ALL = 1 << 0; // a format applies to every namespace
+export const FNA_ERASE_ALL = 1 << 1; // a secure erase applies to every namespace
+export const FNA_CRYPTO_ERASE = 1 << 2;
+
+// SANICAP: sanitize capabilities
+export const SANICAP_CRYPTO_ERASE = 1 << 0;
+export const SANICAP_BLOCK_ERASE = 1 << 1;
+export const SANICAP_OVERWRITE = 1 << 2;
+export const SANICAP_NDI = 1 << 29; // No-Deallocate Inhibited
+export const SANICAP_NODMMAS_SHIFT = 30; // bits 31:30: what No-Deallocate does to the media afterwards
+export const NODMMAS_NOT_MODIFIED = 1;
+
+// OCFS: copy formats supported
+export const OCFS_FORMAT0 = 1 << 0;
 
 // LPA: log page attributes
 export const LPA_SMART_PER_NS = 1 << 0;
@@ -163,6 +182,9 @@ export const IDN_NPWA = 66;
 export const IDN_NPDG = 68;
 export const IDN_NPDA = 70;
 export const IDN_NOWS = 72; // u16
+export const IDN_MSSRL = 74; // u16: maximum single source range length (blocks)
+export const IDN_MCL = 76; // u32: maximum copy length (blocks)
+export const IDN_MSRC = 80; // u8: maximum source range count, 0's based
 export const IDN_ANAGRPID = 92;
 export const IDN_NSATTR = 99;
 export const IDN_NVMSETID = 100;
@@ -174,6 +196,10 @@ export const LBAF_SIZE = 4;
 export const LBAF_MS_SHIFT = 0; // bits 15:0 metadata size
 export const LBAF_LBADS_SHIFT = 16; // bits 23:16 log2 of the LBA data size
 export const LBAF_RP_SHIFT = 24; // bits 25:24 relative performance
+export const RP_BEST = 0;
+export const RP_BETTER = 1;
+export const RP_GOOD = 2;
+export const FLBAS_FORMAT_MASK = 0x0f;
 
 // DLFEAT
 export const DLFEAT_READ_MASK = 0x07;

@@ -8,6 +8,26 @@ export const LID_FW_SLOT = 0x03;
 export const LID_CHANGED_NS_LIST = 0x04;
 export const LID_CMD_EFFECTS = 0x05;
 export const CHANGED_NS_LIST_SIZE = 4096; // up to 1024 NSIDs
+export const LID_SANITIZE_STATUS = 0x81;
+
+// Sanitize Status log (512 bytes)
+export const SANITIZE_LOG_SIZE = 512;
+export const SAN_SPROG = 0; // u16: progress in 65536ths, FFFFh when none runs
+export const SAN_SSTAT = 2; // u16: bits 2:0 status, bit 8 Global Data Erased
+export const SAN_SCDW10 = 4; // u32: CDW10 of the sanitize that set SSTAT
+export const SAN_ET_OVERWRITE = 8; // u32 seconds, FFFFFFFFh: no estimate
+export const SAN_ET_BLOCK_ERASE = 12;
+export const SAN_ET_CRYPTO_ERASE = 16;
+export const SAN_ET_OVERWRITE_ND = 20;
+export const SAN_ET_BLOCK_ERASE_ND = 24;
+export const SAN_ET_CRYPTO_ERASE_ND = 28;
+export const SPROG_IDLE = 0xffff;
+export const SSTAT_NEVER = 0;
+export const SSTAT_DONE = 1;
+export const SSTAT_IN_PROGRESS = 2;
+export const SSTAT_FAILED = 3;
+export const SSTAT_DONE_NO_DEALLOCATE = 4;
+export const SSTAT_GLOBAL_DATA_ERASED = 1 << 8;
 
 // Command dwords
 export const CDW10_LID_MASK = 0xff;

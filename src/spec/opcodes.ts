@@ -18,6 +18,7 @@ export const ADMIN_NS_ATTACHMENT = 0x15;
 export const ADMIN_KEEP_ALIVE = 0x18;
 export const ADMIN_DOORBELL_BUFFER_CONFIG = 0x7c;
 export const ADMIN_FORMAT_NVM = 0x80;
+export const ADMIN_SANITIZE = 0x84;
 
 // NVM I/O
 export const IO_FLUSH = 0x00;
@@ -27,6 +28,8 @@ export const IO_WRITE_UNCORRECTABLE = 0x04;
 export const IO_COMPARE = 0x05;
 export const IO_WRITE_ZEROES = 0x08;
 export const IO_DATASET_MANAGEMENT = 0x09;
+export const IO_VERIFY = 0x0c;
+export const IO_COPY = 0x19;
 
 // Data transfer direction: opcode bits 1:0 (01b host to controller, 10b controller to host)
 export const XFER_NONE = 0;

@@ -30,11 +30,14 @@ export const SC_DATA_SGL_LENGTH_INVALID = 0x0f;
 export const SC_SGL_DESCRIPTOR_TYPE_INVALID = 0x11;
 export const SC_SGL_GRANULARITY_INVALID = 0x26;
 export const SC_INVALID_PRP_OFFSET = 0x13;
+export const SC_SANITIZE_FAILED = 0x1c;
+export const SC_SANITIZE_IN_PROGRESS = 0x1d;
 export const SC_ATOMIC_WRITE_UNIT_EXCEEDED = 0x14;
 export const SC_INVALID_CMB_USE = 0x12;
 export const SC_LBA_OUT_OF_RANGE = 0x80;
 export const SC_CAPACITY_EXCEEDED = 0x81;
 export const SC_NAMESPACE_NOT_READY = 0x82;
+export const SC_FORMAT_IN_PROGRESS = 0x84;
 
 // Command specific status (SCT 1)
 export const SC_CQ_INVALID = 0x00;
@@ -57,6 +60,7 @@ export const SC_NS_ALREADY_ATTACHED = 0x18;
 export const SC_NS_NOT_ATTACHED = 0x1a;
 export const SC_THIN_PROVISIONING_NOT_SUPPORTED = 0x1b;
 export const SC_CONTROLLER_LIST_INVALID = 0x1c;
+export const SC_COMMAND_SIZE_LIMIT_EXCEEDED = 0x83;
 
 // Media and data integrity errors (SCT 2)
 export const SC_WRITE_FAULT = 0x80;
@@ -126,3 +130,6 @@ export const CONTROLLER_LIST_INVALID = status(SCT_COMMAND_SPECIFIC, SC_CONTROLLE
 export const WRITE_FAULT = status(SCT_MEDIA, SC_WRITE_FAULT, false);
 export const UNRECOVERED_READ_ERROR = status(SCT_MEDIA, SC_UNRECOVERED_READ_ERROR, false);
 export const COMPARE_FAILURE = status(SCT_MEDIA, SC_COMPARE_FAILURE, true);
+export const SANITIZE_IN_PROGRESS = status(SCT_GENERIC, SC_SANITIZE_IN_PROGRESS, false);
+export const FORMAT_IN_PROGRESS = status(SCT_GENERIC, SC_FORMAT_IN_PROGRESS, false);
+export const COMMAND_SIZE_LIMIT_EXCEEDED = status(SCT_COMMAND_SPECIFIC, SC_COMMAND_SIZE_LIMIT_EXCEEDED, true);

@@ -13,6 +13,7 @@ import type { AsyncEvents } from "./async-events.ts";
 import type { ErrorLog } from "./error-log.ts";
 import type { Health } from "./health.ts";
 import type { FeatureState } from "./feature-state.ts";
+import type { SanitizeState } from "./sanitize-state.ts";
 
 export type LogLevel = "info" | "warn" | "error";
 
@@ -26,6 +27,8 @@ export interface HandlerContext {
   readonly events: AsyncEvents;
   readonly errors: ErrorLog;
   readonly health: Health;
+  /** The subsystem's sanitize status (survives controller resets). */
+  readonly sanitize: SanitizeState;
   /** Queues, shadow doorbells and interrupt coalescing live in the hot path. */
   readonly hotPath: HotPath;
   readonly dma: Dma;

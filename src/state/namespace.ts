@@ -1,7 +1,19 @@
-// A namespace: a block backend seen through one LBA format, with its identifiers.
+// A namespace: a block backend seen through its current LBA format, with its identifiers, the
+// blocks marked uncorrectable, and the I/O under way on it (which a format waits for).
 
 import type { BlockBackend } from "../backends/block-backend.ts";
 import type { NamespaceOptions } from "./options.ts";
+import { BlockRanges } from "./block-ranges.ts";
+import { RP_BEST, RP_GOOD } from "../spec/identify.ts";
+
+/** The LBA formats every namespace offers (Identify Namespace LBAF0, LBAF1), no metadata. */
+export const LBA_FORMATS: readonly { readonly size: number; readonly shift: number; readonly rp: number }[] = [
+  { size: 512, shift: 9, rp: RP_GOOD },
+  { size: 4096, shift: 12, rp: RP_BEST }, // a quarter of the commands for the same bytes
+];
+
+/** Most uncorrectable ranges one namespace keeps; Write Uncorrectable past it fails. */
+export const UNCORRECTABLE_LIMIT = 1024;
 
 function hexId(v: string | undefined, bytes: number, fallback: Uint8Array, what: string): Uint8Array {
   if (v === undefined) return fallback;
@@ -23,23 +35,33 @@ function derive(seed: string): Uint8Array {
 
 export class Namespace {
   readonly backend: BlockBackend;
-  readonly blockSize: number;
-  readonly blockShift: number;
+  /** The block size the namespace was configured with (what a snapshot's configuration names). */
+  readonly initialBlockSize: number;
+  /** Index of the current LBA format in LBA_FORMATS (FLBAS). */
+  lbaf = 0;
+  blockSize = 512;
+  blockShift = 9;
   /** Size in logical blocks. */
-  readonly blocks: number;
+  blocks = 0;
+  /** Blocks made uncorrectable by Write Uncorrectable, in the current format's blocks. */
+  readonly uncorrectable = new BlockRanges(UNCORRECTABLE_LIMIT);
+  /** True while a Format NVM runs on the namespace. */
+  formatting = false;
+  private pending = 0;
+  private idleWaiters: (() => void)[] = [];
   readonly eui64: Uint8Array;
   readonly nguid: Uint8Array;
   readonly uuid: Uint8Array;
 
   constructor(readonly nsid: number, o: NamespaceOptions, serial: string) {
     this.backend = o.backend;
-    this.blockSize = o.logical_block_size ?? 512;
-    if (this.blockSize !== 512 && this.blockSize !== 4096) throw new Error(`nvme: namespace ${nsid}: logical_block_size must be 512 or 4096`);
-    this.blockShift = this.blockSize === 512 ? 9 : 12;
-    if (o.backend.byteLength % this.blockSize !== 0 || o.backend.byteLength < this.blockSize) {
-      throw new Error(`nvme: namespace ${nsid}: disk size ${o.backend.byteLength} is not a positive multiple of ${this.blockSize}`);
+    this.initialBlockSize = o.logical_block_size ?? 512;
+    const lbaf = LBA_FORMATS.findIndex((f) => f.size === this.initialBlockSize);
+    if (lbaf < 0) throw new Error(`nvme: namespace ${nsid}: logical_block_size must be 512 or 4096`);
+    if (!this.formatUsable(lbaf)) {
+      throw new Error(`nvme: namespace ${nsid}: disk size ${o.backend.byteLength} is not a positive multiple of ${this.initialBlockSize}`);
     }
-    this.blocks = o.backend.byteLength / this.blockSize;
+    this.setFormat(lbaf);
     const d = derive(`${serial}/ns${nsid}`);
     this.eui64 = hexId(o.eui64, 8, d.slice(0, 8), "eui64");
     this.nguid = hexId(o.nguid, 16, d, "nguid");
@@ -47,6 +69,43 @@ export class Namespace {
     u[6] = (u[6] & 0x0f) | 0x40; // version 4 layout
     u[8] = (u[8] & 0x3f) | 0x80;
     this.uuid = hexId(o.uuid, 16, u, "uuid");
+  }
+
+  /** True when the disk holds a whole positive number of blocks of LBA format `lbaf`. */
+  formatUsable(lbaf: number): boolean {
+    const f = LBA_FORMATS[lbaf];
+    return f !== undefined && this.backend.byteLength >= f.size && this.backend.byteLength % f.size === 0;
+  }
+
+  /** Makes LBA format `lbaf` (usable) the current one; blocks marked uncorrectable are forgotten. */
+  setFormat(lbaf: number): void {
+    const f = LBA_FORMATS[lbaf];
+    this.lbaf = lbaf;
+    this.blockSize = f.size;
+    this.blockShift = f.shift;
+    this.blocks = this.backend.byteLength / f.size;
+    this.uncorrectable.clear();
+  }
+
+  /** Counts `op` as I/O under way on the namespace until it settles. */
+  track<T>(op: Promise<T>): Promise<T> {
+    this.pending++;
+    const done = () => {
+      if (--this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
+    };
+    op.then(done, done);
+    return op;
+  }
+
+  /** Resolves once no I/O is under way on the namespace; undefined when none is now. */
+  idle(): Promise<void> | undefined {
+    if (this.pending === 0) return undefined;
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Erases a byte range so it reads as zeros: deallocated where the backend can, else written with zeros. */
+  erase(offset: number, length: number, deallocate = true): void | Promise<void> {
+    return deallocate && this.backend.discardZeroes ? this.backend.discard(offset, length) : this.backend.writeZeroes(offset, length);
   }
 
   /** True when blocks [slba, slba + count) exist. */

@@ -9,8 +9,6 @@ import { MemoryBackend } from "../backends/memory.ts";
 import { Namespace } from "./namespace.ts";
 import type { NamespaceOptions } from "./options.ts";
 
-/** Logical block sizes a namespace can be created with, by FLBAS format index. */
-export const CREATE_BLOCK_SIZES: readonly number[] = [512, 4096];
 
 export type NamespaceOrigin = "host" | "guest";
 
@@ -198,7 +196,8 @@ export interface SavedNamespaces {
 
 export function saveNamespaces(t: NamespaceTable): SavedNamespaces {
   return {
-    table: t.entries().map((e) => ({ nsid: e.ns.nsid, bytes: e.ns.blocks * e.ns.blockSize, block_size: e.ns.blockSize, attached: e.attached, origin: e.origin })),
+    // The configured block size: a Format NVM's current one is the data-management state's.
+    table: t.entries().map((e) => ({ nsid: e.ns.nsid, bytes: e.ns.backend.byteLength, block_size: e.ns.initialBlockSize, attached: e.attached, origin: e.origin })),
     changed: t.changedList(),
   };
 }
@@ -228,8 +227,8 @@ export function checkNamespaces(t: NamespaceTable, saved: unknown): () => void {
     const sn = n as SavedNamespace;
     seen.add(sn.nsid);
     const e = t.entry(sn.nsid);
-    if (!e || e.ns.blocks * e.ns.blockSize !== sn.bytes || e.ns.blockSize !== sn.block_size || e.origin !== sn.origin) {
-      const here = e ? `this controller has ${describe({ nsid: sn.nsid, bytes: e.ns.blocks * e.ns.blockSize, block_size: e.ns.blockSize, origin: e.origin })}` : "this controller has none";
+    if (!e || e.ns.backend.byteLength !== sn.bytes || e.ns.initialBlockSize !== sn.block_size || e.origin !== sn.origin) {
+      const here = e ? `this controller has ${describe({ nsid: sn.nsid, bytes: e.ns.backend.byteLength, block_size: e.ns.initialBlockSize, origin: e.origin })}` : "this controller has none";
       throw new Error(`the snapshot has ${describe(sn)}, ${here}${sn.origin === "host" ? "; add it with addNamespace before restoring" : ""}`);
     }
     keep.push({ e, attached: sn.attached });

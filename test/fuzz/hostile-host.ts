@@ -21,6 +21,7 @@ import { needEvent, sqeBytes, type Sqe } from "../driver/host-driver.ts";
 import { Invariants } from "./invariants.ts";
 import { sglCommand } from "./sgl-moves.ts";
 import { namespaceMove } from "./namespace-moves.ts";
+import { dataMove, type DataMovePort } from "./data-moves.ts";
 
 // Guest RAM layout of the fuzz machine (512 KiB: small, so every call can be diffed whole).
 export const RAM = 512 << 10;
@@ -475,7 +476,15 @@ export class HostileHost {
       r: this.r, ctrl: this.ctrl, admin: (e) => this.admin(e), write32: (a, v) => this.w32(a, v),
       buffer: (len, hostile) => (hostile ? this.hostilePrps(len) : this.buffer(len)), call: (what, fn) => this.inv.call(what, fn),
     })],
+    [4, () => dataMove(this.dataPort())],
   ];
+
+  private dataPort(): DataMovePort {
+    return {
+      r: this.r, ioQueue: () => this.ioQueue(), hasAdminQueue: () => this.sqs.has(0), submit: (q, e) => this.submit(q, e),
+      buffer: (len) => this.buffer(len), w32: (a, v) => this.w32(a, v), w64: (a, v) => this.w64(a, v),
+    };
+  }
   private readonly weights = this.actions.map(([w]) => w);
   private readonly total = this.weights.reduce((a, b) => a + b, 0);
 

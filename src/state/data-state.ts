@@ -1,0 +1,61 @@
+// What snapshots keep of the data-management state: each namespace's current LBA format and blocks
+// marked uncorrectable, and the subsystem's sanitize status. Restored data is untrusted input:
+// checked whole against the namespaces first, taken only then.
+
+import { LBA_FORMATS, UNCORRECTABLE_LIMIT, type Namespace } from "./namespace.ts";
+import { BlockRanges } from "./block-ranges.ts";
+import { SanitizeState, type SanitizeSaved } from "./sanitize-state.ts";
+import type { NamespaceTable } from "./namespaces.ts";
+
+export interface DataState {
+  /** Per allocated namespace (attached or not). */
+  namespaces: { nsid: number; lbaf: number; uncorrectable: number[] }[];
+  sanitize: SanitizeSaved;
+}
+
+interface Owner {
+  readonly nsTable: NamespaceTable;
+  readonly sanitize: SanitizeState;
+}
+
+export function saveDataState(d: Owner): DataState {
+  return {
+    namespaces: d.nsTable.entries().map(({ ns }) => ({ nsid: ns.nsid, lbaf: ns.lbaf, uncorrectable: ns.uncorrectable.save() })),
+    sanitize: d.sanitize.save(),
+  };
+}
+
+/** Throws naming what is wrong; returns the state to hand to restoreDataState. */
+export function checkDataState(d: Owner, saved: unknown): DataState {
+  const s = saved as Partial<DataState> | null;
+  if (!s || typeof s !== "object" || !Array.isArray(s.namespaces)) throw new Error("data-management state missing");
+  if (s.namespaces.length > d.nsTable.nn) throw new Error(`data-management state for ${s.namespaces.length} namespaces, more than nn ${d.nsTable.nn}`);
+  const seen = new Set<number>();
+  // The namespace table's own check makes sure the snapshot's namespaces are here; each is looked up by NSID.
+  const namespaces = (s.namespaces as unknown[]).map((raw, i) => {
+    const e = raw as Partial<DataState["namespaces"][number]> | null;
+    if (!e || typeof e !== "object") throw new Error(`data-management state entry ${i}: format missing`);
+    const ns: Namespace | undefined = typeof e.nsid === "number" && !seen.has(e.nsid) ? d.nsTable.entry(e.nsid)?.ns : undefined;
+    if (!ns) throw new Error(`data-management state entry ${i}: no namespace ${String(e.nsid)} here`);
+    seen.add(ns.nsid);
+    const what = `namespace ${ns.nsid}`;
+    const lbaf = e.lbaf;
+    if (typeof lbaf !== "number" || !Number.isInteger(lbaf) || lbaf < 0 || lbaf >= LBA_FORMATS.length || !ns.formatUsable(lbaf)) {
+      throw new Error(`${what}: LBA format ${String(lbaf)}`);
+    }
+    const blocks = ns.backend.byteLength / LBA_FORMATS[lbaf].size;
+    return { nsid: ns.nsid, lbaf, uncorrectable: BlockRanges.check(e.uncorrectable, blocks, UNCORRECTABLE_LIMIT, `${what}: uncorrectable blocks`) };
+  });
+  return { namespaces, sanitize: SanitizeState.check(s.sanitize) };
+}
+
+export function restoreDataState(d: Owner, s: DataState): void {
+  for (const saved of s.namespaces) {
+    const ns = d.nsTable.entry(saved.nsid)?.ns;
+    if (!ns) continue;
+    ns.setFormat(saved.lbaf);
+    ns.uncorrectable.restore(saved.uncorrectable);
+    ns.formatting = false; // a Format NVM in flight runs again
+  }
+  d.sanitize.restore(s.sanitize);
+}
