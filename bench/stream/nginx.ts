@@ -44,7 +44,8 @@ export function ensureNginx(say: (msg: string) => void = () => {}): void {
   if (process.getuid?.() !== 0) throw new Error(`${NGINX} is missing: install Debian's nginx (apt-get install nginx) or run as root`);
   say("installing Debian's nginx (apt-get install nginx)");
   // The package's service is not started: the benchmark runs its own instance.
-  execFileSync("apt-get", ["install", "-y", "-q", "--no-install-recommends", "nginx"], {
+  const apt = "/usr/bin/apt-get";
+  execFileSync(apt, ["install", "-y", "-q", "--no-install-recommends", "nginx"], {
     stdio: ["ignore", "ignore", "inherit"],
     env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
   });
@@ -116,7 +117,9 @@ http {
       add_header Cache-Control no-store always;
       if ($request_method = OPTIONS) {
         add_header Access-Control-Allow-Origin * always;
-        add_header Access-Control-Allow-Headers "Range" always;
+        # v86's disk requests also send X-Accept-Encoding: allow what the browser asks for.
+        add_header Access-Control-Allow-Headers $http_access_control_request_headers always;
+        add_header Access-Control-Allow-Methods "GET, HEAD" always;
         add_header Access-Control-Max-Age 86400 always;
         return 204;
       }

@@ -45,7 +45,7 @@ interface ImageSpec {
 }
 
 function parseArgs(argv: string[]) {
-  const a = { quick: false, rounds: 3, links: undefined as string[] | undefined, images: ["default", "large"], variants: [...VARIANTS] as Variant[], out: join(ROOT, "bench/results") };
+  const a = { quick: false, rounds: 3, links: undefined as string[] | undefined, images: ["default", "large"] as string[], variants: [...VARIANTS] as Variant[], out: join(ROOT, "bench/results") };
   for (let i = 0; i < argv.length; i++) {
     const v = (): string => argv[++i] ?? fail(`${argv[i - 1]} needs a value`);
     const list = (allowed: readonly string[]): string[] => {
@@ -143,17 +143,18 @@ async function main(): Promise<void> {
   const load0 = loadavg();
   const images: ImageSpec[] = [];
   const allLinks = LINKS.map((l) => l.name);
-  if (args.images.includes("default")) {
-    images.push({ name: "default", path: join(ROOT, "public/guest/disk.img"), markers: ["V86NVME-ROOT-READY"], timeoutMs: 600_000, links: args.links ?? allLinks });
-  }
-  if (args.images.includes("large")) {
-    images.push({
-      name: "large",
-      path: largeImage(),
-      markers: ["V86NVME-ROOT-READY", "V86NVME-WORKLOAD-START", "V86NVME-WORKLOAD-DONE"],
-      timeoutMs: 1_800_000,
-      links: args.links ?? ["local", TARGET_LINK],
-    });
+  for (const name of args.images) {
+    if (name === "default") {
+      images.push({ name, path: join(ROOT, "public/guest/disk.img"), markers: ["V86NVME-ROOT-READY"], timeoutMs: 600_000, links: args.links ?? allLinks });
+    } else {
+      images.push({
+        name: "large",
+        path: largeImage(),
+        markers: ["V86NVME-ROOT-READY", "V86NVME-WORKLOAD-START", "V86NVME-WORKLOAD-DONE"],
+        timeoutMs: 1_800_000,
+        links: args.links ?? ["local", TARGET_LINK],
+      });
+    }
   }
   for (const im of images) if (!existsSync(im.path)) fail(`${im.path} is missing (run scripts/setup.sh)`);
 
@@ -211,12 +212,13 @@ async function main(): Promise<void> {
             try {
               r = await bootOnce(browser, pageUrl, { variant, url: base + file, size, timeoutMs: im.timeoutMs, markers: im.markers });
             } catch (e) {
-              say(`${im.name} ${link.name} round ${round} ${variant}: FAILED: ${e instanceof Error ? e.message : e}`);
+              say(`${im.name} ${link.name} round ${round} ${variant}: FAILED: ${String(e instanceof Error ? e.message : e).split("\n").slice(0, 12).join("\n")}`);
               runs.push({ image: im.name, link: link.name, round, variant, error: String(e instanceof Error ? e.message : e) });
               continue;
             }
             await new Promise((res) => setTimeout(res, 200)); // the access log's last lines
-            const reqs = nginx.requests().slice(before).filter((q) => q.path === `/${file}` && q.method === "GET");
+            // The image's requests and its boot trace's.
+            const reqs = nginx.requests().slice(before).filter((q) => q.path.startsWith(`/${file}`) && q.method === "GET");
             const bytes = reqs.reduce((s, q) => s + q.bytes, 0);
             const run: Run = {
               image: im.name,
