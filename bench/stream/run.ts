@@ -4,6 +4,7 @@
 //
 //   npm run bench:stream [-- --quick] [--rounds N] [--links a,b] [--images default,large]
 //                           [--variants ide,nvme,nvme-trace] [--out DIR]
+//   npm run bench:stream -- --render bench/results/stream.json   (the Markdown again)
 //
 // Debian's nginx serves the images (Range support is nginx's own) from a temporary directory; each
 // link but "local" is a throttling proxy in front of it (throttle.ts: a round trip per request,
@@ -19,9 +20,9 @@
 // of the default image on the target link. Output: bench/results/stream.{md,json}.
 
 import { execFileSync } from "node:child_process";
-import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { chromium, type Browser } from "@playwright/test";
 import { createServer } from "vite";
 import playwrightConfig from "../../playwright.config.ts";
@@ -137,8 +138,19 @@ async function bootOnce(browser: Browser, pageUrl: string, o: StreamBoot): Promi
 
 // ---- main ----
 
+/** `--render FILE`: the Markdown again from a stream.json (say, after the report's code changed). */
+function render(file: string): void {
+  const report = JSON.parse(readFileSync(file, "utf8")) as StreamReport;
+  report.summary = summarize(report.runs);
+  const md = renderMarkdown(report);
+  writeFileSync(join(dirname(file), "stream.md"), md);
+  process.stdout.write(md);
+}
+
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  if (argv[0] === "--render") return render(argv[1] ?? fail("--render needs a stream.json"));
+  const args = parseArgs(argv);
   const t0 = Date.now();
   const load0 = loadavg();
   const images: ImageSpec[] = [];
@@ -254,7 +266,7 @@ async function main(): Promise<void> {
       minutes: (Date.now() - t0) / 60000,
       rounds: args.rounds,
       quick: args.quick,
-      images: Object.fromEntries(images.map((im) => [im.name, { bytes: statSync(im.path).size, links: im.links }])),
+      images: Object.fromEntries(images.map((im) => [im.name, { bytes: statSync(im.path).size, links: im.links, bootTrace: existsSync(`${im.path}.boot-trace.json`) }])),
       runs,
       summary: summarize(runs),
     };
