@@ -171,6 +171,15 @@ export function renderMarkdown(r: StreamReport): string {
       `| ${c.image} | ${c.link} | ${VARIANT_NAMES[c.variant]} | ${num(m.bootMs, s)} | ${num(m.lastReadMs, s)} | ${num(m.waitMs, s)} | ${num(m.requests, (x) => String(Math.round(x)))} | ${num(m.bytes, mib)} | ${num(m.guestReadBytes, mib)} | ${num(m.unreadBytes, mib)} | ${c.runs - c.failed}${c.failed ? ` (${c.failed} failed)` : ""} |`,
     );
   }
+  const workload = r.runs.filter((x) => x.marks?.["V86NVME-WORKLOAD-DONE"] !== undefined && x.marks["V86NVME-WORKLOAD-START"] !== undefined);
+  if (workload.length) {
+    out.push("", "The large image's workload (reading 158 MiB of files before the prompt), from its start to its end marker on the console:", "");
+    out.push("| link | disk | workload | runs |", "| --- | --- | ---: | ---: |");
+    for (const c of cells.filter((c) => workload.some((x) => x.image === c.image && x.link === c.link && x.variant === c.variant))) {
+      const ms = workload.filter((x) => x.image === c.image && x.link === c.link && x.variant === c.variant).map((x) => x.marks!["V86NVME-WORKLOAD-DONE"] - x.marks!["V86NVME-WORKLOAD-START"]);
+      out.push(`| ${c.link} | ${VARIANT_NAMES[c.variant]} | ${num(median(ms), s)} | ${ms.length} |`);
+    }
+  }
   out.push("", "Targets (ratios within this run):", "");
   out.push("| image | ratio | value | goal | |", "| --- | --- | ---: | --- | --- |");
   for (const t of r.summary.targets) {
