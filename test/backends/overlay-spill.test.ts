@@ -190,6 +190,7 @@ describe("overlay memory budget", () => {
     const o = new Overlay(1024 * KiB, 512, { memoryBudget: PAGE, spill: async () => store });
     store.fail = true;
     for (let i = 0; i < 8; i++) o.write(i * PAGE, new Uint8Array(PAGE).fill(i + 1));
+    await vi.waitFor(() => expect(warn).toHaveBeenCalled());
     await settle();
     expect(warn).toHaveBeenCalledTimes(1);
     expect(String(warn.mock.calls[0][0])).toMatch(/spill store failed.*nothing written was lost/);
