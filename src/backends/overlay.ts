@@ -264,7 +264,8 @@ export class Overlay {
 
   /** Spills least recently written pages while memory is over budget. */
   private trim(): void {
-    if (this.spillState === "off" || this.residentBytes <= this.memoryBudget) return;
+    // The store is opened at half the budget, so that it is ready when the budget is reached.
+    if (this.spillState === "off" || this.residentBytes <= (this.spillState === "idle" ? this.memoryBudget / 2 : this.memoryBudget)) return;
     if (this.spillState === "idle") {
       if (!this.openStore) {
         this.spillState = "off";
@@ -297,23 +298,27 @@ export class Overlay {
       this.spillingBytes += this.pageSize;
       over -= this.pageSize;
     }
-    for (const [p, page] of batch) this.spillPage(p, page);
+    this.spillBatch(batch);
   }
 
-  private spillPage(p: number, page: Page): void {
+  /**
+   * Posts the pages' resident blocks to their slots. Pages without spilled blocks are written
+   * whole, pages in consecutive slots in one write; a slot holding spilled blocks gets only the
+   * resident runs (blocks keep their place in the slot).
+   */
+  private spillBatch(batch: [number, Page][]): void {
     const store = this.store!;
     const bs = this.blockSize;
-    if (page.slot < 0) page.slot = this.freeSlots.pop() ?? this.nextSlot++;
-    const mask = page.mask;
-    const version = page.version;
-    const epoch = this.epoch;
-    page.spilling = true;
-    page.gen++;
-    // A fresh slot takes the whole page; a slot holding spilled blocks only the resident runs.
-    const writes: Promise<void>[] = [];
-    const base = page.slot * this.pageSize;
-    if (page.spilled === 0) writes.push(store.write(base, page.data!.slice()));
-    else {
+    const whole: [number, Page][] = [];
+    for (const [p, page] of batch) {
+      if (page.spilled === 0) {
+        if (page.slot < 0) page.slot = this.freeSlots.pop() ?? this.nextSlot++;
+        whole.push([p, page]);
+        continue;
+      }
+      const done = this.startSpill(p, page);
+      const writes: Promise<void>[] = [];
+      const mask = page.mask;
       for (let b = 0; b < BLOCKS_PER_PAGE; ) {
         if (((mask >>> b) & 1) === 0) {
           b++;
@@ -321,16 +326,40 @@ export class Overlay {
         }
         let e = b + 1;
         while (e < BLOCKS_PER_PAGE && ((mask >>> e) & 1) === 1) e++;
-        writes.push(store.write(base + b * bs, page.data!.slice(b * bs, e * bs)));
+        writes.push(store.write(page.slot * this.pageSize + b * bs, page.data!.slice(b * bs, e * bs)));
         b = e;
       }
+      Promise.all(writes).then(() => done(true), (e) => done(false, e)).then(() => this.trim());
     }
-    Promise.all(writes).then(
-      () => {
-        this.spillingBytes -= this.pageSize;
-        if (epoch !== this.epoch || this.pages.get(p) !== page) return;
+    whole.sort((x, y) => x[1].slot - y[1].slot);
+    for (let i = 0; i < whole.length; ) {
+      let j = i + 1;
+      while (j < whole.length && whole[j][1].slot === whole[j - 1][1].slot + 1) j++;
+      const run = whole.slice(i, j);
+      const bytes = new Uint8Array(run.length * this.pageSize);
+      run.forEach(([, page], k) => bytes.set(page.data!, k * this.pageSize));
+      const dones = run.map(([p, page]) => this.startSpill(p, page));
+      store.write(run[0][1].slot * this.pageSize, bytes).then(
+        () => dones.forEach((d) => d(true)),
+        (e) => dones.forEach((d) => d(false, e)),
+      ).then(() => this.trim()); // once per run, so the next batch is as large
+      i = j;
+    }
+  }
+
+  /** Marks a page as spilling; the returned function settles it once the store answered (then trim again). */
+  private startSpill(p: number, page: Page): (ok: boolean, e?: unknown) => void {
+    const mask = page.mask;
+    const version = page.version;
+    const epoch = this.epoch;
+    page.spilling = true;
+    page.gen++;
+    return (ok, e) => {
+      this.spillingBytes -= this.pageSize;
+      const live = epoch === this.epoch && this.pages.get(p) === page;
+      if (live) {
         page.spilling = false;
-        if (page.version === version) {
+        if (ok && page.version === version) {
           page.spilled = (page.spilled | mask) >>> 0;
           page.mask = 0;
           page.data = undefined;
@@ -338,17 +367,9 @@ export class Overlay {
         }
         this.freeSlotIfUnused(page);
         if (page.mask === 0 && page.spilled === 0) this.pages.delete(p);
-        this.trim();
-      },
-      (e) => {
-        this.spillingBytes -= this.pageSize;
-        if (epoch === this.epoch && this.pages.get(p) === page) {
-          page.spilling = false;
-          this.freeSlotIfUnused(page);
-        }
-        this.stopSpilling(`writing to the spill store failed: ${e instanceof Error ? e.message : String(e)}`);
-      },
-    );
+      }
+      if (!ok) this.stopSpilling(`writing to the spill store failed: ${e instanceof Error ? e.message : String(e)}`);
+    };
   }
 
   private stopSpilling(why: string): void {
