@@ -86,6 +86,7 @@ function remoteGuest(page: Page, runToPromptMs: number): BenchGuest {
     since: call("since"),
     instructions: call("instructions"),
     tail: call("tail"),
+    diskStats: call("diskStats"),
     stop: async () => {
       await call("stop")().catch(() => undefined);
       await page.context().close();
