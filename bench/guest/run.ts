@@ -327,7 +327,8 @@ async function main(): Promise<void> {
   // The device code measured: the last commit that touched src/ or asm/.
   const commit = git("log", "-1", "--format=%h", "--", "src", "asm") || "unknown";
   const dirty = git("status", "--porcelain", "--", "src", "asm") !== "";
-  platform = args.browser ? await (await import("./chromium.ts")).chromiumPlatform(say) : nodePlatform();
+  // --disks: a profile on disk, so that the OPFS disk is files on the host's disk (in incognito it is memory).
+  platform = args.browser ? await (await import("./chromium.ts")).chromiumPlatform(say, { persistent: args.disks }) : nodePlatform();
   say(`${args.quick ? "quick run" : "full run"} in ${platform.runtime}: fio ${args.runtime} s per job, ${args.jobs.length} jobs, image ${IMAGE_BYTES} bytes + ${APPEND_MIB} MiB`);
   if (args.disks) return diskMode(commit, dirty, v86Version);
   const boots: BootTime[] = [];
