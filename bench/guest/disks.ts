@@ -20,10 +20,11 @@ export interface DiskRow extends FioResult {
   job: string;
   disk: "memory" | "opfs";
   rep: number;
-  /** fdatasync latency (the flush job): mean, p50, p99, microseconds. */
+  /** fdatasync latency (the flush job): mean, p50, p99, max, microseconds. */
   syncMeanUs?: number;
   syncP50Us?: number;
   syncP99Us?: number;
+  syncMaxUs?: number;
   syncs?: number;
 }
 
@@ -40,15 +41,16 @@ export const diskBootOptions = {
 const DEVICE = { memory: "/dev/nvme0n2", opfs: "/dev/nvme0n3" };
 
 export function diskFioLine(job: FioJob, disk: "memory" | "opfs", runtime: number): string {
-  return fioLine(job, DEVICE[disk], 0, DISK_MIB, runtime) + (job === FLUSH_JOB ? " --fdatasync=1" : "");
+  // fio keeps sync latency percentiles only with clat_percentiles (lat_percentiles alone leaves them out).
+  return fioLine(job, DEVICE[disk], 0, DISK_MIB, runtime) + (job === FLUSH_JOB ? " --fdatasync=1 --clat_percentiles=1" : "");
 }
 
 interface SyncDir {
   total_ios?: number;
-  lat_ns?: { mean?: number; percentile?: Record<string, number> };
+  lat_ns?: { mean?: number; max?: number; N?: number; percentile?: Record<string, number> };
 }
 
-function syncFigures(text: string): Pick<DiskRow, "syncMeanUs" | "syncP50Us" | "syncP99Us" | "syncs"> {
+function syncFigures(text: string): Pick<DiskRow, "syncMeanUs" | "syncP50Us" | "syncP99Us" | "syncMaxUs" | "syncs"> {
   const j = JSON.parse(text.slice(text.indexOf("{"))) as { jobs: { sync?: SyncDir }[] };
   const s = j.jobs[0]?.sync;
   const p = (q: number) => {
@@ -56,14 +58,14 @@ function syncFigures(text: string): Pick<DiskRow, "syncMeanUs" | "syncP50Us" | "
     const k = Object.keys(src).find((x) => Number(x) === q);
     return k ? src[k] / 1000 : NaN;
   };
-  return { syncMeanUs: (s?.lat_ns?.mean ?? NaN) / 1000, syncP50Us: p(50), syncP99Us: p(99), syncs: s?.total_ios ?? 0 };
+  return { syncMeanUs: (s?.lat_ns?.mean ?? NaN) / 1000, syncP50Us: p(50), syncP99Us: p(99), syncMaxUs: (s?.lat_ns?.max ?? NaN) / 1000, syncs: s?.lat_ns?.N || s?.total_ios || 0 };
 }
 
 /** Runs every job on both disks, `reps` times, alternating which goes first. */
 export async function runDiskJobs(g: BenchGuest, runtime: number, reps: number, say: (msg: string) => void): Promise<DiskRow[]> {
   const sizes = (await ok(g, "cat /sys/block/nvme0n2/size /sys/block/nvme0n3/size")).split(/\s+/).map(Number);
   if (sizes[0] * 512 !== DISK_MIB << 20 || sizes[1] * 512 !== DISK_MIB << 20) throw new Error(`disk mode: unexpected namespace sizes ${sizes}`);
-  const wc = (await ok(g, "cat /sys/block/nvme0n2/queue/write_cache /sys/block/nvme0n3/queue/write_cache")).split(/\s+/);
+  const wc = (await ok(g, "cat /sys/block/nvme0n2/queue/write_cache /sys/block/nvme0n3/queue/write_cache")).split("\n");
   say(`disk mode: write cache memory ${wc[0]}, opfs ${wc[1]}`);
   // Both disks written once over, so neither run meets fresh allocation (the OPFS file's growth, the memory disk's chunks).
   for (const d of ["memory", "opfs"] as const) await ok(g, `dd if=/dev/zero of=${DEVICE[d]} bs=1M count=${DISK_MIB} oflag=direct 2>/dev/null`, 600_000);
@@ -77,7 +79,7 @@ export async function runDiskJobs(g: BenchGuest, runtime: number, reps: number, 
         const row: DiskRow = { job: job.id, disk, rep, ...parseFio(json), ...(job === FLUSH_JOB ? syncFigures(json) : {}) };
         rows.push(row);
         say(`disk mode: ${job.id} ${disk}: ${row.iops.toFixed(0)} IOPS, ${(row.bwBytes / 1e6).toFixed(1)} MB/s, p99 ${row.latP99Us.toFixed(0)} us` +
-          (row.syncs ? `, fdatasync p50 ${row.syncP50Us!.toFixed(0)} us p99 ${row.syncP99Us!.toFixed(0)} us (${row.syncs})` : ""));
+          (row.syncs ? `, fdatasync mean ${row.syncMeanUs!.toFixed(0)} us p50 ${row.syncP50Us!.toFixed(0)} us p99 ${row.syncP99Us!.toFixed(0)} us (${row.syncs})` : ""));
       }
     }
   }
@@ -101,7 +103,7 @@ export function renderDisks(rows: DiskRow[], head: string): string {
     if (!m.length || !o.length) continue;
     const cell = (rs: DiskRow[]) =>
       `${mean(rs.map((r) => r.iops)).toFixed(0)} IOPS, ${(mean(rs.map((r) => r.bwBytes)) / 1e6).toFixed(1)} MB/s, p99 ${mean(rs.map((r) => r.latP99Us)).toFixed(0)} µs` +
-      (rs[0].syncs ? `; fdatasync p50 ${mean(rs.map((r) => r.syncP50Us!)).toFixed(0)} µs, **p99 ${mean(rs.map((r) => r.syncP99Us!)).toFixed(0)} µs**` : "");
+      (rs[0].syncs ? `; fdatasync mean ${mean(rs.map((r) => r.syncMeanUs!)).toFixed(0)} µs, p50 ${mean(rs.map((r) => r.syncP50Us!)).toFixed(0)} µs, **p99 ${mean(rs.map((r) => r.syncP99Us!)).toFixed(0)} µs**, max ${Math.max(...rs.map((r) => r.syncMaxUs!)).toFixed(0)} µs` : "");
     lines.push(`| ${job.title} | ${cell(m)} | ${cell(o)} | ${((100 * mean(o.map((r) => r.iops))) / mean(m.map((r) => r.iops))).toFixed(0)} % |`);
   }
   lines.push("", `Per rep: ${rows.map((r) => `${r.job}/${r.disk}#${r.rep + 1} ${r.iops.toFixed(0)}`).join(", ")}.`, "");
