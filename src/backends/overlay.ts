@@ -23,6 +23,12 @@ const BLOCKS_PER_PAGE = 32;
 const MiB = 1024 * 1024;
 /** Spill writes in flight at most (each holds a copy of its bytes until confirmed). */
 const MAX_SPILLING = 8 * MiB;
+/**
+ * Bytes per spill write of whole pages. The buffers come back from the worker and are reused, as
+ * are the bytes of spilled pages: a steady stream of fresh buffers would leave garbage that both
+ * sides' collectors reclaim only in large steps (about 100 MiB more memory than the budget).
+ */
+const RUN_BYTES = MiB;
 
 /**
  * A copy of an overlay's contents: its written pages (index, block mask, bytes, packed in index
@@ -88,6 +94,9 @@ export class Overlay {
   private spillingBytes = 0;
   /** Bumped by clear() and restore(): confirmations of spills posted before are stale. */
   private epoch = 0;
+  /** Reusable spill-write buffers (RUN_BYTES each) and page buffers. */
+  private readonly runBuffers: ArrayBuffer[] = [];
+  private readonly pageBuffers: Uint8Array[] = [];
 
   constructor(readonly byteLength: number, readonly blockSize = 512, o: OverlayOptions = {}) {
     if (!Number.isSafeInteger(blockSize) || blockSize < 1) throw new Error(`overlay: bad block size ${blockSize}`);
@@ -219,7 +228,8 @@ export class Overlay {
     this.check(offset, src.length);
     this.walk(offset, src.length, (p, lo, hi, done) => {
       const page = this.pages.get(p) ?? this.newPage(p);
-      page.data ??= new Uint8Array(this.pageSize);
+      // A reused buffer holds old bytes, but only the blocks in mask are ever read.
+      page.data ??= this.pageBuffers.pop() ?? new Uint8Array(this.pageSize);
       page.data.set(src.subarray(done, done + (hi - lo) * this.blockSize), lo * this.blockSize);
       const m = bits(lo, hi);
       page.mask = (page.mask | m) >>> 0;
@@ -317,7 +327,7 @@ export class Overlay {
         continue;
       }
       const done = this.startSpill(p, page);
-      const writes: Promise<void>[] = [];
+      const writes: Promise<unknown>[] = [];
       const mask = page.mask;
       for (let b = 0; b < BLOCKS_PER_PAGE; ) {
         if (((mask >>> b) & 1) === 0) {
@@ -326,23 +336,29 @@ export class Overlay {
         }
         let e = b + 1;
         while (e < BLOCKS_PER_PAGE && ((mask >>> e) & 1) === 1) e++;
-        writes.push(store.write(page.slot * this.pageSize + b * bs, page.data!.slice(b * bs, e * bs)));
+        writes.push(store.write(page.slot * this.pageSize + b * bs, page.data!.slice(b * bs, e * bs).buffer, (e - b) * bs));
         b = e;
       }
       Promise.all(writes).then(() => done(true), (e) => done(false, e)).then(() => this.trim());
     }
     whole.sort((x, y) => x[1].slot - y[1].slot);
+    const perRun = Math.max(1, Math.floor(RUN_BYTES / this.pageSize));
     for (let i = 0; i < whole.length; ) {
       let j = i + 1;
-      while (j < whole.length && whole[j][1].slot === whole[j - 1][1].slot + 1) j++;
+      while (j < whole.length && j - i < perRun && whole[j][1].slot === whole[j - 1][1].slot + 1) j++;
       const run = whole.slice(i, j);
-      const bytes = new Uint8Array(run.length * this.pageSize);
+      const size = Math.max(RUN_BYTES, this.pageSize);
+      const buffer = this.runBuffers.pop() ?? new ArrayBuffer(size);
+      const bytes = new Uint8Array(buffer);
       run.forEach(([, page], k) => bytes.set(page.data!, k * this.pageSize));
       const dones = run.map(([p, page]) => this.startSpill(p, page));
-      store.write(run[0][1].slot * this.pageSize, bytes).then(
-        () => dones.forEach((d) => d(true)),
+      store.write(run[0][1].slot * this.pageSize, buffer, run.length * this.pageSize).then(
+        (back) => {
+          if (back?.byteLength === size && this.runBuffers.length < MAX_SPILLING / size) this.runBuffers.push(back);
+          dones.forEach((d) => d(true));
+        },
         (e) => dones.forEach((d) => d(false, e)),
-      ).then(() => this.trim()); // once per run, so the next batch is as large
+      ).then(() => this.trim()); // once per batch's run, so the next batch is as large
       i = j;
     }
   }
@@ -362,6 +378,7 @@ export class Overlay {
         if (ok && page.version === version) {
           page.spilled = (page.spilled | mask) >>> 0;
           page.mask = 0;
+          if (this.pageBuffers.length < MAX_SPILLING / this.pageSize) this.pageBuffers.push(page.data!);
           page.data = undefined;
           this.resident.delete(p);
         }

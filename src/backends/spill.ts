@@ -7,8 +7,11 @@ import { Channel, startDiskWorker } from "./opfs.ts";
 import type { Reply } from "./opfs-protocol.ts";
 
 export interface SpillStore {
-  /** Stores `data` (handed over: the caller no longer uses it) at `offset`; resolves once written. */
-  write(offset: number, data: Uint8Array): Promise<void>;
+  /**
+   * Stores the first `length` bytes of `buffer` (handed over: the caller no longer uses it) at
+   * `offset`; resolves once written, with the buffer given back for reuse where it can be.
+   */
+  write(offset: number, buffer: ArrayBuffer, length: number): Promise<ArrayBuffer | undefined>;
   /** The bytes at [offset, offset+length), as written by every write posted before. */
   read(offset: number, length: number): Promise<Uint8Array>;
   /** Removes the file; pending calls are answered first. */
@@ -36,10 +39,10 @@ class OpfsSpillStore implements SpillStore {
     return new OpfsSpillStore(channel, worker, name);
   }
 
-  async write(offset: number, data: Uint8Array): Promise<void> {
-    const buf = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? (data.buffer as ArrayBuffer) : data.slice().buffer;
-    const r = await this.channel.call({ op: "write", offset, data: buf, fua: false, map: [], seen: 0 }, [buf]);
+  async write(offset: number, buffer: ArrayBuffer, length: number): Promise<ArrayBuffer | undefined> {
+    const r = await this.channel.call({ op: "write", offset, data: buffer, length, fua: false, map: [], seen: 0, giveBack: true }, [buffer]);
     if (!r.ok) throw why(r);
+    return r.data;
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
