@@ -17,7 +17,8 @@
 // each block with a crc32c header, then read back and verified (verify_fatal). Memory: the RSS
 // of Chromium's renderer processes (/proc/PID/status VmRSS, the processes whose command line has
 // --type=renderer; the tab's is the largest), after the boot, sampled every second during fio,
-// and after; the target is guest RAM + 256 MiB. Output: bench/results/big.md and big.json.
+// and after; the target is guest RAM + 256 MiB. Output: bench/results/big.md and big.json
+// (big-budget-N.* with --budget-mib).
 
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, openSync, closeSync, ftruncateSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -213,11 +214,12 @@ async function main(): Promise<void> {
       verdict: fioStatus === 0 && !job.error && !dmesg && peak <= target ? "pass" : "fail",
     };
     mkdirSync(args.out, { recursive: true });
-    writeFileSync(join(args.out, "big.json"), JSON.stringify(report, null, 2) + "\n");
+    const name = args.budgetMiB === undefined ? "big" : `big-budget-${args.budgetMiB}`;
+    writeFileSync(join(args.out, `${name}.json`), JSON.stringify(report, null, 2) + "\n");
     const md = render(report, fioOut);
-    writeFileSync(join(args.out, "big.md"), md);
+    writeFileSync(join(args.out, `${name}.md`), md);
     process.stdout.write(md);
-    if (report.verdict !== "pass") throw new Error(`target missed or fio failed: see ${join(args.out, "big.md")}`);
+    if (report.verdict !== "pass") throw new Error(`target missed or fio failed: see ${join(args.out, `${name}.md`)}`);
   } finally {
     if (g) {
       process.stderr.write(`--- serial tail ---\n${await g.tail(40).catch(() => "(none)")}\n`);
