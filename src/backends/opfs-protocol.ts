@@ -20,7 +20,8 @@ export type Request =
   | { op: "write"; id: number; offset: number; data: ArrayBuffer; length?: number; fua: boolean; map: MapPageWrite[]; seen: number; giveBack?: boolean }
   | { op: "flush"; id: number; map: MapPageWrite[]; seen: number }
   | { op: "close"; id: number }
-  | { op: "remove"; id: number; name: string };
+  | { op: "remove"; id: number; name: string }
+  | { op: "sweep"; id: number; prefix: string };
 
 export type ErrorKind = "read" | "write" | "capacity";
 
@@ -42,6 +43,8 @@ export interface SyncHandle {
 export interface DiskFiles {
   open(name: string): Promise<{ data: SyncHandle; map: SyncHandle }>;
   remove(name: string): Promise<void>;
+  /** Removes the files whose names start with `prefix`, except those open (in any page); how many went. */
+  sweep?(prefix: string): Promise<number>;
 }
 
 /** The endpoint a Worker (or a test's stand-in) offers. */
@@ -143,6 +146,11 @@ export class DiskFileServer {
           await h.data.close();
           await h.map.close();
         }
+        return {};
+      }
+      case "sweep": {
+        if (!DISK_NAME.test(req.prefix)) throw new Error(`bad prefix "${req.prefix}"`);
+        await this.files.sweep?.(req.prefix);
         return {};
       }
       case "remove": {

@@ -1,7 +1,8 @@
 // Where an overlay's pages go when memory is over its budget: a scratch file in the Origin Private
 // File System, served by the persistent disk's worker and protocol (its map file stays empty).
-// The file is the page's only: a random name, removed on close. Writes and reads are answered in
-// the order they were posted, so a read sees every write posted before it.
+// The file is the page's only: a random name, removed on close; files left by pages that ended
+// without closing are removed by the next page that spills (open ones are locked and stay). Writes
+// and reads are answered in the order they were posted, so a read sees every write posted before it.
 
 import { Channel, startDiskWorker } from "./opfs.ts";
 import type { Reply } from "./opfs-protocol.ts";
@@ -18,6 +19,8 @@ export interface SpillStore {
   close(): Promise<void>;
 }
 
+const PREFIX = "spill-";
+
 const why = (r: Reply) => new Error(r.ok ? "no data in the reply" : r.error);
 
 class OpfsSpillStore implements SpillStore {
@@ -30,7 +33,9 @@ class OpfsSpillStore implements SpillStore {
   static async open(): Promise<OpfsSpillStore> {
     const worker = startDiskWorker();
     const channel = new Channel(worker);
-    const name = `spill-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+    const name = `${PREFIX}${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+    // Files left by pages that ended without close(); those of open pages are locked and stay.
+    await channel.call({ op: "sweep", prefix: PREFIX });
     const r = await channel.call({ op: "open", name });
     if (!r.ok) {
       worker.terminate();
