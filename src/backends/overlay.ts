@@ -275,7 +275,8 @@ export class Overlay {
   /** Spills least recently written pages while memory is over budget. */
   private trim(): void {
     // The store is opened at half the budget, so that it is ready when the budget is reached.
-    if (this.spillState === "off" || this.residentBytes <= (this.spillState === "idle" ? this.memoryBudget / 2 : this.memoryBudget)) return;
+    const opensEarly = this.spillState === "idle" && this.openStore;
+    if (this.spillState === "off" || this.residentBytes <= (opensEarly ? this.memoryBudget / 2 : this.memoryBudget)) return;
     if (this.spillState === "idle") {
       if (!this.openStore) {
         this.spillState = "off";
