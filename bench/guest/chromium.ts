@@ -7,10 +7,11 @@
 // not reload the page under a running guest.
 
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer as createNetServer } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type Page } from "@playwright/test";
+import { chromium, type Browser, type BrowserContext, type Page } from "@playwright/test";
 import { createServer } from "vite";
 import playwrightConfig from "../../playwright.config.ts";
 import { ROOT } from "../../e2e/node/guest.ts";
@@ -69,8 +70,8 @@ function childrenCpu(): () => number {
 
 type Methods = { [K in keyof BenchGuest as BenchGuest[K] extends (...a: never[]) => unknown ? K : never]: BenchGuest[K] };
 
-/** The page's window.benchGuest, seen from here; stop() also closes the page's context. */
-function remoteGuest(page: Page, runToPromptMs: number): BenchGuest {
+/** The page's window.benchGuest, seen from here; stop() also closes the page (and its own context). */
+function remoteGuest(page: Page, runToPromptMs: number, ownContext: boolean): BenchGuest {
   const call = <K extends keyof Methods>(name: K): Methods[K] =>
     ((...args: unknown[]) =>
       page.evaluate(([name, args]) => (window.benchGuest as unknown as Record<string, (...a: unknown[]) => unknown>)[name](...args), [name, args] as const)) as Methods[K];
@@ -86,14 +87,20 @@ function remoteGuest(page: Page, runToPromptMs: number): BenchGuest {
     since: call("since"),
     instructions: call("instructions"),
     tail: call("tail"),
+    diskStats: call("diskStats"),
     stop: async () => {
       await call("stop")().catch(() => undefined);
-      await page.context().close();
+      await (ownContext ? page.context().close() : page.close());
     },
   };
 }
 
-export async function chromiumPlatform(say: (msg: string) => void): Promise<Platform> {
+/**
+ * `persistent`: one browser profile on disk (a temporary directory) for every boot, so that the
+ * Origin Private File System is files on the host's disk, as for a user; otherwise each boot gets
+ * a fresh incognito context, whose OPFS lives in the browser's memory.
+ */
+export async function chromiumPlatform(say: (msg: string) => void, o: { persistent?: boolean } = {}): Promise<Platform> {
   const port = await freePort();
   const server = await createServer({
     root: ROOT,
@@ -104,16 +111,21 @@ export async function chromiumPlatform(say: (msg: string) => void): Promise<Plat
   });
   await server.listen();
   const base = `http://127.0.0.1:${port}`;
-  const launch = playwrightConfig.use?.launchOptions ?? {};
-  let browser;
+  const launch = { ...(playwrightConfig.use?.launchOptions ?? {}), executablePath: "/usr/bin/chromium", headless: true };
+  const profile = o.persistent ? mkdtempSync(join(tmpdir(), "v86nvme-profile-")) : undefined;
+  let browser: Browser;
+  let shared: BrowserContext | undefined;
   try {
-    browser = await chromium.launch({ ...launch, executablePath: "/usr/bin/chromium", headless: true });
+    if (profile) {
+      shared = await chromium.launchPersistentContext(profile, launch);
+      browser = shared.browser()!;
+    } else browser = await chromium.launch(launch);
   } catch (e) {
     await server.close();
     throw e;
   }
   const playwright = (JSON.parse(readFileSync(join(ROOT, "node_modules/@playwright/test/package.json"), "utf8")) as { version: string }).version;
-  const runtime = `Chromium ${browser.version()} (headless, /usr/bin/chromium, Playwright ${playwright})`;
+  const runtime = `Chromium ${browser.version()} (headless, /usr/bin/chromium, Playwright ${playwright}${profile ? ", profile on disk" : ""})`;
   say(`${runtime}, vite dev server at ${base}`);
   const b = browser;
   const cpuSeconds = childrenCpu();
@@ -123,9 +135,9 @@ export async function chromiumPlatform(say: (msg: string) => void): Promise<Plat
     runtime,
     cpuSeconds,
     async boot(o) {
-      const context = await b.newContext();
+      const context = shared ?? (await b.newContext());
+      const page = await context.newPage();
       try {
-        const page = await context.newPage();
         page.on("pageerror", (e) => say(`page error: ${e.message}`));
         page.on("console", (m) => {
           if (m.type() === "error" || m.type() === "warning") say(`page console ${m.type()}: ${m.text()}`);
@@ -134,15 +146,16 @@ export async function chromiumPlatform(say: (msg: string) => void): Promise<Plat
         await page.goto(`${base}/bench/guest/page.html`);
         await page.waitForFunction(() => window.benchPage !== undefined, undefined, { timeout: 120_000 });
         const ms = await page.evaluate((options) => window.benchPage!.boot(options), o);
-        return remoteGuest(page, ms);
+        return remoteGuest(page, ms, !shared);
       } catch (e) {
-        await context.close();
+        await (shared ? page.close() : context.close());
         throw e;
       }
     },
     async close() {
-      await b.close();
+      await (shared ? shared.close() : b.close());
       await server.close();
+      if (profile) rmSync(profile, { recursive: true, force: true });
     },
   };
 }

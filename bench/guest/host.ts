@@ -26,6 +26,28 @@ export interface BootOptions {
   bootTimeoutMs: number;
   /** Echo the serial console to stderr. */
   echo: boolean;
+  /** Namespace 1 read over HTTP from the dev server (HttpBackend) rather than a copy in page memory (Chromium; no IDE, no appendBytes). */
+  rootOverHttp?: boolean;
+  /** More NVMe namespaces after the image, nsid 2, 3, … (Chromium only). */
+  disks?: ExtraDisk[];
+}
+
+/** A blank disk in RAM, a persistent disk in OPFS (created afresh, removed at stop), or an image over HTTP with its overlay's memory budget. */
+export type ExtraDisk =
+  | { kind: "memory"; size: number }
+  | { kind: "opfs"; name: string; size: number }
+  | { kind: "http"; url: string; memoryBudget?: number };
+
+/** What a namespace's backend holds in memory and elsewhere, for the memory figures. */
+export interface DiskStat {
+  nsid: number;
+  kind: string;
+  /** Overlay bytes in page memory, overlay bytes spilled to OPFS (copy-on-write disks). */
+  residentBytes?: number;
+  spilledBytes?: number;
+  /** HTTP requests and bytes fetched (HTTP disks). */
+  requests?: number;
+  bytesFetched?: number;
 }
 
 export interface RunResult {
@@ -55,6 +77,8 @@ export interface BenchGuest {
   instructions(): Promise<number>;
   /** The last lines of the serial console, for failure messages. */
   tail(lines?: number): Promise<string>;
+  /** The namespaces' memory and traffic figures ([] where not known). */
+  diskStats(): Promise<DiskStat[]>;
   /** Stops the emulator and releases the guest. */
   stop(): Promise<void>;
 }
@@ -93,6 +117,7 @@ export interface LocalParts {
   sampler: Sampler;
   run(cmd: string, timeoutMs: number): Promise<RunResult>;
   tail(lines: number): string;
+  diskStats?(): DiskStat[];
   stop(): Promise<void>;
 }
 
@@ -114,6 +139,7 @@ export function localGuest(p: LocalParts): BenchGuest {
     since: async (from) => s.since(from),
     instructions: async () => s.instructions(),
     tail: async (lines = 40) => p.tail(lines),
+    diskStats: async () => p.diskStats?.() ?? [],
     stop: async () => {
       s.stop();
       await p.stop();

@@ -13,6 +13,7 @@ export function nodePlatform(): Platform {
       return (c.user + c.system) / 1e6;
     },
     async boot(o) {
+      if (o.rootOverHttp || o.disks?.length) throw new Error("rootOverHttp and disks are for guests in Chromium (--browser)");
       let g: Guest | undefined;
       let sampler: Sampler | undefined;
       try {

@@ -8,11 +8,15 @@
 
 import { V86 } from "v86";
 import v86WasmUrl from "v86/build/v86.wasm?url";
+import type { BlockBackend } from "../../src/backends/block-backend.ts";
+import { HttpBackend } from "../../src/backends/http.ts";
 import { MemoryBackend } from "../../src/backends/memory.ts";
+import { OpfsBackend } from "../../src/backends/opfs.ts";
+import { CowBackend } from "../../src/backends/overlay.ts";
 import { fetchWithProgress } from "../../src/app/loader.ts";
 import { MEMORY_SIZE, stopMachine } from "../../src/app/machine.ts";
 import { attachNvme, type NvmeV86 } from "../../src/v86/attach.ts";
-import { localGuest, startSampler, type BootOptions, type RunResult } from "./host.ts";
+import { localGuest, startSampler, type BootOptions, type DiskStat, type ExtraDisk, type RunResult } from "./host.ts";
 
 const PROMPT = "guest# ";
 /** What the image's rootfs-init.sh prints once the root file system is mounted. */
@@ -124,20 +128,51 @@ function selectIdeLabel(img: Uint8Array): void {
   if (!found) throw new Error("no 'DEFAULT nvme' line in the image: cannot select the ide label");
 }
 
+/** A namespace after the image. */
+async function openDisk(d: ExtraDisk): Promise<BlockBackend> {
+  switch (d.kind) {
+    case "memory":
+      return new MemoryBackend(d.size);
+    case "opfs":
+      return OpfsBackend.open({ name: d.name, size: d.size, reset: true });
+    case "http": {
+      const http = await HttpBackend.open(d.url);
+      return d.memoryBudget === undefined ? http : new CowBackend(http.base, { memoryBudget: d.memoryBudget });
+    }
+  }
+}
+
+function diskStat(nsid: number, d: BlockBackend): DiskStat {
+  const cow = d instanceof CowBackend ? d : undefined;
+  const http = cow?.base as Partial<HttpBackend> | undefined;
+  return {
+    nsid,
+    kind: d instanceof OpfsBackend ? "opfs" : cow ? "cow" : d instanceof MemoryBackend ? "memory" : "other",
+    ...(cow ? { residentBytes: cow.overlay.residentBytes, spilledBytes: cow.overlay.spilledBytes } : {}),
+    ...(http?.stats ? { requests: http.stats.requests, bytesFetched: http.stats.bytesFetched } : {}),
+  };
+}
+
 async function boot(o: BootOptions): Promise<number> {
   if (window.benchGuest) throw new Error("one boot per page");
+  if (o.rootOverHttp && (o.ide || o.appendBytes || o.label !== "nvme")) throw new Error("rootOverHttp: namespace 1 is the image as served, without IDE, label or appended bytes");
   const [bios, vgaBios, image] = await Promise.all(
-    ["/bios/bios-256k.bin", "/bios/vgabios-stdvga.bin", "/guest/disk.img"].map((url) => fetchWithProgress(url)),
+    ["/bios/bios-256k.bin", "/bios/vgabios-stdvga.bin", ...(o.rootOverHttp ? [] : ["/guest/disk.img"])].map((url) => fetchWithProgress(url)),
   );
-  const src = new Uint8Array(image);
-  if (o.label === "ide") selectIdeLabel(src);
-  const size = src.length + o.appendBytes;
-  const drive = o.nvme ? new MemoryBackend(size, src) : undefined;
+  let drive: BlockBackend | undefined;
   let hda: Uint8Array | undefined;
-  if (o.ide) {
-    hda = new Uint8Array(size);
-    hda.set(src);
+  if (o.rootOverHttp) drive = await HttpBackend.open(new URL("/guest/disk.img", location.href).href);
+  else {
+    const src = new Uint8Array(image);
+    if (o.label === "ide") selectIdeLabel(src);
+    const size = src.length + o.appendBytes;
+    drive = o.nvme ? new MemoryBackend(size, src) : undefined;
+    if (o.ide) {
+      hda = new Uint8Array(size);
+      hda.set(src);
+    }
   }
+  const disks = await Promise.all((o.disks ?? []).map(openDisk));
   const emulator = new V86({
     wasm_path: v86WasmUrl,
     bios: { buffer: bios },
@@ -154,6 +189,11 @@ async function boot(o: BootOptions): Promise<number> {
   const stop = async (): Promise<void> => {
     sampler.stop();
     await stopMachine(emulator);
+    for (const [i, d] of disks.entries()) {
+      const spec = o.disks![i];
+      if (d instanceof OpfsBackend || d instanceof CowBackend) await d.close().catch(() => undefined);
+      if (spec.kind === "opfs") await OpfsBackend.remove(spec.name).catch(() => undefined);
+    }
   };
   let runStartedAt = 0;
   try {
@@ -162,7 +202,7 @@ async function boot(o: BootOptions): Promise<number> {
         try {
           if (drive) {
             nvme = await attachNvme(emulator, {
-              drive,
+              namespaces: [drive, ...disks].map((backend) => ({ backend })),
               serial: o.serial,
               shadow_doorbells: o.shadowDoorbells,
               log: (level, msg) => {
@@ -196,6 +236,7 @@ async function boot(o: BootOptions): Promise<number> {
     sampler,
     run: (cmd, timeoutMs) => shell.run(cmd, timeoutMs),
     tail: (lines) => shell.tail(lines),
+    diskStats: () => (drive ? [drive, ...disks].map((d, i) => diskStat(i + 1, d)) : []),
     stop,
   });
   return runToPromptMs;

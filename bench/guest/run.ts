@@ -23,6 +23,10 @@
 // mean/p99 latency; device counter deltas around the job divided by fio's I/O count; guest
 // instructions per second while the disk was busy (sampler.ts).
 //
+// --disks (with --browser): instead, the persistent OPFS disk against the in-memory disk in one boot
+// (disks.ts): 4 KiB random write QD 32, 1 MiB sequential write, fdatasync latency; --reps times
+// (default 2), alternating; output guest-disks.md and .json.
+//
 // --browser: the same plan with every guest in Debian's Chromium (chromium.ts: Playwright's library
 // API, vite's dev server, bench/guest/page.html); host.ts is what both kinds of guest offer.
 //
@@ -36,6 +40,7 @@ import { join } from "node:path";
 import { DISK_IMAGE, ROOT } from "../../e2e/node/guest.ts";
 import { ok, type BenchGuest, type BootOptions, type Platform } from "./host.ts";
 import { FIO_OUT, JOBS, fioLine, parseFio, type FioJob } from "./jobs.ts";
+import { DISK_JOBS, DISK_MIB, diskBootOptions, diskFioLine, renderDisks, runDiskJobs } from "./disks.ts";
 import { nodePlatform } from "./node.ts";
 import { renderMarkdown, type BenchReport, type BootTime, type CpuRef, type Row } from "./report.ts";
 
@@ -46,6 +51,7 @@ type Mode = (typeof MODES)[number];
 
 interface Args {
   browser: boolean;
+  disks: boolean;
   quick: boolean;
   runtime: number;
   warmup: number;
@@ -60,7 +66,7 @@ interface Args {
 }
 
 function usage(msg: string): never {
-  process.stderr.write(`bench:guest: ${msg}\nusage: run.ts [--browser] [--quick] [--runtime S] [--warmup S] [--reps N] [--boot-pairs N] [--jobs id,id] [--modes m,m] [--coalesce THR,TIME] [--only boot|fio] [--out DIR] [--echo]\n`);
+  process.stderr.write(`bench:guest: ${msg}\nusage: run.ts [--browser [--disks]] [--quick] [--runtime S] [--warmup S] [--reps N] [--boot-pairs N] [--jobs id,id] [--modes m,m] [--coalesce THR,TIME] [--only boot|fio] [--out DIR] [--echo]\n`);
   process.exit(2);
 }
 
@@ -68,6 +74,7 @@ function parseArgs(argv: string[]): Args {
   const quick = argv.includes("--quick");
   const a: Args = {
     browser: false,
+    disks: false,
     quick,
     runtime: quick ? 5 : 20,
     warmup: quick ? 3 : 4,
@@ -86,6 +93,7 @@ function parseArgs(argv: string[]): Args {
     const v = (): string => (i + 1 < argv.length ? argv[++i] : usage(`${k} needs a value`));
     if (k === "--quick" || k === "--") continue;
     else if (k === "--browser") a.browser = true;
+    else if (k === "--disks") a.disks = true;
     else if (k === "--runtime") a.runtime = Number(v());
     else if (k === "--warmup") a.warmup = Number(v());
     else if (k === "--reps") a.reps = Number(v());
@@ -112,6 +120,8 @@ function parseArgs(argv: string[]): Args {
     else usage(`unknown argument ${k}`);
   }
   if (!(a.runtime >= 1)) usage("--runtime is seconds, >= 1");
+  if (a.disks && !a.browser) usage("--disks needs --browser (the persistent disk lives in the browser's OPFS)");
+  if (a.disks && !argv.includes("--reps")) a.reps = 2;
   if (!(a.reps >= 1) || !(a.bootPairs >= 0)) usage("--reps >= 1, --boot-pairs >= 0");
   return a;
 }
@@ -317,8 +327,10 @@ async function main(): Promise<void> {
   // The device code measured: the last commit that touched src/ or asm/.
   const commit = git("log", "-1", "--format=%h", "--", "src", "asm") || "unknown";
   const dirty = git("status", "--porcelain", "--", "src", "asm") !== "";
-  platform = args.browser ? await (await import("./chromium.ts")).chromiumPlatform(say) : nodePlatform();
+  // --disks: a profile on disk, so that the OPFS disk is files on the host's disk (in incognito it is memory).
+  platform = args.browser ? await (await import("./chromium.ts")).chromiumPlatform(say, { persistent: args.disks }) : nodePlatform();
   say(`${args.quick ? "quick run" : "full run"} in ${platform.runtime}: fio ${args.runtime} s per job, ${args.jobs.length} jobs, image ${IMAGE_BYTES} bytes + ${APPEND_MIB} MiB`);
+  if (args.disks) return diskMode(commit, dirty, v86Version);
   const boots: BootTime[] = [];
   for (let i = 0; i < (args.only === "fio" ? 0 : args.bootPairs); i++) {
     // Alternate the order so drift does not favour one disk.
@@ -362,6 +374,42 @@ async function main(): Promise<void> {
   writeFileSync(join(args.out, `${base}.md`), md);
   process.stdout.write(md);
   say(`done in ${(report.wallSeconds / 60).toFixed(1)} min; wrote ${join(args.out, `${base}.md`)} and ${base}.json`);
+}
+
+async function diskMode(commit: string, dirty: boolean, v86Version: string): Promise<void> {
+  say(`disk mode in ${platform.runtime}: fio ${args.runtime} s per job, ${args.reps} reps, memory and OPFS disks of ${DISK_MIB} MiB`);
+  const g = await boot("disks", { serial: "V86BENCHDISK", ...diskBootOptions });
+  let rows;
+  try {
+    rows = await runDiskJobs(g, args.runtime, args.reps, say);
+  } catch (e) {
+    process.stderr.write(`--- serial tail ---\n${await g.tail(40).catch(() => "(none)")}\n`);
+    throw e;
+  } finally {
+    await g.stop();
+  }
+  await platform.close();
+  const report = {
+    date: new Date().toISOString(),
+    nproc: cpus().length,
+    cpu: cpus()[0]?.model ?? "unknown",
+    browser: platform.runtime,
+    v86: v86Version,
+    commit: dirty ? `${commit} + local changes in src/ or asm/` : commit,
+    loadavg: loadavg(),
+    runtime: args.runtime,
+    reps: args.reps,
+    fioLines: Object.fromEntries(DISK_JOBS.map((j) => [j.id, diskFioLine(j, "opfs", args.runtime)])),
+    rows,
+  };
+  const head = `# Persistent (OPFS) disk against the in-memory disk (npm run bench:guest -- --browser --disks)\n\n` +
+    `${report.date}, ${report.nproc} × ${report.cpu}, ${report.browser}, v86 ${report.v86}, device code at ${report.commit}, ` +
+    `load average at the end ${report.loadavg.map((x) => x.toFixed(1)).join(" ")}. fio ${args.runtime} s per job on the raw ${DISK_MIB} MiB namespaces, ${args.reps} reps alternating.`;
+  const md = renderDisks(rows, head);
+  mkdirSync(args.out, { recursive: true });
+  writeFileSync(join(args.out, "guest-disks.json"), JSON.stringify(report, (_k, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 2) + "\n");
+  writeFileSync(join(args.out, "guest-disks.md"), md);
+  process.stdout.write(md);
 }
 
 main().then(

@@ -1,7 +1,8 @@
 // The messages between a persistent disk (main thread) and the Worker that owns its files in the
 // Origin Private File System, and the worker's side of them. The worker is a plain file server:
 // it owns two FileSystemSyncAccessHandles (data and map), handles one request at a time in the
-// order they were posted, and decides nothing about blocks. Buffers travel transferred, not copied.
+// order they were posted, and decides nothing about blocks. Buffers travel transferred, not copied
+// (a write's buffer comes back with its reply when asked, so that the sender can reuse it).
 //
 // Ordering is the contract the main thread builds on: a read posted after a write sees it, and a
 // flush (or a FUA write) answers only after the data handle was flushed and then the map pages
@@ -16,10 +17,11 @@ import type { MapPageWrite } from "./block-map.ts";
 export type Request =
   | { op: "open"; id: number; name: string }
   | { op: "read"; id: number; offset: number; length: number }
-  | { op: "write"; id: number; offset: number; data: ArrayBuffer; fua: boolean; map: MapPageWrite[]; seen: number }
+  | { op: "write"; id: number; offset: number; data: ArrayBuffer; length?: number; fua: boolean; map: MapPageWrite[]; seen: number; giveBack?: boolean }
   | { op: "flush"; id: number; map: MapPageWrite[]; seen: number }
   | { op: "close"; id: number }
-  | { op: "remove"; id: number; name: string };
+  | { op: "remove"; id: number; name: string }
+  | { op: "sweep"; id: number; prefix: string };
 
 export type ErrorKind = "read" | "write" | "capacity";
 
@@ -41,6 +43,8 @@ export interface SyncHandle {
 export interface DiskFiles {
   open(name: string): Promise<{ data: SyncHandle; map: SyncHandle }>;
   remove(name: string): Promise<void>;
+  /** Removes the files whose names start with `prefix`, except those open (in any page); how many went. */
+  sweep?(prefix: string): Promise<number>;
 }
 
 /** The endpoint a Worker (or a test's stand-in) offers. */
@@ -123,10 +127,12 @@ export class DiskFileServer {
       }
       case "write": {
         const h = this.open();
-        const n = h.data.write(new Uint8Array(req.data), { at: req.offset });
-        if (n !== req.data.byteLength) throw new Error(`short write: ${n} of ${req.data.byteLength} bytes`);
+        const length = req.length ?? req.data.byteLength;
+        const n = h.data.write(new Uint8Array(req.data, 0, length), { at: req.offset });
+        if (n !== length) throw new Error(`short write: ${n} of ${length} bytes`);
         if (req.fua) await this.persist(req.map, req.seen);
-        return {};
+        // Sent back to be reused: buffers left to this side's garbage collector pile up here.
+        return req.giveBack ? { data: req.data } : {};
       }
       case "flush":
         await this.persist(req.map, req.seen);
@@ -140,6 +146,11 @@ export class DiskFileServer {
           await h.data.close();
           await h.map.close();
         }
+        return {};
+      }
+      case "sweep": {
+        if (!DISK_NAME.test(req.prefix)) throw new Error(`bad prefix "${req.prefix}"`);
+        await this.files.sweep?.(req.prefix);
         return {};
       }
       case "remove": {

@@ -36,6 +36,21 @@ const files: DiskFiles = {
       throw e;
     }
   },
+  async sweep(prefix) {
+    const dir = await directory();
+    let n = 0;
+    for await (const name of (dir as unknown as { keys(): AsyncIterable<string> }).keys()) {
+      if (!name.startsWith(prefix)) continue;
+      try {
+        // A file with an open access handle (a page using it) refuses: NoModificationAllowedError.
+        await dir.removeEntry(name);
+        n++;
+      } catch {
+        // in use, or gone meanwhile
+      }
+    }
+    return n;
+  },
   async remove(name) {
     const dir = await directory();
     for (const f of [`${name}.data`, `${name}.map`]) {

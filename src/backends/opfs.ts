@@ -58,8 +58,8 @@ type Pending = (r: Reply) => void;
 /** A request before the channel numbers it. */
 type Unnumbered = Request extends infer R ? (R extends unknown ? Omit<R, "id"> : never) : never;
 
-/** Requests and their replies, in order, over one endpoint. */
-class Channel {
+/** Requests and their replies, in order, over one endpoint (the persistent disk's and the overlay spill's). */
+export class Channel {
   private next = 1;
   private readonly waiting = new Map<number, Pending>();
 
@@ -96,6 +96,11 @@ class Channel {
       this.endpoint.postMessage({ ...req, id }, transfer);
     });
   }
+}
+
+/** A new worker serving files in the Origin Private File System (the one place its URL is written, for the library build). */
+export function startDiskWorker(): Worker {
+  return new Worker(new URL("./opfs-worker.ts", import.meta.url), { type: "module" });
 }
 
 const failure = (r: Reply) => (r.ok ? undefined : new BackendError(`persistent disk: ${r.error}`, r.kind));
@@ -142,7 +147,7 @@ export class OpfsBackend implements BlockBackend {
   /** Opens (or creates) a persistent disk. */
   static async open(o: OpfsDiskOptions): Promise<OpfsBackend> {
     if (!DISK_NAME.test(o.name)) throw new Error(`persistent disk: bad name "${o.name}" (letters, digits, . _ -)`);
-    const endpoint = o.worker ?? new Worker(new URL("./opfs-worker.ts", import.meta.url), { type: "module" });
+    const endpoint = o.worker ?? startDiskWorker();
     const channel = new Channel(endpoint);
     const fail = (e: Error) => {
       if (!o.worker) (endpoint as Worker).terminate();
@@ -194,7 +199,7 @@ export class OpfsBackend implements BlockBackend {
 
   /** Removes a stored disk (it must not be open). */
   static async remove(name: string, worker?: Endpoint): Promise<void> {
-    const endpoint = worker ?? new Worker(new URL("./opfs-worker.ts", import.meta.url), { type: "module" });
+    const endpoint = worker ?? startDiskWorker();
     try {
       const r = await new Channel(endpoint).call({ op: "remove", name });
       if (!r.ok) throw new Error(`persistent disk ${name}: cannot remove: ${r.error}`);
