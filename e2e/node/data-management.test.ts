@@ -5,34 +5,16 @@
 //
 // Needs the guest in public/ (bash scripts/build-guest.sh). About 1-2 minutes on a quiet machine.
 
-import { createHash } from "node:crypto";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryBackend } from "../../src/backends/memory.ts";
 import { FaultyBackend } from "./faulty-backend.ts";
 import { Guest } from "./guest.ts";
+import { fields, md5, note, serialTailOnFailure } from "./support.ts";
 
 const SCRATCH_BYTES = 16 << 20;
 /** The Sanitize Status log's first four bytes (SPROG, SSTAT) as hex. */
 const sstatBytes = "nvme sanitize-log /dev/nvme0 -b | od -An -tx1 -N4";
-const ZEROS_64K = createHash("md5").update(new Uint8Array(65536)).digest("hex");
-
-function note(msg: string): void {
-  console.log(`[e2e] ${msg}`);
-}
-
-function md5(bytes: Uint8Array): string {
-  return createHash("md5").update(bytes).digest("hex");
-}
-
-/** "key : value" lines of nvme-cli's normal output. */
-function fields(out: string): Record<string, string> {
-  const f: Record<string, string> = {};
-  for (const line of out.split("\n")) {
-    const m = /^([A-Za-z_][\w ]*?)\s*:\s*(.*)$/.exec(line);
-    if (m && !(m[1] in f)) f[m[1]] = m[2].trim();
-  }
-  return f;
-}
+const ZEROS_64K = md5(new Uint8Array(65536));
 
 describe("formats and data-management commands from nvme-cli (root on IDE)", () => {
   let g: Guest;
@@ -53,9 +35,7 @@ describe("formats and data-management commands from nvme-cli (root on IDE)", () 
     expect(await g.ok("cat /proc/mounts")).not.toMatch(/nvme/);
   }, 660_000);
 
-  afterEach((ctx) => {
-    if (ctx.task.result?.state === "fail" && g) console.error(`--- serial tail (${ctx.task.name}) ---\n${g.tail(80)}`);
-  });
+  serialTailOnFailure(() => g);
 
   afterAll(async () => {
     await g?.stop();

@@ -14,23 +14,15 @@
 //
 // Needs the guest in public/ (bash scripts/build-guest.sh). V86_E2E_ECHO=1 echoes the console.
 
-import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deviceOf } from "../../src/controller/controller.ts";
 import { Guest, PROMPT, ROOT_READY } from "./guest.ts";
+import { md5, note, serialTailOnFailure } from "./support.ts";
 
 /** Scratch space appended to the image (namespace 1); the tests write here. */
 const APPEND = 8 << 20;
 const SECOND_DRIVER = readFileSync(new URL("./second-driver.sh", import.meta.url), "utf8");
-
-function note(msg: string): void {
-  console.log(`[e2e] ${msg}`);
-}
-
-function md5(bytes: Uint8Array): string {
-  return createHash("md5").update(bytes).digest("hex");
-}
 
 describe("driver hand-off and reboots (root on IDE, NVMe as data disk)", () => {
   let g: Guest;
@@ -51,9 +43,7 @@ describe("driver hand-off and reboots (root on IDE, NVMe as data disk)", () => {
     await g.ok("base64 -d /tmp/second-driver.b64 >/tmp/second-driver.sh");
   }, 660_000);
 
-  afterEach((ctx) => {
-    if (ctx.task.result?.state === "fail" && g) console.error(`--- serial tail (${ctx.task.name}) ---\n${g.tail(80)}`);
-  });
+  serialTailOnFailure(() => g);
 
   afterAll(async () => {
     await g?.stop();

@@ -9,13 +9,13 @@
 // Needs the guest in public/ (bash scripts/build-guest.sh). Takes about 2-3 minutes.
 // V86_E2E_ECHO=1 echoes the serial console to stderr.
 
-import { createHash } from "node:crypto";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryBackend } from "../../src/backends/memory.ts";
 import { deviceOf } from "../../src/controller/controller.ts";
 import { FaultyBackend } from "./faulty-backend.ts";
 import { bootGuest } from "../../src/node/index.ts";
 import { BIOS, Guest, loadDisk } from "./guest.ts";
+import { fields, md5, note, serialTailOnFailure } from "./support.ts";
 
 const SERIAL = "V86E2E0001";
 const MODEL = "v86-nvme Virtual NVMe Disk";
@@ -24,29 +24,10 @@ const SCRATCH_BYTES = 64 << 20;
 /** Where on nvme0n2 the fault scenario works (fio under resets uses [0, 12 MiB)). */
 const FAULT_AREA = 48 << 20;
 
-/** Figures worth reading in the test log. */
-function note(msg: string): void {
-  console.log(`[e2e] ${msg}`);
-}
-
-/** "key : value" lines of nvme-cli's normal output. */
-function fields(out: string): Record<string, string> {
-  const f: Record<string, string> = {};
-  for (const line of out.split("\n")) {
-    const m = /^([A-Za-z_][\w ]*?)\s*:\s*(.*)$/.exec(line);
-    if (m && !(m[1] in f)) f[m[1]] = m[2].trim();
-  }
-  return f;
-}
-
 function delta(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
   const d: Record<string, number> = {};
   for (const k of Object.keys(b)) if (b[k] !== a[k]) d[k] = b[k] - (a[k] ?? 0);
   return d;
-}
-
-function md5(bytes: Uint8Array): string {
-  return createHash("md5").update(bytes).digest("hex");
 }
 
 function sleep(ms: number): Promise<void> {
@@ -92,9 +73,7 @@ describe("Linux on the NVMe controller (v86, Node)", () => {
     note(`boot to the shell prompt: ${(g.bootMs / 1000).toFixed(1)} s`);
   }, 240_000);
 
-  afterEach((ctx) => {
-    if (ctx.task.result?.state === "fail" && g) console.error(`--- serial tail (${ctx.task.name}) ---\n${g.tail(80)}`);
-  });
+  serialTailOnFailure(() => g);
 
   afterAll(async () => {
     if (g) {
