@@ -20,11 +20,11 @@
 // and after; the target is guest RAM + 256 MiB. Output: bench/results/big.md and big.json
 // (big-budget-N.* with --budget-mib).
 
-import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, openSync, closeSync, ftruncateSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "../../e2e/node/guest.ts";
+import { deviceCommit } from "../device-commit.ts";
 import { chromiumPlatform } from "../guest/chromium.ts";
 import { ok, type BenchGuest, type DiskStat, type Platform } from "../guest/host.ts";
 import { startNginx, type Nginx } from "../stream/nginx.ts";
@@ -178,21 +178,12 @@ async function main(): Promise<void> {
     g = undefined;
     const requests = nginx.requests();
     const target = MEMORY_SIZE + 256 * MiB;
-    const git = (...a: string[]): string => {
-      try {
-        return execFileSync("git", a, { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-      } catch {
-        return "";
-      }
-    };
-    const commit = git("log", "-1", "--format=%h", "--", "src", "asm") || "unknown";
-    const dirty = git("status", "--porcelain", "--", "src", "asm") !== "";
     const report = {
       date: new Date().toISOString(),
       cpu: cpus()[0]?.model ?? "unknown",
       nproc: cpus().length,
       browser: platform.runtime,
-      commit: dirty ? `${commit} + local changes in src/ or asm/` : commit,
+      commit: deviceCommit(),
       loadavgEnd: loadavg(),
       diskBytes: size,
       memoryBudget: args.budgetMiB !== undefined ? args.budgetMiB * MiB : "default (128 MiB)",

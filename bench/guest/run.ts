@@ -33,11 +33,11 @@
 // Output: a Markdown table on stdout and in bench/results/guest.md (guest-chromium.md with
 // --browser), JSON in guest.json (guest-chromium.json). Progress goes to stderr.
 
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { DISK_IMAGE, ROOT } from "../../e2e/node/guest.ts";
+import { deviceCommit } from "../device-commit.ts";
 import { ok, type BenchGuest, type BootOptions, type Platform } from "./host.ts";
 import { FIO_OUT, JOBS, fioLine, parseFio, type FioJob } from "./jobs.ts";
 import { DISK_JOBS, DISK_MIB, diskBootOptions, diskFioLine, renderDisks, runDiskJobs } from "./disks.ts";
@@ -317,20 +317,11 @@ async function fioBoot(bootName: string, shadow: boolean, rows: Row[], cpu: CpuR
 async function main(): Promise<void> {
   const v86Version = (JSON.parse(readFileSync(join(ROOT, "node_modules/v86/package.json"), "utf8")) as { version: string }).version;
   const load0 = loadavg();
-  const git = (...a: string[]): string => {
-    try {
-      return execFileSync("git", a, { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-    } catch {
-      return "";
-    }
-  };
-  // The device code measured: the last commit that touched src/ or asm/.
-  const commit = git("log", "-1", "--format=%h", "--", "src", "asm") || "unknown";
-  const dirty = git("status", "--porcelain", "--", "src", "asm") !== "";
+  const commit = deviceCommit();
   // --disks: a profile on disk, so that the OPFS disk is files on the host's disk (in incognito it is memory).
   platform = args.browser ? await (await import("./chromium.ts")).chromiumPlatform(say, { persistent: args.disks }) : nodePlatform();
   say(`${args.quick ? "quick run" : "full run"} in ${platform.runtime}: fio ${args.runtime} s per job, ${args.jobs.length} jobs, image ${IMAGE_BYTES} bytes + ${APPEND_MIB} MiB`);
-  if (args.disks) return diskMode(commit, dirty, v86Version);
+  if (args.disks) return diskMode(commit, v86Version);
   const boots: BootTime[] = [];
   for (let i = 0; i < (args.only === "fio" ? 0 : args.bootPairs); i++) {
     // Alternate the order so drift does not favour one disk.
@@ -353,7 +344,7 @@ async function main(): Promise<void> {
     platform: platform.name,
     ...(platform.name === "node" ? {} : { browser: platform.runtime }),
     v86: v86Version,
-    commit: dirty ? `${commit} + local changes in src/ or asm/` : commit,
+    commit,
     loadavg: { start: load0, end: loadavg() },
     runtime: args.runtime,
     warmup: args.warmup,
@@ -376,7 +367,7 @@ async function main(): Promise<void> {
   say(`done in ${(report.wallSeconds / 60).toFixed(1)} min; wrote ${join(args.out, `${base}.md`)} and ${base}.json`);
 }
 
-async function diskMode(commit: string, dirty: boolean, v86Version: string): Promise<void> {
+async function diskMode(commit: string, v86Version: string): Promise<void> {
   say(`disk mode in ${platform.runtime}: fio ${args.runtime} s per job, ${args.reps} reps, memory and OPFS disks of ${DISK_MIB} MiB`);
   const g = await boot("disks", { serial: "V86BENCHDISK", ...diskBootOptions });
   let rows;
@@ -395,7 +386,7 @@ async function diskMode(commit: string, dirty: boolean, v86Version: string): Pro
     cpu: cpus()[0]?.model ?? "unknown",
     browser: platform.runtime,
     v86: v86Version,
-    commit: dirty ? `${commit} + local changes in src/ or asm/` : commit,
+    commit,
     loadavg: loadavg(),
     runtime: args.runtime,
     reps: args.reps,
