@@ -9,7 +9,7 @@ import { BackendError } from "../src/backends/block-backend.ts";
 import type { NamespaceOptions } from "../src/state/options.ts";
 import { MCL, MSRC, MSSRL } from "../src/io/copy.ts";
 import { UNCORRECTABLE_LIMIT } from "../src/state/namespace.ts";
-import { BlockRanges } from "../src/state/block-ranges.ts";
+import { RangeSet } from "../src/backends/range-set.ts";
 import * as O from "../src/spec/opcodes.ts";
 import * as I from "../src/spec/identify.ts";
 import * as LOG from "../src/spec/logs.ts";
@@ -240,9 +240,9 @@ describe("Write Uncorrectable", () => {
   });
 });
 
-describe("BlockRanges", () => {
+describe("RangeSet", () => {
   it("merges, splits and checks saved ranges", () => {
-    const r = new BlockRanges(4);
+    const r = new RangeSet(4);
     r.add(10, 5);
     r.add(15, 5); // touching: one range
     expect(r.save()).toEqual([10, 20]);
@@ -252,9 +252,9 @@ describe("BlockRanges", () => {
     expect(r.intersects(11, 2)).toBe(true);
     r.remove(0, 100);
     expect(r.size).toBe(0);
-    expect(() => BlockRanges.check([1, 2, 2, 3], 10, 4, "x")).toThrow(/bad bound 2/); // adjacent: should have merged
-    expect(() => BlockRanges.check("no", 10, 4, "x")).toThrow(/not a list/);
-    expect(() => BlockRanges.check([0, 1, 3, 4, 6, 7, 8, 9, 10, 11], 20, 4, "x")).toThrow(/5 ranges/);
+    expect(() => RangeSet.check([1, 2, 2, 3], 10, 4, "x")).toThrow(/bad bound 2/); // adjacent: should have merged
+    expect(() => RangeSet.check("no", 10, 4, "x")).toThrow(/not a list/);
+    expect(() => RangeSet.check([0, 1, 3, 4, 6, 7, 8, 9, 10, 11], 20, 4, "x")).toThrow(/5 ranges/);
   });
 });
 

@@ -15,6 +15,7 @@
 
 import { BackendError, type BlockBackend } from "./block-backend.ts";
 import type { ReadSource } from "./chunk-cache.ts";
+import { RangeSet } from "./range-set.ts";
 import { openSpillStore, type SpillStore } from "./spill.ts";
 
 export type { ReadSource } from "./chunk-cache.ts";
@@ -84,7 +85,7 @@ export class Overlay {
   /** Pages holding bytes in memory, least recently written first. */
   private readonly resident = new Map<number, Page>();
   /** Sorted, disjoint, non-adjacent [start, end) byte ranges that read as zeros. */
-  private zeros: number[] = [];
+  private readonly zeros = new RangeSet();
   private store: SpillStore | undefined;
   /** "off": no spilling (no store here, or it failed); "opening": the store is being opened. */
   private spillState: "idle" | "opening" | "open" | "off" = "idle";
@@ -120,14 +121,14 @@ export class Overlay {
 
   /** True when nothing was ever written or zeroed. */
   get isEmpty(): boolean {
-    return this.pages.size === 0 && this.zeros.length === 0;
+    return this.pages.size === 0 && this.zeros.size === 0;
   }
 
   /** Forgets every write. */
   clear(): void {
     this.pages.clear();
     this.resident.clear();
-    this.zeros = [];
+    this.zeros.clear();
     this.freeSlots = [];
     this.nextSlot = 0;
     this.epoch++;
@@ -161,7 +162,7 @@ export class Overlay {
       pageIndex: Float64Array.from(index),
       pageMask,
       pageData,
-      zeros: Float64Array.from(this.zeros),
+      zeros: Float64Array.from(this.zeros.save()),
     };
   }
 
@@ -191,7 +192,7 @@ export class Overlay {
       page.mask = s.pageMask[i];
       this.resident.set(s.pageIndex[i], page);
     }
-    this.zeros = Array.from(s.zeros);
+    this.zeros.restore(Array.from(s.zeros));
     this.trim();
   }
 
@@ -260,7 +261,7 @@ export class Overlay {
       }
       if (page.mask === 0 && page.spilled === 0 && !page.spilling) this.pages.delete(p);
     });
-    this.addZeros(offset, offset + length);
+    this.zeros.add(offset, length);
   }
 
   private freeSlotIfUnused(page: Page): void {
@@ -396,39 +397,6 @@ export class Overlay {
     console.warn(`v86-nvme overlay: ${why}; from now on every write stays in memory (nothing written was lost)`);
   }
 
-  // ---- zero ranges ----
-
-  private addZeros(start: number, end: number): void {
-    const z = this.zeros;
-    // First range that ends at or after `start` (touching ranges merge).
-    let i = this.firstEndingAtOrAfter(start);
-    let j = i;
-    while (j < z.length / 2 && z[2 * j] <= end) {
-      start = Math.min(start, z[2 * j]);
-      end = Math.max(end, z[2 * j + 1]);
-      j++;
-    }
-    z.splice(2 * i, 2 * (j - i), start, end);
-  }
-
-  /** Index of the first zero range whose end is >= pos. */
-  private firstEndingAtOrAfter(pos: number): number {
-    let lo = 0;
-    let hi = this.zeros.length / 2;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.zeros[2 * mid + 1] < pos) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
-  /** True when [start, end) lies inside one zero range. */
-  private zeroed(start: number, end: number): boolean {
-    const i = this.firstEndingAtOrAfter(end);
-    return i < this.zeros.length / 2 && this.zeros[2 * i] <= start;
-  }
-
   /** Written blocks of page p, in memory or spilled. */
   private written(p: number): number {
     const page = this.pages.get(p);
@@ -438,7 +406,7 @@ export class Overlay {
   /** True when every block of the range was written or zeroed: the base is not needed. */
   covers(offset: number, length: number): boolean {
     this.check(offset, length);
-    if (this.zeroed(offset, offset + length)) return true;
+    if (this.zeros.covers(offset, length)) return true;
     let all = true;
     this.walk(offset, length, (p, lo, hi) => {
       if (!all) return;
@@ -447,7 +415,7 @@ export class Overlay {
       for (let b = lo; b < hi; b++) {
         if ((missing >>> b) & 1) {
           const s = p * this.pageSize + b * this.blockSize;
-          if (!this.zeroed(s, s + this.blockSize)) {
+          if (!this.zeros.covers(s, this.blockSize)) {
             all = false;
             return;
           }
@@ -460,8 +428,7 @@ export class Overlay {
   /** True when some block of the range was written or zeroed. */
   touches(offset: number, length: number): boolean {
     this.check(offset, length);
-    const i = this.firstEndingAtOrAfter(offset + 1);
-    if (i < this.zeros.length / 2 && this.zeros[2 * i] < offset + length) return true;
+    if (this.zeros.intersects(offset, length)) return true;
     let any = false;
     this.walk(offset, length, (p, lo, hi) => {
       if (!any && (this.written(p) & bits(lo, hi)) !== 0) any = true;
@@ -491,9 +458,7 @@ export class Overlay {
   private lay(offset: number, dst: Uint8Array, spilled: Map<Page, Uint8Array> | undefined): void {
     this.check(offset, dst.length);
     const end = offset + dst.length;
-    for (let i = this.firstEndingAtOrAfter(offset + 1); i < this.zeros.length / 2 && this.zeros[2 * i] < end; i++) {
-      dst.fill(0, Math.max(this.zeros[2 * i], offset) - offset, Math.min(this.zeros[2 * i + 1], end) - offset);
-    }
+    this.zeros.forEachOverlap(offset, dst.length, (s, e) => dst.fill(0, Math.max(s, offset) - offset, Math.min(e, end) - offset));
     if (this.pages.size === 0) return;
     this.walk(offset, dst.length, (p, lo, hi, done) => {
       const page = this.pages.get(p);

@@ -3,7 +3,7 @@
 // checked whole against the namespaces first, taken only then.
 
 import { LBA_FORMATS, UNCORRECTABLE_LIMIT, type Namespace } from "./namespace.ts";
-import { BlockRanges } from "./block-ranges.ts";
+import { RangeSet } from "../backends/range-set.ts";
 import { SanitizeState, type SanitizeSaved } from "./sanitize-state.ts";
 import type { NamespaceTable } from "./namespaces.ts";
 
@@ -44,7 +44,7 @@ export function checkDataState(d: Owner, saved: unknown): DataState {
       throw new Error(`${what}: LBA format ${String(lbaf)}`);
     }
     const blocks = ns.backend.byteLength / LBA_FORMATS[lbaf].size;
-    return { nsid: ns.nsid, lbaf, uncorrectable: BlockRanges.check(e.uncorrectable, blocks, UNCORRECTABLE_LIMIT, `${what}: uncorrectable blocks`) };
+    return { nsid: ns.nsid, lbaf, uncorrectable: RangeSet.check(e.uncorrectable, blocks, UNCORRECTABLE_LIMIT, `${what}: uncorrectable blocks`) };
   });
   return { namespaces, sanitize: SanitizeState.check(s.sanitize) };
 }

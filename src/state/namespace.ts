@@ -3,7 +3,7 @@
 
 import type { BlockBackend } from "../backends/block-backend.ts";
 import type { NamespaceOptions } from "./options.ts";
-import { BlockRanges } from "./block-ranges.ts";
+import { RangeSet } from "../backends/range-set.ts";
 import { RP_BEST, RP_GOOD } from "../spec/identify.ts";
 
 /** The LBA formats every namespace offers (Identify Namespace LBAF0, LBAF1), no metadata. */
@@ -44,7 +44,7 @@ export class Namespace {
   /** Size in logical blocks. */
   blocks = 0;
   /** Blocks made uncorrectable by Write Uncorrectable, in the current format's blocks. */
-  readonly uncorrectable = new BlockRanges(UNCORRECTABLE_LIMIT);
+  readonly uncorrectable = new RangeSet(UNCORRECTABLE_LIMIT);
   /** True while a Format NVM runs on the namespace. */
   formatting = false;
   private pending = 0;

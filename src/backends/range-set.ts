@@ -1,11 +1,12 @@
-// A set of logical blocks kept as sorted, disjoint, non-adjacent [start, end) intervals, so
-// marking or clearing a range of any length costs one entry, and the set stays bounded.
+// A set of positions on a disk (blocks, or bytes) kept as sorted, disjoint, non-adjacent
+// [start, end) intervals, so marking or clearing a range of any length costs one entry: a
+// namespace's uncorrectable blocks (bounded), an overlay's zeroed bytes (unbounded).
 
-export class BlockRanges {
+export class RangeSet {
   /** Flattened [start, end) pairs, ascending. */
   private r: number[] = [];
 
-  constructor(readonly limit: number) {}
+  constructor(readonly limit = Infinity) {}
 
   get size(): number {
     return this.r.length / 2;
@@ -28,6 +29,18 @@ export class BlockRanges {
     if (count <= 0 || this.r.length === 0) return false;
     const i = this.firstEndingAtOrAfter(start + 1);
     return i < this.size && this.r[2 * i] < start + count;
+  }
+
+  /** True when all of [start, start + count) lies inside one interval. */
+  covers(start: number, count: number): boolean {
+    const i = this.firstEndingAtOrAfter(start + count);
+    return i < this.size && this.r[2 * i] <= start;
+  }
+
+  /** Calls `fn` with each interval that overlaps [start, start + count), in order. */
+  forEachOverlap(start: number, count: number, fn: (s: number, e: number) => void): void {
+    const end = start + count;
+    for (let i = this.firstEndingAtOrAfter(start + 1); i < this.size && this.r[2 * i] < end; i++) fn(this.r[2 * i], this.r[2 * i + 1]);
   }
 
   /** Adds [start, start + count); false (and nothing changed) when that would pass the limit. */
