@@ -130,7 +130,10 @@ export function localGuest(p: LocalParts): BenchGuest {
   return {
     runToPromptMs: p.runToPromptMs,
     run: (cmd, timeoutMs = 60_000) => p.run(cmd, timeoutMs),
-    counters: async () => ({ adapter: { ...nvme().counters } as unknown as Record<string, number>, controller: { ...nvme().controller.counters } }),
+    counters: async () => ({
+      adapter: { ...nvme().counters, jitCompiles: s.jitCompiles, jitClears: s.jitClears } as unknown as Record<string, number>,
+      controller: { ...nvme().controller.counters },
+    }),
     doorbellPolicy: async () => nvme().controller.doorbellPolicy,
     setDoorbellPolicy: async (policy) => nvme().controller.setDoorbellPolicy(policy),
     mark: async () => s.mark(),

@@ -3,10 +3,11 @@
 // to the INTx line going up, and where the completion was posted (in a doorbell write, in the
 // timer hook, with the guest halted).
 //
-//   tsx bench/guest/irq-latency.ts [--runtime S] [--rounds N] [--coalesce 0x107]
+//   tsx bench/guest/irq-latency.ts [--runtime S] [--rounds N] [--coalesce 0x107] [--coalesced-first]
 //
 // Rounds alternate without and with coalescing (default 2 each, 5 s fio jobs of 4 KiB random
-// reads at QD 1 on the zeros appended to namespace 1). Output: one line per job.
+// reads at QD 1 on the zeros appended to namespace 1; --coalesced-first starts with coalescing).
+// Output: one line per job.
 
 import { Guest } from "../../e2e/node/guest.ts";
 import { deviceOf } from "../../src/controller/controller.ts";
@@ -21,6 +22,7 @@ const RUNTIME = arg("--runtime", 5);
 const ROUNDS = arg("--rounds", 2);
 const COALESCE = arg("--coalesce", 0x107); // THR 7 (8 entries), TIME 1 (100 us)
 const APPEND = 64 << 20;
+const FIRST = process.argv.includes("--coalesced-first") ? 1 : 0;
 
 const g = await Guest.boot({ appendBytes: APPEND, serial: "V86IRQLAT1" });
 const offset = g.disk.byteLength - APPEND;
@@ -78,7 +80,7 @@ const pct = (a: number[], p: number): number => [...a].sort((x, y) => x - y)[Mat
 try {
   await g.ok(fio(3), 120_000); // warm-up
   for (let round = 0; round < ROUNDS * 2; round++) {
-    const value = round % 2 === 0 ? 0 : COALESCE;
+    const value = (round + FIRST) % 2 === 0 ? 0 : COALESCE;
     await g.ok(`nvme set-feature /dev/nvme0 -f 8 -v ${value} >/dev/null`);
     waits.length = 0;
     idles = 0;

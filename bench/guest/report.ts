@@ -18,6 +18,8 @@ export interface PerIo {
   raises: number;
   deferred: number;
   timerHookCalls: number;
+  /** Wasm modules v86's JIT compiled per I/O (NaN for IDE rows). */
+  jitCompiles: number;
 }
 
 export interface Row extends FioResult {

@@ -10,6 +10,7 @@
 interface Emulator {
   add_listener(event: string, f: () => void): void;
   get_instruction_counter(): number;
+  v86?: { cpu?: Record<string, unknown> };
 }
 
 export interface Sample {
@@ -34,6 +35,9 @@ export class Sampler {
   private total = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
   ideCmds = 0;
+  /** Wasm modules v86's JIT compiled, and compiled functions it dropped (pages rewritten or recompiled). */
+  jitCompiles = 0;
+  jitClears = 0;
 
   /** `nvmeCmds` gives the controller's read + write commands so far (0 while there is none). */
   constructor(emulator: unknown, private readonly nvmeCmds: () => number, private readonly periodMs = 200) {
@@ -57,7 +61,28 @@ export class Sampler {
     return this.total;
   }
 
+  /** Counts JIT work once the CPU exists (it is made when v86's wasm has loaded). */
+  private countJit(): void {
+    const cpu = this.em.v86?.cpu;
+    if (this.jitCounted || !cpu) return;
+    this.jitCounted = true;
+    // v86's wasm imports call these CPU methods by name at each call: counting wrappers see them all.
+    const count = (name: string, bump: () => void): void => {
+      const f = cpu[name];
+      if (typeof f !== "function") return;
+      cpu[name] = function (this: unknown, ...a: unknown[]): unknown {
+        bump();
+        return f.apply(this, a);
+      };
+    };
+    count("codegen_finalize", () => this.jitCompiles++);
+    count("jit_clear_func", () => this.jitClears++);
+  }
+
+  private jitCounted = false;
+
   sample(): Sample {
+    this.countJit();
     const s: Sample = {
       t: performance.now(),
       instr: this.instructions(),
