@@ -331,9 +331,15 @@ export class ChunkCache implements ReadSource {
     }
   }
 
-  /** The next run of planned granules not cached or pending, within the lead. */
+  /**
+   * The next run of planned granules not cached or pending, within the lead. The lead also caps
+   * what was fetched ahead and not read yet: a reader that strays from the plan's order (or jumps
+   * far into it) must not make the plan outrun the cache, which would evict prefetched granules
+   * unread and fetch them twice.
+   */
   private nextPlanned(): Fetch | undefined {
     const perChunk = this.chunkSize / this.granule;
+    if ((this.unread.size + this.runningAhead * perChunk) >= this.planLead) return undefined;
     while (this.planNext < this.plan.length && this.planNext < this.planReached + this.planLead) {
       const a = this.plan[this.planNext++];
       if (this.granules.has(a) || this.pending.has(a)) continue;
@@ -475,7 +481,8 @@ export class ChunkCache implements ReadSource {
         planned = true;
         if (p >= reached) reached = p + 1;
       }
-      if (reached !== this.planReached) {
+      // Progress, or a prefetched granule read (which frees room under the lead).
+      if (reached !== this.planReached || planned) {
         this.planReached = reached;
         this.pump();
       }
