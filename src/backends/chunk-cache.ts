@@ -12,7 +12,8 @@
 // At most `maxFetches` fetches run at once, taken from a priority queue: the reader's own misses
 // first, then the plan, then read-ahead; prefetches use at most maxFetches - 1 slots, so a miss
 // never waits behind prefetches alone. Memory is bounded by cacheBytes (cached granules) plus
-// maxFetches × chunkSize (fetches under way); queued fetches hold no bytes.
+// maxFetches × chunkSize (fetches under way), plus the plan's own room while a plan runs; queued
+// fetches hold no bytes.
 
 import { BackendError } from "./block-backend.ts";
 
@@ -118,6 +119,10 @@ export class ChunkCache implements ReadSource {
   private planNext = 0;
   private planReached = 0;
   private planLead = 0;
+  /** Bytes the cache may hold beyond cacheBytes while the plan runs. */
+  private planRoom = 0;
+  /** Granules of the plan fetched ahead, cached and not read yet. */
+  private planUnread = 0;
 
   constructor(readonly byteLength: number, private readonly fetcher: ChunkFetcher, o: ChunkCacheOptions) {
     if (!Number.isSafeInteger(byteLength) || byteLength < 0) throw new Error(`chunk cache: bad size ${byteLength}`);
@@ -162,7 +167,10 @@ export class ChunkCache implements ReadSource {
     const from = Math.max(offset, base);
     const to = Math.min(offset + out.length, base + g.length);
     out.set(g.subarray(from - base, to - base), from - offset);
-    if (this.unread.delete(i)) this.stats.unreadBytes -= g.length;
+    if (this.unread.delete(i)) {
+      this.stats.unreadBytes -= g.length;
+      if (this.planPos.has(i)) this.planUnread--;
+    }
   }
 
   tryRead(offset: number, dst: Uint8Array): boolean {
@@ -247,17 +255,23 @@ export class ChunkCache implements ReadSource {
   clear(): void {
     this.granules.clear();
     this.unread.clear(); // dropped unread: stays counted in unreadBytes
+    this.planUnread = 0;
     this.cachedBytes = 0;
+    this.planSettled();
   }
 
   /**
    * Streams `ranges` (byte offset and length, in the order a reader is expected to want them)
    * ahead of the reader: fetched after the reader's misses and before read-ahead, at most
-   * `leadBytes` ahead of the furthest point of the plan a reader reached. Replaces any earlier plan.
+   * `leadBytes` ahead of the furthest point of the plan a reader reached, and never more than
+   * that fetched ahead and not read yet. `extraBytes`: room the cache gets on top of cacheBytes
+   * until the plan is done, so that what it fetched ahead waits there to be read (default 0: the
+   * plan's lead comes out of the cache's own budget). Replaces any earlier plan.
    */
-  prefetchPlan(ranges: readonly (readonly [number, number])[], leadBytes = this.cacheBytes / 2): void {
+  prefetchPlan(ranges: readonly (readonly [number, number])[], leadBytes = this.cacheBytes / 2, extraBytes = 0): void {
     this.plan = [];
     this.planPos.clear();
+    this.planUnread = 0;
     for (const [start, length] of ranges) {
       if (!(length > 0) || !(start >= 0) || start >= this.byteLength) continue;
       const last = Math.floor((Math.min(start + length, this.byteLength) - 1) / this.granule);
@@ -269,7 +283,20 @@ export class ChunkCache implements ReadSource {
     }
     this.planNext = this.planReached = 0;
     this.planLead = Math.max(1, Math.floor(leadBytes / this.granule));
+    this.planRoom = this.plan.length ? Math.max(0, extraBytes) : 0;
     this.pump();
+  }
+
+  /** Most bytes of granules kept now: the budget, plus the plan's room while it runs. */
+  private get capacity(): number {
+    return this.cacheBytes + this.planRoom;
+  }
+
+  /** The plan is done once all of it was fetched and read (or dropped): its room goes. */
+  private planSettled(): void {
+    if (this.planRoom === 0 || this.planNext < this.plan.length || this.planUnread > 0) return;
+    this.planRoom = 0;
+    this.evict();
   }
 
   /** Granules of the plan still to fetch. */
@@ -396,7 +423,10 @@ export class ChunkCache implements ReadSource {
         if (ahead) this.prefetchFailed();
         f.reject(e);
       })
-      .finally(() => this.pump());
+      .finally(() => {
+        this.pump();
+        this.planSettled();
+      });
   }
 
   /**
@@ -408,6 +438,9 @@ export class ChunkCache implements ReadSource {
     this.plan = [];
     this.planPos.clear();
     this.planNext = this.planReached = 0;
+    this.planRoom = 0;
+    this.planUnread = 0;
+    this.evict();
     this.streak = 0;
     this.dropQueued(Priority.Ahead);
   }
@@ -439,6 +472,7 @@ export class ChunkCache implements ReadSource {
       if (i < first || i > last) continue;
       if (src === undefined) {
         this.granules.delete(i);
+        if (this.unread.delete(i) && this.planPos.has(i)) this.planUnread--;
         this.cachedBytes -= g.length;
         continue;
       }
@@ -461,11 +495,18 @@ export class ChunkCache implements ReadSource {
     if (ahead && !this.unread.has(i)) {
       this.unread.add(i);
       this.stats.unreadBytes += data.length;
+      if (this.planPos.has(i)) this.planUnread++;
     }
+    this.evict();
+  }
+
+  /** Drops least recently used granules down to the capacity (one is always kept). */
+  private evict(): void {
     for (const [k, v] of this.granules) {
-      if (this.cachedBytes <= this.cacheBytes || this.granules.size <= 1) break;
+      if (this.cachedBytes <= this.capacity || this.granules.size <= 1) break;
       this.granules.delete(k);
-      this.unread.delete(k); // evicted unread: stays counted in unreadBytes
+      // Evicted unread: stays counted in unreadBytes.
+      if (this.unread.delete(k) && this.planPos.has(k)) this.planUnread--;
       this.cachedBytes -= v.length;
     }
   }
@@ -485,6 +526,7 @@ export class ChunkCache implements ReadSource {
       if (reached !== this.planReached || planned) {
         this.planReached = reached;
         this.pump();
+        this.planSettled();
       }
     }
     const end = offset + length;

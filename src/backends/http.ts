@@ -19,7 +19,7 @@ export interface HttpDiskOptions {
    * rounded out to granules; read-ahead and the boot trace fetch up to a chunk per request.
    */
   granule?: number;
-  /** Budget of the cache (default 32 MiB). Memory use is this plus maxRequests × chunkSize in flight plus the overlay. */
+  /** Budget of the cache (default 32 MiB). Memory use is this plus maxRequests × chunkSize in flight plus the overlay (plus prefetchBytes while a boot trace streams). */
   cacheBytes?: number;
   /** Chunks read ahead of a sequential reader at most: one at first, then twice what it read in sequence (default 4; 0 turns it off). */
   readAhead?: number;
@@ -36,6 +36,13 @@ export interface HttpDiskOptions {
    * A trace that does not match the image or does not parse is ignored with a warning. false: off.
    */
   bootTrace?: string | false;
+  /**
+   * Most bytes of a boot trace fetched ahead of the guest and not read yet (default 128 MiB).
+   * They are held on top of cacheBytes until the guest read them, so the link streams the boot's
+   * reads while the guest is busy computing; once the trace is done the cache is back to cacheBytes.
+   * 0: the trace is not streamed.
+   */
+  prefetchBytes?: number;
   /** Image size in bytes when known: skips the size probe. Required with `parts`. */
   size?: number;
   /**
@@ -161,6 +168,7 @@ export class HttpSource implements ReadSource {
       throw new HttpImageError(`${url}: granule must be a multiple of 512 dividing chunkSize (${chunk})`);
     }
     if (o.maxRequests !== undefined && !(Number.isSafeInteger(o.maxRequests) && o.maxRequests >= 1)) throw new HttpImageError(`${url}: maxRequests must be a whole number ≥ 1`);
+    if (o.prefetchBytes !== undefined && !(Number.isSafeInteger(o.prefetchBytes) && o.prefetchBytes >= 0)) throw new HttpImageError(`${url}: prefetchBytes must be a whole number of bytes ≥ 0`);
     const headers = { ...o.headers };
     const timeout = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     // The trace is asked for alongside the probe, so it costs no round trip of its own.
@@ -249,7 +257,10 @@ export class HttpSource implements ReadSource {
       console.warn(`v86-nvme: boot trace ${traceUrl} ignored: ${ranges}`);
       return false;
     }
-    this.cache.prefetchPlan(ranges);
+    // All of a small trace, or as much of a big one as prefetchBytes allows, held until read.
+    const lead = Math.min(ranges.reduce((n, [, length]) => n + length, 0), this.o.prefetchBytes ?? 128 * KiB * KiB);
+    if (lead === 0) return false;
+    this.cache.prefetchPlan(ranges, lead, lead);
     return true;
   }
 

@@ -171,6 +171,23 @@ describe("chunk cache", () => {
     expect(c.stats.bytesFetched).toBeLessThanOrEqual((48 << 20) + 256 * 1024);
   });
 
+  it("holds a plan's lead on top of the budget until it was read, then shrinks back", async () => {
+    const s = source(64 << 20);
+    const c = new ChunkCache(s.bytes.length, (i, start, length) => s.fetch(i, start, length), { chunkSize: 256 * 1024, granule: 16 * 1024, cacheBytes: 4 << 20, maxFetches: 4 });
+    // A 24 MiB plan with 24 MiB of room: while the reader is busy elsewhere, all of it comes in.
+    c.prefetchPlan([[8 << 20, 24 << 20]], 24 << 20, 24 << 20);
+    for (let k = 0; k < 500 && c.planRemaining + c.pendingFetches > 0; k++) await new Promise((r) => setTimeout(r, 1));
+    expect(c.planRemaining).toBe(0);
+    expect(c.residentBytes).toBe(24 << 20);
+    expect(c.stats.unreadBytes).toBe(24 << 20);
+    // Read in order: no request more, and once all was read the cache is back to its budget.
+    const before = c.stats.bytesFetched;
+    for (let at = 8 << 20; at < 32 << 20; at += 1 << 20) expectBytes(await c.read(at, 1 << 20), s.bytes.subarray(at, at + (1 << 20)));
+    expect(c.stats.bytesFetched).toBe(before);
+    expect(c.stats.unreadBytes).toBe(0);
+    expect(c.residentBytes).toBeLessThanOrEqual(4 << 20);
+  });
+
   it("answers a reader whose prefetch failed with a fetch of its own, and stops prefetching", async () => {
     const s = source(4 << 20);
     let failing = true;
