@@ -1,7 +1,8 @@
 // A read-only byte source fetched in pieces: an LRU cache of granules held to a byte budget, one
 // fetch per granule however many readers want it at once, and prefetching ahead of the reader.
-// Cached bytes are served synchronously by tryRead(). Where the bytes come from (a Blob, HTTP
-// ranges, part files) is the fetcher's business.
+// Granules fetched ahead wait apart from the recency order until first read, and are evicted
+// only after every granule already read. Cached bytes are served synchronously by tryRead().
+// Where the bytes come from (a Blob, HTTP ranges, part files) is the fetcher's business.
 //
 // Fetch sizes adapt to the access pattern: a reader's miss fetches just the granules it lacks, so
 // scattered small reads do not pull whole chunks; read-ahead for a sequential reader (detected by
@@ -94,10 +95,14 @@ export class ChunkCache implements ReadSource {
   readonly readAhead: number;
   readonly maxFetches: number;
   readonly stats: ChunkCacheStats = { fetches: 0, prefetches: 0, hits: 0, misses: 0, bytesFetched: 0, unreadBytes: 0, maxInFlight: 0 };
-  /** Insertion order is recency order: the first entry is the least recently used. */
+  /** Granules a reader has read; insertion order is recency order: the first is the least recently used. */
   private readonly granules = new Map<number, Uint8Array>();
-  /** Prefetched granules not read yet. */
-  private readonly unread = new Set<number>();
+  /**
+   * Granules fetched ahead and not read yet, oldest first. Kept apart from the recency order: a
+   * reader working through what was fetched ahead makes it recent, and what waits for it would
+   * otherwise be the oldest and go first.
+   */
+  private readonly ahead = new Map<number, Uint8Array>();
   /** The fetch (queued or running) that will deliver each granule. */
   private readonly pending = new Map<number, Fetch>();
   private readonly queues: Fetch[][] = [[], [], []];
@@ -167,10 +172,10 @@ export class ChunkCache implements ReadSource {
     const from = Math.max(offset, base);
     const to = Math.min(offset + out.length, base + g.length);
     out.set(g.subarray(from - base, to - base), from - offset);
-    if (this.unread.delete(i)) {
-      this.stats.unreadBytes -= g.length;
-      if (this.planPos.has(i)) this.planUnread--;
-    }
+  }
+
+  private has(i: number): boolean {
+    return this.granules.has(i) || this.ahead.has(i);
   }
 
   tryRead(offset: number, dst: Uint8Array): boolean {
@@ -178,7 +183,7 @@ export class ChunkCache implements ReadSource {
     if (dst.length === 0) return true;
     const first = Math.floor(offset / this.granule);
     const last = Math.floor((offset + dst.length - 1) / this.granule);
-    for (let i = first; i <= last; i++) if (!this.granules.has(i)) return false;
+    for (let i = first; i <= last; i++) if (!this.has(i)) return false;
     for (let i = first; i <= last; i++) this.copy(i, this.touch(i)!, offset, dst);
     this.stats.hits++;
     this.accessed(offset, dst.length, first, last);
@@ -242,6 +247,7 @@ export class ChunkCache implements ReadSource {
         for (let i = lo; i <= hi; i++) {
           const at = (i - f.first) * this.granule;
           this.copy(i, data.subarray(at, at + this.granuleLength(i)), offset, out);
+          this.touch(i); // a prefetch the reader joined: read now
         }
       },
       async (e) => {
@@ -254,7 +260,7 @@ export class ChunkCache implements ReadSource {
   /** Drops every cached granule (fetches under way still complete and are cached). */
   clear(): void {
     this.granules.clear();
-    this.unread.clear(); // dropped unread: stays counted in unreadBytes
+    this.ahead.clear(); // dropped unread: stays counted in unreadBytes
     this.planUnread = 0;
     this.cachedBytes = 0;
     this.planSettled();
@@ -304,13 +310,18 @@ export class ChunkCache implements ReadSource {
     return this.plan.length - this.planNext;
   }
 
-  /** The cached granule `i`, marked most recently used, or undefined. */
+  /** The cached granule `i`, marked read and most recently used, or undefined. */
   private touch(i: number): Uint8Array | undefined {
-    const g = this.granules.get(i);
-    if (g) {
-      this.granules.delete(i);
-      this.granules.set(i, g);
+    let g = this.granules.get(i);
+    if (g) this.granules.delete(i);
+    else {
+      g = this.ahead.get(i);
+      if (!g) return undefined;
+      this.ahead.delete(i);
+      this.stats.unreadBytes -= g.length;
+      if (this.planPos.has(i)) this.planUnread--;
     }
+    this.granules.set(i, g);
     return g;
   }
 
@@ -366,13 +377,13 @@ export class ChunkCache implements ReadSource {
    */
   private nextPlanned(): Fetch | undefined {
     const perChunk = this.chunkSize / this.granule;
-    if ((this.unread.size + this.runningAhead * perChunk) >= this.planLead) return undefined;
+    if (this.ahead.size + this.runningAhead * perChunk >= this.planLead) return undefined;
     while (this.planNext < this.plan.length && this.planNext < this.planReached + this.planLead) {
       const a = this.plan[this.planNext++];
-      if (this.granules.has(a) || this.pending.has(a)) continue;
+      if (this.has(a) || this.pending.has(a)) continue;
       let b = a + 1;
       const chunkEnd = (Math.floor(a / perChunk) + 1) * perChunk;
-      while (b < chunkEnd && this.plan[this.planNext] === b && !this.granules.has(b) && !this.pending.has(b)) {
+      while (b < chunkEnd && this.plan[this.planNext] === b && !this.has(b) && !this.pending.has(b)) {
         b++;
         this.planNext++;
       }
@@ -468,46 +479,56 @@ export class ChunkCache implements ReadSource {
       (f.stale ??= new Set()).add(i);
       this.pending.delete(i);
     }
-    for (const [i, g] of this.granules) {
-      if (i < first || i > last) continue;
-      if (src === undefined) {
-        this.granules.delete(i);
-        if (this.unread.delete(i) && this.planPos.has(i)) this.planUnread--;
-        this.cachedBytes -= g.length;
-        continue;
+    for (const map of [this.granules, this.ahead]) {
+      for (const [i, g] of map) {
+        if (i < first || i > last) continue;
+        if (src === undefined) {
+          this.drop(map, i, g);
+          continue;
+        }
+        const base = i * this.granule;
+        const from = Math.max(offset, base);
+        const to = Math.min(end, base + g.length);
+        if (src === null) g.fill(0, from - base, to - base);
+        else g.set(src.subarray(from - offset, to - offset), from - base);
       }
-      const base = i * this.granule;
-      const from = Math.max(offset, base);
-      const to = Math.min(end, base + g.length);
-      if (src === null) g.fill(0, from - base, to - base);
-      else g.set(src.subarray(from - offset, to - offset), from - base);
     }
+  }
+
+  /** Forgets cached granule `i` (bytes `g`) of `map`; one dropped unread stays counted in unreadBytes. */
+  private drop(map: Map<number, Uint8Array>, i: number, g: Uint8Array): void {
+    map.delete(i);
+    this.cachedBytes -= g.length;
+    if (map === this.ahead && this.planPos.has(i)) this.planUnread--;
   }
 
   private insert(i: number, data: Uint8Array, ahead: boolean): void {
     const old = this.granules.get(i);
-    if (old) {
-      this.granules.delete(i);
-      this.cachedBytes -= old.length;
+    if (old) this.drop(this.granules, i, old);
+    const oldAhead = this.ahead.get(i);
+    if (oldAhead) {
+      this.drop(this.ahead, i, oldAhead);
+      this.stats.unreadBytes -= oldAhead.length; // replaced, not lost
     }
-    this.granules.set(i, data);
-    this.cachedBytes += data.length;
-    if (ahead && !this.unread.has(i)) {
-      this.unread.add(i);
+    if (ahead) {
+      this.ahead.set(i, data);
       this.stats.unreadBytes += data.length;
       if (this.planPos.has(i)) this.planUnread++;
-    }
+    } else this.granules.set(i, data);
+    this.cachedBytes += data.length;
     this.evict();
   }
 
-  /** Drops least recently used granules down to the capacity (one is always kept). */
+  /**
+   * Drops granules down to the capacity: read ones, least recently used first, then (only when no
+   * read one is left) the oldest of those fetched ahead. At least one granule is always kept.
+   */
   private evict(): void {
-    for (const [k, v] of this.granules) {
-      if (this.cachedBytes <= this.capacity || this.granules.size <= 1) break;
-      this.granules.delete(k);
-      // Evicted unread: stays counted in unreadBytes.
-      if (this.unread.delete(k) && this.planPos.has(k)) this.planUnread--;
-      this.cachedBytes -= v.length;
+    for (const map of [this.granules, this.ahead]) {
+      for (const [k, v] of map) {
+        if (this.cachedBytes <= this.capacity || this.granules.size + this.ahead.size <= 1) return;
+        this.drop(map, k, v);
+      }
     }
   }
 
@@ -551,7 +572,7 @@ export class ChunkCache implements ReadSource {
     const stop = Math.ceil(reach / this.granule);
     let run = -1;
     for (let i = last + 1; i <= stop; i++) {
-      const have = i === stop || this.granules.has(i) || this.pending.has(i);
+      const have = i === stop || this.has(i) || this.pending.has(i);
       if (have && run >= 0) {
         this.enqueue(run, i, Priority.Ahead);
         run = -1;

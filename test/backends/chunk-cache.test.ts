@@ -188,6 +188,21 @@ describe("chunk cache", () => {
     expect(c.residentBytes).toBeLessThanOrEqual(4 << 20);
   });
 
+  it("evicts what was read before what was fetched ahead and waits to be read", async () => {
+    const s = source(64 << 20);
+    const c = new ChunkCache(s.bytes.length, (i, start, length) => s.fetch(i, start, length), { chunkSize: 256 * 1024, granule: 16 * 1024, cacheBytes: 4 << 20, maxFetches: 4 });
+    c.prefetchPlan([[0, 24 << 20]], 24 << 20, 24 << 20);
+    for (let k = 0; k < 500 && c.planRemaining + c.pendingFetches > 0; k++) await new Promise((r) => setTimeout(r, 1));
+    // The reader works through the plan and reads as much elsewhere: what it read becomes recent,
+    // what waits for it is older, and must not be what goes when the cache is full.
+    for (let k = 0; k < 24; k++) {
+      expectBytes(await c.read(k << 20, 1 << 20), s.bytes.subarray(k << 20, (k + 1) << 20));
+      expectBytes(await c.read((40 + k) << 20, 1 << 20), s.bytes.subarray((40 + k) << 20, (41 + k) << 20));
+    }
+    expect(c.stats.bytesFetched).toBe(48 << 20);
+    expect(c.stats.unreadBytes).toBe(0);
+  });
+
   it("answers a reader whose prefetch failed with a fetch of its own, and stops prefetching", async () => {
     const s = source(4 << 20);
     let failing = true;
