@@ -103,6 +103,7 @@ export class ChunkCache implements ReadSource {
    * otherwise be the oldest and go first.
    */
   private readonly ahead = new Map<number, Uint8Array>();
+  private aheadBytes = 0;
   /** The fetch (queued or running) that will deliver each granule. */
   private readonly pending = new Map<number, Fetch>();
   private readonly queues: Fetch[][] = [[], [], []];
@@ -261,6 +262,7 @@ export class ChunkCache implements ReadSource {
   clear(): void {
     this.granules.clear();
     this.ahead.clear(); // dropped unread: stays counted in unreadBytes
+    this.aheadBytes = 0;
     this.planUnread = 0;
     this.cachedBytes = 0;
     this.planSettled();
@@ -318,6 +320,7 @@ export class ChunkCache implements ReadSource {
       g = this.ahead.get(i);
       if (!g) return undefined;
       this.ahead.delete(i);
+      this.aheadBytes -= g.length;
       this.stats.unreadBytes -= g.length;
       if (this.planPos.has(i)) this.planUnread--;
     }
@@ -499,7 +502,9 @@ export class ChunkCache implements ReadSource {
   private drop(map: Map<number, Uint8Array>, i: number, g: Uint8Array): void {
     map.delete(i);
     this.cachedBytes -= g.length;
-    if (map === this.ahead && this.planPos.has(i)) this.planUnread--;
+    if (map !== this.ahead) return;
+    this.aheadBytes -= g.length;
+    if (this.planPos.has(i)) this.planUnread--;
   }
 
   private insert(i: number, data: Uint8Array, ahead: boolean): void {
@@ -512,6 +517,7 @@ export class ChunkCache implements ReadSource {
     }
     if (ahead) {
       this.ahead.set(i, data);
+      this.aheadBytes += data.length;
       this.stats.unreadBytes += data.length;
       if (this.planPos.has(i)) this.planUnread++;
     } else this.granules.set(i, data);
@@ -521,9 +527,15 @@ export class ChunkCache implements ReadSource {
 
   /**
    * Drops granules down to the capacity: read ones, least recently used first, then (only when no
-   * read one is left) the oldest of those fetched ahead. At least one granule is always kept.
+   * read one is left) the oldest of those fetched ahead. What was fetched ahead is held to half the
+   * budget plus the plan's room first: read-ahead that was never read must not crowd out the
+   * cache over time. At least one granule is always kept.
    */
   private evict(): void {
+    for (const [k, v] of this.ahead) {
+      if (this.aheadBytes <= this.cacheBytes / 2 + this.planRoom || this.granules.size + this.ahead.size <= 1) break;
+      this.drop(this.ahead, k, v);
+    }
     for (const map of [this.granules, this.ahead]) {
       for (const [k, v] of map) {
         if (this.cachedBytes <= this.capacity || this.granules.size + this.ahead.size <= 1) return;

@@ -203,6 +203,24 @@ describe("chunk cache", () => {
     expect(c.stats.unreadBytes).toBe(0);
   });
 
+  it("does not let read-ahead that was never read crowd out what was read", async () => {
+    const s = source(64 << 20);
+    const c = new ChunkCache(s.bytes.length, (i, start, length) => s.fetch(i, start, length), { chunkSize: 256 * 1024, granule: 16 * 1024, cacheBytes: 4 << 20, readAhead: 4, maxFetches: 4 });
+    // A working set of 1 MiB in scattered granules, read twice.
+    const set = Array.from({ length: 64 }, (_, k) => (32 << 20) + k * 64 * 1024);
+    for (const at of set) await c.read(at, 16 * 1024);
+    // Many short sequential streaks, each abandoned after it set read-ahead going.
+    for (let k = 0; k < 40; k++) {
+      const at = k << 20;
+      for (let j = 0; j < 3; j++) await c.read(at + j * 65536, 65536);
+      for (let w = 0; w < 20 && c.pendingFetches > 0; w++) await new Promise((r) => setTimeout(r, 1));
+      for (const at2 of set.slice(0, 8)) c.tryRead(at2, new Uint8Array(16 * 1024)); // some of the set stays in use
+    }
+    const before = c.stats.bytesFetched;
+    for (const at of set.slice(0, 8)) expect(c.tryRead(at, new Uint8Array(16 * 1024))).toBe(true);
+    expect(c.stats.bytesFetched).toBe(before);
+  });
+
   it("answers a reader whose prefetch failed with a fetch of its own, and stops prefetching", async () => {
     const s = source(4 << 20);
     let failing = true;
