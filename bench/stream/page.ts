@@ -168,10 +168,16 @@ async function boot(o: StreamBoot): Promise<BootResult> {
   });
   const until = runAt + o.timeoutMs;
   const marks: Record<string, number> = {};
+  /** Bytes the NVMe disk had fetched when each marker appeared (how far prefetching was ahead). */
+  const fetchedAt: Record<string, number> = {};
   for (;;) {
     await new Promise((r) => setTimeout(r, 20));
     const now = performance.now() - runAt;
-    for (const m of o.markers) if (marks[m] === undefined && text.includes(m)) marks[m] = now;
+    for (const m of o.markers) {
+      if (marks[m] !== undefined || !text.includes(m)) continue;
+      marks[m] = now;
+      if (drive) fetchedAt[m] = drive.stats.bytesFetched;
+    }
     if (text.includes(INITRAMFS_SHELL)) throw new Error(`the initramfs could not mount the root file system\n${text.slice(-2000)}`);
     const ready = text.indexOf(ROOT_READY);
     if (ready >= 0 && text.indexOf(PROMPT, ready) > 0) break;
@@ -188,6 +194,7 @@ async function boot(o: StreamBoot): Promise<BootResult> {
     readBytes: log.bytes,
     distinctReadBytes: log.distinctBytes,
     marks,
+    fetchedAt,
     serialTail: text.slice(-600),
     backend: stats ? { ...stats } : undefined,
   };

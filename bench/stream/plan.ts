@@ -41,6 +41,8 @@ export interface BootResult {
   readBytes: number;
   distinctReadBytes: number;
   marks: Record<string, number>;
+  /** Bytes the NVMe disk had fetched when each marker appeared (NVMe variants). */
+  fetchedAt?: Record<string, number>;
   serialTail: string;
   /** The HttpBackend's own counters (NVMe variants). */
   backend?: Record<string, number>;

@@ -22,6 +22,8 @@ export interface Run {
   /** bytes − guestReadBytes (at least 0). */
   unreadBytes?: number;
   marks?: Record<string, number>;
+  /** Bytes the NVMe disk had fetched when each marker appeared. */
+  fetchedAt?: Record<string, number>;
   backend?: Record<string, number>;
   wallMs?: number;
 }

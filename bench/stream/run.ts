@@ -246,13 +246,15 @@ async function main(): Promise<void> {
               guestReadBytes: r.distinctReadBytes,
               unreadBytes: Math.max(0, bytes - r.distinctReadBytes),
               marks: r.marks,
+              fetchedAt: r.fetchedAt,
               backend: r.backend,
               wallMs: Date.now() - started,
             };
             runs.push(run);
             say(
               `${im.name} ${link.name} round ${round} ${variant}: prompt ${(r.bootMs / 1000).toFixed(1)} s, last read ${(r.lastReadMs / 1000).toFixed(1)} s, ` +
-                `read wait ${(r.waitMs / 1000).toFixed(1)} s, ${reqs.length} requests, ${(bytes / 2 ** 20).toFixed(1)} MiB (${(run.unreadBytes! / 2 ** 20).toFixed(1)} MiB never read; guest read ${(r.distinctReadBytes / 2 ** 20).toFixed(1)} MiB)`,
+                `read wait ${(r.waitMs / 1000).toFixed(1)} s, ${reqs.length} requests, ${(bytes / 2 ** 20).toFixed(1)} MiB (${(run.unreadBytes! / 2 ** 20).toFixed(1)} MiB never read; guest read ${(r.distinctReadBytes / 2 ** 20).toFixed(1)} MiB)` +
+                Object.entries(r.fetchedAt ?? {}).map(([m, b]) => `; ${(b / 2 ** 20).toFixed(1)} MiB fetched at ${m} (${((r.marks[m] ?? 0) / 1000).toFixed(1)} s)`).join(""),
             );
           }
         }
