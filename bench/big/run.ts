@@ -14,11 +14,14 @@
 // the bytes written do.
 //
 // fio: 64 KiB random writes over the whole device (so offsets past 4 GiB), 1 GiB in all, QD 16,
-// each block with a crc32c header, then read back and verified (verify_fatal). Memory: the RSS
-// of Chromium's renderer processes (/proc/PID/status VmRSS, the processes whose command line has
-// --type=renderer; the tab's is the largest), after the boot, sampled every second during fio,
-// and after; the target is guest RAM + 256 MiB. Output: bench/results/big.md and big.json
-// (big-budget-N.* with --budget-mib).
+// each block with a crc32c header, then read back and verified (verify_fatal). Memory, two ways:
+// the page's own measure, performance.measureUserAgentSpecificMemory() (the page is served
+// cross-origin isolated for it; JS heaps of the page and its workers after a GC, their array
+// buffers; it leaves wasm memory out, so v86's is added), every 5 s during fio; and the RSS of Chromium's renderer
+// processes (/proc/PID/status VmRSS, the processes whose command line has --type=renderer; the
+// tab's is the largest), every second, which also holds Chromium's own ~120 MiB and garbage not
+// collected yet. The target, guest RAM + 256 MiB, is judged on the page's measure; both are
+// reported. Output: bench/results/big.md and big.json (big-budget-N.* with --budget-mib).
 
 import { mkdirSync, mkdtempSync, openSync, closeSync, ftruncateSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -26,7 +29,7 @@ import { join } from "node:path";
 import { ROOT } from "../../e2e/node/guest.ts";
 import { deviceCommit } from "../device-commit.ts";
 import { chromiumPlatform } from "../guest/chromium.ts";
-import { ok, type BenchGuest, type DiskStat, type Platform } from "../guest/host.ts";
+import { ok, type BenchGuest, type DiskStat, type PageMemory, type Platform } from "../guest/host.ts";
 import { startNginx, type Nginx } from "../stream/nginx.ts";
 
 const MiB = 1024 * 1024;
@@ -118,7 +121,8 @@ async function main(): Promise<void> {
   let g: BenchGuest | undefined;
   try {
     nginx = await startNginx(dir, { say });
-    platform = await chromiumPlatform(say, { persistent: true }); // OPFS on the host's disk, not in the browser's memory
+    // OPFS on the host's disk, not in the browser's memory; a cross-origin isolated page, which can measure its memory.
+    platform = await chromiumPlatform(say, { persistent: true, isolated: true });
     const url = `${nginx.url}big.img`;
     say(`booting: namespace 1 the default image over HTTP, namespace 2 ${args.sizeGiB} GiB blank at ${url}`);
     const rss0 = rendererRss();
@@ -139,6 +143,8 @@ async function main(): Promise<void> {
     if (sectors * 512 !== size) throw new Error(`nvme0n2 has ${sectors} sectors, expected ${size / 512}`);
     const rssBoot = rendererRss();
     const statsBoot = await g.diskStats();
+    const memBoot = await g.memory();
+    if (!memBoot) throw new Error("the page cannot measure its memory (not cross-origin isolated?)");
     const fioLine = [
       "fio --name=big --filename=/dev/nvme0n2 --rw=randwrite --bs=64k",
       `--size=${args.sizeGiB}G --io_size=${Math.round(args.ioGiB * 1024)}M`,
@@ -156,6 +162,20 @@ async function main(): Promise<void> {
       peak = Math.max(peak, r.tab);
       peakAll = Math.max(peakAll, r.all);
     }, 1000);
+    // The page's own measure (after a GC: live bytes), one at a time, every few seconds.
+    let memPeak: PageMemory = memBoot;
+    const memSamples: PageMemory[] = [];
+    let measuring = true;
+    const measured = (async () => {
+      while (measuring) {
+        const m = await g!.memory().catch(() => undefined);
+        if (m) {
+          memSamples.push(m);
+          if (pageTotal(m) > pageTotal(memPeak)) memPeak = m;
+        }
+        await new Promise((r) => setTimeout(r, 5000));
+      }
+    })();
     const t0 = performance.now();
     let fioStatus: number;
     let fioOut: string;
@@ -165,12 +185,16 @@ async function main(): Promise<void> {
       fioStatus = Number(/fio exit (\d+)/.exec(r.out)?.[1] ?? -1);
     } finally {
       clearInterval(sampler);
+      measuring = false;
+      await measured;
     }
     const fioSeconds = (performance.now() - t0) / 1000;
     const rssAfter = rendererRss();
     peak = Math.max(peak, rssAfter.tab);
     peakAll = Math.max(peakAll, rssAfter.all);
     const statsAfter = await g.diskStats();
+    const memAfter = (await g.memory())!;
+    if (pageTotal(memAfter) > pageTotal(memPeak)) memPeak = memAfter;
     const json = await ok(g, "cat /tmp/fio.json");
     const job = (JSON.parse(json.slice(json.indexOf("{"))) as { jobs: { write: FioDir; read: FioDir; error?: number }[] }).jobs[0];
     const dmesg = (await g.run("dmesg | grep -iE 'I/O error|blk_update|timed? ?out|nvme.*abort' | tail -5")).out.trim();
@@ -200,9 +224,10 @@ async function main(): Promise<void> {
       },
       dmesg,
       rss: { beforeBoot: rss0.tab, afterBoot: rssBoot.tab, peak, afterFio: rssAfter.tab, target, peakAllRenderers: peakAll, samples },
+      memory: { afterBoot: memBoot, peak: memPeak, afterFio: memAfter, target, samples: memSamples.map(pageTotal) },
       disks: { afterBoot: statsBoot, afterFio: statsAfter },
       http: { requests: requests.length, bytes: requests.reduce((n, r) => n + r.bytes, 0) },
-      verdict: fioStatus === 0 && !job.error && !dmesg && peak <= target ? "pass" : "fail",
+      verdict: fioStatus === 0 && !job.error && !dmesg && pageTotal(memPeak) <= target ? "pass" : "fail",
     };
     mkdirSync(args.out, { recursive: true });
     const name = args.budgetMiB === undefined ? "big" : `big-budget-${args.budgetMiB}`;
@@ -223,6 +248,7 @@ async function main(): Promise<void> {
 }
 
 const mib = (n: number) => `${(n / MiB).toFixed(0)} MiB`;
+const pageTotal = (m: PageMemory): number => m.bytes + m.wasm;
 
 function overlay(stats: DiskStat[]): string {
   const d = stats.find((s) => s.nsid === 2);
@@ -233,6 +259,7 @@ function render(r: {
   date: string; cpu: string; nproc: number; browser: string; commit: string; diskBytes: number; memoryBudget: number | string; guestRam: number;
   fio: { line: string; status: number; seconds: number; writeBytes: number; writeBw: number; readBytes: number; readBw: number; error: number };
   dmesg: string; rss: { beforeBoot: number; afterBoot: number; peak: number; afterFio: number; target: number; peakAllRenderers: number };
+  memory: { afterBoot: PageMemory; peak: PageMemory; afterFio: PageMemory; target: number };
   disks: { afterBoot: DiskStat[]; afterFio: DiskStat[] }; http: { requests: number; bytes: number }; verdict: string;
 }, fioOut: string): string {
   return `# Big disk, bounded memory (npm run bench:big)
@@ -245,10 +272,13 @@ A blank ${r.diskBytes / GiB} GiB namespace 2 over HTTP (nginx, sparse file), ove
 | fio | \`${r.fio.line}\` |
 | fio exit status, verify | ${r.fio.status} (${r.fio.status === 0 && !r.fio.error ? "verify clean" : "FAILED"}), guest I/O errors: ${r.dmesg ? r.dmesg.replace(/\n/g, "; ") : "none"} |
 | written, verified | ${mib(r.fio.writeBytes)} at ${(r.fio.writeBw / 1e6).toFixed(1)} MB/s, ${mib(r.fio.readBytes)} read back at ${(r.fio.readBw / 1e6).toFixed(1)} MB/s (${r.fio.seconds.toFixed(0)} s in all) |
+| the page's memory: v86's wasm memory + measureUserAgentSpecificMemory (JS heaps of the page and its workers after a GC, their array buffers; it leaves wasm memory out), after boot, peak during fio, after | ${mib(pageTotal(r.memory.afterBoot))}, **${mib(pageTotal(r.memory.peak))}**, ${mib(pageTotal(r.memory.afterFio))} |
+| at the peak: v86's wasm memory (guest RAM and the emulator's own), the page's JS, its workers' | ${mib(r.memory.peak.wasm)}, ${mib(r.memory.peak.page)}, ${mib(r.memory.peak.bytes - r.memory.peak.page)} |
+| target (guest RAM + 256 MiB), on the page's memory | ${mib(r.memory.target)}: ${pageTotal(r.memory.peak) <= r.memory.target ? "held" : "MISSED"} |
 | the tab's renderer RSS before boot, after boot | ${mib(r.rss.beforeBoot)}, ${mib(r.rss.afterBoot)} |
 | the tab's renderer RSS peak during fio, after | **${mib(r.rss.peak)}**, ${mib(r.rss.afterFio)} |
 | all renderer processes, peak (the tab's + Chromium's spare ones) | ${mib(r.rss.peakAllRenderers)} |
-| target (guest RAM + 256 MiB) | ${mib(r.rss.target)}: ${r.rss.peak <= r.rss.target ? "held" : "MISSED"} |
+| target (guest RAM + 256 MiB), on the renderer's RSS (Chromium's own ${mib(r.rss.beforeBoot)} before boot included) | ${mib(r.rss.target)}: ${r.rss.peak <= r.rss.target ? "held" : "MISSED"} |
 | overlay after boot | ${overlay(r.disks.afterBoot)} |
 | overlay after fio | ${overlay(r.disks.afterFio)} |
 | HTTP requests, bytes (both namespaces) | ${r.http.requests}, ${mib(r.http.bytes)} |

@@ -88,6 +88,7 @@ function remoteGuest(page: Page, runToPromptMs: number, ownContext: boolean): Be
     instructions: call("instructions"),
     tail: call("tail"),
     diskStats: call("diskStats"),
+    memory: call("memory"),
     stop: async () => {
       await call("stop")().catch(() => undefined);
       await (ownContext ? page.context().close() : page.close());
@@ -98,20 +99,31 @@ function remoteGuest(page: Page, runToPromptMs: number, ownContext: boolean): Be
 /**
  * `persistent`: one browser profile on disk (a temporary directory) for every boot, so that the
  * Origin Private File System is files on the host's disk, as for a user; otherwise each boot gets
- * a fresh incognito context, whose OPFS lives in the browser's memory.
+ * a fresh incognito context, whose OPFS lives in the browser's memory. `isolated`: the page is
+ * cross-origin isolated (COOP/COEP headers), so that it can measure its own memory
+ * (BenchGuest.memory(); Chromium measures at once instead of at its next idle GC).
  */
-export async function chromiumPlatform(say: (msg: string) => void, o: { persistent?: boolean } = {}): Promise<Platform> {
+export async function chromiumPlatform(say: (msg: string) => void, o: { persistent?: boolean; isolated?: boolean } = {}): Promise<Platform> {
   const port = await freePort();
   const server = await createServer({
     root: ROOT,
     configFile: join(ROOT, "vite.config.ts"),
     logLevel: "warn",
     clearScreen: false,
-    server: { host: "127.0.0.1", port, strictPort: true, hmr: false, watch: null },
+    server: {
+      host: "127.0.0.1", port, strictPort: true, hmr: false, watch: null,
+      ...(o.isolated ? { headers: { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" } } : {}),
+    },
   });
   await server.listen();
   const base = `http://127.0.0.1:${port}`;
-  const launch = { ...(playwrightConfig.use?.launchOptions ?? {}), executablePath: "/usr/bin/chromium", headless: true };
+  const base0 = playwrightConfig.use?.launchOptions ?? {};
+  const launch = {
+    ...base0,
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    ...(o.isolated ? { args: [...(base0.args ?? []), "--enable-blink-features=ForceEagerMeasureMemory"] } : {}),
+  };
   const profile = o.persistent ? mkdtempSync(join(tmpdir(), "v86nvme-profile-")) : undefined;
   let browser: Browser;
   let shared: BrowserContext | undefined;

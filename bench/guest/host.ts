@@ -50,6 +50,18 @@ export interface DiskStat {
   bytesFetched?: number;
 }
 
+/** The page's memory as the browser measures it (performance.measureUserAgentSpecificMemory, after a GC). */
+export interface PageMemory {
+  /** What that measures: JS heaps of the page and its workers, their array buffers, the DOM. */
+  bytes: number;
+  /** Of which the page's own context (the rest: workers, shared). */
+  page: number;
+  /** v86's WebAssembly memory (guest RAM and the emulator's tables) as allocated, which Chromium's measure leaves out. */
+  wasm: number;
+  /** What the overlay caches and buffers hold by their own count ([] where not known). */
+  disks: DiskStat[];
+}
+
 export interface RunResult {
   out: string;
   status: number;
@@ -79,6 +91,8 @@ export interface BenchGuest {
   tail(lines?: number): Promise<string>;
   /** The namespaces' memory and traffic figures ([] where not known). */
   diskStats(): Promise<DiskStat[]>;
+  /** The page's memory, where it can be measured (a cross-origin isolated page); else undefined. */
+  memory(): Promise<PageMemory | undefined>;
   /** Stops the emulator and releases the guest. */
   stop(): Promise<void>;
 }
@@ -118,6 +132,7 @@ export interface LocalParts {
   run(cmd: string, timeoutMs: number): Promise<RunResult>;
   tail(lines: number): string;
   diskStats?(): DiskStat[];
+  memory?(): Promise<PageMemory | undefined>;
   stop(): Promise<void>;
 }
 
@@ -143,6 +158,7 @@ export function localGuest(p: LocalParts): BenchGuest {
     instructions: async () => s.instructions(),
     tail: async (lines = 40) => p.tail(lines),
     diskStats: async () => p.diskStats?.() ?? [],
+    memory: async () => p.memory?.(),
     stop: async () => {
       s.stop();
       await p.stop();

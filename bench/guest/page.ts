@@ -18,6 +18,11 @@ import { MEMORY_SIZE, stopMachine } from "../../src/app/machine.ts";
 import { attachNvme, type NvmeV86 } from "../../src/v86/attach.ts";
 import { localGuest, startSampler, type BootOptions, type DiskStat, type ExtraDisk, type RunResult } from "./host.ts";
 
+interface MeasuredMemory {
+  bytes: number;
+  breakdown: { bytes: number; attribution: { scope: string }[] }[];
+}
+
 const PROMPT = "guest# ";
 /** What the image's rootfs-init.sh prints once the root file system is mounted. */
 const ROOT_READY = "V86NVME-ROOT-READY";
@@ -237,6 +242,14 @@ async function boot(o: BootOptions): Promise<number> {
     run: (cmd, timeoutMs) => shell.run(cmd, timeoutMs),
     tail: (lines) => shell.tail(lines),
     diskStats: () => (drive ? [drive, ...disks].map((d, i) => diskStat(i + 1, d)) : []),
+    memory: async () => {
+      const measure = (performance as { measureUserAgentSpecificMemory?: () => Promise<MeasuredMemory> }).measureUserAgentSpecificMemory;
+      if (!crossOriginIsolated || !measure) return undefined;
+      const m = await measure.call(performance);
+      const page = m.breakdown.filter((b) => b.attribution.some((a) => a.scope === "Window")).reduce((n, b) => n + b.bytes, 0);
+      const wasm = (emulator as unknown as { v86: { cpu: { wasm_memory: WebAssembly.Memory } } }).v86.cpu.wasm_memory.buffer.byteLength;
+      return { bytes: m.bytes, page, wasm, disks: drive ? [drive, ...disks].map((d, i) => diskStat(i + 1, d)) : [] };
+    },
     stop,
   });
   return runToPromptMs;
