@@ -7,14 +7,15 @@
 // Fetch sizes adapt to the access pattern: a reader's miss fetches just the granules it lacks, so
 // scattered small reads do not pull whole chunks; read-ahead for a sequential reader (detected by
 // byte offset, whatever the read size and alignment) and a prefetch plan (a boot trace) fetch up
-// to a chunk per request. Fetches never cross a chunk boundary, so with granule = chunk every
-// fetch is exactly one aligned chunk (what pre-split part files need).
+// to a chunk per request (the plan up to planSpan chunks where it runs on along the disk). Fetches
+// never cross a chunk boundary otherwise, so with granule = chunk and planSpan 1 every fetch is
+// exactly one aligned chunk (what pre-split part files need).
 //
 // At most `maxFetches` fetches run at once, taken from a priority queue: the reader's own misses
 // first, then the plan, then read-ahead; prefetches use at most maxFetches - 1 slots, so a miss
 // never waits behind prefetches alone. Memory is bounded by cacheBytes (cached granules) plus
-// maxFetches × chunkSize (fetches under way), plus the plan's own room while a plan runs; queued
-// fetches hold no bytes.
+// maxFetches × chunkSize × planSpan (fetches under way), plus the plan's own room while a plan
+// runs; queued fetches hold no bytes.
 
 import { BackendError } from "./block-backend.ts";
 
@@ -44,6 +45,12 @@ export interface ChunkCacheOptions {
   readAhead?: number;
   /** Fetches running at once (default: no limit). */
   maxFetches?: number;
+  /**
+   * Chunks one fetch of the prefetch plan may span where the plan runs on along the disk (default
+   * 1): fewer, larger requests where each costs a round trip. Only for sources that can fetch any
+   * range (not pre-split parts).
+   */
+  planSpan?: number;
 }
 
 export interface ChunkCacheStats {
@@ -94,6 +101,7 @@ export class ChunkCache implements ReadSource {
   /** Read-ahead window cap in chunks (clamped so prefetches do not evict what is being read). */
   readonly readAhead: number;
   readonly maxFetches: number;
+  readonly planSpan: number;
   readonly stats: ChunkCacheStats = { fetches: 0, prefetches: 0, hits: 0, misses: 0, bytesFetched: 0, unreadBytes: 0, maxInFlight: 0 };
   /** Granules a reader has read; insertion order is recency order: the first is the least recently used. */
   private readonly granules = new Map<number, Uint8Array>();
@@ -109,6 +117,8 @@ export class ChunkCache implements ReadSource {
   private readonly queues: Fetch[][] = [[], [], []];
   private running = 0;
   private runningAhead = 0;
+  /** Granules being fetched ahead now. */
+  private aheadInFlight = 0;
   private cachedBytes = 0;
   /** The previous read, for sequential detection. */
   private lastStart = NaN;
@@ -145,6 +155,7 @@ export class ChunkCache implements ReadSource {
     const fit = Math.floor(this.cacheBytes / this.chunkSize) - 1;
     this.readAhead = Math.max(0, Math.min(Math.floor(o.readAhead ?? 0), fit));
     this.maxFetches = Math.max(1, Math.floor(o.maxFetches ?? Infinity));
+    this.planSpan = Math.max(1, Math.floor(o.planSpan ?? 1));
   }
 
   /** Bytes held by cached granules now. */
@@ -334,20 +345,26 @@ export class ChunkCache implements ReadSource {
     const made: Fetch[] = [];
     for (let a = from; a < to; ) {
       const b = Math.min(to, (Math.floor(a / perChunk) + 1) * perChunk);
-      let resolve!: (d: Uint8Array) => void;
-      let reject!: (e: unknown) => void;
-      const promise = new Promise<Uint8Array>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      promise.catch(() => {}); // a prefetch nobody waits for may fail unseen
-      const f: Fetch = { first: a, count: b - a, priority, ahead: priority !== Priority.Demand, started: false, promise, resolve, reject };
-      for (let i = a; i < b; i++) this.pending.set(i, f);
+      const f = this.fetchOf(a, b, priority);
       this.queues[priority].push(f);
       made.push(f);
       a = b;
     }
     return made;
+  }
+
+  /** A fetch of granules [a, b), noted as pending for each (not queued). */
+  private fetchOf(a: number, b: number, priority: Priority): Fetch {
+    let resolve!: (d: Uint8Array) => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise<Uint8Array>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    promise.catch(() => {}); // a prefetch nobody waits for may fail unseen
+    const f: Fetch = { first: a, count: b - a, priority, ahead: priority !== Priority.Demand, started: false, promise, resolve, reject };
+    for (let i = a; i < b; i++) this.pending.set(i, f);
+    return f;
   }
 
   private promote(f: Fetch): void {
@@ -380,19 +397,17 @@ export class ChunkCache implements ReadSource {
    */
   private nextPlanned(): Fetch | undefined {
     const perChunk = this.chunkSize / this.granule;
-    if (this.ahead.size + this.runningAhead * perChunk >= this.planLead) return undefined;
+    if (this.ahead.size + this.aheadInFlight >= this.planLead) return undefined;
     while (this.planNext < this.plan.length && this.planNext < this.planReached + this.planLead) {
       const a = this.plan[this.planNext++];
       if (this.has(a) || this.pending.has(a)) continue;
       let b = a + 1;
-      const chunkEnd = (Math.floor(a / perChunk) + 1) * perChunk;
-      while (b < chunkEnd && this.plan[this.planNext] === b && !this.has(b) && !this.pending.has(b)) {
+      const end = (Math.floor(a / perChunk) + this.planSpan) * perChunk;
+      while (b < end && this.plan[this.planNext] === b && !this.has(b) && !this.pending.has(b)) {
         b++;
         this.planNext++;
       }
-      const [f] = this.enqueue(a, b, Priority.Plan);
-      this.queues[Priority.Plan].pop();
-      return f;
+      return this.fetchOf(a, b, Priority.Plan);
     }
     return undefined;
   }
@@ -401,7 +416,10 @@ export class ChunkCache implements ReadSource {
     f.started = true;
     const ahead = f.priority !== Priority.Demand;
     this.running++;
-    if (ahead) this.runningAhead++;
+    if (ahead) {
+      this.runningAhead++;
+      this.aheadInFlight += f.count;
+    }
     this.stats.maxInFlight = Math.max(this.stats.maxInFlight, this.running);
     if (ahead) this.stats.prefetches++;
     else this.stats.fetches++;
@@ -409,7 +427,10 @@ export class ChunkCache implements ReadSource {
     const length = Math.min(f.count * this.granule, this.byteLength - start);
     const settle = () => {
       this.running--;
-      if (ahead) this.runningAhead--;
+      if (ahead) {
+        this.runningAhead--;
+        this.aheadInFlight -= f.count;
+      }
       for (let i = f.first; i < f.first + f.count; i++) if (this.pending.get(i) === f) this.pending.delete(i);
     };
     let call: Promise<Uint8Array>;
