@@ -16,7 +16,7 @@ import type { MapPageWrite } from "./block-map.ts";
 
 export type Request =
   | { op: "open"; id: number; name: string }
-  | { op: "read"; id: number; offset: number; length: number }
+  | { op: "read"; id: number; offset: number; length: number; into?: ArrayBuffer }
   | { op: "write"; id: number; offset: number; data: ArrayBuffer; length?: number; fua: boolean; map: MapPageWrite[]; seen: number; giveBack?: boolean }
   | { op: "flush"; id: number; map: MapPageWrite[]; seen: number }
   | { op: "close"; id: number }
@@ -120,9 +120,11 @@ export class DiskFileServer {
         return { map: map.buffer };
       }
       case "read": {
-        const out = new Uint8Array(req.length);
-        // Past the end of the data file (never written there) the disk reads zeros.
-        this.open().data.read(out, { at: req.offset });
+        // Into the buffer handed over for reuse where it is large enough (the answer is its first `length` bytes).
+        const out = req.into && req.into.byteLength >= req.length ? new Uint8Array(req.into, 0, req.length) : new Uint8Array(req.length);
+        const n = this.open().data.read(out, { at: req.offset });
+        // Past the end of the data file (never written there) the disk reads zeros; a reused buffer holds old bytes.
+        if (n < req.length) out.fill(0, Math.max(0, n));
         return { data: out.buffer };
       }
       case "write": {

@@ -98,6 +98,8 @@ export class Overlay {
   /** Reusable spill-write buffers (RUN_BYTES each) and page buffers. */
   private readonly runBuffers: ArrayBuffer[] = [];
   private readonly pageBuffers: Uint8Array[] = [];
+  /** Page-sized buffers spilled pages are read back into, reused like the spill writes' (garbage otherwise). */
+  private readonly readBuffers: ArrayBuffer[] = [];
 
   constructor(readonly byteLength: number, readonly blockSize = 512, o: OverlayOptions = {}) {
     if (!Number.isSafeInteger(blockSize) || blockSize < 1) throw new Error(`overlay: bad block size ${blockSize}`);
@@ -503,7 +505,7 @@ export class Overlay {
       if (!store) throw new BackendError("overlay: spilled blocks without a spill store", "read");
       let got: Uint8Array[];
       try {
-        got = await Promise.all(wanted.map((w) => store.read(w.slot * this.pageSize, this.pageSize)));
+        got = await Promise.all(wanted.map((w) => store.read(w.slot * this.pageSize, this.pageSize, this.readBuffers.pop())));
       } catch (e) {
         throw new BackendError(`overlay: reading spilled blocks back failed: ${e instanceof Error ? e.message : String(e)}`, "read");
       }
@@ -516,7 +518,10 @@ export class Overlay {
         const r = read.get(page);
         if (!r || r.gen !== page.gen || r.slot !== page.slot) current = false;
       });
-      if (current) return this.lay(offset, dst, new Map([...read].map(([page, r]) => [page, r.bytes])));
+      if (current) this.lay(offset, dst, new Map([...read].map(([page, r]) => [page, r.bytes])));
+      // lay() copied what it needed: the buffers go back to the pool.
+      for (const g of got) if (g.buffer.byteLength === this.pageSize && this.readBuffers.length < MAX_SPILLING / this.pageSize) this.readBuffers.push(g.buffer as ArrayBuffer);
+      if (current) return;
     }
   }
 }

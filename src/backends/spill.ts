@@ -13,8 +13,11 @@ export interface SpillStore {
    * `offset`; resolves once written, with the buffer given back for reuse where it can be.
    */
   write(offset: number, buffer: ArrayBuffer, length: number): Promise<ArrayBuffer | undefined>;
-  /** The bytes at [offset, offset+length), as written by every write posted before. */
-  read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * The bytes at [offset, offset+length), as written by every write posted before; read into
+   * `into` (handed over) where it is large enough, so the caller can keep reusing a few buffers.
+   */
+  read(offset: number, length: number, into?: ArrayBuffer): Promise<Uint8Array>;
   /** Removes the file; pending calls are answered first. */
   close(): Promise<void>;
 }
@@ -50,10 +53,10 @@ class OpfsSpillStore implements SpillStore {
     return r.data;
   }
 
-  async read(offset: number, length: number): Promise<Uint8Array> {
-    const r = await this.channel.call({ op: "read", offset, length });
+  async read(offset: number, length: number, into?: ArrayBuffer): Promise<Uint8Array> {
+    const r = await this.channel.call({ op: "read", offset, length, into }, into ? [into] : []);
     if (!r.ok || !r.data) throw why(r);
-    return new Uint8Array(r.data);
+    return new Uint8Array(r.data, 0, length);
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,7 @@
 // fake access handle that loses unflushed data on crash(), against the shared contract and the
 // persistence promises (flush, FUA, map after data, quota, seeding by overlay or copy).
 import { describe, it, expect } from "vitest";
-import { OpfsBackend, OpfsMismatchError, type OpfsDiskOptions } from "../../src/backends/opfs.ts";
+import { Channel, OpfsBackend, OpfsMismatchError, type OpfsDiskOptions } from "../../src/backends/opfs.ts";
 import { BlockMap, FROM_BASE, FROM_FILE, FROM_ZERO } from "../../src/backends/block-map.ts";
 import { BackendError } from "../../src/backends/block-backend.ts";
 import { MemoryBackend } from "../../src/backends/memory.ts";
@@ -308,5 +308,26 @@ describe("persistent disk worker failures", () => {
     endpoint.onerror!({ message: "boom", preventDefault() {} } as ErrorEvent);
     await expect(pending).rejects.toThrow(/worker failed: boom/);
     await expect(disk.flush()).rejects.toThrow(/worker failed/);
+  });
+});
+
+describe("disk worker: reads into a buffer handed over for reuse", () => {
+  it("answers in that buffer, zeros past the end of the file however dirty it was", async () => {
+    const fs = new FakeOpfs();
+    const ch = new Channel(fakeWorker(fs).endpoint);
+    expect((await ch.call({ op: "open", name: "reuse" })).ok).toBe(true);
+    const data = patternBytes(0, 8192);
+    expect((await ch.call({ op: "write", offset: 0, data: data.slice().buffer, fua: false, map: [], seen: 0 })).ok).toBe(true);
+    // A dirty 64 KiB buffer for a 16 KiB read that runs 8 KiB past the end of the file.
+    const into = new Uint8Array(65536).fill(0xee).buffer;
+    const r = await ch.call({ op: "read", offset: 0, length: 16384, into }, [into]);
+    expect(r.ok && r.data?.byteLength).toBe(65536); // the same buffer came back
+    const got = new Uint8Array(r.ok ? r.data! : new ArrayBuffer(0), 0, 16384);
+    expectBytes(got.subarray(0, 8192), data);
+    expect(got.subarray(8192).every((b) => b === 0)).toBe(true);
+    // Too small a buffer: a fresh one instead.
+    const small = new ArrayBuffer(512);
+    const r2 = await ch.call({ op: "read", offset: 0, length: 4096, into: small }, [small]);
+    expect(r2.ok && r2.data?.byteLength).toBe(4096);
   });
 });
