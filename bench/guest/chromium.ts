@@ -1,32 +1,17 @@
 // The guest benchmark's guests in Chromium: Debian's /usr/bin/chromium, headless, launched through
-// Playwright's library API with playwright.config.ts's launch options, and vite's dev server (JS
-// API) on 127.0.0.1 at a free port serving bench/guest/page.html. Each boot gets a fresh browser
-// context and page (page.ts); the BenchGuest methods are forwarded to window.benchGuest there.
-//
-// The dev server runs without file watching and HMR: other edits to the tree during a run must
-// not reload the page under a running guest.
+// Playwright's library API with playwright.config.ts's launch options, and vite's dev server
+// (../dev-server.ts) serving bench/guest/page.html. Each boot gets a fresh browser context and
+// page (page.ts); the BenchGuest methods are forwarded to window.benchGuest there.
 
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "@playwright/test";
-import { createServer } from "vite";
 import playwrightConfig from "../../playwright.config.ts";
 import { ROOT } from "../../e2e/node/guest.ts";
+import { startDevServer } from "../dev-server.ts";
 import type { BenchGuest, Platform } from "./host.ts";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createNetServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const addr = s.address();
-      s.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
-    });
-  });
-}
 
 /**
  * CPU seconds (user + system, all threads) used by the descendants of this process (the browser
@@ -104,19 +89,7 @@ function remoteGuest(page: Page, runToPromptMs: number, ownContext: boolean): Be
  * (BenchGuest.memory(); Chromium measures at once instead of at its next idle GC).
  */
 export async function chromiumPlatform(say: (msg: string) => void, o: { persistent?: boolean; isolated?: boolean } = {}): Promise<Platform> {
-  const port = await freePort();
-  const server = await createServer({
-    root: ROOT,
-    configFile: join(ROOT, "vite.config.ts"),
-    logLevel: "warn",
-    clearScreen: false,
-    server: {
-      host: "127.0.0.1", port, strictPort: true, hmr: false, watch: null,
-      ...(o.isolated ? { headers: { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" } } : {}),
-    },
-  });
-  await server.listen();
-  const base = `http://127.0.0.1:${port}`;
+  const { server, base } = await startDevServer({ isolated: o.isolated });
   const base0 = playwrightConfig.use?.launchOptions ?? {};
   const launch = {
     ...base0,

@@ -10,9 +10,10 @@
 
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, connect } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { freePort } from "../dev-server.ts";
 
 const NGINX = "/usr/sbin/nginx";
 
@@ -48,17 +49,6 @@ export function ensureNginx(say: (msg: string) => void = () => {}): void {
   execFileSync(apt, ["install", "-y", "-q", "--no-install-recommends", "nginx"], {
     stdio: ["ignore", "ignore", "inherit"],
     env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-  });
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      s.close(() => (typeof a === "object" && a ? res(a.port) : rej(new Error("no free port"))));
-    });
   });
 }
 

@@ -24,10 +24,10 @@ import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, 
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { chromium, type Browser } from "@playwright/test";
-import { createServer } from "vite";
 import playwrightConfig from "../../playwright.config.ts";
 import { ROOT } from "../../e2e/node/guest.ts";
-import { freePort, startNginx, type Nginx } from "./nginx.ts";
+import { startNginx, type Nginx } from "./nginx.ts";
+import { startDevServer } from "../dev-server.ts";
 import { LINKS, TARGET_LINK, VARIANTS, type BootResult, type StreamBoot, type Variant } from "./plan.ts";
 import { renderMarkdown, summarize, type Run, type StreamReport } from "./report.ts";
 import { startThrottle, type Throttle } from "./throttle.ts";
@@ -194,20 +194,12 @@ async function main(): Promise<void> {
       cleanups.push(() => t.stop());
       proxies.set(l.name, t);
     }
-    const vitePort = await freePort();
-    const server = await createServer({
-      root: ROOT,
-      configFile: join(ROOT, "vite.config.ts"),
-      logLevel: "warn",
-      clearScreen: false,
-      server: { host: "127.0.0.1", port: vitePort, strictPort: true, hmr: false, watch: null },
-    });
-    await server.listen();
+    const { server, base: viteBase } = await startDevServer();
     cleanups.push(() => server.close());
     const launch = playwrightConfig.use?.launchOptions ?? {};
     const browser = await chromium.launch({ ...launch, executablePath: "/usr/bin/chromium", headless: true });
     cleanups.push(() => browser.close());
-    const pageUrl = `http://127.0.0.1:${vitePort}/bench/stream/page.html`;
+    const pageUrl = `${viteBase}/bench/stream/page.html`;
     say(`nginx at ${nginx.url}, page at ${pageUrl}, Chromium ${browser.version()}`);
 
     const runs: Run[] = [];
