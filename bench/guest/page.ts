@@ -16,6 +16,7 @@ import { CowBackend } from "../../src/backends/overlay.ts";
 import { fetchWithProgress } from "../../src/app/loader.ts";
 import { MEMORY_SIZE, stopMachine } from "../../src/app/machine.ts";
 import { attachNvme, type NvmeV86 } from "../../src/v86/attach.ts";
+import { selectIdeLabel } from "./ide-label.ts";
 import { localGuest, startSampler, type BootOptions, type DiskStat, type ExtraDisk, type RunResult } from "./host.ts";
 
 interface MeasuredMemory {
@@ -113,24 +114,6 @@ class Shell {
     }
     return result!;
   }
-}
-
-/** syslinux's "DEFAULT nvme" line becomes "DEFAULT  ide" (same length, in the FAT partition). */
-function selectIdeLabel(img: Uint8Array): void {
-  const enc = new TextEncoder();
-  const from = enc.encode("\nDEFAULT nvme\n");
-  const to = enc.encode("\nDEFAULT  ide\n");
-  let found = 0;
-  const end = Math.min(img.length, 64 << 20) - from.length;
-  for (let i = img.indexOf(from[0]); i >= 0 && i <= end; i = img.indexOf(from[0], i + 1)) {
-    let k = 1;
-    while (k < from.length && img[i + k] === from[k]) k++;
-    if (k === from.length) {
-      img.set(to, i);
-      found++;
-    }
-  }
-  if (!found) throw new Error("no 'DEFAULT nvme' line in the image: cannot select the ide label");
 }
 
 /** A namespace after the image. */

@@ -9,6 +9,7 @@
 import { V86 } from "v86";
 import v86WasmUrl from "v86/build/v86.wasm?url";
 import { attachNvme, HttpBackend, type BlockBackend, type HttpDiskOptions } from "../../src/index.ts";
+import { fetchWithProgress } from "../../src/app/loader.ts";
 import { stopMachine } from "../../src/app/machine.ts";
 import type { BootResult, StreamBoot } from "./plan.ts";
 
@@ -120,14 +121,8 @@ function trackIde(emulator: V86, log: ReadLog): void {
   };
 }
 
-async function fetchBytes(url: string): Promise<ArrayBuffer> {
-  const res = await fetch(url);
-  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
-  return res.arrayBuffer();
-}
-
 async function boot(o: StreamBoot): Promise<BootResult> {
-  const [bios, vgaBios] = await Promise.all([fetchBytes("/bios/bios-256k.bin"), fetchBytes("/bios/vgabios-stdvga.bin")]);
+  const [bios, vgaBios] = await Promise.all([fetchWithProgress("/bios/bios-256k.bin"), fetchWithProgress("/bios/vgabios-stdvga.bin")]);
   let runAt = 0;
   const log = new ReadLog(o.size, () => runAt);
   let drive: HttpBackend | undefined;

@@ -28,6 +28,7 @@ import playwrightConfig from "../../playwright.config.ts";
 import { ROOT } from "../../e2e/node/guest.ts";
 import { startNginx, type Nginx } from "./nginx.ts";
 import { startDevServer } from "../dev-server.ts";
+import { IDE_LABEL_SPAN, selectIdeLabel } from "../guest/ide-label.ts";
 import { LINKS, TARGET_LINK, VARIANTS, type BootResult, type StreamBoot, type Variant } from "./plan.ts";
 import { renderMarkdown, summarize, type Run, type StreamReport } from "./report.ts";
 import { startThrottle, type Throttle } from "./throttle.ts";
@@ -96,19 +97,16 @@ function fail(msg: string): never {
 /** A copy of `src` whose syslinux.cfg boots the "ide" label (same length: patched in place). */
 function ideCopy(src: string, dst: string): void {
   copyFileSync(src, dst);
-  const from = Buffer.from("\nDEFAULT nvme\n");
-  const to = Buffer.from("\nDEFAULT  ide\n");
-  // syslinux.cfg sits in the FAT boot partition: the first 64 MiB.
-  const head = Buffer.alloc(Math.min(statSync(dst).size, 64 << 20));
+  const head = Buffer.alloc(Math.min(statSync(dst).size, IDE_LABEL_SPAN));
   const fd = openSync(dst, "r+");
   try {
     readSync(fd, head, 0, head.length, 0);
-    let found = 0;
-    for (let i = head.indexOf(from); i >= 0; i = head.indexOf(from, i + 1)) {
-      writeSync(fd, to, 0, to.length, i);
-      found++;
+    try {
+      selectIdeLabel(head);
+    } catch (e) {
+      throw new Error(`${src}: ${e instanceof Error ? e.message : String(e)}`);
     }
-    if (!found) throw new Error(`${src}: no "DEFAULT nvme" line in its first 64 MiB: cannot boot it through v86's IDE disk`);
+    writeSync(fd, head, 0, head.length, 0);
   } finally {
     closeSync(fd);
   }
