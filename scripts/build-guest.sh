@@ -175,7 +175,29 @@ KVER=$(ls "$WORK/kernel/lib/modules")
 [ "$(echo "$KVER" | wc -w)" = 1 ] || die "expected one kernel release, got: $KVER"
 KMOD=$WORK/kernel/lib/modules/$KVER
 BUSYBOX=$WORK/sys/bin/busybox
-"$BUSYBOX" true 2>/dev/null || die "cannot run the i386 busybox on this host (no 32-bit support?)"
+# i386 programs run natively where the host kernel runs 32-bit code; some x86-64 hosts cannot
+# (no IA32 emulation, or a paravirtualised kernel without it): there qemu-user runs them.
+I386=()
+if ! "$BUSYBOX" true 2>/dev/null; then
+    if ! command -v qemu-i386-static >/dev/null; then
+        log "this host cannot run i386 programs: apt-get install qemu-user-static"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends qemu-user-static >&2 ||
+            die "could not install qemu-user-static to run the i386 busybox"
+    fi
+    I386=(qemu-i386-static)
+    "${I386[@]}" "$BUSYBOX" true || die "cannot run the i386 busybox on this host, natively or under qemu-i386-static"
+    log "running i386 programs under qemu-i386-static (the host kernel runs no 32-bit code)"
+fi
+i386_in_root() { # root program args... : runs an i386 program of the root file system
+    local root=$1 prog=$2; shift 2
+    [ ${#I386[@]} = 0 ] && { chroot "$root" "$prog" "$@"; return; }
+    # qemu-user inside the chroot (no binfmt handler needed), removed again after the run.
+    local q=$root/.qemu-i386-static rc=0
+    cp "$(command -v qemu-i386-static)" "$q"
+    chroot "$root" /.qemu-i386-static "$prog" "$@" || rc=$?
+    rm -f "$q"
+    return $rc
+}
 
 # -------------------------------------------------------------------- BIOS
 for f in bios-256k.bin bios.bin vgabios-stdvga.bin; do
@@ -225,7 +247,7 @@ IR=$WORK/initramfs
 mkdir -p "$IR"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,newroot}
 cp "$BUSYBOX" "$IR/bin/busybox"
 # Relative links (busybox --install would point at the host's path).
-for a in $("$BUSYBOX" --list); do [ -e "$IR/bin/$a" ] || ln -s busybox "$IR/bin/$a"; done
+for a in $("${I386[@]}" "$BUSYBOX" --list); do [ -e "$IR/bin/$a" ] || ln -s busybox "$IR/bin/$a"; done
 install -m 0755 "$HERE/initramfs-init.sh" "$IR/init"
 # The kernel opens /dev/console before /init runs.
 mknod -m 600 "$IR/dev/console" c 5 1
@@ -240,7 +262,7 @@ mkdir -p "$RF"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,root,etc,mnt,var/tmp,
 chmod 1777 "$RF/tmp" "$RF/var/tmp"
 cp "$BUSYBOX" "$RF/bin/busybox"
 # Symlinks for every applet at busybox's own paths (bin/sh, usr/bin/awk, ...).
-for a in $("$BUSYBOX" --list-full); do
+for a in $("${I386[@]}" "$BUSYBOX" --list-full); do
     [ -e "$RF/$a" ] || ln -s /bin/busybox "$RF/$a"
 done
 # /sbin/init is busybox init (linked above): it runs rcS, keeps the shell on
@@ -314,9 +336,9 @@ LIBS_KIB=$(cd "$RF" && du -ckL lib/ld-linux.so.2 "${!COPIED[@]}" | tail -1 | cut
 log "shipped ${#COPIED[@]} shared libraries ($((LIBS_KIB / 1024)) MiB)"
 
 # Check: the i386 binaries start in the root (the host runs 32-bit code).
-NVME_VER=$(chroot "$RF" /usr/sbin/nvme version 2>&1) ||
+NVME_VER=$(i386_in_root "$RF" /usr/sbin/nvme version 2>&1) ||
     die "nvme does not run in the root: $NVME_VER"
-FIO_VER=$(chroot "$RF" /usr/bin/fio --version 2>&1) || die "fio does not run in the root: $FIO_VER"
+FIO_VER=$(i386_in_root "$RF" /usr/bin/fio --version 2>&1) || die "fio does not run in the root: $FIO_VER"
 log "check: $(echo "$NVME_VER" | head -1); fio $FIO_VER"
 
 # ------------------------------------------------------------- disk image
