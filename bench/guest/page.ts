@@ -11,6 +11,7 @@ import v86WasmUrl from "v86/build/v86.wasm?url";
 import type { BlockBackend } from "../../src/backends/block-backend.ts";
 import { HttpBackend } from "../../src/backends/http.ts";
 import { MemoryBackend } from "../../src/backends/memory.ts";
+import { openDisk } from "../../src/backends/open.ts";
 import { OpfsBackend } from "../../src/backends/opfs.ts";
 import { CowBackend } from "../../src/backends/overlay.ts";
 import { fetchWithProgress } from "../../src/app/loader.ts";
@@ -116,18 +117,9 @@ class Shell {
   }
 }
 
-/** A namespace after the image. */
-async function openDisk(d: ExtraDisk): Promise<BlockBackend> {
-  switch (d.kind) {
-    case "memory":
-      return new MemoryBackend(d.size);
-    case "opfs":
-      return OpfsBackend.open({ name: d.name, size: d.size, reset: true });
-    case "http": {
-      const http = await HttpBackend.open(d.url);
-      return d.memoryBudget === undefined ? http : new CowBackend(http.base, { memoryBudget: d.memoryBudget });
-    }
-  }
+/** A namespace after the image (a persistent disk starts afresh each run). */
+function openExtraDisk(d: ExtraDisk): Promise<BlockBackend> {
+  return openDisk(d.kind === "opfs" ? { ...d, reset: true } : d);
 }
 
 function diskStat(nsid: number, d: BlockBackend): DiskStat {
@@ -160,7 +152,7 @@ async function boot(o: BootOptions): Promise<number> {
       hda.set(src);
     }
   }
-  const disks = await Promise.all((o.disks ?? []).map(openDisk));
+  const disks = await Promise.all((o.disks ?? []).map(openExtraDisk));
   const emulator = new V86({
     wasm_path: v86WasmUrl,
     bios: { buffer: bios },

@@ -4,7 +4,7 @@
 
 import { BackendError } from "./block-backend.ts";
 import { ChunkCache, type ChunkCacheStats, type ReadSource } from "./chunk-cache.ts";
-import { CowBackend } from "./overlay.ts";
+import { CowBackend, type CowOptions } from "./overlay.ts";
 
 /** The part of Blob this backend uses (a File, a Blob, or a virtual stand-in in tests). */
 export interface BlobLike {
@@ -12,15 +12,14 @@ export interface BlobLike {
   slice(start: number, end: number): { arrayBuffer(): Promise<ArrayBuffer> };
 }
 
-export interface FileBackendOptions {
+/** With the overlay's options (memoryBudget, spill, blockSize): the disk is a CowBackend. */
+export interface FileBackendOptions extends CowOptions {
   /** Bytes per read from the file and per cached chunk (default 64 KiB). */
   chunkSize?: number;
   /** Budget of the chunk cache (default 4 MiB). */
   cacheBytes?: number;
   /** Chunks read ahead on sequential access (default 4). */
   readAhead?: number;
-  /** Overlay granularity (default 512). */
-  blockSize?: number;
 }
 
 /** The file's bytes, rounded up to whole 512-byte sectors (the tail reads as zeros). */
@@ -74,6 +73,6 @@ export class FileBackend extends CowBackend {
   declare readonly base: BlobSource;
 
   constructor(blob: BlobLike, o: FileBackendOptions = {}) {
-    super(new BlobSource(blob, o), { blockSize: o.blockSize });
+    super(new BlobSource(blob, o), o);
   }
 }

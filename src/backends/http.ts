@@ -8,9 +8,10 @@
 import { BackendError } from "./block-backend.ts";
 import { checkBootTrace } from "./boot-trace.ts";
 import { ChunkCache, type ChunkCacheStats, type ReadSource } from "./chunk-cache.ts";
-import { CowBackend } from "./overlay.ts";
+import { CowBackend, type CowOptions } from "./overlay.ts";
 
-export interface HttpDiskOptions {
+/** With the overlay's options (memoryBudget, spill, blockSize): the disk is a CowBackend. */
+export interface HttpDiskOptions extends CowOptions {
   /** Most bytes per Range request, a multiple of 512 (default 256 KiB). With `parts`: the part size, and every request is one part. */
   chunkSize?: number;
   /**
@@ -66,8 +67,6 @@ export interface HttpDiskOptions {
   headers?: Record<string, string>;
   /** The fetch to use (default: the global one). */
   fetch?: typeof fetch;
-  /** Overlay granularity (default 512). */
-  blockSize?: number;
 }
 
 export interface HttpStats extends ChunkCacheStats {
@@ -440,7 +439,7 @@ export class HttpBackend extends CowBackend {
   declare readonly base: HttpSource;
 
   constructor(source: HttpSource, o: HttpDiskOptions = {}) {
-    super(source, { blockSize: o.blockSize });
+    super(source, o);
   }
 
   /** Opens `url` (probing its size unless `size` is given) as a disk. */

@@ -28,6 +28,16 @@ describe("openDisk", () => {
     expectBytes(await h.read(512, 512), patternBytes(512, 512));
   });
 
+  it("hands the overlay's options to http and file disks", async () => {
+    server = await imageServer({ size: 1 << 20 });
+    const spill = () => Promise.reject(new Error("no spill store here"));
+    const h = (await openDisk({ kind: "http", url: server.url, memoryBudget: 64 * 1024, blockSize: 4096, spill })) as HttpBackend;
+    expect(h.overlay.memoryBudget).toBe(64 * 1024);
+    expect(h.overlay.pageSize).toBe(4096 * 32);
+    const f = (await openDisk({ kind: "file", file: new Blob([patternBytes(0, 8192)]), memoryBudget: 8192 })) as FileBackend;
+    expect(f.overlay.memoryBudget).toBe(8192);
+  });
+
   it("opens a persistent overlay identified by its base", async () => {
     server = await imageServer({ size: 1 << 20 });
     const fs = new FakeOpfs();
