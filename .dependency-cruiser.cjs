@@ -4,7 +4,7 @@
 //                                         to asm/ and src/hotpath.ts only
 //   src/hotpath.ts, dma.ts, command.ts    the wrapper around the wasm module
 //   src/state/                            the device's state and the context handlers are given
-//   src/admin/, src/io/                   command handlers
+//   src/admin/, src/io/                   command handlers, side by side: neither imports the other
 //   src/controller/                       registers, dispatch, polling, snapshots, NvmeController
 //   src/v86/                              the v86 adapter
 //   src/index.ts                          the public surface
@@ -36,6 +36,13 @@ module.exports = {
     onlyDown("wrapper-over-asm", WRAPPER, `${WRAPPER}|^src/spec/|^asm/layout\\.ts$`, "The wasm wrapper sits on the module and the spec."),
     onlyDown("state-below-handlers", "^src/state/", `^src/(state|spec|backends)/|${WRAPPER}`, "Device state never imports handlers or the controller."),
     onlyDown("handlers-below-controller", "^src/(admin|io)/", `^src/(admin|io|state|spec|backends)/|${WRAPPER}`, "Handlers get a context, never the controller."),
+    {
+      name: "admin-beside-io",
+      comment: "Admin and I/O handlers share only what lies below both (src/state/).",
+      severity: "error",
+      from: { path: "^src/(admin|io)/" },
+      to: { path: "^src/(admin|io)/", pathNot: "^src/$1/" },
+    },
     onlyDown("controller-below-adapter", "^src/controller/", `^src/(controller|admin|io|state|spec|backends)/|${WRAPPER}`, "The controller knows no emulator."),
     onlyDown("adapter-below-api", "^src/v86/", `^src/(v86|controller|state|spec|backends|pci)/`, "The adapter drives the controller as its users do."),
     onlyDown("index-below-entries", "^src/index\\.ts$", `^src/(v86|controller|state|spec|backends|pci)/|${WRAPPER}`, "The public surface exports what is below it."),

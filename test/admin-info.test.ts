@@ -19,7 +19,8 @@ import { SanitizeState } from "../src/state/sanitize-state.ts";
 import { identify } from "../src/admin/identify.ts";
 import { getFeatures, setFeatures } from "../src/admin/features.ts";
 import { getLogPage } from "../src/admin/logs.ts";
-import { isSupported, effectsLog } from "../src/admin/effects.ts";
+import { effectsLog } from "../src/admin/effects.ts";
+import { adminCommandSupported, ioCommandSupported } from "../src/state/command-support.ts";
 import { GuestMemory } from "./driver/guest-memory.ts";
 import * as I from "../src/spec/identify.ts";
 import * as F from "../src/spec/features.ts";
@@ -659,11 +660,11 @@ describe("Health", () => {
 
 describe("Commands Supported and Effects table", () => {
   it("gates Doorbell Buffer Config on the configuration", () => {
-    expect(isSupported(true, 0x7c, { shadowDoorbells: true })).toBe(true);
-    expect(isSupported(true, 0x7c, { shadowDoorbells: false })).toBe(false);
-    expect(isSupported(true, 0x10)).toBe(false);
-    expect(isSupported(false, 0x09)).toBe(true);
-    expect(isSupported(false, 0x7e)).toBe(false);
+    expect(adminCommandSupported(0x7c, { shadowDoorbells: true })).toBe(true);
+    expect(adminCommandSupported(0x7c, { shadowDoorbells: false })).toBe(false);
+    expect(adminCommandSupported(0x10, { shadowDoorbells: true })).toBe(false);
+    expect(ioCommandSupported(0x09)).toBe(true);
+    expect(ioCommandSupported(0x7e)).toBe(false);
     expect(dv(effectsLog({ shadowDoorbells: false })).getUint32(0x7c * 4, true)).toBe(0);
   });
 });

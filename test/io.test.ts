@@ -3,6 +3,8 @@ import { describe, it, expect } from "vitest";
 import { HostDriver, pattern } from "./driver/host-driver.ts";
 import { MemoryBackend } from "../src/backends/memory.ts";
 import * as O from "../src/spec/opcodes.ts";
+import { NAMESPACE_COMMANDS } from "../src/io/nvm.ts";
+import { ioCommandSupported } from "../src/state/command-support.ts";
 
 const sc = (s: number) => s & 0x7ff;
 
@@ -14,6 +16,10 @@ async function ready(blockSize: 512 | 4096 = 512) {
 }
 
 describe("I/O commands", () => {
+  it("has a handler for every supported opcode but Flush, and none other", () => {
+    for (let op = 0; op < 256; op++) expect(ioCommandSupported(op), `opcode ${op}`).toBe(op === O.IO_FLUSH || NAMESPACE_COMMANDS.has(op));
+  });
+
   it("writes then reads back, NLB being 0's based", async () => {
     const { d, disk } = await ready();
     const data = pattern(512, 9);

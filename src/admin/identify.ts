@@ -11,7 +11,7 @@ import { INVALID_FIELD, INVALID_NAMESPACE, type Status } from "../spec/status.ts
 import { ERROR_LOG_ENTRIES } from "../state/error-log.ts";
 import { AER_LIMIT } from "../state/async-events.ts";
 import { WCTEMP_K, CCTEMP_K } from "../state/feature-state.ts";
-import { MCL, MSRC, MSSRL } from "../io/copy.ts";
+import type { CopyLimits } from "../state/options.ts";
 
 
 export const CONTROLLER_ID = 1;
@@ -133,7 +133,7 @@ function putPowerState0(dv: DataView): void {
   dv.setUint16(I.IDC_PSD0 + I.PSD_MP, POWER_STATE0_CENTIWATTS, true);
 }
 
-export function identifyNamespaceData(ns: Namespace): Uint8Array {
+export function identifyNamespaceData(ns: Namespace, copy: CopyLimits): Uint8Array {
   const out = new Uint8Array(I.IDENTIFY_DATA_SIZE);
   const dv = new DataView(out.buffer);
   putU64(dv, I.IDN_NSZE, ns.blocks);
@@ -150,9 +150,9 @@ export function identifyNamespaceData(ns: Namespace): Uint8Array {
   LBA_FORMATS.forEach((f, i) => {
     dv.setUint32(I.IDN_LBAF0 + i * I.LBAF_SIZE, (f.shift << I.LBAF_LBADS_SHIFT) | (f.rp << I.LBAF_RP_SHIFT), true);
   });
-  dv.setUint16(I.IDN_MSSRL, MSSRL, true);
-  dv.setUint32(I.IDN_MCL, MCL, true);
-  out[I.IDN_MSRC] = MSRC;
+  dv.setUint16(I.IDN_MSSRL, copy.mssrl, true);
+  dv.setUint32(I.IDN_MCL, copy.mcl, true);
+  out[I.IDN_MSRC] = copy.msrc;
   return out;
 }
 
@@ -164,7 +164,7 @@ function identifyNamespace(ctx: HandlerContext, nsid: number, allocated: boolean
   const t = ctx.nsTable;
   if (!t.valid(nsid)) return INVALID_NAMESPACE;
   const ns = allocated ? t.entry(nsid)?.ns : t.attached(nsid);
-  return ns ? identifyNamespaceData(ns) : new Uint8Array(I.IDENTIFY_DATA_SIZE);
+  return ns ? identifyNamespaceData(ns, ctx.config.copyLimits) : new Uint8Array(I.IDENTIFY_DATA_SIZE);
 }
 
 /** Active (or allocated) NSIDs greater than `nsid`, ascending, up to 1024 of them. */

@@ -5,7 +5,7 @@ import type { HandlerContext } from "../state/context.ts";
 import type { Command } from "../command.ts";
 import * as O from "../spec/opcodes.ts";
 import { INVALID_FIELD, INVALID_OPCODE, SANITIZE_IN_PROGRESS, SUCCESS, type HandlerResult } from "../spec/status.ts";
-import { isSupported } from "./effects.ts";
+import { adminCommandSupported } from "../state/command-support.ts";
 import { createCq, createSq, deleteCq, deleteSq } from "./queues.ts";
 import { doorbellBufferConfig } from "./doorbell-buffer.ts";
 import { identify } from "./identify.ts";
@@ -16,7 +16,7 @@ import { formatNvm } from "./format.ts";
 import { blockedBySanitize, sanitize } from "./sanitize.ts";
 
 export function executeAdmin(ctx: HandlerContext, cmd: Command): HandlerResult {
-  if (!isSupported(true, cmd.opcode, ctx.config)) return INVALID_OPCODE;
+  if (!adminCommandSupported(cmd.opcode, ctx.config)) return INVALID_OPCODE;
   if (cmd.fused || cmd.usesSgl) return INVALID_FIELD;
   if (blockedBySanitize(ctx, cmd)) return SANITIZE_IN_PROGRESS;
   switch (cmd.opcode) {

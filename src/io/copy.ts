@@ -1,6 +1,7 @@
 // Copy (19h) with source range entries of format 0: the device reads every source range from the
 // backend and writes them, in order, to the destination; no data passes through the host. The
-// limits are advertised in Identify Namespace (MSSRL, MCL, MSRC) and checked before anything moves.
+// limits (the configuration's copyLimits) are advertised in Identify Namespace and checked before
+// anything moves.
 
 import type { HandlerContext } from "../state/context.ts";
 import type { Command } from "../command.ts";
@@ -8,13 +9,6 @@ import type { Namespace } from "../state/namespace.ts";
 import { receiveFromHost } from "../state/context.ts";
 import { COMMAND_SIZE_LIMIT_EXCEEDED, INVALID_FIELD, LATER, LBA_OUT_OF_RANGE, SUCCESS, type HandlerResult } from "../spec/status.ts";
 import { failLater, failure, readBytes, rewritten, settle, slbaOf, uncorrectable } from "./outcome.ts";
-
-/** Maximum Single Source Range Length, in blocks. */
-export const MSSRL = 256;
-/** Maximum Copy Length, in blocks (8 MiB at 4096-byte blocks). */
-export const MCL = 2048;
-/** Maximum Source Range Count, 0's based. */
-export const MSRC = 127;
 
 const NR_MASK = 0xff; // CDW12 7:0, 0's based
 const DF_SHIFT = 8; // CDW12 11:8 descriptor format
@@ -24,8 +18,9 @@ const RANGE_SIZE = 32; // format 0 entry: SLBA at 8 (u64), NLB at 16 (u16, 0's b
 
 export function copy(ctx: HandlerContext, cmd: Command, ns: Namespace): HandlerResult {
   if (((cmd.cdw12 >>> DF_SHIFT) & DF_MASK) !== 0) return INVALID_FIELD;
+  const { mssrl, mcl, msrc } = ctx.config.copyLimits;
   const count = (cmd.cdw12 & NR_MASK) + 1;
-  if (count > MSRC + 1) return COMMAND_SIZE_LIMIT_EXCEEDED;
+  if (count > msrc + 1) return COMMAND_SIZE_LIMIT_EXCEEDED;
   const list = receiveFromHost(ctx, cmd, count * RANGE_SIZE);
   if (!(list instanceof Uint8Array)) return list;
   const dv = new DataView(list.buffer);
@@ -35,9 +30,9 @@ export function copy(ctx: HandlerContext, cmd: Command, ns: Namespace): HandlerR
     const at = i * RANGE_SIZE;
     const slba = dv.getUint32(at + 8, true) + dv.getUint32(at + 12, true) * 2 ** 32;
     const nlb = dv.getUint16(at + 16, true) + 1;
-    if (nlb > MSSRL) return COMMAND_SIZE_LIMIT_EXCEEDED;
+    if (nlb > mssrl) return COMMAND_SIZE_LIMIT_EXCEEDED;
     total += nlb;
-    if (total > MCL) return COMMAND_SIZE_LIMIT_EXCEEDED;
+    if (total > mcl) return COMMAND_SIZE_LIMIT_EXCEEDED;
     if (!ns.inRange(slba, nlb)) return LBA_OUT_OF_RANGE;
     ranges.push([slba, nlb]);
   }

@@ -71,6 +71,18 @@ export interface NvmeOptions {
   wasm?: HotPathWasm;
 }
 
+/** Copy (19h) limits, in blocks, advertised in Identify Namespace and checked by the command. */
+export interface CopyLimits {
+  /** Maximum Single Source Range Length. */
+  mssrl: number;
+  /** Maximum Copy Length (8 MiB at 4096-byte blocks). */
+  mcl: number;
+  /** Maximum Source Range Count, 0's based. */
+  msrc: number;
+}
+
+export const COPY_LIMITS: CopyLimits = { mssrl: 256, mcl: 2048, msrc: 127 };
+
 export interface ControllerConfig {
   name: string;
   serial: string;
@@ -89,6 +101,7 @@ export interface ControllerConfig {
   volatileWriteCache: boolean;
   nn: number;
   guestCapacity: number;
+  copyLimits: CopyLimits;
 }
 
 function ascii(v: string, max: number, what: string): string {
@@ -139,5 +152,6 @@ export function normalizeOptions(o: NvmeOptions): ControllerConfig {
     volatileWriteCache: o.volatile_write_cache ?? o.namespaces.some((n) => n.backend.volatileWriteCache),
     nn,
     guestCapacity: int(o.guest_capacity, DEFAULT_GUEST_CAPACITY, 0, Number.MAX_SAFE_INTEGER, "guest_capacity"),
+    copyLimits: COPY_LIMITS,
   };
 }
