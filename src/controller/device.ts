@@ -55,7 +55,7 @@ export class Device implements HandlerContext {
   /** The INTx level last handed to the host. */
   irq = false;
   /** Doorbell writes that arrived while bus mastering was off, by doorbell index (the last value counts). */
-  readonly pendingDoorbells = new Map<number, number>();
+  private readonly heldDoorbells = new Map<number, number>();
   /** Work that touches guest RAM, held while bus mastering is off. */
   private waitingForDma: Array<() => void> = [];
   private readonly badDoorbellLog: RateLimitedLog;
@@ -154,6 +154,19 @@ export class Device implements HandlerContext {
   afterDma(fn: () => void): void {
     if (this.dmaAllowed()) fn();
     else this.waitingForDma.push(fn);
+  }
+
+  /** Keeps a doorbell write that arrived while bus mastering was off (a later one to the same doorbell replaces it). */
+  holdDoorbell(idx: number, value: number): void {
+    this.heldDoorbells.set(idx, value);
+  }
+
+  /** The doorbell writes held, in the order their doorbells were first written, and forgets them. */
+  takeHeldDoorbells(): Array<[number, number]> | undefined {
+    if (this.heldDoorbells.size === 0) return undefined;
+    const held = [...this.heldDoorbells];
+    this.heldDoorbells.clear();
+    return held;
   }
 
   /** Runs the work held while bus mastering was off, once it is back on. */
@@ -303,7 +316,7 @@ export class Device implements HandlerContext {
   /** Controller reset: every queue, shadow page and in-flight command is forgotten. */
   resetQueues(): void {
     this.inflight.clear();
-    this.pendingDoorbells.clear();
+    this.heldDoorbells.clear();
     this.waitingForDma = [];
     this.events.reset();
     this.features.reset();

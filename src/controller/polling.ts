@@ -4,10 +4,24 @@
 // host that keeps a queue busy submits through the shadow page without MMIO writes.
 
 import { Command } from "../command.ts";
-import { MAX_QUEUES } from "../hotpath.ts";
-import type { DoorbellPolicy } from "../state/options.ts";
+import { MAX_QUEUES, type HotPath } from "../hotpath.ts";
+import type { ControllerConfig, DoorbellPolicy } from "../state/options.ts";
 import * as LOG from "../spec/logs.ts";
-import type { Device } from "./device.ts";
+
+/** What polling asks of the device (Device): its state stays there, changed through these calls only. */
+export interface PolledDevice {
+  readonly config: ControllerConfig;
+  readonly hotPath: HotPath;
+  /** The clock of this round of work (ms). */
+  readonly clockMs: number;
+  dmaAllowed(): boolean;
+  resumeDma(): void;
+  holdDoorbell(idx: number, value: number): void;
+  takeHeldDoorbells(): Array<[number, number]> | undefined;
+  execute(cmd: Command): void;
+  afterWork(): void;
+  invalidDoorbell(idx: number, info: number, value: number): void;
+}
 
 export class Polling {
   policy: DoorbellPolicy;
@@ -25,7 +39,7 @@ export class Polling {
   /** The fetch slot: one Command object reused for every fetched entry. */
   private readonly cmd = new Command();
 
-  constructor(private readonly device: Device) {
+  constructor(private readonly device: PolledDevice) {
     this.policy = device.config.doorbellPolicy;
     this.idleUs = device.config.doorbellIdleUs;
     this.deepQueueEntries = device.config.doorbellBatch;
@@ -37,10 +51,10 @@ export class Polling {
     // Bus mastering off: the doorbell is a register like any other, and takes effect (shadow page
     // store, fetch) once the host turns it back on.
     if (!device.dmaAllowed()) {
-      device.pendingDoorbells.set(idx, value);
+      device.holdDoorbell(idx, value);
       return;
     }
-    if (device.pendingDoorbells.size !== 0) this.applyPendingDoorbells();
+    this.applyHeldDoorbells();
     switch (device.hotPath.writeDoorbell(idx, value)) {
       case "sq-tail": return this.kick(idx >>> 1);
       case "cq-head": return this.runQueues(false); // room in the CQ may let waiting SQs go on; the line may drop
@@ -54,16 +68,15 @@ export class Polling {
     const device = this.device;
     if (!device.dmaAllowed()) return;
     device.resumeDma();
-    if (device.pendingDoorbells.size !== 0) this.applyPendingDoorbells();
+    this.applyHeldDoorbells();
     this.mostFoundLastTick.set(this.mostFoundThisTick);
     this.mostFoundThisTick.fill(0);
     this.runQueues(true);
   }
 
-  private applyPendingDoorbells(): void {
-    const pending = [...this.device.pendingDoorbells];
-    this.device.pendingDoorbells.clear();
-    for (const [idx, value] of pending) this.doorbellWritten(idx, value);
+  private applyHeldDoorbells(): void {
+    const held = this.device.takeHeldDoorbells();
+    if (held) for (const [idx, value] of held) this.doorbellWritten(idx, value);
   }
 
   /** An SQ tail doorbell was rung. */
