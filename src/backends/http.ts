@@ -7,6 +7,7 @@
 
 import { BackendError } from "./block-backend.ts";
 import { checkBootTrace } from "./boot-trace.ts";
+import { consoleLog, type Log } from "./log.ts";
 import { ChunkCache, type ChunkCacheStats, type ReadSource } from "./chunk-cache.ts";
 import { CowBackend, type CowOptions } from "./overlay.ts";
 
@@ -123,6 +124,7 @@ export class HttpSource implements ReadSource {
   private requests = 0;
   private retried = 0;
   private readonly fetchFn: typeof fetch;
+  private readonly log: Log;
 
   private constructor(
     readonly url: string,
@@ -136,6 +138,7 @@ export class HttpSource implements ReadSource {
     granule: number,
   ) {
     this.fetchFn = fetchFn;
+    this.log = o.log ?? consoleLog;
     this.requests = probeRequests;
     this.byteLength = Math.ceil(imageSize / 512) * 512;
     this.cache = new ChunkCache(this.byteLength, (i, start, length) => this.fetchChunk(i, start, length), {
@@ -250,13 +253,13 @@ export class HttpSource implements ReadSource {
     try {
       json = await trace;
     } catch (e) {
-      console.warn(`v86-nvme: boot trace ${traceUrl} ignored: ${message(e)}`);
+      this.log("warn", `v86-nvme: boot trace ${traceUrl} ignored: ${message(e)}`);
       return false;
     }
     if (json === undefined) return false;
     const ranges = checkBootTrace(json, image);
     if (typeof ranges === "string") {
-      console.warn(`v86-nvme: boot trace ${traceUrl} ignored: ${ranges}`);
+      this.log("warn", `v86-nvme: boot trace ${traceUrl} ignored: ${ranges}`);
       return false;
     }
     // All of a small trace, or as much of a big one as prefetchBytes allows, held until read.

@@ -15,6 +15,7 @@
 
 import { BackendError, type BlockBackend } from "./block-backend.ts";
 import type { ReadSource } from "./chunk-cache.ts";
+import { consoleLog, type Log } from "./log.ts";
 import { RangeSet } from "./range-set.ts";
 import { openSpillStore, type SpillStore } from "./spill.ts";
 
@@ -70,10 +71,9 @@ export interface OverlayOptions {
   memoryBudget?: number;
   /** Opens the spill store (default: a file in the Origin Private File System, where there is one). */
   spill?: () => Promise<SpillStore>;
+  /** Where a budget that cannot be kept is reported (default: the console). */
+  log?: Log;
 }
-
-/** Said once per page load where the budget cannot be enforced. */
-let warnedNoSpill = false;
 
 /** Bits lo..hi-1 of a 32-bit mask. */
 const bits = (lo: number, hi: number) => (hi - lo === 32 ? 0xffffffff : ((1 << (hi - lo)) - 1) << lo) >>> 0;
@@ -90,6 +90,7 @@ export class Overlay {
   /** "off": no spilling (no store here, or it failed); "opening": the store is being opened. */
   private spillState: "idle" | "opening" | "open" | "off" = "idle";
   private readonly openStore: (() => Promise<SpillStore>) | undefined;
+  private readonly log: Log;
   private freeSlots: number[] = [];
   private nextSlot = 0;
   private spillingBytes = 0;
@@ -108,6 +109,7 @@ export class Overlay {
     this.pageSize = blockSize * BLOCKS_PER_PAGE;
     this.memoryBudget = budget;
     this.openStore = o.spill ?? openSpillStore();
+    this.log = o.log ?? consoleLog;
     if (budget === Infinity) this.spillState = "off";
   }
 
@@ -283,10 +285,7 @@ export class Overlay {
     if (this.spillState === "idle") {
       if (!this.openStore) {
         this.spillState = "off";
-        if (!warnedNoSpill) {
-          warnedNoSpill = true;
-          console.warn(`v86-nvme overlay: no Origin Private File System here (Node?): the memoryBudget of ${Math.round(this.memoryBudget / MiB)} MiB is not enforced, every write stays in memory`);
-        }
+        this.log("warn", `v86-nvme overlay: no Origin Private File System here (Node?): the memoryBudget of ${Math.round(this.memoryBudget / MiB)} MiB is not enforced, every write stays in memory`);
         return;
       }
       this.spillState = "opening";
@@ -396,7 +395,7 @@ export class Overlay {
   private stopSpilling(why: string): void {
     if (this.spillState === "off") return;
     this.spillState = "off";
-    console.warn(`v86-nvme overlay: ${why}; from now on every write stays in memory (nothing written was lost)`);
+    this.log("warn", `v86-nvme overlay: ${why}; from now on every write stays in memory (nothing written was lost)`);
   }
 
   /** Written blocks of page p, in memory or spilled. */

@@ -22,10 +22,13 @@
 // the guest what a machine resumed over a changed disk gets.
 
 import type { BlockBackend } from "./block-backend.ts";
+import { consoleLog, type Log } from "./log.ts";
 
 export interface V86BufferOptions {
-  /** A read or write failed (default: console.error). */
+  /** A read or write failed (default: an error line in `log`). */
   onerror?: (e: unknown, op: "read" | "write" | "flush", start: number, length: number) => void;
+  /** The log the default onerror writes to (default: the console). */
+  log?: Log;
   /** On a disk with a volatile write cache: flush this long after the last write (default 1000 ms; 0 = every write is FUA). */
   flushDelayMs?: number;
 }
@@ -44,7 +47,7 @@ export class V86DiskBuffer {
 
   private error(e: unknown, op: "read" | "write" | "flush", start: number, length: number): void {
     if (this.o.onerror) this.o.onerror(e, op, start, length);
-    else console.error(`v86 disk buffer: ${op} ${start}+${length} failed:`, e);
+    else (this.o.log ?? consoleLog)("error", `v86 disk buffer: ${op} ${start}+${length} failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
   }
 
   load(): void {

@@ -14,8 +14,9 @@ import type { ErrorLog } from "./error-log.ts";
 import type { Health } from "./health.ts";
 import type { FeatureState } from "./feature-state.ts";
 import type { SanitizeState } from "./sanitize-state.ts";
+import type { LogLevel } from "../backends/log.ts";
 
-export type LogLevel = "info" | "warn" | "error";
+export type { LogLevel };
 
 export interface HandlerContext {
   readonly config: ControllerConfig;

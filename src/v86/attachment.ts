@@ -26,6 +26,7 @@ import { mmioWindow, registerNvmeFunction } from "./pci-function.ts";
 import { joinSaveState } from "./state.ts";
 import { PCI_COMMAND_BUS_MASTER } from "../pci/config-space.ts";
 import type { LogLevel } from "../state/context.ts";
+import { consoleLog } from "../backends/log.ts";
 import { TESTED_V86_VERSION, V86_PARTS, type V86Cpu, type V86Emulator } from "./v86-types.ts";
 
 
@@ -88,12 +89,6 @@ export interface AdapterCounters extends IntxCounters, MmioCounters {
 export const DEFAULT_SLOT = 4;
 export const DEFAULT_BAR_ADDRESS = 0xf0000000;
 
-function defaultLog(level: LogLevel, msg: string): void {
-  if (level === "error") console.error(msg);
-  else if (level === "warn") console.warn(msg);
-  else console.log(msg);
-}
-
 /** The paths of V86_PARTS that `emulator` lacks or has with the wrong type. */
 export function missingV86Parts(emulator: unknown): string[] {
   return V86_PARTS.filter(([path, kind]) => {
@@ -146,7 +141,7 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
     this.cpu = cpu;
     this.options = options;
     this.name = options.name ?? "nvme0";
-    this.logFn = options.log ?? defaultLog;
+    this.logFn = options.log ?? consoleLog;
     this.counters = {
       raises: 0, lowers: 0, deferred: 0, unrouted: 0,
       mmioReads: 0, mmioWrites: 0, mmioByteAccesses: 0, mmioErrors: 0,

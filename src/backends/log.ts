@@ -1,0 +1,13 @@
+// Where disks report what goes wrong beside a request (a boot trace ignored, spilling given up, a
+// failed transfer nobody awaits): the same shape as the controller's log, so one sink takes both.
+
+export type LogLevel = "info" | "warn" | "error";
+
+export type Log = (level: LogLevel, msg: string) => void;
+
+/** The default sink. */
+export const consoleLog: Log = (level, msg) => {
+  if (level === "error") console.error(msg);
+  else if (level === "warn") console.warn(msg);
+  else console.log(msg);
+};
