@@ -43,11 +43,13 @@ log() { echo "build-guest: $*" >&2; }
 die() { echo "build-guest: ERROR: $*" >&2; exit 1; }
 T0=$(date +%s)
 
-# Modules the initramfs loads (dependencies are added and ordered below).
+# Modules the initramfs loads (dependencies are added and ordered below). virtio_balloon: its
+# free page hints let the host zero the guest's free memory before a state is saved.
 MODULES=(crct10dif_common crct10dif_generic crc-t10dif crc64 crc64_rocksoft_generic
     crc64-rocksoft t10-pi nvme-core nvme
     crc16 mbcache jbd2 crc32c_generic ext4
-    scsi_common scsi_mod libata ata_piix sd_mod)
+    scsi_common scsi_mod libata ata_piix sd_mod
+    virtio_pci virtio_balloon)
 # Boot partition (FAT16) and free space left in the root file system.
 FAT_START=2048 FAT_MIB=32 ROOT_FREE_MIB=96
 

@@ -10,6 +10,7 @@ import { attachNvme, CowBackend, MemoryBackend, type NvmeV86 } from "../index.ts
 import { execInput, parseExec } from "./exec.ts";
 import { Serial, SerialTimeoutError } from "./serial.ts";
 import { imageIdentity, mismatches, nvmeConfigKey } from "./identity.ts";
+import { decodeStateFile, encodeStateFile, StateFileError, stateMismatches, type StateFileInfo } from "./state-file.ts";
 import type { BootOptions, ExecOptions, ExecResult, Guest, GuestConfig, GuestCounters, GuestSnapshot, SnapshotIdentity } from "./types.ts";
 
 /**
@@ -45,13 +46,12 @@ function v86WasmOptions(wasm: GuestConfig["v86Wasm"]): Partial<V86Options> {
   };
 }
 
-function checkConfig(config: GuestConfig): void {
+function checkConfig(config: GuestConfig, memory: number): void {
   if (!config || typeof config !== "object") throw new TypeError("bootGuest: give a config object");
   if (typeof config.V86 !== "function") throw new TypeError("bootGuest: `V86` must be v86's V86 class (import { V86 } from \"v86\")");
   if (config.v86Wasm === undefined) throw new TypeError("bootGuest: `v86Wasm` (v86's v86.wasm: path, URL, bytes or module) is missing");
   if (config.bios === undefined) throw new TypeError("bootGuest: `bios` (SeaBIOS, e.g. bios-256k.bin) is missing");
   if (config.image === undefined) throw new TypeError("bootGuest: `image` (namespace 1's raw disk image) is missing");
-  const memory = config.memory ?? DEFAULT_MEMORY;
   if (!Number.isSafeInteger(memory) || memory < 32 * MIB || memory > 2048 * MIB || memory % MIB !== 0) {
     throw new RangeError(`bootGuest: memory is bytes, a whole number of MiB from 32 MiB to 2 GiB (got ${memory})`);
   }
@@ -59,12 +59,25 @@ function checkConfig(config: GuestConfig): void {
   if (config.initrd && memory < 64 * MIB) throw new RangeError("bootGuest: v86 places the initrd at 64 MiB: memory must be more than that");
 }
 
-/** Boots the guest and resolves at its first shell prompt (or `readyWhen`). */
+/** A state to resume: the file's bytes (zstd-compressed or not), or what decodeStateFile() gave. */
+function resumeState(state: BootOptions["state"]): { info: StateFileInfo; snapshot: GuestSnapshot } | undefined {
+  if (state === undefined) return undefined;
+  if (state instanceof Uint8Array || state instanceof ArrayBuffer) return decodeStateFile(state);
+  if (state && typeof state === "object" && "info" in state && "snapshot" in state) return state;
+  throw new TypeError("bootGuest: `state` must be a state file's bytes or decodeStateFile()'s result");
+}
+
+/**
+ * Boots the guest and resolves at its first shell prompt (or `readyWhen`); with `options.state`,
+ * resumes that state instead (refused with a StateFileError naming what differs when it was made
+ * with another image, RAM size, controller configuration or v86).
+ */
 export async function bootGuest(config: GuestConfig, options: BootOptions = {}): Promise<Guest> {
-  checkConfig(config);
   const started = performance.now();
-  const prompt = config.prompt ?? DEFAULT_PROMPT;
-  const memory = config.memory ?? DEFAULT_MEMORY;
+  const resume = resumeState(options.state);
+  const memory = config?.memory ?? resume?.info.identity.memory ?? DEFAULT_MEMORY;
+  checkConfig(config, memory);
+  const prompt = config.prompt ?? resume?.info.prompt ?? DEFAULT_PROMPT;
   const image = bytesOf(config.image, "image");
   if (image.byteLength === 0 || image.byteLength % 512 !== 0) {
     throw new RangeError(`bootGuest: the image is ${image.byteLength} bytes, not a whole number of 512-byte sectors`);
@@ -79,6 +92,10 @@ export async function bootGuest(config: GuestConfig, options: BootOptions = {}):
     nvme: withNvme ? nvmeConfigKey(nvmeOptions) : "none",
     ide: config.ide === true,
   };
+  if (resume) {
+    const differs = stateMismatches(resume.info, identity, config.v86Version ?? "");
+    if (differs.length > 0) throw new StateFileError(`the state was made with ${differs.join("; ")}`);
+  }
 
   const v86Options: V86Options = {
     ...v86WasmOptions(config.v86Wasm),
@@ -87,6 +104,8 @@ export async function bootGuest(config: GuestConfig, options: BootOptions = {}):
     memory_size: memory,
     autostart: false,
     disable_speaker: true,
+    // Its free page hints zero the guest's free memory before a state is taken (captureState).
+    virtio_balloon: true,
     ...(config.screen ? { screen: { container: config.screen } } : {}),
     // v86 writes into its IDE disk: a private copy.
     ...(config.ide ? { hda: { buffer: image.slice().buffer } } : {}),
@@ -100,7 +119,7 @@ export async function bootGuest(config: GuestConfig, options: BootOptions = {}):
     ...config.v86Options,
   };
   const emulator = new config.V86(v86Options);
-  const machine = new GuestMachine(emulator, disk, identity, prompt);
+  const machine = new GuestMachine(emulator, disk, identity, prompt, config.v86Version ?? "");
   config.onEmulator?.(emulator);
   const timeout = options.timeout ?? 180_000;
   try {
@@ -120,15 +139,19 @@ export async function bootGuest(config: GuestConfig, options: BootOptions = {}):
               }),
             })
           : Promise.resolve(undefined);
-        attach.then((nvme) => {
-          machine.attached(nvme);
-          void emulator.run();
-          resolve();
-        }, reject);
+        attach
+          .then(async (nvme) => {
+            machine.attached(nvme);
+            if (resume) await machine.resume(resume.snapshot);
+            void emulator.run();
+            resolve();
+          })
+          .catch(reject);
       });
     });
     const ready = options.readyWhen;
-    await machine.serial.until(
+    // A resumed guest is at its prompt already (its transcript ends there).
+    if (!resume) await machine.serial.until(
       () => ((ready ? ready(machine.serial) : machine.serial.text().includes(prompt)) ? true : undefined),
       Math.max(1, timeout - (performance.now() - started)),
       ready ? "the guest to be ready" : `the first shell prompt "${prompt}"`,
@@ -139,6 +162,28 @@ export async function bootGuest(config: GuestConfig, options: BootOptions = {}):
   }
   machine.bootMs = performance.now() - started;
   return machine;
+}
+
+interface V86Balloon {
+  /** Starts a free page hinting round; `done` gets the bytes v86 zeroed. */
+  Cleanup(done: (zeroedBytes: number) => void): void;
+}
+
+/**
+ * One free page hinting round of v86's virtio-balloon (the `virtio_balloon` option): the guest's
+ * driver hands over its free blocks, v86 zeroes them. Resolves with the bytes zeroed; 0 without
+ * the device, or when the guest has no driver for it and the round never ends.
+ */
+function zeroHintedPages(emulator: V86, timeoutMs = 10_000): Promise<number> {
+  const balloon = (emulator as unknown as { v86?: { cpu?: { devices?: { virtio_balloon?: V86Balloon } } } }).v86?.cpu?.devices?.virtio_balloon;
+  if (!balloon || typeof balloon.Cleanup !== "function") return Promise.resolve(0);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(0), timeoutMs);
+    balloon.Cleanup((zeroed) => {
+      clearTimeout(timer);
+      resolve(zeroed);
+    });
+  });
 }
 
 class GuestMachine implements Guest {
@@ -157,6 +202,7 @@ class GuestMachine implements Guest {
     readonly disk: CowBackend,
     private readonly identity: SnapshotIdentity,
     private readonly prompt: string,
+    private readonly v86Version: string,
   ) {
     this.serial = new Serial((text) => emulator.serial0_send(text));
     emulator.add_listener("serial0-output-byte", (byte) => this.serial.pushByte(byte));
@@ -222,6 +268,43 @@ class GuestMachine implements Guest {
       this.onlcr = true;
       await restored;
     });
+  }
+
+  /** Puts a not yet running emulator into a state file's snapshot (identity already checked). */
+  async resume(snapshot: GuestSnapshot): Promise<void> {
+    try {
+      // Checked before v86 sees anything: a malformed overlay must not follow a restored machine.
+      this.disk.restoreOverlay(snapshot.overlay);
+      await this.emulator.restore_state(snapshot.machine);
+    } catch (e) {
+      throw new StateFileError(`the state could not be restored: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    this.serial.reset(snapshot.serial);
+    this.onlcr = true;
+  }
+
+  /**
+   * Drops the guest's page cache and zeroes its free memory, so that v86's state — which stores
+   * only non-zero pages — holds what the guest uses: a process takes most free pages (they come
+   * zeroed) and exits, then the guest's virtio-balloon driver hints its free blocks, which v86
+   * zeroes (this reaches the low zone the process cannot). Without dd, /proc or the balloon
+   * driver the state is only bigger.
+   */
+  private async zeroFreeMemory(): Promise<void> {
+    await this.exec(
+      "sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; f=0; while read -r k v _; do [ \"$k\" = MemFree: ] && f=$v; done < /proc/meminfo; " +
+        "m=$((f / 1024 - 4)); [ $m -gt 0 ] && dd if=/dev/zero of=/dev/null bs=${m}M count=1 2>/dev/null; true",
+      { timeout: 60_000 },
+    );
+    if (await zeroHintedPages(this.emulator)) await this.exec("sync"); // lets the driver give the hinted pages back
+  }
+
+  captureState(): Promise<Uint8Array> {
+    return (async () => {
+      await this.zeroFreeMemory();
+      const snapshot = await this.snapshot();
+      return encodeStateFile(snapshot, { v86Version: this.v86Version, prompt: this.prompt });
+    })();
   }
 
   counters(): GuestCounters {

@@ -50,6 +50,11 @@ export interface GuestConfig {
   log?: AttachNvmeOptions["log"];
   /** Called with the emulator right after it is created, before it runs (e.g. to hook it). */
   onEmulator?: (emulator: V86) => void;
+  /**
+   * The v86 version in use (e.g. "0.5.462+g5f9a90f"): recorded in state files, and a state made
+   * by another v86 is refused (v86 restores only its own). Unknown ("") skips that check.
+   */
+  v86Version?: string;
   /** Extra V86 constructor options (merged last). */
   v86Options?: Partial<V86Options>;
 }
@@ -59,6 +64,13 @@ export interface BootOptions {
   timeout?: number;
   /** What to wait for instead of the first prompt (e.g. a marker the image prints before it). */
   readyWhen?: (serial: SerialConsole) => boolean;
+  /**
+   * Resume this state instead of booting: a state file's bytes (`<image>.state.zst`, from
+   * `guest.saveState()` or `npm run make:state`) or decodeStateFile()'s result. Refused with a
+   * StateFileError naming what differs when it was made with another image, memory size,
+   * controller configuration or v86; `memory` and `prompt` default to the state's.
+   */
+  state?: Uint8Array | ArrayBuffer | { info: import("./state-file.ts").StateFileInfo; snapshot: GuestSnapshot };
 }
 
 export interface WaitOptions {
@@ -132,7 +144,12 @@ export interface Guest {
   /** Rewinds to a snapshot; refuses (Error naming what differs) one taken with another image, memory or controller. */
   restore(snapshot: GuestSnapshot): Promise<void>;
   counters(): GuestCounters;
-  /** Milliseconds from start to the first prompt. */
+  /**
+   * A state file's contents (uncompressed; zstd-compress it to store it): drops the guest's page
+   * cache and zeroes its free memory first, then snapshots. Resume it with bootGuest's `state`.
+   */
+  captureState(): Promise<Uint8Array>;
+  /** Milliseconds from start to the first prompt (or to the end of the resume). */
   readonly bootMs: number;
   /** Stops and destroys the emulator (idempotent). */
   stop(): Promise<void>;

@@ -1,17 +1,24 @@
-// v86-nvme/node: boot a guest headless under Node from image and BIOS files (or bytes).
+// v86-nvme/node: boot a guest headless under Node from image and BIOS files (or bytes), or
+// resume one from a state file in about a second.
 //
 //   import { bootGuest } from "v86-nvme/node";
-//   const guest = await bootGuest({ image: "disk.img", bios: "bios-256k.bin", vgaBios: "vgabios-stdvga.bin" });
+//   const guest = await bootGuest();                        // the guest kit (v86-nvme-guest), resumed
+//   const other = await bootGuest({ image: "disk.img", bios: "bios-256k.bin", vgaBios: "vgabios-stdvga.bin" });
 //   const { stdout, exitCode } = await guest.exec("nvme list");
+//   await other.saveState();                                // disk.img.state.zst: resume it next time
 //   await guest.stop();
 
-import { access, readFile } from "node:fs/promises";
+import { access, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 import { V86 } from "v86";
-import { bootGuest as bootGuestWith, DEFAULT_MEMORY, DEFAULT_PROMPT } from "../guest/index.ts";
-import type { BootOptions, Guest, GuestConfig } from "../guest/index.ts";
+import { bootGuest as bootGuestWith, decodeStateFile, DEFAULT_MEMORY, DEFAULT_PROMPT, StateFileError } from "../guest/index.ts";
+import type { BootOptions, Guest, GuestConfig, StateFileInfo } from "../guest/index.ts";
+import { compressState } from "./zstd.ts";
+import { guestKit } from "./kit.ts";
 
-export { DEFAULT_MEMORY, DEFAULT_PROMPT };
+export { DEFAULT_MEMORY, DEFAULT_PROMPT, decodeStateFile, StateFileError };
+export type { StateFileInfo };
 export type {
   Guest, GuestConfig, GuestNvmeOptions, GuestSnapshot, SnapshotIdentity, SerialConsole, WaitOptions,
   ExecOptions, ExecResult, GuestCounters, BootOptions,
@@ -25,8 +32,8 @@ export interface NodeGuestOptions extends Omit<GuestConfig, "V86" | "v86Wasm" | 
   image?: FileInput;
   /** Another name for `image`. */
   disk?: FileInput;
-  /** SeaBIOS (bios-256k.bin has the NVMe boot driver). */
-  bios: FileInput;
+  /** SeaBIOS (bios-256k.bin has the NVMe boot driver; default: the guest kit's, with its image). */
+  bios?: FileInput;
   vgaBios?: FileInput;
   kernel?: FileInput;
   initrd?: FileInput;
@@ -34,6 +41,31 @@ export interface NodeGuestOptions extends Omit<GuestConfig, "V86" | "v86Wasm" | 
   v86Wasm?: GuestConfig["v86Wasm"];
   /** Milliseconds until the first shell prompt (default 180 s). */
   timeout?: number;
+  /**
+   * A state file to resume (`<image>.state.zst` from saveState() or `npm run make:state`): its
+   * path or bytes. `false` boots cold. Default: the guest kit's state when the kit's image is
+   * used, otherwise a cold boot.
+   */
+  state?: FileInput | false;
+}
+
+/** What saveState() wrote. */
+export interface SavedState {
+  path: string;
+  /** The file's size (zstd-compressed). */
+  bytes: number;
+  info: StateFileInfo;
+}
+
+/** A guest under Node: the Guest API plus state files. */
+export interface NodeGuest extends Guest {
+  /**
+   * Writes a state file (zstd) that bootGuest({ state }) resumes: the machine, namespace 1's
+   * overlay and the console transcript, with the guest's free memory zeroed first. The file
+   * appears whole or not at all (written beside, then renamed). Default path: the image's path +
+   * ".state.zst" (give one when the image was bytes).
+   */
+  saveState(path?: string): Promise<SavedState>;
 }
 
 async function load(input: FileInput, what: string): Promise<Uint8Array> {
@@ -57,36 +89,89 @@ function v86WasmPath(): string {
   }
 }
 
-/** Boots v86 with the NVMe disk under Node and resolves at the guest's first shell prompt. */
-export async function bootGuest(options: NodeGuestOptions, boot: BootOptions = {}): Promise<Guest> {
-  if (!options || typeof options !== "object") throw new TypeError("bootGuest: give an options object");
-  const { image: imageIn, disk, bios, vgaBios, kernel, initrd, v86Wasm, timeout, ...rest } = options;
-  const imageInput = imageIn ?? disk;
-  if (imageInput === undefined) throw new TypeError("bootGuest: `image` (a raw disk image's path or bytes) is missing");
-  if (bios === undefined) throw new TypeError("bootGuest: `bios` (SeaBIOS's bios-256k.bin: path or bytes) is missing");
-  const [image, biosBytes, vgaBytes, kernelBytes, initrdBytes] = await Promise.all([
+/** The installed v86's version ("" when its package.json cannot be read). */
+function v86Version(): string {
+  try {
+    return (createRequire(import.meta.url)("v86/package.json") as { version?: string }).version ?? "";
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * Boots v86 with the NVMe disk under Node and resolves at the guest's first shell prompt, or
+ * resumes a state file. With no image, the guest kit's image, BIOS and state (package
+ * v86-nvme-guest) are used.
+ */
+export async function bootGuest(options: NodeGuestOptions = {}, boot: BootOptions = {}): Promise<NodeGuest> {
+  if (!options || typeof options !== "object") throw new TypeError("bootGuest: give an options object (or none, for the guest kit)");
+  const { image: imageIn, disk, bios, vgaBios, kernel, initrd, v86Wasm, timeout, state, ...rest } = options;
+  let imageInput = imageIn ?? disk;
+  let biosInput = bios;
+  let vgaInput = vgaBios;
+  let stateInput = state;
+  if (imageInput === undefined) {
+    const kit = await guestKit("bootGuest: no `image` given");
+    imageInput = kit.files.image;
+    biosInput ??= kit.files.bios;
+    vgaInput ??= kit.files.vgaBios;
+    if (stateInput === undefined && kit.files.state) stateInput = kit.files.state;
+    rest.imageId ??= kit.manifest.image.id;
+  }
+  if (biosInput === undefined) throw new TypeError("bootGuest: `bios` (SeaBIOS's bios-256k.bin: path or bytes) is missing");
+  const [image, biosBytes, vgaBytes, kernelBytes, initrdBytes, stateBytes] = await Promise.all([
     load(imageInput, "the image"),
-    load(bios, "the BIOS"),
-    vgaBios === undefined ? undefined : load(vgaBios, "the VGA BIOS"),
+    load(biosInput, "the BIOS"),
+    vgaInput === undefined ? undefined : load(vgaInput, "the VGA BIOS"),
     kernel === undefined ? undefined : load(kernel, "the kernel"),
     initrd === undefined ? undefined : load(initrd, "the initrd"),
+    stateInput === undefined || stateInput === false ? undefined : load(stateInput, "the state file"),
   ]);
   if (typeof v86Wasm === "string") {
     await access(v86Wasm).catch(() => {
       throw new Error(`bootGuest: v86Wasm ${v86Wasm} is not a readable file`);
     });
   }
-  return bootGuestWith(
+  let resume: BootOptions["state"];
+  if (stateBytes) {
+    try {
+      resume = decodeStateFile(stateBytes);
+    } catch (e) {
+      const where = typeof stateInput === "string" || stateInput instanceof URL ? ` ${String(stateInput)}` : "";
+      if (e instanceof StateFileError) throw new StateFileError(`bootGuest: the state file${where} cannot be resumed: ${e.message}`);
+      throw e;
+    }
+  }
+  const version = v86Version();
+  const guest = await bootGuestWith(
     {
       ...rest,
       V86: V86,
       v86Wasm: v86Wasm ?? v86WasmPath(),
+      v86Version: rest.v86Version ?? version,
       image,
       bios: biosBytes,
       vgaBios: vgaBytes,
       kernel: kernelBytes,
       initrd: initrdBytes,
     },
-    { timeout, ...boot },
+    { timeout, ...boot, ...(resume ? { state: resume } : {}) },
   );
+  const imagePath = typeof imageInput === "string" ? imageInput : imageInput instanceof URL ? fileURLToPath(imageInput) : undefined;
+  return Object.assign(guest, {
+    async saveState(path?: string): Promise<SavedState> {
+      const target = path ?? (imagePath ? `${imagePath}.state.zst` : undefined);
+      if (!target) throw new TypeError("saveState: give a path (the image was given as bytes, so there is no default)");
+      const file = await compressState(await guest.captureState());
+      const tmp = `${target}.${process.pid}.${Date.now()}.tmp`;
+      try {
+        await writeFile(tmp, file);
+        await rename(tmp, target);
+      } catch (e) {
+        await rm(tmp, { force: true });
+        throw new Error(`saveState: cannot write ${target}: ${(e as Error).message}`);
+      }
+      return { path: target, bytes: file.byteLength, info: decodeStateFile(file).info };
+    },
+  });
 }

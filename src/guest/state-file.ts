@@ -1,0 +1,276 @@
+// State files (`<image>.state.zst`): a guest snapshot as one file that Node, the Playwright
+// fixture and a page can resume from, zstd-compressed as a whole.
+//
+// Inside the zstd frame (little endian):
+//   0  "V86NVMES"                 magic
+//   8  u32 format                 STATE_FILE_FORMAT
+//  12  u32 header bytes           the JSON header's length
+//  16  u32 CRC-32                 of every byte after this fixed part (zstd frames carry none here)
+//  20  u32 total bytes            of the container
+//  24  JSON header                identity, v86 version, transcript, overlay geometry, sections
+//      sections                   8-byte aligned: v86's save_state(), the overlay's arrays
+//
+// A state file is untrusted input: decodeStateFile() checks every length, offset and type (and
+// v86's own header inside the machine section) before anything reaches v86 or the disk, so a
+// damaged file is refused with a StateFileError naming what is wrong.
+
+import { decompress } from "fzstd";
+import { mismatches } from "./identity.ts";
+import type { GuestSnapshot, SnapshotIdentity } from "./types.ts";
+
+export const STATE_FILE_FORMAT = 1;
+const MAGIC = "V86NVMES";
+const FIXED = 24;
+const ZSTD_MAGIC = 0xfd2fb528;
+/** v86 0.5.x's own state header: magic and format version (src/state.js). */
+const V86_STATE_MAGIC = 0x86768676;
+const V86_STATE_VERSION = 6;
+/** Largest decompressed state accepted: 2 GiB of guest RAM plus room for the overlay. */
+const MAX_BYTES = 2.5 * 2 ** 30;
+
+/** A state file that cannot be resumed: damaged, or made for another machine. */
+export class StateFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StateFileError";
+  }
+}
+
+/** What a state file says about itself (its JSON header, minus the section table). */
+export interface StateFileInfo {
+  format: number;
+  /** What the snapshot was taken of: image, RAM, controller configuration. */
+  identity: SnapshotIdentity;
+  /** The v86 version that saved it ("" when unknown); v86 restores only its own states. */
+  v86Version: string;
+  /** The shell prompt the guest was waiting at. */
+  prompt: string;
+  /** When it was made (ISO 8601). */
+  createdAt: string;
+}
+
+interface Section {
+  name: string;
+  offset: number;
+  length: number;
+}
+
+interface Header extends StateFileInfo {
+  serial: string;
+  overlay: { byteLength: number; blockSize: number };
+  sections: Section[];
+}
+
+const SECTIONS = ["machine", "pageIndex", "pageMask", "pageData", "zeros"] as const;
+
+let crcTable: Int32Array | undefined;
+
+/** CRC-32 (IEEE), the zip/PNG one. */
+export function crc32(bytes: Uint8Array): number {
+  if (!crcTable) {
+    crcTable = new Int32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      crcTable[n] = c;
+    }
+  }
+  const t = crcTable;
+  let c = -1;
+  for (let i = 0; i < bytes.length; i++) c = t[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ -1) >>> 0;
+}
+
+const align8 = (n: number): number => (n + 7) & ~7;
+
+function viewBytes(v: ArrayBufferView | ArrayBuffer): Uint8Array {
+  return v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+}
+
+/** The snapshot as an uncompressed container (compress it with zstd to get a state file). */
+export function encodeStateFile(snapshot: GuestSnapshot, info: { v86Version: string; prompt: string }): Uint8Array {
+  const o = snapshot.overlay;
+  const parts: Record<(typeof SECTIONS)[number], Uint8Array> = {
+    machine: viewBytes(snapshot.machine),
+    pageIndex: viewBytes(o.pageIndex),
+    pageMask: viewBytes(o.pageMask),
+    pageData: viewBytes(o.pageData),
+    zeros: viewBytes(o.zeros),
+  };
+  // Offsets depend on the header's length and the header holds them: lay out relative to the
+  // sections' start, then shift once the header's size is known.
+  let at = 0;
+  const rel = SECTIONS.map((name) => {
+    const s = { name, offset: at, length: parts[name].byteLength };
+    at = align8(at + s.length);
+    return s;
+  });
+  const header = (base: number): Header => ({
+    format: STATE_FILE_FORMAT,
+    identity: snapshot.identity,
+    v86Version: info.v86Version,
+    prompt: info.prompt,
+    createdAt: new Date().toISOString(),
+    serial: snapshot.serial,
+    overlay: { byteLength: o.byteLength, blockSize: o.blockSize },
+    sections: rel.map((s) => ({ ...s, offset: s.offset + base })),
+  });
+  // The base only grows the JSON by a few digits: iterate until it is stable.
+  let base = 0;
+  let json = new TextEncoder().encode(JSON.stringify(header(base)));
+  for (let i = 0; i < 4 && align8(FIXED + json.byteLength) !== base; i++) {
+    base = align8(FIXED + json.byteLength);
+    json = new TextEncoder().encode(JSON.stringify(header(base)));
+  }
+  const total = base + at;
+  const out = new Uint8Array(total);
+  const dv = new DataView(out.buffer);
+  out.set(new TextEncoder().encode(MAGIC), 0);
+  dv.setUint32(8, STATE_FILE_FORMAT, true);
+  dv.setUint32(12, json.byteLength, true);
+  dv.setUint32(20, total, true);
+  out.set(json, FIXED);
+  for (const s of rel) out.set(parts[s.name as (typeof SECTIONS)[number]], base + s.offset);
+  dv.setUint32(16, crc32(out.subarray(FIXED)), true);
+  return out;
+}
+
+/** The decompressed size a zstd frame header declares, or undefined when it declares none. */
+function zstdContentSize(b: Uint8Array): number | undefined {
+  if (b.byteLength < 6) throw new StateFileError("the zstd frame is truncated (no frame header)");
+  const fhd = b[4];
+  const fcsFlag = fhd >> 6;
+  const single = (fhd >> 5) & 1;
+  const dictBytes = [0, 1, 2, 4][fhd & 3];
+  let at = 5 + (single ? 0 : 1) + dictBytes;
+  const fcsBytes = fcsFlag === 0 ? (single ? 1 : 0) : [0, 2, 4, 8][fcsFlag];
+  if (fcsBytes === 0) return undefined;
+  if (at + fcsBytes > b.byteLength) throw new StateFileError("the zstd frame is truncated (in its header)");
+  let size = 0;
+  for (let i = fcsBytes - 1; i >= 0; i--) size = size * 256 + b[at + i];
+  if (fcsBytes === 2) size += 256;
+  return size;
+}
+
+function unzstd(bytes: Uint8Array): Uint8Array {
+  const declared = zstdContentSize(bytes);
+  if (declared !== undefined && declared > MAX_BYTES) {
+    throw new StateFileError(`the zstd frame declares ${declared} bytes, more than any state (damaged header?)`);
+  }
+  try {
+    const out = decompress(bytes, declared === undefined ? undefined : new Uint8Array(declared));
+    if (declared !== undefined && out.byteLength !== declared) throw new Error(`${out.byteLength} bytes instead of the ${declared} its header declares`);
+    return out;
+  } catch (e) {
+    if (e instanceof StateFileError) throw e;
+    throw new StateFileError(`the zstd data is damaged or truncated (${e instanceof Error ? e.message : String(e)})`);
+  }
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isCount = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+
+function checkHeader(h: unknown, total: number, base: number): Header {
+  const bad = (what: string): never => {
+    throw new StateFileError(`the state file's header is malformed: ${what}`);
+  };
+  if (!isObj(h)) return bad("not a JSON object");
+  const id = h.identity;
+  if (!isObj(id)) return bad("no identity");
+  if (typeof id.imageId !== "string" || !isCount(id.imageBytes) || !isCount(id.memory) || typeof id.nvme !== "string" || typeof id.ide !== "boolean") {
+    return bad("identity fields");
+  }
+  for (const k of ["v86Version", "prompt", "createdAt", "serial"]) if (typeof h[k] !== "string") bad(k);
+  const ov = h.overlay;
+  if (!isObj(ov) || !isCount(ov.byteLength) || !isCount(ov.blockSize) || ov.blockSize === 0) return bad("overlay geometry");
+  if (!Array.isArray(h.sections) || h.sections.length !== SECTIONS.length) return bad("section table");
+  h.sections.forEach((s: unknown, i: number) => {
+    if (!isObj(s) || s.name !== SECTIONS[i] || !isCount(s.offset) || !isCount(s.length)) bad(`section ${i}`);
+    const { offset, length } = s as unknown as Section;
+    if (offset < base || offset % 8 !== 0 || offset + length > total) bad(`section ${SECTIONS[i]} lies outside the file`);
+  });
+  return h as unknown as Header;
+}
+
+/** v86's own state header and info block inside the machine section (what restore_state() would trip on). */
+function checkV86State(m: Uint8Array): void {
+  const bad = (what: string): never => {
+    throw new StateFileError(`the state file's machine section (v86's save_state) is malformed: ${what}`);
+  };
+  if (m.byteLength < 16) bad("shorter than v86's header");
+  const dv = new DataView(m.buffer, m.byteOffset, m.byteLength);
+  if (dv.getUint32(0, true) !== V86_STATE_MAGIC) bad("no v86 state magic");
+  if (dv.getUint32(4, true) !== V86_STATE_VERSION) bad(`v86 state version ${dv.getUint32(4, true)}, this v86 reads ${V86_STATE_VERSION}`);
+  if (dv.getUint32(8, true) !== m.byteLength) bad("its length does not match v86's header");
+  const infoLen = dv.getInt32(12, true);
+  if (infoLen <= 0 || 16 + infoLen > m.byteLength) bad("info block length");
+  let info: unknown;
+  try {
+    info = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(m.subarray(16, 16 + infoLen)));
+  } catch {
+    bad("info block is not JSON");
+  }
+  if (!isObj(info) || !Array.isArray(info.state) || !Array.isArray(info.buffer_infos)) return bad("info block fields");
+  // v86 puts its buffers 4-byte aligned after the info block.
+  const buffers = (16 + infoLen + 3) & ~3;
+  for (const b of info.buffer_infos as unknown[]) {
+    if (!isObj(b) || !isCount(b.offset) || !isCount(b.length) || buffers + b.offset + b.length > m.byteLength) bad("a buffer lies outside the section");
+  }
+}
+
+/** A typed array over `len` bytes of `src` at `offset`, copied (the file's buffer may go). */
+function take<T>(Ctor: { new (b: ArrayBuffer): T; BYTES_PER_ELEMENT: number }, src: Uint8Array, s: Section, what: string): T {
+  if (s.length % Ctor.BYTES_PER_ELEMENT !== 0) throw new StateFileError(`the state file's ${what} section has a partial element`);
+  return new Ctor(src.slice(s.offset, s.offset + s.length).buffer);
+}
+
+/** A state file (zstd-compressed or not) → its info and the snapshot in it; StateFileError when damaged. */
+export function decodeStateFile(input: Uint8Array | ArrayBuffer): { info: StateFileInfo; snapshot: GuestSnapshot } {
+  let bytes = viewBytes(input);
+  if (bytes.byteLength >= 4 && new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true) === ZSTD_MAGIC) bytes = unzstd(bytes);
+  if (bytes.byteLength < FIXED || new TextDecoder().decode(bytes.subarray(0, 8)) !== MAGIC) {
+    throw new StateFileError("not a v86-nvme state file (no V86NVMES magic; made by guest.saveState() or `npm run make:state`)");
+  }
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const format = dv.getUint32(8, true);
+  if (format !== STATE_FILE_FORMAT) throw new StateFileError(`state file format ${format}; this v86-nvme reads format ${STATE_FILE_FORMAT}: make the state again`);
+  const total = dv.getUint32(20, true);
+  if (total !== bytes.byteLength) throw new StateFileError(`the state file is truncated or padded: ${bytes.byteLength} bytes where its header says ${total}`);
+  const jsonLen = dv.getUint32(12, true);
+  if (FIXED + jsonLen > total) throw new StateFileError("the state file's header runs past its end");
+  if (crc32(bytes.subarray(FIXED)) !== dv.getUint32(16, true)) throw new StateFileError("the state file is damaged (CRC-32 mismatch)");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(FIXED, FIXED + jsonLen)));
+  } catch {
+    throw new StateFileError("the state file's header is not JSON");
+  }
+  const h = checkHeader(parsed, total, FIXED + jsonLen);
+  const [machineS, indexS, maskS, dataS, zerosS] = h.sections;
+  const machine = bytes.slice(machineS.offset, machineS.offset + machineS.length);
+  checkV86State(machine);
+  const snapshot: GuestSnapshot = {
+    format: 1,
+    identity: { ...h.identity },
+    machine: machine.buffer,
+    overlay: {
+      byteLength: h.overlay.byteLength,
+      blockSize: h.overlay.blockSize,
+      pageIndex: take(Float64Array, bytes, indexS, "pageIndex"),
+      pageMask: take(Uint32Array, bytes, maskS, "pageMask"),
+      pageData: take(Uint8Array, bytes, dataS, "pageData"),
+      zeros: take(Float64Array, bytes, zerosS, "zeros"),
+    },
+    serial: h.serial,
+  };
+  if (snapshot.overlay.pageIndex.length !== snapshot.overlay.pageMask.length) throw new StateFileError("the state file's overlay index and masks differ in length");
+  const { identity, v86Version, prompt, createdAt } = h;
+  return { info: { format, identity, v86Version, prompt, createdAt }, snapshot };
+}
+
+/** Why a state cannot resume on this machine (empty: it can), each naming what differs. */
+export function stateMismatches(info: StateFileInfo, here: SnapshotIdentity, v86Version: string): string[] {
+  const out = mismatches(info.identity, here);
+  if (info.v86Version && v86Version && info.v86Version !== v86Version) out.push(`another v86: ${info.v86Version} (this one: ${v86Version})`);
+  return out;
+}
