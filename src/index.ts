@@ -3,6 +3,10 @@
 export { attachNvme } from "./v86/attach.ts";
 export type { AttachNvmeOptions, NvmeV86 } from "./v86/attach.ts";
 export type { AdapterCounters } from "./v86/attachment.ts";
+export { decodeStateFile, encodeStateFile, StateFileError, STATE_FILE_FORMAT, stateMismatches } from "./v86/state-file.ts";
+export type { MachineSnapshot, StateFileInfo } from "./v86/state-file.ts";
+export { imageIdentity, mismatches, nvmeConfigKey } from "./v86/identity.ts";
+export type { SnapshotIdentity } from "./v86/identity.ts";
 export type { LogLevel } from "./state/context.ts";
 export { NvmeController, BAR0_SIZE } from "./controller/controller.ts";
 export type { ControllerHost, ControllerSnapshot, GuestRam, NamespaceInfo } from "./controller/controller.ts";
@@ -23,6 +27,6 @@ export { openDisk, describeDisk } from "./backends/open.ts";
 export type { DiskSpec } from "./backends/open.ts";
 export { exportStream, saveDisk } from "./backends/export.ts";
 export { V86DiskBuffer } from "./backends/v86-buffer.ts";
-export type { ReadSource } from "./backends/chunk-cache.ts";
+export type { ReadSource } from "./backends/block-backend.ts";
 /** Where a persistent disk's blocks are (OpfsBackend's map): written, zeroed, or still in the image. */
 export { FROM_BASE, FROM_FILE, FROM_ZERO } from "./backends/block-map.ts";

@@ -1,6 +1,6 @@
 // The guest machine, for Node (src/node/) and pages (src/playwright/runtime.ts) alike.
 export { bootGuest, DEFAULT_MEMORY, DEFAULT_PROMPT } from "./machine.ts";
-export { decodeStateFile, encodeStateFile, StateFileError, STATE_FILE_FORMAT, stateMismatches, type StateFileInfo } from "./state-file.ts";
+export { decodeStateFile, encodeStateFile, StateFileError, STATE_FILE_FORMAT, stateMismatches, type StateFileInfo } from "../index.ts";
 export type {
   GuestConfig, GuestNvmeOptions, BootOptions, Guest, GuestSnapshot, SnapshotIdentity,
   SerialConsole, WaitOptions, ExecOptions, ExecResult, GuestCounters,

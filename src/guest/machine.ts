@@ -9,8 +9,7 @@ import type { V86, V86Options } from "v86";
 import { attachNvme, CowBackend, MemoryBackend, type NvmeV86 } from "../index.ts";
 import { execInput, parseExec } from "./exec.ts";
 import { Serial, SerialTimeoutError } from "./serial.ts";
-import { imageIdentity, mismatches, nvmeConfigKey } from "./identity.ts";
-import { decodeStateFile, encodeStateFile, StateFileError, stateMismatches, type StateFileInfo } from "./state-file.ts";
+import { decodeStateFile, encodeStateFile, imageIdentity, mismatches, nvmeConfigKey, StateFileError, stateMismatches, type StateFileInfo } from "../index.ts";
 import type { BootOptions, ExecOptions, ExecResult, Guest, GuestConfig, GuestCounters, GuestSnapshot, SnapshotIdentity } from "./types.ts";
 
 /**

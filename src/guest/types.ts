@@ -3,7 +3,7 @@
 // wasm come from the caller (Node and a page import v86 differently); nothing here touches node:*.
 
 import type { V86, V86Options } from "v86";
-import type { AttachNvmeOptions, CowBackend, NvmeV86, OverlaySnapshot } from "../index.ts";
+import type { AttachNvmeOptions, CowBackend, MachineSnapshot, NvmeV86, StateFileInfo } from "../index.ts";
 
 /** The `V86` class as `import { V86 } from "v86"` gives it (Node) or libv86.mjs does (a page). */
 export type V86Constructor = new (options: V86Options) => V86;
@@ -70,7 +70,7 @@ export interface BootOptions {
    * StateFileError naming what differs when it was made with another image, memory size,
    * controller configuration or v86; `memory` and `prompt` default to the state's.
    */
-  state?: Uint8Array | ArrayBuffer | { info: import("./state-file.ts").StateFileInfo; snapshot: GuestSnapshot };
+  state?: Uint8Array | ArrayBuffer | { info: StateFileInfo; snapshot: GuestSnapshot };
 }
 
 export interface WaitOptions {
@@ -111,25 +111,10 @@ export interface GuestCounters {
 }
 
 /** What a snapshot was taken of; restore() compares it field by field. */
-export interface SnapshotIdentity {
-  imageId: string;
-  imageBytes: number;
-  memory: number;
-  /** The controller configuration, canonical JSON (backends replaced by their sizes). */
-  nvme: string;
-  ide: boolean;
-}
+export type { SnapshotIdentity } from "../index.ts";
 
-export interface GuestSnapshot {
-  readonly format: 1;
-  readonly identity: SnapshotIdentity;
-  /** v86's save_state(): CPU, RAM, devices and the NVMe controller. */
-  readonly machine: ArrayBuffer;
-  /** Namespace 1's copy-on-write overlay. */
-  readonly overlay: OverlaySnapshot;
-  /** The serial console's transcript when taken: a restore puts it back, so waitFor() sees only the restored machine's history. */
-  readonly serial: string;
-}
+/** The whole machine (CPU, RAM, devices, the controller), namespace 1's overlay and the console transcript. */
+export type GuestSnapshot = MachineSnapshot;
 
 export interface Guest {
   readonly emulator: V86;

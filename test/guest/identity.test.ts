@@ -1,6 +1,6 @@
 // What a snapshot must match: image identity, disk size, memory, controller configuration.
 import { describe, expect, it } from "vitest";
-import { imageIdentity, mismatches, nvmeConfigKey } from "../../src/guest/identity.ts";
+import { imageIdentity, mismatches, nvmeConfigKey } from "../../src/v86/identity.ts";
 import { MemoryBackend } from "../../src/backends/memory.ts";
 
 const here = { imageId: "aaaa", imageBytes: 1 << 20, memory: 128 << 20, nvme: nvmeConfigKey({ serial: "X" }), ide: false };

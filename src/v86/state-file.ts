@@ -1,4 +1,4 @@
-// State files (`<image>.state.zst`): a guest snapshot as one file that Node, the Playwright
+// State files (`<image>.state.zst`): a machine snapshot as one file that Node, the Playwright
 // fixture and a page can resume from, zstd-compressed as a whole.
 //
 // Inside the zstd frame (little endian):
@@ -15,8 +15,20 @@
 // damaged file is refused with a StateFileError naming what is wrong.
 
 import { decompress } from "fzstd";
-import { mismatches } from "./identity.ts";
-import type { GuestSnapshot, SnapshotIdentity } from "./types.ts";
+import type { OverlaySnapshot } from "../backends/overlay.ts";
+import { mismatches, type SnapshotIdentity } from "./identity.ts";
+
+/** A whole machine at one moment: v86's state, namespace 1's overlay, the console transcript. */
+export interface MachineSnapshot {
+  readonly format: 1;
+  readonly identity: SnapshotIdentity;
+  /** v86's save_state(): CPU, RAM, devices and the NVMe controller. */
+  readonly machine: ArrayBuffer;
+  /** Namespace 1's copy-on-write overlay. */
+  readonly overlay: OverlaySnapshot;
+  /** The serial console's transcript when taken. */
+  readonly serial: string;
+}
 
 export const STATE_FILE_FORMAT = 1;
 const MAGIC = "V86NVMES";
@@ -88,7 +100,7 @@ function viewBytes(v: ArrayBufferView | ArrayBuffer): Uint8Array {
 }
 
 /** The snapshot as an uncompressed container (compress it with zstd to get a state file). */
-export function encodeStateFile(snapshot: GuestSnapshot, info: { v86Version: string; prompt: string }): Uint8Array {
+export function encodeStateFile(snapshot: MachineSnapshot, info: { v86Version: string; prompt: string }): Uint8Array {
   const o = snapshot.overlay;
   const parts: Record<(typeof SECTIONS)[number], Uint8Array> = {
     machine: viewBytes(snapshot.machine),
@@ -225,7 +237,7 @@ function take<T>(Ctor: { new (b: ArrayBuffer): T; BYTES_PER_ELEMENT: number }, s
 }
 
 /** A state file (zstd-compressed or not) → its info and the snapshot in it; StateFileError when damaged. */
-export function decodeStateFile(input: Uint8Array | ArrayBuffer): { info: StateFileInfo; snapshot: GuestSnapshot } {
+export function decodeStateFile(input: Uint8Array | ArrayBuffer): { info: StateFileInfo; snapshot: MachineSnapshot } {
   let bytes = viewBytes(input);
   if (bytes.byteLength >= 4 && new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true) === ZSTD_MAGIC) bytes = unzstd(bytes);
   if (bytes.byteLength < FIXED || new TextDecoder().decode(bytes.subarray(0, 8)) !== MAGIC) {
@@ -249,7 +261,7 @@ export function decodeStateFile(input: Uint8Array | ArrayBuffer): { info: StateF
   const [machineS, indexS, maskS, dataS, zerosS] = h.sections;
   const machine = bytes.slice(machineS.offset, machineS.offset + machineS.length);
   checkV86State(machine);
-  const snapshot: GuestSnapshot = {
+  const snapshot: MachineSnapshot = {
     format: 1,
     identity: { ...h.identity },
     machine: machine.buffer,

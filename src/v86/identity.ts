@@ -2,7 +2,15 @@
 // memory size and the controller configuration. Restoring into a guest with another image would
 // leave the guest's page cache and file system state describing bytes that are not there.
 
-import type { GuestNvmeOptions, SnapshotIdentity } from "./types.ts";
+/** What a snapshot was taken of; a restore or resume compares it field by field. */
+export interface SnapshotIdentity {
+  imageId: string;
+  imageBytes: number;
+  memory: number;
+  /** The controller configuration, canonical JSON (backends replaced by their sizes). */
+  nvme: string;
+  ide: boolean;
+}
 
 const SAMPLES = 1024;
 const SAMPLE_BYTES = 4096;
@@ -48,8 +56,8 @@ function canonical(v: unknown): unknown {
 }
 
 /** The controller options as canonical JSON: sorted keys, backends as their sizes, no functions or hot-path wasm. */
-export function nvmeConfigKey(options: GuestNvmeOptions): string {
-  const { wasm: _wasm, log: _log, ...rest } = options;
+export function nvmeConfigKey(options: object): string {
+  const { wasm: _wasm, log: _log, ...rest } = options as Record<string, unknown>;
   return JSON.stringify(canonical(rest));
 }
 
