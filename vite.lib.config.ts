@@ -22,7 +22,7 @@ const ENTRIES: Record<string, string> = {
 /** `new URL(from, import.meta.url)` in `module` becomes `new URL(to, import.meta.url)` in dist/. */
 const BESIDE = [
   { module: "src/hotpath-module.ts", from: "../build/hotpath.wasm", to: "./hotpath.wasm", file: "build/hotpath.wasm" },
-  { module: "src/backends/opfs.ts", from: "./opfs-worker.ts", to: "./opfs-worker.js" },
+  { module: "src/backends/disk-worker.ts", from: "./opfs-worker.ts", to: "./opfs-worker.js" },
 ];
 
 const IGNORE = "/* @vite-ignore */ ";

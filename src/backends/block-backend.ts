@@ -3,6 +3,15 @@
 // emulator gets no other chance to run the device until its next timer hook or event-loop turn);
 // only a true miss goes asynchronous.
 
+/** What a copy-on-write overlay or an export needs from a disk it only reads. */
+export interface ReadSource {
+  readonly byteLength: number;
+  /** Fills `dst` from `offset` now and returns true, or returns false when read() must fetch. */
+  tryRead(offset: number, dst: Uint8Array): boolean;
+  /** Resolves with a fresh array of `length` bytes from `offset` (the caller may keep or modify it). */
+  read(offset: number, length: number): Promise<Uint8Array>;
+}
+
 export interface BlockBackend {
   /** Size in bytes. */
   readonly byteLength: number;

@@ -17,19 +17,10 @@
 // maxFetches × chunkSize × planSpan (fetches under way), plus the plan's own room while a plan
 // runs; queued fetches hold no bytes.
 
-import { BackendError } from "./block-backend.ts";
+import { BackendError, type ReadSource } from "./block-backend.ts";
 
 /** Fetches `length` bytes at `start` (`index` = start / chunkSize, rounded down); resolves with exactly that many bytes. */
 export type ChunkFetcher = (index: number, start: number, length: number) => Promise<Uint8Array>;
-
-/** What a copy-on-write overlay or an export needs from a disk it only reads. */
-export interface ReadSource {
-  readonly byteLength: number;
-  /** Fills `dst` from `offset` now and returns true, or returns false when read() must fetch. */
-  tryRead(offset: number, dst: Uint8Array): boolean;
-  /** Resolves with a fresh array of `length` bytes from `offset` (the caller may keep or modify it). */
-  read(offset: number, length: number): Promise<Uint8Array>;
-}
 
 export interface ChunkCacheOptions {
   /** Most bytes per fetch, a multiple of 512 (and of `granule`); fetches never cross a multiple of it. */

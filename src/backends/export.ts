@@ -3,7 +3,7 @@
 // progress. The stream is a live view, not a snapshot: pause the guest (or let it sync and
 // idle) for a consistent image.
 
-import type { ReadSource } from "./chunk-cache.ts";
+import type { ReadSource } from "./block-backend.ts";
 
 export interface ExportOptions {
   /** Bytes read per step, a multiple of 512 (default 1 MiB). */

@@ -2,8 +2,8 @@
 // recently read chunks kept in a small cache so repeated reads complete synchronously, and
 // writes kept in a copy-on-write overlay in memory. The file itself is never modified.
 
-import { BackendError } from "./block-backend.ts";
-import { ChunkCache, type ChunkCacheStats, type ReadSource } from "./chunk-cache.ts";
+import { BackendError, type ReadSource } from "./block-backend.ts";
+import { ChunkCache, type ChunkCacheStats } from "./chunk-cache.ts";
 import { CowBackend, type CowOptions } from "./overlay.ts";
 
 /** The part of Blob this backend uses (a File, a Blob, or a virtual stand-in in tests). */

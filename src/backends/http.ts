@@ -5,10 +5,10 @@
 // (status, Content-Range, length, validator), so a server that ignores Range, lies about lengths
 // or changes the image under us produces an error, never wrong bytes.
 
-import { BackendError } from "./block-backend.ts";
+import { BackendError, type ReadSource } from "./block-backend.ts";
 import { checkBootTrace } from "./boot-trace.ts";
 import { consoleLog, type Log } from "./log.ts";
-import { ChunkCache, type ChunkCacheStats, type ReadSource } from "./chunk-cache.ts";
+import { ChunkCache, type ChunkCacheStats } from "./chunk-cache.ts";
 import { CowBackend, type CowOptions } from "./overlay.ts";
 
 /** With the overlay's options (memoryBudget, spill, blockSize): the disk is a CowBackend. */

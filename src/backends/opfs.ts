@@ -19,10 +19,11 @@
 //   which must be the same image on every reload: `baseId` is checked), or copied block by block
 //   in the background (all-zero blocks are not stored) until the disk no longer needs the base.
 
-import { BackendError, type BlockBackend } from "./block-backend.ts";
+import { BackendError, type BlockBackend, type ReadSource } from "./block-backend.ts";
 import { BlockMap, FROM_BASE, FROM_FILE, FROM_ZERO, type MapPageWrite } from "./block-map.ts";
-import { ChunkCache, type ReadSource } from "./chunk-cache.ts";
-import type { Endpoint, Reply, Request } from "./opfs-protocol.ts";
+import { ChunkCache } from "./chunk-cache.ts";
+import { Channel, startDiskWorker } from "./disk-worker.ts";
+import type { Endpoint, Reply } from "./opfs-protocol.ts";
 import { DISK_NAME } from "./opfs-protocol.ts";
 
 export interface OpfsDiskOptions {
@@ -54,55 +55,6 @@ export interface OpfsDiskOptions {
 /** The stored disk does not fit the options (size, block size or base differ). */
 export class OpfsMismatchError extends Error {}
 
-type Pending = (r: Reply) => void;
-/** A request before the channel numbers it. */
-type Unnumbered = Request extends infer R ? (R extends unknown ? Omit<R, "id"> : never) : never;
-
-/** Requests and their replies, in order, over one endpoint (the persistent disk's and the overlay spill's). */
-export class Channel {
-  private next = 1;
-  private readonly waiting = new Map<number, Pending>();
-
-  /** Set when the worker died: every call fails with it from then on. */
-  private broken: string | undefined;
-
-  constructor(readonly endpoint: Endpoint) {
-    endpoint.onmessage = (e: MessageEvent) => {
-      const r = e.data as Reply;
-      const w = this.waiting.get(r.id);
-      if (!w) return;
-      this.waiting.delete(r.id);
-      w(r);
-    };
-    // A Worker whose script failed (no OPFS, a load error) would otherwise leave every call waiting.
-    const w = endpoint as { onerror?: ((e: ErrorEvent) => void) | null };
-    if ("onerror" in w) {
-      w.onerror = (e: ErrorEvent) => {
-        e.preventDefault?.();
-        this.broken = `the disk worker failed: ${e.message || "script error"}`;
-        const waiting = [...this.waiting];
-        this.waiting.clear();
-        for (const [id, f] of waiting) f({ id, ok: false, error: this.broken, kind: "write" });
-      };
-    }
-  }
-
-  /** Posts now (so the order of calls is the order the worker sees); resolves with the reply. */
-  call(req: Unnumbered, transfer: Transferable[] = []): Promise<Reply> {
-    const id = this.next++;
-    if (this.broken) return Promise.resolve({ id, ok: false, error: this.broken, kind: "write" });
-    return new Promise<Reply>((resolve) => {
-      this.waiting.set(id, resolve);
-      this.endpoint.postMessage({ ...req, id }, transfer);
-    });
-  }
-}
-
-/** A new worker serving files in the Origin Private File System (the one place its URL is written, for the library build). */
-export function startDiskWorker(): Worker {
-  return new Worker(new URL("./opfs-worker.ts", import.meta.url), { type: "module" });
-}
-
 const failure = (r: Reply) => (r.ok ? undefined : new BackendError(`persistent disk: ${r.error}`, r.kind));
 
 export class OpfsBackend implements BlockBackend {
@@ -119,6 +71,8 @@ export class OpfsBackend implements BlockBackend {
   private readonly writing = new Map<number, number>();
   private writeSeq = 0;
   private queuedBytes = 0;
+  /** Bytes of writes queued for the worker beyond which writes wait. */
+  private readonly maxQueuedBytes: number;
   private drained: (() => void)[] = [];
   /** The first write failure since the last flush, reported by that flush. */
   private lateError: BackendError | undefined;
@@ -135,6 +89,7 @@ export class OpfsBackend implements BlockBackend {
   ) {
     this.byteLength = map.header.byteLength;
     this.blockSize = map.header.blockSize;
+    this.maxQueuedBytes = o.maxQueuedBytes ?? 32 * 1024 * 1024;
     this.cache = new ChunkCache(this.byteLength, (_i, start, length) => this.fetch(start, length), {
       chunkSize: o.chunkSize ?? 64 * 1024,
       cacheBytes: o.cacheBytes ?? 16 * 1024 * 1024,
@@ -298,7 +253,7 @@ export class OpfsBackend implements BlockBackend {
     if (fua) return p.then((e) => {
       if (e) throw e;
     });
-    if (this.queuedBytes > (this.o.maxQueuedBytes ?? 32 * 1024 * 1024)) {
+    if (this.queuedBytes > this.maxQueuedBytes) {
       return new Promise<void>((r) => this.drained.push(r));
     }
   }
@@ -321,7 +276,7 @@ export class OpfsBackend implements BlockBackend {
     const reply = this.channel.call({ op: "write", offset, data: buf, fua, map: pages, seen: this.failuresSeen }, [buf, ...pages.map((p) => p.data)]);
     return reply.then((r) => {
       this.queuedBytes -= length;
-      if (this.queuedBytes <= (this.o.maxQueuedBytes ?? 32 * 1024 * 1024) / 2) this.drained.splice(0).forEach((f) => f());
+      if (this.queuedBytes <= this.maxQueuedBytes / 2) this.drained.splice(0).forEach((f) => f());
       const e = failure(r);
       if (!r.ok && r.failures !== undefined) this.failuresSeen = Math.max(this.failuresSeen, r.failures);
       if (e && fua) this.map.markDirty(pages);
@@ -381,7 +336,7 @@ export class OpfsBackend implements BlockBackend {
     const bs = this.blockSize;
     const step = Math.max(bs, Math.floor((1024 * 1024) / bs) * bs);
     const total = this.byteLength;
-    const limit = (this.o.maxQueuedBytes ?? 32 * 1024 * 1024) / 2;
+    const limit = this.maxQueuedBytes / 2;
     const failures: Promise<BackendError | undefined>[] = [];
     this.o.onprogress?.(0, total);
     for (let off = 0; off < total; off += step) {

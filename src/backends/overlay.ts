@@ -13,13 +13,10 @@
 // overlay then stops spilling). Its slot in the store is page-sized and blocks keep their place
 // in it, so spilling a page again writes only the blocks written since.
 
-import { BackendError, type BlockBackend } from "./block-backend.ts";
-import type { ReadSource } from "./chunk-cache.ts";
+import { BackendError, type BlockBackend, type ReadSource } from "./block-backend.ts";
 import { consoleLog, type Log } from "./log.ts";
 import { RangeSet } from "./range-set.ts";
 import { openSpillStore, type SpillStore } from "./spill.ts";
-
-export type { ReadSource } from "./chunk-cache.ts";
 
 const BLOCKS_PER_PAGE = 32;
 const MiB = 1024 * 1024;

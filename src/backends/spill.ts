@@ -4,7 +4,7 @@
 // without closing are removed by the next page that spills (open ones are locked and stay). Writes
 // and reads are answered in the order they were posted, so a read sees every write posted before it.
 
-import { Channel, startDiskWorker } from "./opfs.ts";
+import { Channel, startDiskWorker } from "./disk-worker.ts";
 import type { Reply } from "./opfs-protocol.ts";
 
 export interface SpillStore {

@@ -2,11 +2,12 @@
 // fake access handle that loses unflushed data on crash(), against the shared contract and the
 // persistence promises (flush, FUA, map after data, quota, seeding by overlay or copy).
 import { describe, it, expect } from "vitest";
-import { Channel, OpfsBackend, OpfsMismatchError, type OpfsDiskOptions } from "../../src/backends/opfs.ts";
+import { OpfsBackend, OpfsMismatchError, type OpfsDiskOptions } from "../../src/backends/opfs.ts";
+import { Channel } from "../../src/backends/disk-worker.ts";
 import { BlockMap, FROM_BASE, FROM_FILE, FROM_ZERO } from "../../src/backends/block-map.ts";
 import { BackendError } from "../../src/backends/block-backend.ts";
 import { MemoryBackend } from "../../src/backends/memory.ts";
-import type { ReadSource } from "../../src/backends/chunk-cache.ts";
+import type { ReadSource } from "../../src/backends/block-backend.ts";
 import { conformance, expectBytes, patternBytes, readBack } from "./conformance.ts";
 import { FakeOpfs, fakeWorker } from "./fake-opfs.ts";
 
