@@ -5,7 +5,7 @@
 import { createServer as createNetServer } from "node:net";
 import { join } from "node:path";
 import { createServer, type ViteDevServer } from "vite";
-import { ROOT } from "../e2e/node/guest.ts";
+import { ROOT } from "../test/project-guest/image.ts";
 
 export function freePort(): Promise<number> {
   return new Promise((res, rej) => {

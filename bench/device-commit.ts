@@ -2,7 +2,7 @@
 // those folders hold changes not yet committed.
 
 import { execFileSync } from "node:child_process";
-import { ROOT } from "../e2e/node/guest.ts";
+import { ROOT } from "../test/project-guest/image.ts";
 
 function git(...args: string[]): string {
   try {

@@ -5,7 +5,7 @@
 
 import { join } from "node:path";
 import { bootGuest } from "../src/node/index.ts";
-import { ROOT } from "../e2e/node/guest.ts";
+import { ROOT } from "../test/project-guest/image.ts";
 
 const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(name);

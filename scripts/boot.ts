@@ -13,7 +13,8 @@
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bootGuest, type Guest } from "../src/node/index.ts";
-import { selectIdeLabel, loadDisk } from "../e2e/node/guest.ts";
+import { loadDisk } from "../test/project-guest/image.ts";
+import { selectIdeLabel } from "../test/project-guest/ide-label.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const PROMPT = "guest# ";
@@ -86,7 +87,11 @@ async function main(): Promise<void> {
   let image = loadDisk(args.disk);
   if (args.ide && !args.kernel) {
     image = image.slice();
-    if (!selectIdeLabel(image)) process.stderr.write("boot: no 'DEFAULT nvme' line in the image; booting its default label from IDE\n");
+    try {
+      selectIdeLabel(image);
+    } catch {
+      process.stderr.write("boot: no 'DEFAULT nvme' line in the image; booting its default label from IDE\n");
+    }
   }
   const until = args.until;
   const remaining = (): number => Math.max(1, deadline - performance.now());

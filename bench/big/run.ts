@@ -26,7 +26,7 @@
 import { mkdirSync, mkdtempSync, openSync, closeSync, ftruncateSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT } from "../../e2e/node/guest.ts";
+import { ROOT } from "../../test/project-guest/image.ts";
 import { deviceCommit } from "../device-commit.ts";
 import { chromiumPlatform } from "../guest/chromium.ts";
 import { ok, type BenchGuest, type DiskStat, type PageMemory, type Platform } from "../guest/host.ts";

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "@playwright/test";
 import playwrightConfig from "../../playwright.config.ts";
-import { ROOT } from "../../e2e/node/guest.ts";
+import { ROOT } from "../../test/project-guest/image.ts";
 import { startDevServer } from "../dev-server.ts";
 import type { BenchGuest, Platform } from "./host.ts";
 

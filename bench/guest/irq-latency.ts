@@ -9,7 +9,7 @@
 // reads at QD 1 on the zeros appended to namespace 1; --coalesced-first starts with coalescing).
 // Output: one line per job.
 
-import { Guest } from "../../e2e/node/guest.ts";
+import { Guest } from "../../test/project-guest/guest.ts";
 import { deviceOf } from "../../src/controller/controller.ts";
 import type { Command } from "../../src/command.ts";
 import type { Status } from "../../src/spec/status.ts";

@@ -1,6 +1,6 @@
-// The guest benchmark's guests under Node: e2e/node/guest.ts's Guest in this process.
+// The guest benchmark's guests under Node: test/project-guest/guest.ts's Guest in this process.
 
-import { Guest } from "../../e2e/node/guest.ts";
+import { Guest } from "../../test/project-guest/guest.ts";
 import { localGuest, startSampler, type Platform } from "./host.ts";
 import type { Sampler } from "./sampler.ts";
 

@@ -17,7 +17,7 @@ import { CowBackend } from "../../src/backends/overlay.ts";
 import { fetchWithProgress } from "../../src/app/loader.ts";
 import { MEMORY_SIZE, stopMachine } from "../../src/app/machine.ts";
 import { attachNvme, type NvmeV86 } from "../../src/v86/attach.ts";
-import { selectIdeLabel } from "./ide-label.ts";
+import { selectIdeLabel } from "../../test/project-guest/ide-label.ts";
 import { localGuest, startSampler, type BootOptions, type DiskStat, type ExtraDisk, type RunResult } from "./host.ts";
 
 interface MeasuredMemory {

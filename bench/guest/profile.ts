@@ -17,7 +17,8 @@
 
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
-import { Guest, loadDisk } from "../../e2e/node/guest.ts";
+import { Guest } from "../../test/project-guest/guest.ts";
+import { loadDisk } from "../../test/project-guest/image.ts";
 import { JOBS, fioLine } from "./jobs.ts";
 import { Sampler } from "./sampler.ts";
 

@@ -39,7 +39,7 @@
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
-import { DISK_IMAGE, ROOT } from "../../e2e/node/guest.ts";
+import { DISK_IMAGE, ROOT } from "../../test/project-guest/image.ts";
 import { deviceCommit } from "../device-commit.ts";
 import { ok, type BenchGuest, type BootOptions, type Platform } from "./host.ts";
 import { FIO_OUT, JOBS, fioLine, parseFio, type FioJob } from "./jobs.ts";

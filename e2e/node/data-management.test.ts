@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryBackend } from "../../src/backends/memory.ts";
 import { FaultyBackend } from "./faulty-backend.ts";
-import { Guest } from "./guest.ts";
+import { Guest } from "../../test/project-guest/guest.ts";
 import { fields, md5, note, serialTailOnFailure } from "./support.ts";
 
 const SCRATCH_BYTES = 16 << 20;

@@ -17,7 +17,7 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deviceOf } from "../../src/controller/controller.ts";
-import { Guest, PROMPT, ROOT_READY } from "./guest.ts";
+import { Guest, PROMPT, ROOT_READY } from "../../test/project-guest/guest.ts";
 import { md5, note, serialTailOnFailure } from "./support.ts";
 
 /** Scratch space appended to the image (namespace 1); the tests write here. */

@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryBackend } from "../../src/backends/memory.ts";
-import { Guest } from "./guest.ts";
+import { Guest } from "../../test/project-guest/guest.ts";
 import { fields, note } from "./support.ts";
 
 const MiB = 1 << 20;

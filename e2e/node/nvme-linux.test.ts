@@ -14,7 +14,8 @@ import { MemoryBackend } from "../../src/backends/memory.ts";
 import { deviceOf } from "../../src/controller/controller.ts";
 import { FaultyBackend } from "./faulty-backend.ts";
 import { bootGuest } from "../../src/node/index.ts";
-import { BIOS, Guest, loadDisk } from "./guest.ts";
+import { Guest } from "../../test/project-guest/guest.ts";
+import { BIOS, loadDisk } from "../../test/project-guest/image.ts";
 import { fields, md5, note, serialTailOnFailure } from "./support.ts";
 
 const SERIAL = "V86E2E0001";

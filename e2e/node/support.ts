@@ -3,7 +3,7 @@
 
 import { createHash } from "node:crypto";
 import { afterEach } from "vitest";
-import type { Guest } from "./guest.ts";
+import type { Guest } from "../../test/project-guest/guest.ts";
 
 /** Figures worth reading in the test log. */
 export function note(msg: string): void {

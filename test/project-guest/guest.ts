@@ -1,26 +1,22 @@
-// The e2e/node tests' guest: v86-nvme/node's bootGuest with this project's image, plus what the
-// scenarios check beyond the public API (CC writes, raw save_state/restore_state, disk bytes).
+// The project's guest, for the Node end-to-end tests and the benchmarks: v86-nvme/node's bootGuest
+// with this project's image, plus what the scenarios check beyond the public API (CC writes, raw
+// save_state/restore_state, disk bytes).
 //
 //   const g = await Guest.boot();                      // SeaBIOS -> syslinux -> Linux, root on nvme0n1p2
 //   const { out, status } = await g.run("nvme list");  // guest.exec()
 //   g.counters().controller.shadowDoorbellReads;
 //   await g.stop();
 //
-// The disk is public/guest/disk.img (built by scripts/build-guest.sh), read once per process;
-// namespace 1 is a copy-on-write overlay over it, so nothing ever writes the file.
+// The disk is public/guest/disk.img (image.ts), read once per process; namespace 1 is a
+// copy-on-write overlay over it, so nothing ever writes the file.
 
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { V86 } from "v86";
 import type { CowBackend, NamespaceOptions, NvmeV86 } from "../../src/index.ts";
 import { bootGuest, type Guest as NodeGuest, type GuestCounters, type GuestNvmeOptions } from "../../src/node/index.ts";
+import { BIOS, VGA_BIOS, loadDisk } from "./image.ts";
+import { selectIdeLabel } from "./ide-label.ts";
 
 export type { GuestCounters };
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-export const DISK_IMAGE = join(ROOT, "public/guest/disk.img");
-export const BIOS = join(ROOT, "public/bios/bios-256k.bin");
-export const VGA_BIOS = join(ROOT, "public/bios/vgabios-stdvga.bin");
 export const PROMPT = "guest# ";
 /** The marker rootfs-init.sh prints once the root file system is mounted. */
 export const ROOT_READY = "V86NVME-ROOT-READY";
@@ -61,39 +57,6 @@ export interface RunResult {
   status: number;
 }
 
-const imageCache = new Map<string, Buffer>();
-
-/** The image's bytes (the file is read once per process; not copied unless bytes are appended). */
-export function loadDisk(path = DISK_IMAGE, appendBytes = 0): Uint8Array {
-  if (!existsSync(path)) throw new Error(`${path} is missing: build the guest with "bash scripts/build-guest.sh"`);
-  let b = imageCache.get(path);
-  if (!b) {
-    b = readFileSync(path);
-    imageCache.set(path, b);
-  }
-  if (appendBytes <= 0) return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-  const out = new Uint8Array(b.byteLength + appendBytes);
-  out.set(b);
-  return out;
-}
-
-/**
- * Switches the image's syslinux default from the nvme label to the ide one: "DEFAULT nvme" becomes
- * "DEFAULT  ide" (same length, patched in place in the FAT partition). Returns false when the line
- * is not found.
- */
-export function selectIdeLabel(img: Uint8Array): boolean {
-  const from = new TextEncoder().encode("\nDEFAULT nvme\n");
-  const to = new TextEncoder().encode("\nDEFAULT  ide\n");
-  const hay = Buffer.from(img.buffer, img.byteOffset, Math.min(img.byteLength, 64 << 20));
-  let found = false;
-  for (let i = hay.indexOf(from); i >= 0; i = hay.indexOf(from, i + 1)) {
-    img.set(to, i);
-    found = true;
-  }
-  return found;
-}
-
 export class Guest {
   /** Milliseconds from bootGuest() to the first shell prompt. */
   bootMs = 0;
@@ -117,7 +80,7 @@ export class Guest {
     let image = loadDisk(options.disk, options.appendBytes);
     if (options.label === "ide") {
       if (!((options.appendBytes ?? 0) > 0)) image = image.slice(); // not the cached file
-      if (!selectIdeLabel(image)) throw new Error("no 'DEFAULT nvme' line in the image: cannot select the ide label");
+      selectIdeLabel(image);
     }
     const echo = options.echo ?? process.env.V86_E2E_ECHO === "1";
     let runStartedAt = 0;
