@@ -16,7 +16,7 @@ import { SanitizeState } from "../state/sanitize-state.ts";
 import type { ControllerConfig, NvmeOptions } from "../state/options.ts";
 import { executeIo } from "../io/nvm.ts";
 import { executeAdmin } from "../admin/index.ts";
-import { Registers } from "./registers.ts";
+import { Registers, ccUnsupported } from "./registers.ts";
 import { Telemetry } from "./telemetry.ts";
 import { RateLimitedLog } from "./rate-limited-log.ts";
 import { InflightCommands } from "./inflight.ts";
@@ -295,10 +295,7 @@ export class Device implements HandlerContext {
 
   private enable(): boolean {
     const r = this.regs;
-    const css = (r.cc >>> 4) & 7;
-    const mps = (r.cc >>> 7) & 0xf;
-    const ams = (r.cc >>> 11) & 7;
-    if (css !== 0 || ams !== 0 || mps > 4) {
+    if (ccUnsupported(r.cc)) {
       this.log("error", `cannot enable: CC 0x${r.cc.toString(16)} asks for an unsupported command set, arbitration or page size`);
       return false;
     }

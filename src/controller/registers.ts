@@ -18,6 +18,13 @@ export interface RegisterHooks {
 
 export const MPS_MAX = 4; // 64 KiB pages
 
+/** CC asks for what this controller lacks: a command set but NVM, an arbitration but round robin, or pages over MPS_MAX. */
+export function ccUnsupported(cc: number): boolean {
+  return ((cc >>> R.CC_CSS_SHIFT) & R.CC_CSS_MASK) !== 0
+    || ((cc >>> R.CC_AMS_SHIFT) & R.CC_AMS_MASK) !== 0
+    || ((cc >>> R.CC_MPS_SHIFT) & R.CC_MPS_MASK) > MPS_MAX;
+}
+
 const REGISTER_KEYS = ["cc", "csts", "aqa", "asqLo", "asqHi", "acqLo", "acqHi", "intms"] as const;
 export type RegisterState = Record<(typeof REGISTER_KEYS)[number], number>;
 
@@ -44,15 +51,15 @@ export class Registers {
   }
 
   get pageSize(): number {
-    return 4096 << ((this.cc >>> R.CC_MPS_SHIFT) & 0xf);
+    return 4096 << ((this.cc >>> R.CC_MPS_SHIFT) & R.CC_MPS_MASK);
   }
 
   get ioSqEntryShift(): number {
-    return (this.cc >>> R.CC_IOSQES_SHIFT) & 0xf;
+    return (this.cc >>> R.CC_IOSQES_SHIFT) & R.CC_QES_MASK;
   }
 
   get ioCqEntryShift(): number {
-    return (this.cc >>> R.CC_IOCQES_SHIFT) & 0xf;
+    return (this.cc >>> R.CC_IOCQES_SHIFT) & R.CC_QES_MASK;
   }
 
   /** Admin queue sizes in entries (AQA holds 0's based values). */
@@ -186,6 +193,6 @@ export function checkRegisters(s: unknown): RegisterState {
   if (out.acqLo & 0xfff) throw bad("acqLo");
   const ready = (out.csts & R.CSTS_RDY) !== 0;
   const en = (out.cc & R.CC_EN) !== 0;
-  if (ready && (!en || (out.csts & R.CSTS_CFS) || ((out.cc >>> R.CC_MPS_SHIFT) & 0xf) > MPS_MAX || (out.cc >>> R.CC_CSS_SHIFT) & 7 || (out.cc >>> R.CC_AMS_SHIFT) & 7)) throw bad("csts");
+  if (ready && (!en || (out.csts & R.CSTS_CFS) || ccUnsupported(out.cc))) throw bad("csts");
   return out;
 }

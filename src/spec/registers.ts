@@ -32,12 +32,16 @@ export const VS_1_4 = 0x00010400;
 
 // CC
 export const CC_EN = 1 << 0;
-export const CC_CSS_SHIFT = 4; // 3 bits
-export const CC_MPS_SHIFT = 7; // 4 bits: page size = 2^(12 + MPS)
-export const CC_AMS_SHIFT = 11; // 3 bits
+export const CC_CSS_SHIFT = 4;
+export const CC_CSS_MASK = 7;
+export const CC_MPS_SHIFT = 7; // page size = 2^(12 + MPS)
+export const CC_MPS_MASK = 0xf;
+export const CC_AMS_SHIFT = 11;
+export const CC_AMS_MASK = 7;
 export const CC_SHN_SHIFT = 14; // 2 bits
-export const CC_IOSQES_SHIFT = 16; // 4 bits: log2 SQE size
-export const CC_IOCQES_SHIFT = 20; // 4 bits: log2 CQE size
+export const CC_IOSQES_SHIFT = 16; // log2 SQE size
+export const CC_IOCQES_SHIFT = 20; // log2 CQE size
+export const CC_QES_MASK = 0xf;
 export const SHN_NONE = 0;
 export const SHN_NORMAL = 1;
 export const SHN_ABRUPT = 2;

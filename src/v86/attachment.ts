@@ -26,26 +26,12 @@ import { mmioWindow, registerNvmeFunction } from "./pci-function.ts";
 import { joinSaveState } from "./state.ts";
 import { PCI_COMMAND_BUS_MASTER } from "../pci/config-space.ts";
 import type { LogLevel } from "../state/context.ts";
+import type { ControllerHost, GuestRam } from "../controller/controller.ts";
 import { consoleLog } from "../backends/log.ts";
 import { TESTED_V86_VERSION, V86_PARTS, type V86Cpu, type V86Emulator } from "./v86-types.ts";
 
-
-/** What the controller gets from the emulator (ControllerHost in the controller's terms). */
-export interface DeviceHost {
-  setIrq(level: boolean): void;
-  markDirty(start: number, end: number): void;
-  wake(): void;
-  log(level: LogLevel, msg: string): void;
-  ioDone(kind: "read" | "write", bytes: number, sectors: number, nsid: number): void;
-  /** PCI Bus Master Enable as the guest set it in the command register. */
-  busMaster(): boolean;
-}
-
-export interface GuestRamWindow {
-  memory: WebAssembly.Memory;
-  ramBase: number;
-  ramSize: number;
-}
+/** What the controller gets from the emulator: its ControllerHost with every hook present. */
+export type DeviceHost = Required<ControllerHost>;
 
 /** The controller as the adapter drives it. */
 export interface AttachableDevice extends MmioTarget {
@@ -174,7 +160,7 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
   }
 
   /** Guest RAM inside v86's wasm memory, read now (never hard-coded: both depend on the build). */
-  guestRam(): GuestRamWindow {
+  guestRam(): GuestRam {
     return { memory: this.cpu.wasm_memory, ramBase: this.cpu.mem8.byteOffset, ramSize: this.cpu.memory_size[0] };
   }
 

@@ -9,6 +9,7 @@
 // as dwords by every real driver; a byte write there is merged the same way and logged once.
 
 import { REG_CSTS, REG_INTMC, REG_INTMS, REG_NSSR } from "../spec/registers.ts";
+import { DOORBELL_BASE } from "../spec/queue.ts";
 import type { IntxLine } from "./intx.ts";
 
 /** The controller's MMIO surface, as the adapter uses it. */
@@ -18,7 +19,6 @@ export interface MmioTarget {
   mmioWrite32(offset: number, value: number): void;
 }
 
-const DOORBELL_BASE = 0x1000;
 const WRITE_ONE_REGS = new Set([REG_INTMS, REG_INTMC, REG_CSTS, REG_NSSR]);
 
 export interface MmioHandlers {
