@@ -7,6 +7,38 @@
 /** The `wasm` option: where to load hotpath.wasm from, its bytes, or the module compiled already. */
 export type HotPathWasm = string | URL | BufferSource | WebAssembly.Module;
 
+/** What the module exports (asm/index.ts); the codes it returns are asm/layout.ts's, decoded in hotpath.ts. */
+export interface HotPathExports {
+  init(ramBase: number, ramSize: number, state: number): void;
+  reset(): void;
+  attach(ramBase: number, ramSize: number, state: number): void;
+  markDirty(addr: number, len: number): void;
+  clearDirty(): void;
+  dbValue(idx: number): number;
+  /** A DB_* code. */
+  dbWrite(idx: number, value: number): number;
+  dbbufConfig(sLo: number, sHi: number, eLo: number, eHi: number): number;
+  sqCreate(qid: number, lo: number, hi: number, size: number, cqid: number): number;
+  cqCreate(qid: number, lo: number, hi: number, size: number, ien: number): number;
+  sqDelete(qid: number): void;
+  cqDelete(qid: number): void;
+  sqExists(qid: number): number;
+  cqExists(qid: number): number;
+  /** FETCH_OK | cqid, or another FETCH_* code. */
+  sqFetch(qid: number, arm: number): number;
+  /** qid | cqid << FETCH_NEXT_CQ_SHIFT of the entry fetched, or FETCH_NONE. */
+  fetchNext(arm: number): number;
+  sqCqid(qid: number): number;
+  cqPost(cqid: number, sqid: number, cid: number, status: number, dw0: number, dw1: number, now: number): number;
+  /** A PRP_* code. */
+  prpMap(p1Lo: number, p1Hi: number, p2Lo: number, p2Hi: number, len: number, toHost: number): number;
+  /** PRP_OK, PRP_OUTSIDE_RAM or an SGL_* code. */
+  sglMap(aLo: number, aHi: number, dLen: number, id: number, len: number, toHost: number): number;
+  segmentCount(): number;
+  irqLevel(now: number): number;
+  nextDue(): number;
+}
+
 const loaded = new Map<string, Promise<WebAssembly.Module>>();
 
 /** The hot path's module: from `wasm` if given, else the file shipped beside this module. Compiled once per URL. */

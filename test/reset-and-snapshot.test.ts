@@ -1,6 +1,6 @@
 // Resets and snapshots are ordinary events: the device forgets every guest address it held, and
 // nothing it acknowledged is lost; commands in flight in a snapshot run again after restore.
-import { SAVED_STATE } from "../src/hotpath.ts";
+import { SAVED_STATE } from "../src/hotpath-state.ts";
 import { Command } from "../src/command.ts";
 import type { ControllerSnapshot } from "../src/controller/controller.ts";
 import { describe, it, expect } from "vitest";

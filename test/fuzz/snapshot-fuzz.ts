@@ -10,7 +10,7 @@
 // normal Identify.
 
 import { hotPathOf, NvmeController, type ControllerHost, type ControllerSnapshot } from "../../src/controller/controller.ts";
-import { SAVED_STATE } from "../../src/hotpath.ts";
+import { SAVED_STATE } from "../../src/hotpath-state.ts";
 import { DeferredBackend } from "../driver/deferred-backend.ts";
 import { GuestMemory } from "../driver/guest-memory.ts";
 import { Rng } from "../driver/rng.ts";
