@@ -32,3 +32,13 @@ if [ -f public/guest/disk.img ] && { [ ! -f "$trace" ] || [ public/guest/disk.im
   echo "setup: recording the default image's boot trace"
   npx tsx scripts/trace-boot.ts || echo "setup: recording the boot trace failed; the disk reads on demand without it"
 fi
+
+# The guest kit (guest-kit/, the package v86-nvme-guest): the default image, SeaBIOS, the boot
+# trace and a state taken at the shell prompt, with the licences and sources of what is in them.
+# Its state is made again when the image changes (one cold boot under Node, about a minute).
+if [ -f public/guest/disk.img ] && [ -f "$trace" ]; then
+  npx tsx scripts/build-kit.ts
+  # The demo page serves public/ and resumes the default guest from this state when it matches.
+  ln -f guest-kit/files/disk.img.state.zst public/guest/disk.img.state.zst 2>/dev/null ||
+    cp -p guest-kit/files/disk.img.state.zst public/guest/disk.img.state.zst
+fi
