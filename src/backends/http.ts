@@ -8,6 +8,7 @@
 import { BackendError, type ReadSource } from "./block-backend.ts";
 import { checkBootTrace } from "./boot-trace.ts";
 import { consoleLog, type Log } from "./log.ts";
+import { besides, discardBody, fetchTrace, message, parseContentRange, probeSignal, strongEtag, tracePath } from "./http-protocol.ts";
 import { ChunkCache, type ChunkCacheStats } from "./chunk-cache.ts";
 import { CowBackend, type CowOptions } from "./overlay.ts";
 
@@ -83,20 +84,6 @@ export class HttpImageError extends Error {}
 /** A failure worth another attempt (network, 5xx, cut-off body). */
 class Transient extends Error {}
 
-interface ContentRange {
-  start: number;
-  end: number;
-  total: number | undefined;
-}
-
-/** Parses "bytes a-b/total" (total may be "*"). */
-export function parseContentRange(v: string | null): ContentRange | undefined {
-  if (!v) return undefined;
-  const m = /^\s*bytes\s+(\d+)-(\d+)\/(\d+|\*)\s*$/i.exec(v);
-  if (!m) return undefined;
-  return { start: Number(m[1]), end: Number(m[2]), total: m[3] === "*" ? undefined : Number(m[3]) };
-}
-
 /** Bytes asked for by the size probe. */
 const PROBE = 512;
 
@@ -104,18 +91,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const DEFAULT_TIMEOUT_MS = 20_000;
 const KiB = 1024;
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
-
-/** An abort signal for a whole small request (the size probe), or none. */
-const probeSignal = (ms: number) => (ms > 0 ? AbortSignal.timeout(ms) : undefined);
-const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
-
-async function discardBody(res: Response): Promise<void> {
-  try {
-    await res.body?.cancel();
-  } catch {
-    // nothing to free
-  }
-}
 
 /** The image's bytes, rounded up to whole 512-byte sectors (the tail reads as zeros). */
 export class HttpSource implements ReadSource {
@@ -390,51 +365,6 @@ export class HttpSource implements ReadSource {
     if (got < want) throw new Transient(`${where}: got ${got} bytes, expected ${want}`);
     return out;
   }
-}
-
-/** `name` resolved against the image's URL (itself resolved against the page's). */
-function besides(url: string, name: string): string {
-  return new URL(name, new URL(url, globalThis.location?.href ?? "http://localhost/")).href;
-}
-
-/** `<image path>.boot-trace.json` beside the image (without the image URL's query). */
-function tracePath(url: string): string {
-  const u = new URL(besides(url, ""));
-  u.pathname += ".boot-trace.json";
-  u.search = u.hash = "";
-  return u.href;
-}
-
-/** A boot trace is a few KiB; a larger answer is something else. */
-const MAX_TRACE_BYTES = 4 * KiB * KiB;
-
-/** The boot trace's JSON, or undefined when there is none (404, 410, or a page instead of JSON). */
-async function fetchTrace(f: typeof fetch, url: string, headers: Record<string, string>, timeout: number): Promise<unknown> {
-  // Accept: JSON, so a dev server does not answer with its index page for a missing file.
-  const res = await f(url, { headers: { ...headers, Accept: "application/json" }, signal: probeSignal(timeout) });
-  if (res.status === 404 || res.status === 410 || (res.ok && /text\/html/i.test(res.headers.get("content-type") ?? ""))) {
-    await discardBody(res);
-    return undefined;
-  }
-  if (!res.ok) {
-    await discardBody(res);
-    throw new Error(`HTTP ${res.status}`);
-  }
-  const declared = Number(res.headers.get("content-length") ?? 0);
-  if (declared > MAX_TRACE_BYTES) {
-    await discardBody(res);
-    throw new Error(`${declared} bytes is too large for a boot trace`);
-  }
-  try {
-    return JSON.parse(await res.text());
-  } catch (e) {
-    throw new Error(`not JSON: ${message(e)}`);
-  }
-}
-
-/** A strong ETag, or undefined (weak validators say nothing about byte ranges). */
-function strongEtag(v: string | null): string | undefined {
-  return v && !v.startsWith("W/") ? v : undefined;
 }
 
 /** An HTTP image as a writable disk; writes stay in memory (see CowBackend for the guarantees). */
