@@ -1,5 +1,5 @@
-// A page of the browser under test that runs one guest, booted once and rewound to its state
-// right after boot for every test. A small HTTP server on 127.0.0.1 serves the page, its runtime,
+// A page of the browser under test that runs one guest, resumed from a state file (or booted)
+// once and rewound to that state for every test. A small HTTP server on 127.0.0.1 serves the page, its runtime,
 // v86 and the guest's files: a 200 MB image reaches the page in about a second that way, where
 // context.route() would send it base64-encoded through the browser protocol (5-20 s here) and
 // record it in every Playwright trace. The fixture (index.ts) and the benchmark use it.
@@ -41,6 +41,14 @@ export interface GuestPageOptions {
   prompt?: string;
 }
 
+/** What the page resumes instead of booting (states.ts finds or makes it). */
+export interface ResumeOptions {
+  /** The state file: a path or its bytes. */
+  state?: FileOption;
+  /** The image's identity when not computed from its bytes (the guest kit's manifest id). */
+  imageId?: string;
+}
+
 const RUNTIME = "playwright-runtime.js";
 
 /**
@@ -55,10 +63,17 @@ function runtimeDir(): string {
   return dir;
 }
 
-/** v86's ES module and wasm, from the v86 package installed beside this one. */
-function v86Files(): { module: string; wasm: string } {
-  const module = createRequire(import.meta.url).resolve("v86");
-  return { module, wasm: join(dirname(module), "v86.wasm") };
+/** v86's ES module and wasm, from the v86 package installed beside this one, and its version. */
+function v86Files(): { module: string; wasm: string; version: string } {
+  const require = createRequire(import.meta.url);
+  const module = require.resolve("v86");
+  let version = "";
+  try {
+    version = (require("v86/package.json") as { version?: string }).version ?? "";
+  } catch {
+    /* unknown: the page then skips the v86 version check */
+  }
+  return { module, wasm: join(dirname(module), "v86.wasm"), version };
 }
 
 /** A file to serve: a path on disk, or bytes given as an option. */
@@ -152,15 +167,18 @@ export class GuestPage {
   ) {}
 
   /**
-   * Opens a page in a context of its own and boots the guest in it, then snapshots it. A missing
-   * or empty file option throws at once, naming the option; a boot that fails or times out throws
-   * a BootError carrying the serial console's tail and a screenshot of the VGA screen.
+   * Opens a page in a context of its own and resumes `resume.state` in it, or boots the guest
+   * when there is none or the page refuses it (timings.refused says why), then keeps that state
+   * as the snapshot tests start from. A missing or empty file option throws at once, naming the
+   * option; a boot that fails or times out throws a BootError carrying the serial console's tail
+   * and a screenshot of the VGA screen.
    */
-  static async open(browser: Browser, options: GuestPageOptions): Promise<GuestPage> {
+  static async open(browser: Browser, options: GuestPageOptions, resume: ResumeOptions = {}): Promise<GuestPage> {
     const files = {
       image: fileOption("image", options.image, true)!,
       bios: fileOption("bios", options.bios, true),
       vgabios: fileOption("vgaBios", options.vgaBios, false),
+      state: fileOption("state", resume.state, false),
     };
     const timeout = options.bootTimeout ?? 180_000;
     const config: RuntimeConfig = {
@@ -172,6 +190,9 @@ export class GuestPage {
       nvme: options.nvme,
       prompt: options.prompt,
       timeout,
+      state: files.state ? "/files/state" : undefined,
+      imageId: resume.imageId,
+      v86Version: v86Files().version,
     };
     const { server, origin } = await serve(files);
     const context = await browser.newContext({ viewport: { width: 800, height: 600 } });
@@ -186,7 +207,7 @@ export class GuestPage {
       let timings: BootTimings;
       try {
         // The page enforces the timeout; this one only guards against a page that stopped answering.
-        timings = await withTimeout(page.evaluate((c) => window.v86nvme.boot(c), config), timeout + 60_000, "the page did not answer");
+        timings = await withTimeout(page.evaluate((c) => window.v86nvme.boot(c), config), (files.state ? 2 : 1) * timeout + 60_000, "the page did not answer");
       } catch (e) {
         const serial = await page.evaluate(() => window.v86nvme.tail(8000)).catch(() => "");
         const screen = await page.locator("#screen").screenshot({ timeout: 5000 }).catch(() => undefined);

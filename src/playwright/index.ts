@@ -1,25 +1,61 @@
-// v86-nvme/playwright: Playwright's `test` with a `guest` fixture. Each worker boots the guest
-// once in a page of the browser under test and snapshots it right after boot; every test starts
-// from a restore of that snapshot, so no test sees another one's writes.
+// v86-nvme/playwright: Playwright's `test` with a `guest` fixture. Each worker resumes the guest
+// from a saved state (or boots it) once in a page of the browser under test; every test starts
+// from a restore of that state, so no test sees another one's writes.
+//
+//   // playwright.config.ts: Playwright's own defineConfig takes the options once this module is
+//   // imported anywhere in the program (a test file does); or use this module's defineConfig.
+//   import { defineConfig } from "@playwright/test";
+//   export default defineConfig({ use: { image: "disk.img", bios: "bios-256k.bin", vgaBios: "vgabios-stdvga.bin" } });
 //
 //   import { test, expect } from "v86-nvme/playwright";
-//   test.use({ image: "disk.img", bios: "bios-256k.bin", vgaBios: "vgabios-stdvga.bin" });
 //   test("nvme list", async ({ guest }) => {
 //     expect((await guest.exec("nvme list")).stdout).toContain("/dev/nvme0n1");
 //   });
+//
+// States: with no `image` option the guest kit (package v86-nvme-guest) is used and its saved
+// state resumed. For another image, the first worker that needs one boots it once under Node and
+// saves its state into `stateCacheDir` (node_modules/.cache/v86-nvme/states beside
+// playwright.config by default), keyed by the image, BIOS, memory, controller options, prompt and
+// v86 version; workers and runs that start meanwhile wait for it, later ones reuse it. A state
+// that does not match, or is damaged, is refused naming why, and the worker boots cold instead
+// (a warning and an annotation say so). The first test of each worker carries the resume or boot
+// time as its "v86-nvme boot" annotation and step.
 
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { test as base, type Page, type TestInfo } from "@playwright/test";
+import { test as base, defineConfig as playwrightDefineConfig, type Page, type PlaywrightTestConfig, type TestInfo } from "@playwright/test";
 import type { ExecResult, GuestCounters } from "../guest/index.ts";
 import { BootError, GuestPage, type GuestPageOptions } from "./guest-page.ts";
+import { formatMs, planState, type StateOptions, type StatePlan } from "./states.ts";
 
 export { expect } from "@playwright/test";
-export { BootError, type FileOption, type GuestPageOptions as GuestOptions } from "./guest-page.ts";
+export { BootError, type FileOption } from "./guest-page.ts";
 export type { ExecResult, GuestCounters } from "../guest/index.ts";
 
-/** The guest a test gets: booted, and rewound to right after boot. */
+/**
+ * The fixture's options: set them in playwright.config's `use` (top level or per project) or with
+ * test.use(). They are worker options: each distinct set gets its own guest per worker.
+ */
+export interface GuestOptions extends GuestPageOptions, StateOptions {}
+
+declare module "@playwright/test" {
+  /**
+   * v86-nvme/playwright's options, so that Playwright's plain defineConfig({ use: { image, ... } })
+   * typechecks wherever this module is part of the program.
+   */
+  interface PlaywrightWorkerOptions extends GuestOptions {}
+}
+
+/**
+ * Playwright's defineConfig, typed with the fixture's options (the same as Playwright's once this
+ * module is imported; this one needs no other import in playwright.config.ts).
+ */
+export function defineConfig(config: PlaywrightTestConfig<{}, GuestOptions>, ...configs: PlaywrightTestConfig<{}, GuestOptions>[]): PlaywrightTestConfig<{}, GuestOptions> {
+  return playwrightDefineConfig<{}, GuestOptions>(config, ...configs);
+}
+
+/** The guest a test gets: resumed or booted, and rewound to that state. */
 export interface TestGuest {
   /** The guest's ttyS0, as of the start of this test. */
   readonly serial: {
@@ -42,11 +78,19 @@ export interface TestGuest {
   readonly restoreMs: number;
 }
 
-type Options = { [K in keyof Required<GuestPageOptions>]: GuestPageOptions[K] };
+type Options = { [K in keyof Required<GuestOptions>]: GuestOptions[K] };
+
+/** A worker's guest page and how it came to be, for the first test's report. */
+interface Opened {
+  page: GuestPage;
+  /** "resumed from … in 850 ms" / "booted in 27.1 s (no state: …)". */
+  summary: string;
+  warning?: string;
+}
 
 interface WorkerFixtures extends Options {
-  /** The worker's booted guest page, or why it did not boot. */
-  guestPage: GuestPage | BootError;
+  /** The worker's guest page, or why it did not boot. */
+  guestPage: Opened | BootError;
 }
 
 const SERIAL_ATTACHMENT = "serial console";
@@ -88,22 +132,73 @@ async function attachBootFailure(info: TestInfo, e: BootError): Promise<void> {
   if (e.screen) await info.attach(SCREEN_ATTACHMENT, { body: e.screen, contentType: "image/png" });
 }
 
+/** Says `line` on the worker's stderr once per run (the output directory is emptied when a run starts). */
+function warnOnce(outputDir: string, line: string): void {
+  const marker = join(outputDir, `v86-nvme-warned-${createHash("sha256").update(line).digest("hex").slice(0, 16)}`);
+  try {
+    mkdirSync(outputDir, { recursive: true });
+    closeSync(openSync(marker, "wx"));
+  } catch {
+    return; // said already, by this worker or another
+  }
+  console.warn(line);
+}
+
+/** What the first test of a worker reports about its guest. */
+function summarize(plan: StatePlan, page: GuestPage): { summary: string; warning?: string } {
+  const t = page.timings;
+  if (t.resumed && plan.state) {
+    const entry = plan.state.entry;
+    const made =
+      entry?.how === "built" ? ` (state made under Node by this worker in ${formatMs(entry.ms)})` : entry?.how === "waited" ? ` (after ${formatMs(entry.ms)} waiting for another worker to make it)` : "";
+    return { summary: `resumed from ${plan.state.label} in ${formatMs(t.fetchMs + t.decodeMs + t.bootMs)}${made}` };
+  }
+  if (t.refused && plan.state) {
+    const warning = `v86-nvme: the state ${plan.state.label} was refused (${t.refused}); the guest was booted cold instead`;
+    return { summary: `booted in ${formatMs(t.bootMs)} (state refused: ${t.refused})`, warning };
+  }
+  return { summary: `booted in ${formatMs(t.bootMs)} (no state: ${plan.noState ?? "none given"})`, warning: plan.warning };
+}
+
+/**
+ * A worker option's registration. Its type leaves out `option: true`: the option names are also
+ * PlaywrightWorkerOptions (declared above, for the config's types), and Playwright types fixtures
+ * of those names as overrides, which take no `option` flag.
+ */
+const option = <T>(value: T) => [value, { scope: "worker", option: true }] as unknown as [T, { scope: "worker" }];
+
 export const test = base.extend<{ guest: TestGuest }, WorkerFixtures>({
-  image: [undefined, { scope: "worker", option: true }],
-  bios: [undefined, { scope: "worker", option: true }],
-  vgaBios: [undefined, { scope: "worker", option: true }],
-  memory: [undefined, { scope: "worker", option: true }],
-  nvme: [undefined, { scope: "worker", option: true }],
-  bootTimeout: [180_000, { scope: "worker", option: true }],
-  prompt: [undefined, { scope: "worker", option: true }],
+  image: option(undefined),
+  bios: option(undefined),
+  vgaBios: option(undefined),
+  memory: option(undefined),
+  nvme: option(undefined),
+  bootTimeout: option(180_000),
+  prompt: option(undefined),
+  state: option(undefined),
+  stateCacheDir: option(undefined),
 
   guestPage: [
-    async ({ browser, image, bios, vgaBios, memory, nvme, bootTimeout, prompt }, use, workerInfo) => {
-      const options = { image, bios, vgaBios, memory, nvme, bootTimeout, prompt };
-      const record = failureRecord(workerInfo.project.outputDir, options);
-      let opened: GuestPage | BootError | undefined = keptFailure(record);
+    async ({ browser, image, bios, vgaBios, memory, nvme, bootTimeout, prompt, state, stateCacheDir }, use, workerInfo) => {
+      const options = { image, bios, vgaBios, memory, nvme, bootTimeout, prompt, state, stateCacheDir };
+      const outputDir = workerInfo.project.outputDir;
+      const record = failureRecord(outputDir, options);
+      let opened: Opened | BootError | undefined = keptFailure(record);
       try {
-        opened ??= await GuestPage.open(browser, options);
+        if (!opened) {
+          const configFile = workerInfo.config.configFile;
+          const plan = await planState(options, {
+            configDir: configFile ? dirname(configFile) : workerInfo.config.rootDir,
+            runDir: outputDir,
+            bootTimeout: bootTimeout ?? 180_000,
+            say: (line) => console.log(line),
+          });
+          const page = await GuestPage.open(browser, plan.options, { state: plan.state?.file, imageId: plan.imageId });
+          // A cached state this page refused is made again by the next run.
+          if (page.timings.refused && plan.state?.cached) rmSync(plan.state.cached, { force: true });
+          opened = { page, ...summarize(plan, page) };
+          if (opened.warning) warnOnce(outputDir, opened.warning);
+        }
       } catch (e) {
         // A boot failure goes to the tests (they attach its serial tail and screen); bad options throw here.
         if (!(e instanceof BootError)) throw e;
@@ -111,20 +206,24 @@ export const test = base.extend<{ guest: TestGuest }, WorkerFixtures>({
         keepFailure(record, e);
       }
       await use(opened);
-      if (opened instanceof GuestPage) await opened.close();
+      if (!(opened instanceof BootError)) await opened.page.close();
     },
-    // The boot has its own timeout (bootTimeout), checked in the page.
+    // The boot has its own timeout (bootTimeout), checked in the page; making a state, in Node.
     { scope: "worker", timeout: 0 },
   ],
 
-  guest: async ({ guestPage: g }, use, info) => {
-    if (g instanceof BootError) {
-      await attachBootFailure(info, g);
-      throw g;
+  guest: async ({ guestPage: opened }, use, info) => {
+    if (opened instanceof BootError) {
+      await attachBootFailure(info, opened);
+      throw opened;
     }
+    const g = opened.page;
     if (!reported.has(g)) {
       reported.add(g);
-      info.annotations.push({ type: "v86-nvme boot", description: JSON.stringify(g.timings) });
+      info.annotations.push({ type: "v86-nvme boot", description: opened.summary });
+      if (opened.warning) info.annotations.push({ type: "warning", description: opened.warning });
+      info.annotations.push({ type: "v86-nvme boot timings", description: JSON.stringify(g.timings, (_, v: unknown) => (typeof v === "number" ? Math.round(v) : v)) });
+      await base.step(`v86-nvme: ${opened.summary}`, async () => {}, { box: true });
     }
     const restoreMs = await g.reset();
     info.annotations.push({ type: "v86-nvme restore", description: `${Math.round(restoreMs)} ms` });

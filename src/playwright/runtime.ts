@@ -1,9 +1,10 @@
-// What runs in the fixture's page: boots the guest from the files the fixture serves, keeps the
-// snapshot taken right after boot, and answers the fixture's calls as `window.v86nvme`. Its only
-// bare import is "v86", which the page's import map resolves to v86's libv86.mjs.
+// What runs in the fixture's page: resumes the guest from the state file the fixture serves (or
+// boots it from the files when there is none, or when the state is refused), keeps that state as
+// the snapshot every test starts from, and answers the fixture's calls as `window.v86nvme`. Its
+// only bare import is "v86", which the page's import map resolves to v86's libv86.mjs.
 
 import { V86 } from "v86";
-import { bootGuest, type ExecResult, type Guest, type GuestCounters, type GuestNvmeOptions, type GuestSnapshot } from "../guest/index.ts";
+import { bootGuest, decodeStateFile, StateFileError, type ExecResult, type Guest, type GuestCounters, type GuestNvmeOptions, type GuestSnapshot } from "../guest/index.ts";
 
 /** What the fixture hands the page to boot (URLs on the fixture's origin, plain JSON otherwise). */
 export interface RuntimeConfig {
@@ -16,12 +17,24 @@ export interface RuntimeConfig {
   prompt?: string;
   /** Milliseconds until the first prompt. */
   timeout: number;
+  /** A state file to resume instead of booting (refused, then booted cold, when it does not match). */
+  state?: string;
+  /** The image's identity when not computed from its bytes (the guest kit's manifest id). */
+  imageId?: string;
+  /** The installed v86's version: a state saved by another v86 is refused. */
+  v86Version?: string;
 }
 
 export interface BootTimings {
-  /** Fetching the image and the BIOS files into the page. */
+  /** Whether the guest was resumed from the state file (false: booted). */
+  resumed: boolean;
+  /** Why the state file was not resumed (refused: made for another guest, or damaged). */
+  refused?: string;
+  /** Fetching the image, the BIOS files and the state into the page. */
   fetchMs: number;
-  /** bootGuest(): from the emulator's start to the first prompt. */
+  /** Decompressing and checking the state file. */
+  decodeMs: number;
+  /** bootGuest(): from the emulator's start to the first prompt, or to the resumed guest. */
   bootMs: number;
   /** Taking the snapshot every test starts from. */
   snapshotMs: number;
@@ -45,40 +58,68 @@ function guest(): Guest {
   return current;
 }
 
-/** Boots the guest and takes the snapshot every test starts from. */
+/** Resumes the state (or boots the guest) and keeps the snapshot every test starts from. */
 export async function boot(config: RuntimeConfig): Promise<BootTimings> {
   const t0 = performance.now();
-  const [image, bios, vgaBios] = await Promise.all([
+  const [image, bios, vgaBios, stateFile] = await Promise.all([
     fetchBytes(config.image),
     fetchBytes(config.bios),
     config.vgaBios ? fetchBytes(config.vgaBios) : undefined,
+    config.state ? fetchBytes(config.state) : undefined,
   ]);
   const t1 = performance.now();
-  current = await bootGuest(
-    {
-      V86,
-      v86Wasm: config.v86Wasm,
-      bios,
-      vgaBios,
-      image,
-      memory: config.memory,
-      nvme: config.nvme,
-      prompt: config.prompt,
-      screen: document.getElementById("screen") ?? undefined,
-      // Nothing in a test page uses them.
-      v86Options: { disable_mouse: true, disable_speaker: true },
-    },
-    { timeout: config.timeout },
-  );
+  const guestConfig = {
+    V86,
+    v86Wasm: config.v86Wasm,
+    bios,
+    vgaBios,
+    image,
+    imageId: config.imageId,
+    v86Version: config.v86Version,
+    memory: config.memory,
+    nvme: config.nvme,
+    prompt: config.prompt,
+    screen: document.getElementById("screen") ?? undefined,
+    // Nothing in a test page uses them.
+    v86Options: { disable_mouse: true, disable_speaker: true },
+  };
+  let refused: string | undefined;
+  let decodeMs = 0;
+  if (stateFile) {
+    try {
+      const state = decodeStateFile(stateFile);
+      decodeMs = performance.now() - t1;
+      current = await bootGuest(guestConfig, { timeout: config.timeout, state });
+      // The state is the snapshot: restoring it copies from it, so it stays as it is.
+      booted = state.snapshot;
+    } catch (e) {
+      if (!(e instanceof StateFileError)) throw e;
+      refused = e.message;
+    }
+  }
   const t2 = performance.now();
-  booted = await current.snapshot();
-  const t3 = performance.now();
+  let snapshotMs = 0;
+  if (!current) {
+    try {
+      current = await bootGuest(guestConfig, { timeout: config.timeout });
+    } catch (e) {
+      if (refused === undefined || !(e instanceof Error)) throw e;
+      throw new Error(`${e.message} (booted cold because the state was refused: ${refused})`);
+    }
+    const t = performance.now();
+    booted = await current.snapshot();
+    snapshotMs = performance.now() - t;
+  }
   mark = current.serial.text().length;
+  const resumed = stateFile !== undefined && refused === undefined;
   return {
+    resumed,
+    refused,
     fetchMs: t1 - t0,
-    bootMs: t2 - t1,
-    snapshotMs: t3 - t2,
-    snapshotBytes: booted.machine.byteLength + booted.overlay.pageData.byteLength,
+    decodeMs,
+    bootMs: resumed ? t2 - t1 - decodeMs : current.bootMs,
+    snapshotMs,
+    snapshotBytes: booted!.machine.byteLength + booted!.overlay.pageData.byteLength,
   };
 }
 
