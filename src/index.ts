@@ -21,7 +21,7 @@ export { HttpBackend, HttpImageError } from "./backends/http.ts";
 export type { HttpDiskOptions } from "./backends/http.ts";
 export { OpfsBackend, OpfsMismatchError } from "./backends/opfs.ts";
 export type { OpfsDiskOptions } from "./backends/opfs.ts";
-export { CowBackend } from "./backends/overlay.ts";
+export { CowBackend } from "./backends/cow-disk.ts";
 export type { OverlaySnapshot } from "./backends/overlay.ts";
 export { openDisk, describeDisk } from "./backends/open.ts";
 export type { DiskSpec } from "./backends/open.ts";

@@ -2,7 +2,7 @@
 // alignment is 4 bytes): a 512-byte block then spans two pages, in segments of e.g. 160 and 352
 // bytes. Backends that store whole blocks (the copy-on-write overlay, OPFS) must still get it whole.
 import { describe, expect, it } from "vitest";
-import { CowBackend } from "../src/backends/overlay.ts";
+import { CowBackend } from "../src/backends/cow-disk.ts";
 import { MemoryBackend } from "../src/backends/memory.ts";
 import * as O from "../src/spec/opcodes.ts";
 import { HostDriver, pattern } from "./driver/host-driver.ts";

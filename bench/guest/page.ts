@@ -13,7 +13,7 @@ import { HttpBackend } from "../../src/backends/http.ts";
 import { MemoryBackend } from "../../src/backends/memory.ts";
 import { openDisk } from "../../src/backends/open.ts";
 import { OpfsBackend } from "../../src/backends/opfs.ts";
-import { CowBackend } from "../../src/backends/overlay.ts";
+import { CowBackend } from "../../src/backends/cow-disk.ts";
 import { fetchWithProgress } from "../../src/app/loader.ts";
 import { MEMORY_SIZE, stopMachine } from "../../src/app/machine.ts";
 import { attachNvme, type NvmeV86 } from "../../src/v86/attach.ts";

@@ -13,7 +13,7 @@ test("an overlay past its memory budget spills to OPFS, reads back every byte an
   await page.route("**/__backend-test.html", (r) => r.fulfill({ contentType: "text/html", body: "<!doctype html><title>backend test</title>" }));
   await page.goto("/__backend-test.html");
   const r = await page.evaluate(async () => {
-    const path = "/src/backends/overlay.ts";
+    const path = "/src/backends/cow-disk.ts";
     const { CowBackend } = await import(/* @vite-ignore */ path);
     const MiB = 1024 * 1024;
     const size = 5 * 1024 * MiB;

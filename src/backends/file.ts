@@ -4,7 +4,7 @@
 
 import { BackendError, type ReadSource } from "./block-backend.ts";
 import { ChunkCache, type ChunkCacheStats } from "./chunk-cache.ts";
-import { CowBackend, type CowOptions } from "./overlay.ts";
+import { CowBackend, type CowOptions } from "./cow-disk.ts";
 
 /** The part of Blob this backend uses (a File, a Blob, or a virtual stand-in in tests). */
 export interface BlobLike {

@@ -10,7 +10,7 @@ import { checkBootTrace } from "./boot-trace.ts";
 import { consoleLog, type Log } from "./log.ts";
 import { besides, discardBody, fetchTrace, message, parseContentRange, probeSignal, strongEtag, tracePath } from "./http-protocol.ts";
 import { ChunkCache, type ChunkCacheStats } from "./chunk-cache.ts";
-import { CowBackend, type CowOptions } from "./overlay.ts";
+import { CowBackend, type CowOptions } from "./cow-disk.ts";
 
 /** With the overlay's options (memoryBudget, spill, blockSize): the disk is a CowBackend. */
 export interface HttpDiskOptions extends CowOptions {

@@ -1,5 +1,5 @@
-// Copy-on-write: a read-only base disk (a File, an HTTP image) plus an overlay in memory that
-// holds every written block. Reads see the overlay first, then the base.
+// The overlay of a copy-on-write disk (cow-disk.ts): every written block, in memory up to a
+// budget, read over the base.
 //
 // The overlay is sparse and bounded only by what is written: blocks live in small pages (32
 // blocks each) allocated on first write, and zeroed or discarded ranges are kept as byte
@@ -13,7 +13,7 @@
 // overlay then stops spilling). Its slot in the store is page-sized and blocks keep their place
 // in it, so spilling a page again writes only the blocks written since.
 
-import { BackendError, type BlockBackend, type ReadSource } from "./block-backend.ts";
+import { BackendError } from "./block-backend.ts";
 import { consoleLog, type Log } from "./log.ts";
 import { RangeSet } from "./range-set.ts";
 import { openSpillStore, type SpillStore } from "./spill.ts";
@@ -74,6 +74,20 @@ export interface OverlayOptions {
 
 /** Bits lo..hi-1 of a 32-bit mask. */
 const bits = (lo: number, hi: number) => (hi - lo === 32 ? 0xffffffff : ((1 << (hi - lo)) - 1) << lo) >>> 0;
+
+/** Calls fn(b, e) for each run [b, e) of set bits of `mask` within lo..hi-1. */
+function forEachRun(mask: number, lo: number, hi: number, fn: (b: number, e: number) => void): void {
+  for (let b = lo; b < hi; ) {
+    if (((mask >>> b) & 1) === 0) {
+      b++;
+      continue;
+    }
+    let e = b + 1;
+    while (e < hi && ((mask >>> e) & 1) === 1) e++;
+    fn(b, e);
+    b = e;
+  }
+}
 
 export class Overlay {
   readonly pageSize: number;
@@ -328,17 +342,9 @@ export class Overlay {
       }
       const done = this.startSpill(p, page);
       const writes: Promise<unknown>[] = [];
-      const mask = page.mask;
-      for (let b = 0; b < BLOCKS_PER_PAGE; ) {
-        if (((mask >>> b) & 1) === 0) {
-          b++;
-          continue;
-        }
-        let e = b + 1;
-        while (e < BLOCKS_PER_PAGE && ((mask >>> e) & 1) === 1) e++;
+      forEachRun(page.mask, 0, BLOCKS_PER_PAGE, (b, e) => {
         writes.push(store.write(page.slot * this.pageSize + b * bs, page.data!.slice(b * bs, e * bs).buffer, (e - b) * bs));
-        b = e;
-      }
+      });
       Promise.all(writes).then(() => done(true), (e) => done(false, e)).then(() => this.trim());
     }
     whole.sort((x, y) => x[1].slot - y[1].slot);
@@ -473,17 +479,7 @@ export class Overlay {
   /** Copies runs of the blocks set in `m` (within lo..hi) from a page's bytes to dst. */
   private copyRuns(m: number, lo: number, hi: number, from: Uint8Array, dst: Uint8Array, done: number): void {
     if (m === 0) return;
-    let b = lo;
-    while (b < hi) {
-      if (((m >>> b) & 1) === 0) {
-        b++;
-        continue;
-      }
-      let e = b + 1;
-      while (e < hi && ((m >>> e) & 1) === 1) e++;
-      dst.set(from.subarray(b * this.blockSize, e * this.blockSize), done + (b - lo) * this.blockSize);
-      b = e;
-    }
+    forEachRun(m, lo, hi, (b, e) => dst.set(from.subarray(b * this.blockSize, e * this.blockSize), done + (b - lo) * this.blockSize));
   }
 
   /** apply() for any range: spilled pages are read back first (again, if spilled anew meanwhile). */
@@ -519,80 +515,5 @@ export class Overlay {
       for (const g of got) if (g.buffer.byteLength === this.pageSize && this.readBuffers.length < MAX_SPILLING / this.pageSize) this.readBuffers.push(g.buffer as ArrayBuffer);
       if (current) return;
     }
-  }
-}
-
-export interface CowOptions extends OverlayOptions {
-  /** Granularity of the overlay in bytes (default 512: every logical block size NVMe offers). */
-  blockSize?: number;
-}
-
-/**
- * A writable disk over a read-only base. Writes, zeroes and discards land in the overlay (in
- * memory up to its budget, then spilled) and complete at once; nothing outlives the page, so there
- * is no volatile cache to flush (volatileWriteCache is false: every completed write is as durable
- * as this disk ever gets). Discarded ranges read as zeros.
- */
-export class CowBackend implements BlockBackend {
-  readonly volatileWriteCache = false;
-  readonly discardZeroes = true;
-  readonly byteLength: number;
-  readonly overlay: Overlay;
-
-  constructor(readonly base: ReadSource, o: CowOptions = {}) {
-    this.byteLength = base.byteLength;
-    this.overlay = new Overlay(base.byteLength, o.blockSize ?? 512, o);
-  }
-
-  tryRead(offset: number, dst: Uint8Array): boolean {
-    if (!this.overlay.inMemory(offset, dst.length)) return false;
-    if (this.overlay.covers(offset, dst.length)) {
-      this.overlay.apply(offset, dst);
-      return true;
-    }
-    if (!this.base.tryRead(offset, dst)) return false;
-    this.overlay.apply(offset, dst);
-    return true;
-  }
-
-  async read(offset: number, length: number): Promise<Uint8Array> {
-    const data = this.overlay.covers(offset, length) ? new Uint8Array(length) : await this.base.read(offset, length);
-    // Laid over when the base answers, so a write completed meanwhile is seen too.
-    await this.overlay.applyAll(offset, data);
-    return data;
-  }
-
-  write(offset: number, src: Uint8Array, _fua = false): void {
-    this.overlay.write(offset, src);
-  }
-
-  flush(): void {}
-
-  discard(offset: number, length: number): void {
-    this.overlay.zero(offset, length);
-  }
-
-  writeZeroes(offset: number, length: number): void {
-    this.overlay.zero(offset, length);
-  }
-
-  /** Forgets every write: the disk is the base again. */
-  reset(): void {
-    this.overlay.clear();
-  }
-
-  /** A copy of every write so far (the base is not in it). */
-  saveOverlay(): OverlaySnapshot {
-    return this.overlay.save();
-  }
-
-  /** Puts the disk back to what it was when `s` was saved over the same base. */
-  restoreOverlay(s: OverlaySnapshot): void {
-    this.overlay.restore(s);
-  }
-
-  /** Releases the overlay's spill file; the disk forgets its writes. */
-  close(): Promise<void> {
-    return this.overlay.close();
   }
 }

@@ -1,7 +1,8 @@
 // Saving and restoring a copy-on-write overlay: a restored disk reads exactly as it did when
 // saved, whatever was written or zeroed since, and a snapshot can be restored again and again.
 import { describe, expect, it } from "vitest";
-import { CowBackend, Overlay } from "../../src/backends/overlay.ts";
+import { Overlay } from "../../src/backends/overlay.ts";
+import { CowBackend } from "../../src/backends/cow-disk.ts";
 import { MemoryBackend } from "../../src/backends/memory.ts";
 import { patternBytes } from "./conformance.ts";
 

@@ -4,7 +4,8 @@
 // race with reads. The real store (OPFS through the disk worker) is tested in Chromium
 // (e2e/browser/spill.spec.ts).
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { CowBackend, Overlay } from "../../src/backends/overlay.ts";
+import { Overlay } from "../../src/backends/overlay.ts";
+import { CowBackend } from "../../src/backends/cow-disk.ts";
 import { MemoryBackend } from "../../src/backends/memory.ts";
 import type { SpillStore } from "../../src/backends/spill.ts";
 import { conformance, expectBytes, patternBytes, readBack } from "./conformance.ts";

@@ -1,7 +1,8 @@
 // The copy-on-write overlay: random writes and zeroings against a byte model, coverage queries,
 // memory bounded by what is written.
 import { describe, it, expect } from "vitest";
-import { Overlay, CowBackend } from "../../src/backends/overlay.ts";
+import { Overlay } from "../../src/backends/overlay.ts";
+import { CowBackend } from "../../src/backends/cow-disk.ts";
 import { MemoryBackend } from "../../src/backends/memory.ts";
 import { conformance, expectBytes, patternBytes } from "./conformance.ts";
 
