@@ -26,9 +26,25 @@ describe("coalescing and an idle host", () => {
     expect(d.host.level).toBe(false);
   });
 
-  it("idle() leaves the admin queue and a disabled controller alone", async () => {
+  it("holds nothing back on the admin queue, so idle() has nothing to release there", async () => {
+    const d = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(1 << 20) }], doorbell_policy: "eager" });
+    await d.bringUp();
+    await d.admin({ opcode: O.ADMIN_SET_FEATURES, cdw10: 0x08, cdw11: (50 << 8) | 7 }); // THR 8 entries, TIME 5 ms
+    const t0 = performance.now();
+    d.ctrl.tick(t0);
+    d.submit(0, { opcode: O.ADMIN_GET_FEATURES, cdw10: 0x08 });
+    expect(d.host.level).toBe(true); // the admin CQ is never aggregated
+    expect(d.ctrl.nextDueMs(t0)).toBe(Infinity);
+    d.ctrl.idle();
+    expect(d.host.level).toBe(true);
+    expect(d.reap(0)).toHaveLength(1);
+    expect(d.host.level).toBe(false);
+  });
+
+  it("idle() leaves a controller that was never enabled alone", async () => {
     const d = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(1 << 20) }] });
     d.ctrl.idle(); // not enabled: no queues to look at
     expect(d.host.level).toBe(false);
+    expect(d.ctrl.nextDueMs(performance.now())).toBe(Infinity);
   });
 });
