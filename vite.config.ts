@@ -1,6 +1,81 @@
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { Plugin } from "vite";
 import { defineConfig } from "vitest/config";
+import { imageIdentity } from "./src/v86/identity.ts";
+
+const PUBLIC = join(import.meta.dirname, "public");
+const IMAGE = "guest/disk.img";
+const MANIFEST = "guest/page-manifest.json";
+
+/** The version of the v86 the page bundles: a state made with another is refused. */
+const V86_VERSION = (JSON.parse(readFileSync(join(import.meta.dirname, "node_modules/v86/package.json"), "utf8")) as { version: string }).version;
+
+/** What the page reads about the bundled image before it opens it (src/app/resume.ts, PageManifest). */
+interface PageManifest {
+  image: { url: string; bytes: number; id: string } | null;
+  bootTrace: string | null;
+  state: { url: string; bytes: number } | null;
+  resumeTrace: string | null;
+}
+
+const fileSize = (path: string): number | undefined => {
+  try {
+    const s = statSync(path);
+    return s.isFile() ? s.size : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+let cachedId: { key: string; id: string } | undefined;
+
+/**
+ * The bundled image's files as the page finds them: which exist (so the page asks for no file that
+ * is absent: no failing request on a clean load) and the image's identity, hashed here from the
+ * very bytes served (imageIdentity, as a state records it; the page cannot hash a lazy HTTP image).
+ * Cached by size and modification time.
+ */
+function pageManifest(): PageManifest {
+  const image = join(PUBLIC, IMAGE);
+  const bytes = fileSize(image);
+  const url = (p: string): string | null => (fileSize(join(PUBLIC, p)) !== undefined ? `/${p}` : null);
+  let id = "";
+  if (bytes !== undefined) {
+    const key = `${bytes}:${statSync(image).mtimeMs}`;
+    if (cachedId?.key !== key) cachedId = { key, id: imageIdentity(readFileSync(image)) };
+    id = cachedId.id;
+  }
+  const stateBytes = fileSize(join(PUBLIC, `${IMAGE}.state.zst`));
+  return {
+    image: bytes !== undefined ? { url: `/${IMAGE}`, bytes, id } : null,
+    bootTrace: url(`${IMAGE}.boot-trace.json`),
+    state: stateBytes !== undefined ? { url: `/${IMAGE}.state.zst`, bytes: stateBytes } : null,
+    resumeTrace: url(`${IMAGE}.resume-trace.json`),
+  };
+}
+
+/** Serves /guest/page-manifest.json (dev server and preview) and writes it into the page build. */
+function guestManifest(): Plugin {
+  const serve = (req: { url?: string }, res: import("node:http").ServerResponse, next: () => void): void => {
+    if ((req.url ?? "").split("?")[0] !== `/${MANIFEST}`) return next();
+    res.setHeader("Content-Type", "application/json");
+    res.setHeader("Cache-Control", "no-cache");
+    res.end(JSON.stringify(pageManifest()));
+  };
+  return {
+    name: "v86-nvme-guest-manifest",
+    configureServer: (server) => void server.middlewares.use(serve),
+    configurePreviewServer: (server) => void server.middlewares.use(serve),
+    generateBundle() {
+      this.emitFile({ type: "asset", fileName: MANIFEST, source: JSON.stringify(pageManifest()) });
+    },
+  };
+}
 
 export default defineConfig({
+  plugins: [guestManifest()],
+  define: { __V86_VERSION__: JSON.stringify(V86_VERSION) },
   server: { host: "127.0.0.1", port: 5173, strictPort: true },
   preview: { host: "127.0.0.1", port: 4173, strictPort: true },
   // The demo page (`npm run build:page`); dist/ is the library's (vite.lib.config.ts).

@@ -35,6 +35,10 @@ export interface NvmeDemo {
   exporting: boolean;
   /** Boots started since the page loaded. */
   boots: number;
+  /** Whether the running guest was resumed from the bundled image's saved state. */
+  resumed: boolean;
+  /** Time to the shell prompt of the last boot, ms (from the page's opening for its first boot); undefined until then. */
+  promptMs?: number;
   serialText(): string;
   send(text: string): void;
   counters(): Counters;
@@ -74,6 +78,7 @@ export function createDemo(page: {
     disk: undefined,
     exporting: false,
     boots: 0,
+    resumed: false,
     serialText: () => page.serial.raw,
     send: (text) => page.serial.send(text),
     counters: () => {

@@ -5,7 +5,7 @@
 
 import {
   describeDisk, FileBackend, FROM_BASE, FROM_FILE, FROM_ZERO, HttpBackend, OpfsBackend, OpfsMismatchError,
-  type BlockBackend, type CowBackend,
+  type BlockBackend, type CowBackend, type HttpDiskOptions,
 } from "../index.ts";
 import { fetchWithProgress, formatBytes, type OnProgress } from "./loader.ts";
 import { imageBackend } from "./machine.ts";
@@ -95,6 +95,49 @@ export function persistentName(c: DiskChoice): string {
   return `page-${hash(baseId(c))}`;
 }
 
+/** An image URL that answers with a web page (a wrong path under a dev server answers index.html). */
+export class WebPageError extends Error {
+  constructor(url: string) {
+    super(`${url} serves a web page, not a disk image`);
+  }
+}
+
+const isHtml = (type: string | null): boolean => /^\s*(text\/html|application\/xhtml)/i.test(type ?? "");
+
+/** Whether bytes start like an HTML document (`<!doctype html`, `<html`), after blanks. */
+function looksLikeHtml(b: Uint8Array): boolean {
+  const head = new TextDecoder("latin1").decode(b.subarray(0, 64)).trimStart().toLowerCase();
+  return head.startsWith("<!doctype") || head.startsWith("<html");
+}
+
+/**
+ * Opens an image URL as an HTTP disk; a web page in answer to its probe is named as such rather
+ * than as whatever the disk's checks trip on ("ignores Range requests" for a 200 answer).
+ */
+async function openHttpImage(url: string, o: HttpDiskOptions): Promise<HttpBackend> {
+  const f = o.fetch ?? globalThis.fetch.bind(globalThis);
+  let opening = true;
+  let page = false;
+  const sniffing: typeof fetch = async (input, init) => {
+    const res = await f(input, init);
+    const target = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    if (opening && target === url && isHtml(res.headers.get("content-type"))) {
+      page = true;
+      await res.body?.cancel().catch(() => {});
+      throw new WebPageError(url);
+    }
+    return res;
+  };
+  try {
+    return await HttpBackend.open(url, { ...o, fetch: sniffing });
+  } catch (e) {
+    if (page) throw new WebPageError(url);
+    throw e;
+  } finally {
+    opening = false;
+  }
+}
+
 /** An open disk and how to describe it. */
 export interface OpenDisk {
   backend: BlockBackend;
@@ -127,7 +170,7 @@ export interface OpenEvents {
  * Opens the chosen disk. `file` is the picked File (source "file"; absent after a reload).
  * `reset` drops the persistent disk's stored changes first.
  */
-export async function openChosenDisk(c: DiskChoice, file: File | undefined, on: OpenEvents, reset = false): Promise<OpenDisk> {
+export async function openChosenDisk(c: DiskChoice, file: File | undefined, on: OpenEvents, reset = false, http: HttpDiskOptions = {}): Promise<OpenDisk> {
   const name = baseName(c);
   let base: BlockBackend | undefined;
   let how: string;
@@ -139,12 +182,17 @@ export async function openChosenDisk(c: DiskChoice, file: File | undefined, on: 
   } else {
     how = c.read === "lazy" ? `${what}, read as needed with HTTP Range requests` : `${what}, downloaded into memory`;
     try {
+      const url = imageUrl(c);
       if (c.read === "lazy") {
-        on.status(`opening ${imageUrl(c)}`);
-        base = await HttpBackend.open(imageUrl(c));
+        on.status(`opening ${url}`);
+        base = await openHttpImage(url, http);
       } else {
         const progress: OnProgress = (p) => on.progress("download", `downloading ${name}`, p.loaded, p.total);
-        base = imageBackend(await fetchWithProgress(imageUrl(c), progress));
+        const bytes = await fetchWithProgress(url, progress, (res) => {
+          if (isHtml(res.headers.get("content-type"))) throw new WebPageError(url);
+        });
+        if (looksLikeHtml(new Uint8Array(bytes, 0, Math.min(bytes.byteLength, 512)))) throw new WebPageError(url);
+        base = imageBackend(bytes);
       }
     } catch (e) {
       // A persistent disk that holds the whole image boots without it (say, offline).

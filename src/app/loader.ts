@@ -9,10 +9,22 @@ export interface Progress {
 
 export type OnProgress = (p: Progress) => void;
 
-/** GET `url`; the total is the Content-Length (unknown for a compressed body). */
-export async function fetchWithProgress(url: string, onProgress: OnProgress = () => {}): Promise<ArrayBuffer> {
+/**
+ * GET `url`; the total is the Content-Length (unknown for a compressed body). `check` sees the
+ * answer's headers before its body is read (it throws to refuse it).
+ */
+export async function fetchWithProgress(url: string, onProgress: OnProgress = () => {}, check?: (res: Response) => void): Promise<ArrayBuffer> {
   const res = await fetch(url);
-  if (!res.ok) throw new Error(`cannot load ${url}: HTTP ${res.status} ${res.statusText}`);
+  if (!res.ok) {
+    await res.body?.cancel().catch(() => {});
+    throw new Error(`cannot load ${url}: HTTP ${res.status} ${res.statusText}`);
+  }
+  try {
+    check?.(res);
+  } catch (e) {
+    await res.body?.cancel().catch(() => {});
+    throw e;
+  }
   const encoding = res.headers.get("Content-Encoding");
   const total = encoding && encoding !== "identity" ? 0 : Number(res.headers.get("Content-Length")) || 0;
   if (!res.body) {

@@ -3,10 +3,19 @@
 
 import { V86 } from "v86";
 import v86WasmUrl from "v86/build/v86.wasm?url";
-import { attachNvme, MemoryBackend, type BlockBackend, type DoorbellPolicy, type LogLevel, type NvmeV86 } from "../index.ts";
+import { attachNvme, MemoryBackend, type BlockBackend, type CowBackend, type DoorbellPolicy, type LogLevel, type MachineSnapshot, type NvmeV86 } from "../index.ts";
 
 export const MEMORY_SIZE = 256 * 1024 * 1024;
 export const DISK_SERIAL = "V86WEB0001";
+
+/**
+ * The controller options a resumed machine is attached with (their nvmeConfigKey must be the
+ * state's): a state is made with the default controller, so no serial number of the page's.
+ */
+export const RESUME_NVME_OPTIONS = {};
+
+/** Raised when v86 or the disk refuses a state's contents (the page then boots cold). */
+export class ResumeError extends Error {}
 
 export interface MachineInputs {
   bios: ArrayBuffer;
@@ -18,12 +27,18 @@ export interface MachineInputs {
   createBackend?: (nsid: number, bytes: number) => Promise<BlockBackend>;
   /** The controller's shadow doorbell policy at power-on (switchable later). */
   doorbellPolicy?: DoorbellPolicy;
+  /** Guest RAM in bytes (default MEMORY_SIZE; a resumed state's own size). */
+  memory?: number;
+  /** A state to resume instead of booting: `drive` must be the disk it was made over (a CowBackend). */
+  resume?: MachineSnapshot;
 }
 
 export interface MachineEvents {
   serialByte(byte: number): void;
   diskActivity(kind: "read" | "write"): void;
   attached(nvme: NvmeV86): void;
+  /** A resumed machine is in its state, just before it runs. */
+  restored?(): void;
   failed(error: unknown): void;
   log(level: LogLevel, msg: string): void;
 }
@@ -40,7 +55,10 @@ export function startMachine(inputs: MachineInputs, on: MachineEvents): V86 {
     wasm_path: v86WasmUrl,
     bios: { buffer: inputs.bios },
     vga_bios: { buffer: inputs.vgaBios },
-    memory_size: MEMORY_SIZE,
+    memory_size: inputs.memory ?? MEMORY_SIZE,
+    // States are made with v86's virtio-balloon (it zeroes free guest memory first): a resumed
+    // machine needs the same devices.
+    ...(inputs.resume ? { virtio_balloon: true } : {}),
     screen_container: inputs.screen,
     autostart: false,
     disable_mouse: true,
@@ -51,13 +69,25 @@ export function startMachine(inputs: MachineInputs, on: MachineEvents): V86 {
   emulator.add_listener("nvme-write-end" as never, () => on.diskActivity("write"));
   emulator.add_listener("emulator-loaded", async () => {
     try {
+      const resume = inputs.resume;
       const nvme = await attachNvme(emulator, {
         drive: inputs.drive,
-        serial: DISK_SERIAL,
-        doorbell_policy: inputs.doorbellPolicy,
+        ...(resume ? RESUME_NVME_OPTIONS : { serial: DISK_SERIAL, doorbell_policy: inputs.doorbellPolicy }),
         createBackend: inputs.createBackend,
         log: on.log,
       });
+      if (resume) {
+        try {
+          // The overlay first: it checks its geometry before v86 sees anything.
+          (inputs.drive as CowBackend).restoreOverlay(resume.overlay);
+          await emulator.restore_state(resume.machine);
+        } catch (e) {
+          throw new ResumeError(`the state could not be restored: ${e instanceof Error ? e.message : String(e)}`);
+        }
+        // The state's controller runs the default policy: the page's choice is set on it.
+        if (inputs.doorbellPolicy && nvme.controller.doorbellPolicy !== inputs.doorbellPolicy) nvme.controller.setDoorbellPolicy(inputs.doorbellPolicy);
+        on.restored?.();
+      }
       on.attached(nvme);
       await emulator.run();
     } catch (e) {

@@ -10,7 +10,9 @@ import { baseName, NeedFileError, openChosenDisk, type DiskChoice, type OpenDisk
 import { ui } from "./elements.ts";
 import { runExport } from "./export-run.ts";
 import { fetchWithProgress, formatBytes } from "./loader.ts";
-import { startMachine, stopMachine } from "./machine.ts";
+import { ResumeError, startMachine, stopMachine } from "./machine.ts";
+import { checkState, loadManifest, loadState, NoResume, type PageManifest, type Resumable } from "./resume.ts";
+import { readSeaBiosFailure } from "./seabios.ts";
 import { ProgressBars } from "./progress.ts";
 import { NamespacePanel } from "./namespaces-panel.ts";
 import { StatsPanel } from "./stats.ts";
@@ -20,6 +22,13 @@ import "./app.css";
 const BIOS = "/bios/bios-256k.bin";
 const VGA_BIOS = "/bios/vgabios-stdvga.bin";
 const READY_MARKER = "V86NVME-ROOT-READY";
+/** The bundled guest's shell prompt (a state names its own). */
+const PROMPT = "guest# ";
+/** `?boot=cold`: boot the bundled image instead of resuming its saved state. */
+const COLD_REQUESTED = new URLSearchParams(location.search).get("boot") === "cold";
+
+/** What the server says about the bundled image's files (asked once, beside the page's first requests). */
+const manifest: Promise<PageManifest | undefined> = loadManifest();
 
 const serial = new SerialConsole(ui.serial);
 const stats = new StatsPanel(ui.stats, () => (demo.nvme ? demo.counters() : undefined), ui.led);
@@ -106,7 +115,46 @@ let lastChoice: DiskChoice;
 /** Set while the page itself stops the emulator (export pauses it). */
 let pausing = false;
 
-async function boot(choice: DiskChoice, o: { reset?: boolean } = {}): Promise<void> {
+interface BootOptions {
+  reset?: boolean;
+  /** Boot the image even when a saved state would resume it. */
+  cold?: boolean;
+  /** Why this boot is cold (a state that was refused): shown above the screen. */
+  note?: string;
+  /** The boot stands in for the page's first one (its prompt time counts from the page's opening). */
+  fallback?: boolean;
+}
+
+/** Shows (or hides) the notice above the screen. */
+function notice(text: string | undefined): void {
+  ui.notice.textContent = text ?? "";
+  ui.notice.hidden = !text;
+}
+
+/** The time to the shell prompt, in the header: from the page's opening for its first boot. */
+function showPromptTime(ms: number, fromPageOpen: boolean, how: string): void {
+  demo.promptMs = ms;
+  ui.bootTime.textContent = `shell prompt ${(ms / 1000).toFixed(1)} s after ${fromPageOpen ? "opening the page" : "the boot started"} (${how})`;
+  ui.bootTime.hidden = false;
+}
+
+/** The header's link between resuming and booting cold, when the bundled image has a state. */
+async function showBootMode(): Promise<void> {
+  const m = await manifest;
+  if (!m?.state) return;
+  const link = ui.bootMode;
+  if (COLD_REQUESTED) {
+    link.textContent = "resume the saved state";
+    link.href = location.pathname;
+  } else {
+    link.textContent = "cold boot";
+    link.href = `${location.pathname}?boot=cold`;
+  }
+  link.title = COLD_REQUESTED ? "Reload the page and resume the bundled guest from its saved state" : "Reload the page and boot the bundled image from SeaBIOS on, without its saved state";
+  link.hidden = false;
+}
+
+async function boot(choice: DiskChoice, o: BootOptions = {}): Promise<void> {
   ++generation;
   const stale = staleCheck();
   demo.boots++;
@@ -129,6 +177,10 @@ async function boot(choice: DiskChoice, o: { reset?: boolean } = {}): Promise<vo
   if (oldDisk) await Promise.race([oldDisk.close().catch((e) => console.warn("closing the old disk:", e)), sleep(5000)]);
   if (stale()) return;
   ui.error.hidden = true;
+  ui.bootTime.hidden = true;
+  demo.promptMs = undefined;
+  demo.resumed = false;
+  notice(o.note);
   serial.clear();
   freshScreen(); // the last machine's screen goes with it
   stats.reset();
@@ -136,8 +188,22 @@ async function boot(choice: DiskChoice, o: { reset?: boolean } = {}): Promise<vo
   demo.image = baseName(choice);
   ui.imageName.textContent = demo.image + (choice.persistent ? " (persistent)" : "");
   let disk: OpenDisk | undefined;
+  // performance.now() counts from the page's opening.
+  const bootStarted = demo.boots === 1 || o.fallback ? 0 : performance.now();
   try {
     setState("loading", "SeaBIOS");
+    const isDefault = choice.source === "default";
+    const m = isDefault ? await manifest : undefined;
+    if (stale()) return;
+    const tryResume = isDefault && !!m?.state && choice.read === "lazy" && !choice.persistent && !o.cold && !o.reset && !COLD_REQUESTED;
+    // The state downloads beside the BIOS and the disk's probe.
+    const state: Promise<Resumable> | undefined = tryResume
+      ? loadState(m!, (p) => stale() || progress.show("state", "downloading the saved state", p.loaded, p.total))
+      : undefined;
+    state?.catch(() => {}); // seen below
+    // The manifest says whether the bundled image has a boot trace (or a resume trace): the disk
+    // asks only for one that exists. Without a manifest the disk looks for its boot trace itself.
+    const http = m ? { bootTrace: (tryResume ? m.resumeTrace : m.bootTrace) ?? (false as const) } : {};
     const [bios, vgaBios] = await loadBios();
     if (stale()) return;
     disk = await openChosenDisk(
@@ -158,47 +224,99 @@ async function boot(choice: DiskChoice, o: { reset?: boolean } = {}): Promise<vo
         status: (text) => stale() || setState("loading", text),
       },
       o.reset,
+      http,
     );
     if (stale()) {
       await disk.close();
       return;
     }
     progress.done("download");
+    let resume: Resumable | undefined;
+    if (state) {
+      setState("loading", "the saved state");
+      try {
+        resume = await state;
+        checkState(resume, m!, disk.backend.byteLength);
+      } catch (e) {
+        if (stale()) return;
+        progress.done("state");
+        if (!(e instanceof NoResume)) throw e;
+        await disk.close();
+        void boot(choice, { cold: true, fallback: bootStarted === 0, note: `Cold boot: ${e.message}.` });
+        return;
+      }
+      if (stale()) return;
+      progress.done("state", `saved state: ${formatBytes(resume.bytes)}, downloaded in ${(resume.downloadMs / 1000).toFixed(2)} s, decoded in ${(resume.decodeMs / 1000).toFixed(2)} s`, 4000);
+    }
     current = disk;
     form.remember(choice);
     demo.disk = diskInfo(disk);
     showDiskInfo(current);
     const label = `${disk.name}, ${formatBytes(disk.backend.byteLength)} on NVMe${disk.opfs ? ", persistent" : ""}`;
-    setState("booting", label);
-    const expectMarker = choice.source === "default";
+    setState("booting", resume ? `resuming the saved state (${label})` : label);
+    const expectMarker = isDefault;
     let line = "";
-    const emulator = startMachine(
+    /** Output from here on is watched for the shell prompt (its time is shown). */
+    let promptFrom = -1;
+    const prompt = resume?.info.prompt || PROMPT;
+    let emulator: ReturnType<typeof startMachine> | undefined = undefined;
+    emulator = startMachine(
       {
         bios, vgaBios, drive: disk.backend, screen: freshScreen(), doorbellPolicy: storedPolicy(),
         // With the persistent option, namespaces the guest creates are kept in browser storage too.
         createBackend: choice.persistent ? (nsid, bytes) => namespaces.persistentDisk(nsid, bytes) : undefined,
+        ...(resume ? { memory: resume.info.identity.memory, resume: resume.snapshot } : {}),
       },
       {
         serialByte(b) {
           if (stale()) return;
           serial.byte(b);
+          if (promptFrom >= 0 && serial.raw.length > promptFrom && serial.raw.endsWith(prompt)) {
+            promptFrom = -1;
+            showPromptTime(performance.now() - bootStarted, bootStarted === 0, resume ? `resumed from the saved state, ${formatBytes(resume.bytes)}` : "cold boot");
+          }
           if (demo.state !== "booting") return;
           if (b === 10) line = "";
           else if (line.length < 200) line += String.fromCharCode(b);
-          if (line.startsWith(READY_MARKER)) setState("running", line.trim());
+          if (line.startsWith(READY_MARKER)) {
+            setState("running", line.trim());
+            promptFrom = serial.raw.length;
+          }
         },
         diskActivity: () => stats.activity(),
+        restored() {
+          if (stale() || !resume) return;
+          // The guest's console so far, as it was when the state was made.
+          serial.clear();
+          for (let i = 0; i < resume.snapshot.serial.length; i++) serial.byte(resume.snapshot.serial.charCodeAt(i) & 0xff);
+        },
         attached(nvme) {
           if (stale()) return;
           demo.nvme = nvme;
-          serial.connect((text) => emulator.serial0_send(text));
+          serial.connect((text) => emulator!.serial0_send(text));
           stats.start();
           syncSwitches();
-          // An image other than the bundled one prints no marker: it runs once the CPU starts.
-          if (!expectMarker) setState("running", label);
-          else updateControls();
+          if (resume) {
+            demo.resumed = true;
+            setState("running", `resumed from the saved state (${label})`);
+            // The guest answers a newline with its prompt once it runs: that is the time shown.
+            promptFrom = serial.raw.length;
+            serial.send("\n");
+          } else if (!expectMarker) {
+            // An image other than the bundled one prints no marker: it runs once the CPU starts.
+            setState("running", label);
+          } else updateControls();
+          if (!resume) watchSeaBios(emulator!, stale, choice);
         },
-        failed: (e) => stale() || fail(e),
+        failed: (e) => {
+          if (stale()) return;
+          if (e instanceof ResumeError) {
+            // v86 or the disk refused what passed the file's checks: boot cold instead.
+            void boot(choice, { cold: true, fallback: bootStarted === 0, note: `Cold boot: ${e.message}.` });
+            return;
+          }
+          fail(e);
+        },
         log(level, msg) {
           if (level === "error") console.error(msg);
           else if (level === "warn") console.warn(msg);
@@ -207,6 +325,7 @@ async function boot(choice: DiskChoice, o: { reset?: boolean } = {}): Promise<vo
       },
     );
     demo.emulator = emulator;
+    const machine = emulator;
     // A guest reboot (the adapter counts them) starts the boot over: booting until the marker.
     let reboots = 0;
     const watch = setInterval(() => {
@@ -217,13 +336,14 @@ async function boot(choice: DiskChoice, o: { reset?: boolean } = {}): Promise<vo
       line = "";
       if (demo.state === "running" && expectMarker) setState("booting", "the guest rebooted");
     }, 500);
-    emulator.add_listener("emulator-stopped", () => {
-      if (!stale() && !pausing && demo.emulator === emulator && demo.state !== "error") fail(new Error("the emulator stopped"));
+    machine.add_listener("emulator-stopped", () => {
+      if (!stale() && !pausing && demo.emulator === machine && demo.state !== "error") fail(new Error("the emulator stopped"));
     });
   } catch (e) {
     if (stale()) return;
     progress.done("download");
     progress.done("copy");
+    progress.done("state");
     if (e instanceof NeedFileError) {
       bootError = e.message;
       setState("idle", e.message);
@@ -231,6 +351,26 @@ async function boot(choice: DiskChoice, o: { reset?: boolean } = {}): Promise<vo
     }
     fail(e);
   }
+}
+
+/**
+ * Watches the VGA text while SeaBIOS looks for something to boot: "No bootable device" ends the
+ * boot at once with SeaBIOS's own words (it would only retry in a minute). Stops watching once
+ * the guest writes to its serial console or after a minute.
+ */
+function watchSeaBios(emulator: ReturnType<typeof startMachine>, stale: () => boolean, choice: DiskChoice): void {
+  const started = performance.now();
+  const timer = setInterval(() => {
+    if (stale() || demo.emulator !== emulator || demo.state === "error" || serial.raw.length > 0 || performance.now() - started > 60_000) {
+      clearInterval(timer);
+      return;
+    }
+    const words = readSeaBiosFailure(ui.screen);
+    if (!words) return;
+    clearInterval(timer);
+    void emulator.stop().catch(() => {});
+    fail(new Error(`SeaBIOS cannot boot ${baseName(choice)}: ${words}`));
+  }, 250);
 }
 
 // v86 runs its main loop from timer callbacks: an exception there ends the loop and surfaces
@@ -293,4 +433,5 @@ setInterval(() => namespaces.show(), 1000);
 
 const first = form.restore();
 updateControls();
+void showBootMode();
 void boot(first);

@@ -1,0 +1,130 @@
+// Resuming the bundled guest from its saved state (`<image>.state.zst`, made by
+// `npm run make:state`): the page manifest says which of the image's files exist and the image's
+// identity (vite.config.ts hashes the served image), the state is downloaded with a progress bar,
+// decoded and checked against this page (image, disk size, controller configuration, v86), and
+// handed to the machine. Anything wrong gives a reason in words and the page boots cold.
+
+import { decodeStateFile, nvmeConfigKey, stateMismatches, type MachineSnapshot, type StateFileInfo } from "../index.ts";
+import { fetchWithProgress, type OnProgress } from "./loader.ts";
+import { RESUME_NVME_OPTIONS } from "./machine.ts";
+import type { StateWorkerAnswer } from "./state-worker.ts";
+
+/** A state decodes in a second or two; a worker still busy after this is stopped. */
+const DECODE_TIMEOUT_MS = 20_000;
+
+/** decodeStateFile in a worker (`bytes` is handed over); throws with the decoder's words. */
+function decodeInWorker(bytes: ArrayBuffer): Promise<ReturnType<typeof decodeStateFile>> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL("./state-worker.ts", import.meta.url), { type: "module" });
+    const timer = setTimeout(() => {
+      worker.terminate();
+      reject(new Error(`decoding took more than ${DECODE_TIMEOUT_MS / 1000} s`));
+    }, DECODE_TIMEOUT_MS);
+    worker.onmessage = (ev: MessageEvent<StateWorkerAnswer>) => {
+      clearTimeout(timer);
+      worker.terminate();
+      if (ev.data.ok) resolve(ev.data.result);
+      else reject(new Error(ev.data.message));
+    };
+    worker.onerror = (ev) => {
+      clearTimeout(timer);
+      worker.terminate();
+      ev.preventDefault();
+      reject(new Error(`the decoder failed: ${ev.message || "worker error"}`));
+    };
+    worker.postMessage(bytes, [bytes]);
+  });
+}
+
+/** /guest/page-manifest.json (served and built by vite.config.ts). */
+export interface PageManifest {
+  /** The bundled image: its URL, size and imageIdentity() (what a state records). */
+  image: { url: string; bytes: number; id: string } | null;
+  /** The image's boot trace, when there is one. */
+  bootTrace: string | null;
+  /** The image's saved state, when there is one. */
+  state: { url: string; bytes: number } | null;
+  /** What a resumed guest reads first (scripts/trace-resume.ts), when recorded. */
+  resumeTrace: string | null;
+}
+
+export const MANIFEST_URL = "/guest/page-manifest.json";
+
+/** The manifest, or undefined when the server has none (a static copy of the page without it). */
+export async function loadManifest(): Promise<PageManifest | undefined> {
+  try {
+    const res = await fetch(MANIFEST_URL, { headers: { Accept: "application/json" }, cache: "no-cache" });
+    if (!res.ok || !/json/i.test(res.headers.get("content-type") ?? "")) {
+      await res.body?.cancel().catch(() => {});
+      return undefined;
+    }
+    const m = (await res.json()) as PageManifest;
+    return m && typeof m === "object" && "image" in m ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A state ready to resume. */
+export interface Resumable {
+  info: StateFileInfo;
+  snapshot: MachineSnapshot;
+  /** Compressed bytes downloaded. */
+  bytes: number;
+  /** Download and decode times, ms. */
+  downloadMs: number;
+  decodeMs: number;
+}
+
+/** Why the state was not resumed: shown on the page, which boots cold. */
+export class NoResume extends Error {}
+
+/** The stored download of the state: a second boot of the page does not fetch it again. */
+let downloaded: { url: string; bytes: ArrayBuffer } | undefined;
+
+/** Downloads the state (progress as it comes) and decodes it off the page's thread. NoResume when it cannot. */
+export async function loadState(m: PageManifest, onProgress: OnProgress): Promise<Resumable> {
+  if (!m.state || !m.image) throw new NoResume("there is no saved state for this image");
+  const url = m.state.url;
+  const t0 = performance.now();
+  let bytes: ArrayBuffer;
+  if (downloaded?.url === url) bytes = downloaded.bytes;
+  else {
+    try {
+      bytes = await fetchWithProgress(url, onProgress);
+    } catch (e) {
+      throw new NoResume(`the saved state ${url} could not be downloaded: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  const size = bytes.byteLength;
+  const t1 = performance.now();
+  let decoded: ReturnType<typeof decodeStateFile>;
+  // The download is handed to the worker: a copy stays for the next boot of this page.
+  const copy = bytes.slice(0);
+  try {
+    decoded = await decodeInWorker(bytes);
+  } catch (e) {
+    downloaded = undefined;
+    throw new NoResume(`the saved state ${url} is damaged: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  downloaded = { url, bytes: copy };
+  return { ...decoded, bytes: size, downloadMs: t1 - t0, decodeMs: performance.now() - t1 };
+}
+
+/** Throws NoResume naming what differs when the state was made for another image, disk size, controller or v86. */
+export function checkState(r: Resumable, m: PageManifest, imageBytes: number): void {
+  const url = m.state?.url ?? "the saved state";
+  const { info } = r;
+  const mem = info.identity.memory;
+  if (!(mem >= 32 << 20 && mem <= 2048 << 20 && mem % (1 << 20) === 0)) throw new NoResume(`the saved state ${url} asks for ${mem} bytes of RAM, which v86 cannot have`);
+  const here = {
+    imageId: m.image?.id ?? "",
+    imageBytes,
+    // The machine is made with the state's RAM size.
+    memory: mem,
+    nvme: nvmeConfigKey(RESUME_NVME_OPTIONS),
+    ide: false,
+  };
+  const differs = stateMismatches(info, here, __V86_VERSION__);
+  if (differs.length > 0) throw new NoResume(`the saved state ${url} was made with ${differs.join("; ")}`);
+}

@@ -1,0 +1,14 @@
+// SeaBIOS's own words when it finds nothing to boot, read off v86's VGA text screen.
+
+/** SeaBIOS's lines that matter for a failed boot ("Boot failed: …", "No bootable device."), once it gave up; else undefined. */
+export function readSeaBiosFailure(screen: HTMLElement): string | undefined {
+  const text = screen.querySelector(".screen-text") ?? screen;
+  // v86 draws text mode as one element per row.
+  const rows = text.children.length > 0 ? Array.from(text.children, (r) => r.textContent ?? "") : (text.textContent ?? "").split("\n");
+  if (!rows.some((r) => /No bootable device/i.test(r))) return undefined;
+  const said = rows
+    .map((r) => r.replace(/\s+/g, " ").trim())
+    // The CD-ROM and floppy drives v86 always has are tried first and fail on every boot: not news.
+    .filter((r) => /Boot failed|No bootable device|not a bootable disk/i.test(r) && !/CDROM|floppy/i.test(r));
+  return [...new Set(said)].join(" ");
+}
