@@ -1,7 +1,9 @@
 // Builds the guest kit (the package v86-nvme-guest in guest-kit/) from the default guest's build
 // outputs (scripts/build-guest.sh, scripts/trace-boot.ts):
-//   guest-kit/files/{disk.img, bios-256k.bin, vgabios-stdvga.bin, disk.img.boot-trace.json}
+//   guest-kit/files/{disk.img, bios-256k.bin, vgabios-stdvga.bin}
 //                                          hard links to public/ (copies across file systems)
+//   guest-kit/files/disk.img.boot-trace.json  the image's boot trace without the image's
+//                                          modification time (npm and bundlers do not keep it)
 //   guest-kit/files/disk.img.state.zst     the guest at its shell prompt (npm run make:state)
 //   guest-kit/files/manifest.{json,js}     image identity, RAM, controller configuration, v86
 //                                          version, state format, files' sizes and sha256
@@ -61,6 +63,18 @@ for (const [src] of INPUTS) {
 mkdirSync(FILES, { recursive: true });
 for (const [src, name] of INPUTS) {
   const from = join(ROOT, src);
+  if (name.endsWith(".boot-trace.json")) {
+    // A trace names its image's size, sha256 and Last-Modified; an HTTP disk refuses it when the
+    // server's Last-Modified differs, and the kit's files get new times wherever they are
+    // installed or bundled. The size (and the sha256, informative) stay.
+    const trace = JSON.parse(readFileSync(from, "utf8")) as { image?: Record<string, unknown> };
+    if (trace.image) {
+      delete trace.image.lastModified;
+      delete trace.image.etag;
+    }
+    if (writeIfChanged(join(FILES, name), `${JSON.stringify(trace)}\n`)) log(`files/${name} from ${src}`);
+    continue;
+  }
   const to = join(FILES, name);
   const a = statSync(from);
   if (existsSync(to)) {
@@ -77,10 +91,33 @@ for (const [src, name] of INPUTS) {
   log(`files/${name} from ${src}`);
 }
 const imagePath = join(FILES, "disk.img");
+const v86Version = (createRequire(import.meta.url)("v86/package.json") as { version: string }).version;
+const guestManifest = JSON.parse(readFileSync(GUEST_MANIFEST, "utf8")) as {
+  inputs: string;
+  files: Record<string, { size: number; sha256: string }>;
+  packages: Record<string, unknown>;
+  disk: Record<string, unknown>;
+};
+// The licences are redone when the image or this script changes.
+const stampPath = join(FILES, "licenses.stamp");
+const stamp = `${guestManifest.inputs} ${guestManifest.files["guest/disk.img"]?.sha256} ${sha256(fileURLToPath(import.meta.url))}\n`;
+const licencesDone = (): boolean => !FORCE && existsSync(stampPath) && readFileSync(stampPath, "utf8") === stamp && existsSync(join(KIT, "SOURCES.md")) && existsSync(LICENSES);
+
+// Up to date: the manifest is newer than every file it describes and names this v86 and format
+// (a second, without reading the image or the state).
+{
+  const mpath = join(FILES, "manifest.json");
+  const m = existsSync(mpath) && existsSync(join(FILES, "manifest.js")) && existsSync(STATE) ? (JSON.parse(readFileSync(mpath, "utf8")) as { v86Version?: string; stateFormat?: number; image?: { sha256?: string } }) : undefined;
+  const newest = Math.max(...[...INPUTS.map(([, n]) => join(FILES, n)), STATE, GUEST_MANIFEST].map((p) => statSync(p).mtimeMs));
+  if (!FORCE && m && statSync(mpath).mtimeMs >= newest && m.v86Version === v86Version && m.stateFormat === STATE_FILE_FORMAT && m.image?.sha256 === guestManifest.files["guest/disk.img"]?.sha256 && licencesDone()) {
+    log("guest-kit/ is up to date (--force rebuilds it)");
+    process.exit(0);
+  }
+}
+
 const image = readFileSync(imagePath);
 const imageBytes = new Uint8Array(image.buffer, image.byteOffset, image.byteLength);
 const imageId = imageIdentity(imageBytes);
-const v86Version = (createRequire(import.meta.url)("v86/package.json") as { version: string }).version;
 
 // ------------------------------------------------------------------ state
 /** Why the kit's state must be made again ("" when it is up to date). */
@@ -112,11 +149,6 @@ const { info: state } = decodeStateFile(stateBytes);
 if (state.identity.imageId !== imageId) die(`the state's image id ${state.identity.imageId} is not the image's ${imageId}`);
 
 // --------------------------------------------------------------- manifest
-const guestManifest = JSON.parse(readFileSync(GUEST_MANIFEST, "utf8")) as {
-  inputs: string;
-  packages: Record<string, unknown>;
-  disk: Record<string, unknown>;
-};
 const fileEntry = (name: string): { file: string; bytes: number; sha256: string } => {
   const p = join(FILES, name);
   return { file: name, bytes: statSync(p).size, sha256: name === "disk.img.state.zst" ? createHash("sha256").update(stateBytes).digest("hex") : sha256(p) };
@@ -141,7 +173,7 @@ const manifest = {
 };
 if (manifest.stateFormat !== STATE_FILE_FORMAT) die(`state format ${manifest.stateFormat}, this v86-nvme writes ${STATE_FILE_FORMAT}`);
 const manifestJson = `${JSON.stringify(manifest, null, 2)}\n`;
-writeIfChanged(join(FILES, "manifest.json"), manifestJson);
+writeFileSync(join(FILES, "manifest.json"), manifestJson); // always: its time says when the kit was checked
 writeIfChanged(
   join(FILES, "manifest.js"),
   `// Generated by scripts/build-kit.ts: the kit's files/manifest.json as a module.\nexport const manifest = ${manifestJson.trimEnd()};\n`,
@@ -247,11 +279,7 @@ function hostPackages(): Deb[] {
   });
 }
 
-const stampPath = join(FILES, "licenses.stamp");
-// Redone when the image or this script changes.
-const stamp = `${guestManifest.inputs} ${imageEntry.sha256} ${sha256(fileURLToPath(import.meta.url))}\n`;
-const licencesDone = !FORCE && existsSync(stampPath) && readFileSync(stampPath, "utf8") === stamp && existsSync(join(KIT, "SOURCES.md")) && existsSync(LICENSES);
-if (licencesDone) {
+if (licencesDone()) {
   log("licences and SOURCES.md up to date");
 } else {
   log("collecting the copyright files of the packages in the image and the BIOS");
