@@ -5,11 +5,8 @@ import { compress, init } from "@bokuweb/zstd-wasm";
 
 let ready: Promise<void> | undefined;
 
-/**
- * A state file's container as one zstd frame. Level 9: a state of zeroed free memory compresses
- * within a few percent of level 19 in a fraction of the time.
- */
-export async function compressState(container: Uint8Array, level = 9): Promise<Uint8Array> {
+/** A state file's container as one zstd frame. */
+export async function compressState(container: Uint8Array, level: number): Promise<Uint8Array> {
   ready ??= init();
   await ready;
   return compress(container, level);
