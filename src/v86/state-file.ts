@@ -151,10 +151,12 @@ export function encodeStateFile(snapshot: MachineSnapshot, info: { v86Version: s
 function zstdContentSize(b: Uint8Array): number | undefined {
   if (b.byteLength < 6) throw new StateFileError("the zstd frame is truncated (no frame header)");
   const fhd = b[4];
+  if (fhd & 8) throw new StateFileError("the zstd frame header is damaged (reserved bit set)");
+  // A state file is compressed without a dictionary; fzstd would ignore one and decode garbage.
+  if (fhd & 3) throw new StateFileError("the zstd frame needs a dictionary: not a state file's (damaged header?)");
   const fcsFlag = fhd >> 6;
   const single = (fhd >> 5) & 1;
-  const dictBytes = [0, 1, 2, 4][fhd & 3];
-  let at = 5 + (single ? 0 : 1) + dictBytes;
+  const at = 5 + (single ? 0 : 1);
   const fcsBytes = fcsFlag === 0 ? (single ? 1 : 0) : [0, 2, 4, 8][fcsFlag];
   if (fcsBytes === 0) return undefined;
   if (at + fcsBytes > b.byteLength) throw new StateFileError("the zstd frame is truncated (in its header)");
@@ -170,7 +172,10 @@ function unzstd(bytes: Uint8Array): Uint8Array {
     throw new StateFileError(`the zstd frame declares ${declared} bytes, more than any state (damaged header?)`);
   }
   try {
-    const out = decompress(bytes, declared === undefined ? undefined : new Uint8Array(declared));
+    // No output buffer: fzstd compares it with 1 (`w == 1`), which turns a Uint8Array into a
+    // string of all its bytes — seconds for a real state, and a RangeError past ~256 MB. Given
+    // none, it allocates the frame's declared size itself.
+    const out = decompress(bytes);
     if (declared !== undefined && out.byteLength !== declared) throw new Error(`${out.byteLength} bytes instead of the ${declared} its header declares`);
     return out;
   } catch (e) {
@@ -240,6 +245,9 @@ function take<T>(Ctor: { new (b: ArrayBuffer): T; BYTES_PER_ELEMENT: number }, s
 export function decodeStateFile(input: Uint8Array | ArrayBuffer): { info: StateFileInfo; snapshot: MachineSnapshot } {
   let bytes = viewBytes(input);
   if (bytes.byteLength >= 4 && new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true) === ZSTD_MAGIC) bytes = unzstd(bytes);
+  if (bytes.byteLength < FIXED && bytes.byteLength >= 8 && new TextDecoder().decode(bytes.subarray(0, 8)) === MAGIC) {
+    throw new StateFileError(`the state file is truncated: ${bytes.byteLength} bytes, inside its ${FIXED}-byte fixed header`);
+  }
   if (bytes.byteLength < FIXED || new TextDecoder().decode(bytes.subarray(0, 8)) !== MAGIC) {
     throw new StateFileError("not a v86-nvme state file (no V86NVMES magic; made by guest.saveState() or `npm run make:state`)");
   }
