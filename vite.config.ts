@@ -55,7 +55,11 @@ function pageManifest(): PageManifest {
   };
 }
 
-/** Serves /guest/page-manifest.json (dev server and preview) and writes it into the page build. */
+/**
+ * Serves /guest/page-manifest.json (dev server and preview), writes it into the page build, and
+ * puts it into index.html (#guest-manifest) so the page's first script can start the state's
+ * download before the page's modules have loaded.
+ */
 function guestManifest(): Plugin {
   const serve = (req: { url?: string }, res: import("node:http").ServerResponse, next: () => void): void => {
     if ((req.url ?? "").split("?")[0] !== `/${MANIFEST}`) return next();
@@ -67,6 +71,9 @@ function guestManifest(): Plugin {
     name: "v86-nvme-guest-manifest",
     configureServer: (server) => void server.middlewares.use(serve),
     configurePreviewServer: (server) => void server.middlewares.use(serve),
+    transformIndexHtml: () => [
+      { tag: "script", attrs: { id: "guest-manifest", type: "application/json" }, children: JSON.stringify(pageManifest()).replaceAll("<", "\\u003c"), injectTo: "head-prepend" },
+    ],
     generateBundle() {
       this.emitFile({ type: "asset", fileName: MANIFEST, source: JSON.stringify(pageManifest()) });
     },

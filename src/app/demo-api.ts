@@ -39,6 +39,8 @@ export interface NvmeDemo {
   resumed: boolean;
   /** Time to the shell prompt of the last boot, ms (from the page's opening for its first boot); undefined until then. */
   promptMs?: number;
+  /** When the last boot's steps ended, ms since the page opened (what the prompt time is made of). */
+  timings: Record<string, number>;
   serialText(): string;
   send(text: string): void;
   counters(): Counters;
@@ -79,6 +81,7 @@ export function createDemo(page: {
     exporting: false,
     boots: 0,
     resumed: false,
+    timings: {},
     serialText: () => page.serial.raw,
     send: (text) => page.serial.send(text),
     counters: () => {

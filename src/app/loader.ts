@@ -11,10 +11,11 @@ export type OnProgress = (p: Progress) => void;
 
 /**
  * GET `url`; the total is the Content-Length (unknown for a compressed body). `check` sees the
- * answer's headers before its body is read (it throws to refuse it).
+ * answer's headers before its body is read (it throws to refuse it). `started`: the request, when
+ * it was sent already.
  */
-export async function fetchWithProgress(url: string, onProgress: OnProgress = () => {}, check?: (res: Response) => void): Promise<ArrayBuffer> {
-  const res = await fetch(url);
+export async function fetchWithProgress(url: string, onProgress: OnProgress = () => {}, check?: (res: Response) => void, started?: Promise<Response>): Promise<ArrayBuffer> {
+  const res = await (started ?? fetch(url));
   if (!res.ok) {
     await res.body?.cancel().catch(() => {});
     throw new Error(`cannot load ${url}: HTTP ${res.status} ${res.statusText}`);

@@ -180,6 +180,8 @@ async function boot(choice: DiskChoice, o: BootOptions = {}): Promise<void> {
   ui.bootTime.hidden = true;
   demo.promptMs = undefined;
   demo.resumed = false;
+  demo.timings = {};
+  const mark = (step: string): void => void (demo.timings[step] = Math.round(performance.now()));
   notice(o.note);
   serial.clear();
   freshScreen(); // the last machine's screen goes with it
@@ -194,17 +196,19 @@ async function boot(choice: DiskChoice, o: BootOptions = {}): Promise<void> {
     setState("loading", "SeaBIOS");
     const isDefault = choice.source === "default";
     const m = isDefault ? await manifest : undefined;
+    mark("manifest");
     if (stale()) return;
     const tryResume = isDefault && !!m?.state && choice.read === "lazy" && !choice.persistent && !o.cold && !o.reset && !COLD_REQUESTED;
     // The state downloads beside the BIOS and the disk's probe.
     const state: Promise<Resumable> | undefined = tryResume
-      ? loadState(m!, (p) => stale() || progress.show("state", "downloading the saved state", p.loaded, p.total))
+      ? loadState(m!, (p) => stale() || progress.show("state", "downloading the saved state", p.loaded, p.total), () => mark("state downloaded"))
       : undefined;
-    state?.catch(() => {}); // seen below
+    state?.then(() => mark("state decoded"), () => {}); // errors are seen below
     // The manifest says whether the bundled image has a boot trace (or a resume trace): the disk
     // asks only for one that exists. Without a manifest the disk looks for its boot trace itself.
     const http = m ? { bootTrace: (tryResume ? m.resumeTrace : m.bootTrace) ?? (false as const) } : {};
     const [bios, vgaBios] = await loadBios();
+    mark("bios");
     if (stale()) return;
     disk = await openChosenDisk(
       choice,
@@ -231,6 +235,7 @@ async function boot(choice: DiskChoice, o: BootOptions = {}): Promise<void> {
       return;
     }
     progress.done("download");
+    mark("disk open");
     let resume: Resumable | undefined;
     if (state) {
       setState("loading", "the saved state");
@@ -273,6 +278,7 @@ async function boot(choice: DiskChoice, o: BootOptions = {}): Promise<void> {
           serial.byte(b);
           if (promptFrom >= 0 && serial.raw.length > promptFrom && serial.raw.endsWith(prompt)) {
             promptFrom = -1;
+            mark("prompt");
             showPromptTime(performance.now() - bootStarted, bootStarted === 0, resume ? `resumed from the saved state, ${formatBytes(resume.bytes)}` : "cold boot");
           }
           if (demo.state !== "booting") return;
@@ -286,12 +292,14 @@ async function boot(choice: DiskChoice, o: BootOptions = {}): Promise<void> {
         diskActivity: () => stats.activity(),
         restored() {
           if (stale() || !resume) return;
+          mark("state restored");
           // The guest's console so far, as it was when the state was made.
           serial.clear();
           for (let i = 0; i < resume.snapshot.serial.length; i++) serial.byte(resume.snapshot.serial.charCodeAt(i) & 0xff);
         },
         attached(nvme) {
           if (stale()) return;
+          mark("v86 loaded, NVMe attached");
           demo.nvme = nvme;
           serial.connect((text) => emulator!.serial0_send(text));
           stats.start();

@@ -50,8 +50,21 @@ export interface PageManifest {
 
 export const MANIFEST_URL = "/guest/page-manifest.json";
 
-/** The manifest, or undefined when the server has none (a static copy of the page without it). */
+declare global {
+  interface Window {
+    /** The state's download, started by index.html's first script. */
+    v86NvmeStateFetch?: { url: string; response: Promise<Response> };
+  }
+}
+
+/** The manifest (index.html carries it; else asked for), or undefined when the server has none (a static copy of the page without it). */
 export async function loadManifest(): Promise<PageManifest | undefined> {
+  try {
+    const inline = document.getElementById("guest-manifest")?.textContent;
+    if (inline) return JSON.parse(inline) as PageManifest;
+  } catch {
+    // asked for below
+  }
   try {
     const res = await fetch(MANIFEST_URL, { headers: { Accept: "application/json" }, cache: "no-cache" });
     if (!res.ok || !/json/i.test(res.headers.get("content-type") ?? "")) {
@@ -83,7 +96,7 @@ export class NoResume extends Error {}
 let downloaded: { url: string; bytes: ArrayBuffer } | undefined;
 
 /** Downloads the state (progress as it comes) and decodes it off the page's thread. NoResume when it cannot. */
-export async function loadState(m: PageManifest, onProgress: OnProgress): Promise<Resumable> {
+export async function loadState(m: PageManifest, onProgress: OnProgress, onDownloaded?: () => void): Promise<Resumable> {
   if (!m.state || !m.image) throw new NoResume("there is no saved state for this image");
   const url = m.state.url;
   const t0 = performance.now();
@@ -91,13 +104,16 @@ export async function loadState(m: PageManifest, onProgress: OnProgress): Promis
   if (downloaded?.url === url) bytes = downloaded.bytes;
   else {
     try {
-      bytes = await fetchWithProgress(url, onProgress);
+      const early = window.v86NvmeStateFetch;
+      window.v86NvmeStateFetch = undefined;
+      bytes = await fetchWithProgress(url, onProgress, undefined, early?.url === url ? early.response : undefined);
     } catch (e) {
       throw new NoResume(`the saved state ${url} could not be downloaded: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
   const size = bytes.byteLength;
   const t1 = performance.now();
+  onDownloaded?.();
   let decoded: ReturnType<typeof decodeStateFile>;
   // The download is handed to the worker: a copy stays for the next boot of this page.
   const copy = bytes.slice(0);
@@ -116,7 +132,7 @@ export function checkState(r: Resumable, m: PageManifest, imageBytes: number): v
   const url = m.state?.url ?? "the saved state";
   const { info } = r;
   const mem = info.identity.memory;
-  if (!(mem >= 32 << 20 && mem <= 2048 << 20 && mem % (1 << 20) === 0)) throw new NoResume(`the saved state ${url} asks for ${mem} bytes of RAM, which v86 cannot have`);
+  if (!(mem >= 32 << 20 && mem <= 2048 * 2 ** 20 && mem % (1 << 20) === 0)) throw new NoResume(`the saved state ${url} asks for ${mem} bytes of RAM, which v86 cannot have`);
   const here = {
     imageId: m.image?.id ?? "",
     imageBytes,

@@ -1,5 +1,7 @@
 // Decodes a state file off the page's thread: zstd, the CRC over ~50 MB and the section checks
 // take a second or so of CPU, during which the page keeps drawing and loads v86 beside it.
+// (decodeStateFile undoes zstd in JS, fzstd: zstd's wasm decoder is 2-3 times faster, but the
+// page's layering rule allows it no package besides v86 and uPlot.)
 
 import { decodeStateFile, StateFileError } from "../index.ts";
 
