@@ -8,6 +8,8 @@
 import type { V86, V86Options } from "v86";
 import { attachNvme, CowBackend, MemoryBackend, type NvmeV86 } from "../index.ts";
 import { execInput, parseExec } from "./exec.ts";
+import { firmwareGaveUp } from "./boot-error.ts";
+import { Screen } from "./screen.ts";
 import { Serial, SerialTimeoutError } from "./serial.ts";
 import { decodeStateFile, encodeStateFile, imageIdentity, mismatches, nvmeConfigKey, StateFileError, stateMismatches, type StateFileInfo } from "../index.ts";
 import type { BootOptions, ExecOptions, ExecResult, Guest, GuestConfig, GuestCounters, GuestSnapshot, SnapshotIdentity } from "./types.ts";
@@ -103,6 +105,9 @@ export async function bootGuest(config: GuestConfig, options: BootOptions = {}):
     memory_size: memory,
     autostart: false,
     disable_speaker: true,
+    // SeaBIOS's boot order from CMOS: hard disks (NVMe among them) first, then CD, then floppy.
+    // v86's default for a machine without hda tries an absent CD first and prints its failure.
+    boot_order: 0x132,
     // Its free page hints zero the guest's free memory before a state is taken (captureState).
     virtio_balloon: true,
     ...(config.screen ? { screen: { container: config.screen } } : {}),
@@ -150,11 +155,23 @@ export async function bootGuest(config: GuestConfig, options: BootOptions = {}):
     });
     const ready = options.readyWhen;
     // A resumed guest is at its prompt already (its transcript ends there).
-    if (!resume) await machine.serial.until(
-      () => ((ready ? ready(machine.serial) : machine.serial.text().includes(prompt)) ? true : undefined),
-      Math.max(1, timeout - (performance.now() - started)),
-      ready ? "the guest to be ready" : `the first shell prompt "${prompt}"`,
-    );
+    if (!resume) {
+      // The screen is watched too: SeaBIOS says there when nothing boots (and would retry forever).
+      const unwatch = machine.screen.onChange(() => machine.serial.recheck());
+      try {
+        await machine.serial.until(
+          () => {
+            const failed = firmwareGaveUp(machine.screen.text(), machine.serial.text());
+            if (failed) throw failed;
+            return (ready ? ready(machine.serial) : machine.serial.text().includes(prompt)) ? true : undefined;
+          },
+          Math.max(1, timeout - (performance.now() - started)),
+          ready ? "the guest to be ready" : `the first shell prompt "${prompt}"`,
+        );
+      } finally {
+        unwatch();
+      }
+    }
   } catch (e) {
     await machine.stop();
     throw e;
@@ -187,6 +204,7 @@ function zeroHintedPages(emulator: V86, timeoutMs = 10_000): Promise<number> {
 
 class GuestMachine implements Guest {
   readonly serial: Serial;
+  readonly screen: Screen;
   bootMs = 0;
   private controller: NvmeV86 | undefined;
   private seq = 0;
@@ -205,6 +223,7 @@ class GuestMachine implements Guest {
   ) {
     this.serial = new Serial((text) => emulator.serial0_send(text));
     emulator.add_listener("serial0-output-byte", (byte) => this.serial.pushByte(byte));
+    this.screen = new Screen(emulator);
   }
 
   attached(nvme: NvmeV86 | undefined): void {

@@ -56,6 +56,11 @@ export class Serial implements SerialConsole {
     } else this.held = "";
     this.cleaned += cleanText(s);
     for (const fn of this.listeners) fn(chunk);
+    this.recheck();
+  }
+
+  /** Runs the pending waits' tests again (soon): for tests that look at more than the console. */
+  recheck(): void {
     if (this.waiters.size > 0 && !this.scanQueued) {
       // Scanned once per burst (v86 sends bytes one by one within a slice of guest time).
       this.scanQueued = true;
@@ -143,7 +148,7 @@ export class Serial implements SerialConsole {
       if (w.scan()) return;
       timer = setTimeout(() => {
         this.waiters.delete(w);
-        reject(new SerialTimeoutError(`timed out after ${timeout} ms waiting for ${what}`, this.tail()));
+        reject(new SerialTimeoutError(`timed out after ${Math.round(timeout)} ms waiting for ${what}`, this.tail()));
       }, timeout);
       this.waiters.add(w);
     });
@@ -166,7 +171,7 @@ export class Serial implements SerialConsole {
 /** A wait on the console that ran out of time; `tail` is the console's end at that moment. */
 export class SerialTimeoutError extends Error {
   constructor(message: string, readonly tail: string) {
-    super(`${message}\n--- serial tail ---\n${tail}`);
+    super(tail ? `${message}\n--- serial tail ---\n${tail}` : `${message} (the guest printed nothing on its serial console)`);
     this.name = "SerialTimeoutError";
   }
 }

@@ -116,8 +116,15 @@ export type { SnapshotIdentity } from "../index.ts";
 /** The whole machine (CPU, RAM, devices, the controller), namespace 1's overlay and the console transcript. */
 export type GuestSnapshot = MachineSnapshot;
 
+/** The VGA text screen (what SeaBIOS, a boot loader or a guest without a serial console shows). */
+export interface GuestScreen {
+  /** Its lines, trailing spaces and empty last lines removed ([] in a graphics mode). */
+  text(): string[];
+}
+
 export interface Guest {
   readonly emulator: V86;
+  readonly screen: GuestScreen;
   readonly nvme: NvmeV86;
   /** Namespace 1 as the guest sees it: the image under the guest's writes. */
   readonly disk: CowBackend;

@@ -12,15 +12,15 @@ import { access, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { V86 } from "v86";
-import { bootGuest as bootGuestWith, decodeStateFile, DEFAULT_MEMORY, DEFAULT_PROMPT, StateFileError } from "../guest/index.ts";
+import { BootError, bootGuest as bootGuestWith, decodeStateFile, DEFAULT_MEMORY, DEFAULT_PROMPT, StateFileError } from "../guest/index.ts";
 import type { BootOptions, Guest, GuestConfig, StateFileInfo } from "../guest/index.ts";
 import { compressState } from "./zstd.ts";
 import { guestKit } from "./kit.ts";
 
-export { DEFAULT_MEMORY, DEFAULT_PROMPT, decodeStateFile, StateFileError };
+export { BootError, DEFAULT_MEMORY, DEFAULT_PROMPT, decodeStateFile, StateFileError };
 export type { StateFileInfo };
 export type {
-  Guest, GuestConfig, GuestNvmeOptions, GuestSnapshot, SnapshotIdentity, SerialConsole, WaitOptions,
+  Guest, GuestConfig, GuestNvmeOptions, GuestScreen, GuestSnapshot, SnapshotIdentity, SerialConsole, WaitOptions,
   ExecOptions, ExecResult, GuestCounters, BootOptions,
 } from "../guest/index.ts";
 
@@ -151,8 +151,7 @@ export async function bootGuest(options: NodeGuestOptions = {}, boot: BootOption
     }
   }
   const version = v86Version();
-  const guest = await bootGuestWith(
-    {
+  const config = {
       ...rest,
       V86: V86,
       v86Wasm: v86Wasm ?? v86WasmPath(),
@@ -162,9 +161,16 @@ export async function bootGuest(options: NodeGuestOptions = {}, boot: BootOption
       vgaBios: vgaBytes,
       kernel: kernelBytes,
       initrd: initrdBytes,
-    },
-    { timeout, ...boot, ...(resume ? { state: resume } : {}) },
-  );
+  };
+  let guest: Guest;
+  try {
+    guest = await bootGuestWith(config, { timeout, ...boot, ...(resume ? { state: resume } : {}) });
+  } catch (e) {
+    // The kit's state was not asked for: when these options make another machine, boot cold.
+    if (!(e instanceof StateFileError) || !resume || state !== undefined) throw e;
+    console.warn(`v86-nvme: booting cold, the guest kit's state does not fit these options (${e.message})`);
+    guest = await bootGuestWith(config, { timeout, ...boot });
+  }
   const imagePath = typeof imageInput === "string" ? imageInput : imageInput instanceof URL ? fileURLToPath(imageInput) : undefined;
   return Object.assign(guest, {
     async saveState(path?: string, options: SaveStateOptions = {}): Promise<SavedState> {
