@@ -4,7 +4,7 @@
 // (refused by which check, resumed), times and every failure; exits 1 on any failure or a
 // refusal slower than 1 s. The CI-sized slice is test/state/fuzz-slice.test.ts.
 
-import { existsSync } from "node:fs";
+import { existsSync, writeSync } from "node:fs";
 import { DISK_IMAGE, formatReport, fuzz, loadEnv, makeBase, takeApart } from "../test/state/fuzz-core.ts";
 
 function arg(name: string, def: number): number {
@@ -33,6 +33,8 @@ console.log(`base state: ${container.byteLength} bytes (${base.zst.byteLength} z
 let last = performance.now();
 const rep = await fuzz(env, base, iterations, seed, {
   runMs,
+  // FUZZ_TRACE=1: each input's number and damage before it runs (a hang then names its input).
+  trace: process.env.FUZZ_TRACE ? (line) => writeSync(2, `${line}\n`) : undefined,
   progress: (i, partial) => {
     if (performance.now() - last > 10_000) {
       last = performance.now();

@@ -3,7 +3,7 @@
 export { attachNvme } from "./v86/attach.ts";
 export type { AttachNvmeOptions, NvmeV86 } from "./v86/attach.ts";
 export type { AdapterCounters } from "./v86/attachment.ts";
-export { decodeStateFile, encodeStateFile, StateFileError, STATE_FILE_FORMAT, stateMismatches } from "./v86/state-file.ts";
+export { checkV86StateAgainst, decodeStateFile, encodeStateFile, StateFileError, STATE_FILE_FORMAT, stateMismatches } from "./v86/state-file.ts";
 export type { MachineSnapshot, StateFileInfo } from "./v86/state-file.ts";
 export { imageIdentity, mismatches, nvmeConfigKey } from "./v86/identity.ts";
 export type { SnapshotIdentity } from "./v86/identity.ts";

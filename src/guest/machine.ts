@@ -11,7 +11,7 @@ import { execInput, parseExec } from "./exec.ts";
 import { firmwareGaveUp } from "./boot-error.ts";
 import { Screen } from "./screen.ts";
 import { Serial, SerialTimeoutError } from "./serial.ts";
-import { decodeStateFile, encodeStateFile, imageIdentity, mismatches, nvmeConfigKey, StateFileError, stateMismatches, type StateFileInfo } from "../index.ts";
+import { checkV86StateAgainst, decodeStateFile, encodeStateFile, imageIdentity, mismatches, nvmeConfigKey, StateFileError, stateMismatches, type StateFileInfo } from "../index.ts";
 import type { BootOptions, ExecOptions, ExecResult, Guest, GuestConfig, GuestCounters, GuestSnapshot, SnapshotIdentity } from "./types.ts";
 
 /**
@@ -291,7 +291,10 @@ class GuestMachine implements Guest {
   /** Puts a not yet running emulator into a state file's snapshot (identity already checked). */
   async resume(snapshot: GuestSnapshot): Promise<void> {
     try {
-      // Checked before v86 sees anything: a malformed overlay must not follow a restored machine.
+      // Checked before v86 sees anything: a malformed overlay must not follow a restored machine,
+      // and v86's set_state() trusts every entry's type and size (this emulator's own state is the
+      // reference: same v86, same machine).
+      checkV86StateAgainst(snapshot.machine, await this.emulator.save_state());
       this.disk.restoreOverlay(snapshot.overlay);
       await this.emulator.restore_state(snapshot.machine);
     } catch (e) {

@@ -235,6 +235,88 @@ function checkV86State(m: Uint8Array): void {
   }
 }
 
+/** v86's state (the machine section) parsed: its state tree and its buffers' byte lengths. */
+function v86Tree(machine: Uint8Array): { state: unknown[]; lengths: number[] } {
+  const dv = new DataView(machine.buffer, machine.byteOffset, machine.byteLength);
+  const info = JSON.parse(new TextDecoder().decode(machine.subarray(16, 16 + dv.getInt32(12, true)))) as { state: unknown[]; buffer_infos: { length: number }[] };
+  return { state: info.state, lengths: info.buffer_infos.map((b) => b.length) };
+}
+
+/** The typed arrays v86's restore_state() rebuilds (src/state.js), with their element sizes. */
+const V86_TYPED: Record<string, number> = {
+  Uint8Array: 1, Int8Array: 1, Uint16Array: 2, Int16Array: 2, Uint32Array: 4, Int32Array: 4, Float32Array: 4, Float64Array: 8,
+};
+
+/** Top-level entries whose typed arrays legitimately differ in size from a fresh machine's: RAM (packed pages). */
+const V86_FREE_SIZE = new Set([77]);
+
+/** Where a typed array of any size may stand: state[index] paths whose length follows the guest, not the machine. */
+function freeSize(path: (string | number)[]): boolean {
+  return V86_FREE_SIZE.has(path[0] as number);
+}
+
+/**
+ * Checks v86's state inside a machine section against `reference`, the state this v86 saves for
+ * the same machine (`emulator.save_state()` of the fresh emulator the state is about to be
+ * restored into): every entry of the same kind — number, string, boolean, array of the same
+ * length, typed array of the same type and size (guest RAM's packed pages excepted) — and every
+ * object one v86 can rebuild. v86's set_state() assigns fields as it goes and trusts their
+ * types and sizes: a damaged entry would throw half way through, or put a wrong-sized array
+ * where the wasm reads. Throws a StateFileError naming the first entry that differs.
+ */
+export function checkV86StateAgainst(machine: ArrayBuffer | Uint8Array, reference: ArrayBuffer | Uint8Array): void {
+  const file = v86Tree(viewBytes(machine));
+  const ref = v86Tree(viewBytes(reference));
+  const bad = (path: (string | number)[], what: string): never => {
+    throw new StateFileError(`the state file's machine section (v86's save_state) does not fit this v86: state[${path.join("][")}] ${what}`);
+  };
+  const kind = (v: unknown): string => (v === null ? "null" : Array.isArray(v) ? "array" : isObj(v) ? ("__state_type__" in v ? "typed array" : "object") : typeof v);
+  const typed = (v: unknown, path: (string | number)[], lengths: number[]): { type: string; bytes: number } | undefined => {
+    if (!isObj(v)) return undefined;
+    const t = v.__state_type__;
+    if (t === "Map") {
+      if (!Array.isArray(v.args) || !v.args.every((e) => Array.isArray(e) && e.length === 2)) bad(path, "is a Map v86 cannot rebuild");
+      return { type: "Map", bytes: -1 };
+    }
+    if (typeof t !== "string" || !Object.hasOwn(V86_TYPED, t) || Object.keys(v).length !== 2 || !Number.isSafeInteger(v.buffer_id)) return bad(path, "is an object v86 cannot rebuild");
+    const id = v.buffer_id as number;
+    if (id < 0 || id >= lengths.length) bad(path, `refers to buffer ${id}, of ${lengths.length}`);
+    if (lengths[id] % V86_TYPED[t] !== 0) bad(path, `is a ${t} of ${lengths[id]} bytes (a partial element)`);
+    return { type: t, bytes: lengths[id] };
+  };
+  const walk = (f: unknown, r: unknown, path: (string | number)[], depth: number): void => {
+    if (depth > 64) bad(path, "is nested too deep");
+    const ft = isObj(f) ? typed(f, path, file.lengths) : undefined;
+    if (r === null || r === undefined || (Array.isArray(r) && r.length === 0)) {
+      // Not set in a fresh machine (a device that never ran; the firmware's answer buffer, an
+      // empty array until the BIOS asks): anything v86 can rebuild.
+      if (Array.isArray(f)) f.forEach((x, i) => walk(x, null, [...path, i], depth + 1));
+      return;
+    }
+    if (isObj(r)) {
+      const rt = typed(r, path, ref.lengths);
+      if (!ft || !rt || ft.type !== rt.type) return bad(path, `is ${ft ? `a ${ft.type}` : kind(f)} where this v86 has a ${rt?.type}`);
+      if (rt.type !== "Map" && ft.bytes !== rt.bytes && !freeSize(path)) bad(path, `is ${ft.bytes} bytes where this v86 has ${rt.bytes}`);
+      return;
+    }
+    if (kind(f) !== kind(r)) {
+      // v86 leaves some numbers unset (undefined → null in JSON) until the device first runs.
+      if (!(f === null && typeof r === "number") && !(r === null)) bad(path, `is ${kind(f)} where this v86 has ${kind(r)}`);
+      return;
+    }
+    if (typeof f === "number" && !Number.isFinite(f)) bad(path, "is not a finite number");
+    if (Array.isArray(f) && Array.isArray(r)) {
+      if (f.length !== r.length) bad(path, `has ${f.length} entries where this v86 has ${r.length}`);
+      f.forEach((x, i) => walk(x, r[i], [...path, i], depth + 1));
+    }
+  };
+  if (!Array.isArray(file.state)) bad([], "is not an array");
+  // The machine's own entries (0..255); v86-nvme's entry (256) is checked by the controller.
+  const n = Math.max(Math.min(file.state.length, 256), Math.min(ref.state.length, 256));
+  for (let i = 0; i < n; i++) walk(file.state[i] ?? null, ref.state[i] ?? null, [i], 0);
+  if (file.state[0] !== ref.state[0]) bad([0], `(memory size) is ${String(file.state[0])} where this machine has ${String(ref.state[0])}`);
+}
+
 /** A typed array over `len` bytes of `src` at `offset`, copied (the file's buffer may go). */
 function take<T>(Ctor: { new (b: ArrayBuffer): T; BYTES_PER_ELEMENT: number }, src: Uint8Array, s: Section, what: string): T {
   if (s.length % Ctor.BYTES_PER_ELEMENT !== 0) throw new StateFileError(`the state file's ${what} section has a partial element`);

@@ -552,7 +552,7 @@ export interface FuzzReport {
   timersAfter: number;
 }
 
-export async function fuzz(env: FuzzEnv, base: Base, iterations: number, seed: number, o: RunOptions & { progress?: (i: number, partial: FuzzReport) => void; kinds?: readonly Kind[] } = {}): Promise<FuzzReport> {
+export async function fuzz(env: FuzzEnv, base: Base, iterations: number, seed: number, o: RunOptions & { progress?: (i: number, partial: FuzzReport) => void; kinds?: readonly Kind[]; trace?: (line: string) => void } = {}): Promise<FuzzReport> {
   const r = new Rng(seed);
   const kinds = o.kinds ?? KINDS;
   const t0 = performance.now();
@@ -565,6 +565,7 @@ export async function fuzz(env: FuzzEnv, base: Base, iterations: number, seed: n
   for (let i = 0; i < iterations; i++) {
     const kind = kinds[i % kinds.length];
     const dmg = damage(base, r, kind);
+    if (o.trace) o.trace(`#${i} ${kind}: ${dmg.what}`);
     const out = await runOne(env, dmg.bytes, o);
     const label = out.type === "refused" ? `refused (${out.stage}): ${out.check}` : out.type === "resumed" ? "resumed" : `FAILURE: ${out.what}`;
     const k = rep.byKind.get(kind) ?? new Map<string, number>();
