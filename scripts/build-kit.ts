@@ -56,11 +56,40 @@ function writeIfChanged(path: string, text: string): boolean {
   return true;
 }
 
+// One build at a time: setup.sh runs this before every `npm start` and `npm test`, and two runs
+// making the state at once would leave a manifest describing the other's state.
+const LOCK = join(FILES, ".build-kit.lock");
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code === "EPERM";
+  }
+}
+mkdirSync(FILES, { recursive: true });
+for (let said = false; ; ) {
+  try {
+    writeFileSync(LOCK, String(process.pid), { flag: "wx" });
+    break;
+  } catch (e) {
+    if ((e as { code?: string }).code !== "EEXIST") throw e;
+  }
+  const pid = Number(existsSync(LOCK) ? readFileSync(LOCK, "utf8") : "");
+  if (pid > 0 && !alive(pid)) {
+    rmSync(LOCK, { force: true });
+    continue;
+  }
+  if (!said) log(`waiting for the build-kit run of process ${pid || "?"} to finish`);
+  said = true;
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
+}
+process.on("exit", () => rmSync(LOCK, { force: true }));
+
 // ------------------------------------------------------------------ files
 for (const [src] of INPUTS) {
   if (!existsSync(join(ROOT, src))) die(`${src} is missing: run scripts/setup.sh (scripts/build-guest.sh and the boot trace) first`);
 }
-mkdirSync(FILES, { recursive: true });
 for (const [src, name] of INPUTS) {
   const from = join(ROOT, src);
   if (name.endsWith(".boot-trace.json")) {
@@ -107,9 +136,9 @@ const licencesDone = (): boolean => !FORCE && existsSync(stampPath) && readFileS
 // (a second, without reading the image or the state).
 {
   const mpath = join(FILES, "manifest.json");
-  const m = existsSync(mpath) && existsSync(join(FILES, "manifest.js")) && existsSync(STATE) ? (JSON.parse(readFileSync(mpath, "utf8")) as { v86Version?: string; stateFormat?: number; image?: { sha256?: string } }) : undefined;
+  const m = existsSync(mpath) && existsSync(join(FILES, "manifest.js")) && existsSync(STATE) ? (JSON.parse(readFileSync(mpath, "utf8")) as { v86Version?: string; stateFormat?: number; image?: { sha256?: string }; files?: { state?: { bytes?: number } } }) : undefined;
   const newest = Math.max(...[...INPUTS.map(([, n]) => join(FILES, n)), STATE, GUEST_MANIFEST].map((p) => statSync(p).mtimeMs));
-  if (!FORCE && m && statSync(mpath).mtimeMs >= newest && m.v86Version === v86Version && m.stateFormat === STATE_FILE_FORMAT && m.image?.sha256 === guestManifest.files["guest/disk.img"]?.sha256 && licencesDone()) {
+  if (!FORCE && m && statSync(mpath).mtimeMs >= newest && m.v86Version === v86Version && m.stateFormat === STATE_FILE_FORMAT && m.image?.sha256 === guestManifest.files["guest/disk.img"]?.sha256 && m.files?.state?.bytes === statSync(STATE).size && licencesDone()) {
     log("guest-kit/ is up to date (--force rebuilds it)");
     process.exit(0);
   }
