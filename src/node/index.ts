@@ -127,28 +127,30 @@ export async function bootGuest(options: NodeGuestOptions = {}, boot: BootOption
     rest.imageId ??= kit.manifest.image.id;
   }
   if (biosInput === undefined) throw new TypeError("bootGuest: `bios` (SeaBIOS's bios-256k.bin: path or bytes) is missing");
-  const [image, biosBytes, vgaBytes, kernelBytes, initrdBytes, stateBytes] = await Promise.all([
+  // The state first: a damaged or foreign one is refused before the image is read.
+  let resume: BootOptions["state"];
+  if (stateInput !== undefined && stateInput !== false) {
+    try {
+      resume = decodeStateFile(await load(stateInput, "the state file"));
+    } catch (e) {
+      if (!(e instanceof StateFileError)) throw e;
+      const where = typeof stateInput === "string" || stateInput instanceof URL ? ` ${String(stateInput)}` : "";
+      const refused = new StateFileError(`bootGuest: the state file${where} cannot be resumed: ${e.message}`);
+      if (state !== undefined) throw refused;
+      console.warn(`v86-nvme: booting cold: ${refused.message}`); // the kit's own state, not asked for
+    }
+  }
+  const [image, biosBytes, vgaBytes, kernelBytes, initrdBytes] = await Promise.all([
     load(imageInput, "the image"),
     load(biosInput, "the BIOS"),
     vgaInput === undefined ? undefined : load(vgaInput, "the VGA BIOS"),
     kernel === undefined ? undefined : load(kernel, "the kernel"),
     initrd === undefined ? undefined : load(initrd, "the initrd"),
-    stateInput === undefined || stateInput === false ? undefined : load(stateInput, "the state file"),
   ]);
   if (typeof v86Wasm === "string") {
     await access(v86Wasm).catch(() => {
       throw new Error(`bootGuest: v86Wasm ${v86Wasm} is not a readable file`);
     });
-  }
-  let resume: BootOptions["state"];
-  if (stateBytes) {
-    try {
-      resume = decodeStateFile(stateBytes);
-    } catch (e) {
-      const where = typeof stateInput === "string" || stateInput instanceof URL ? ` ${String(stateInput)}` : "";
-      if (e instanceof StateFileError) throw new StateFileError(`bootGuest: the state file${where} cannot be resumed: ${e.message}`);
-      throw e;
-    }
   }
   const version = v86Version();
   const config = {
