@@ -18,6 +18,8 @@ declare global {
   interface Window {
     /** The page's runtime module (runtime.ts), set by the page's module script. */
     v86nvme: typeof import("./runtime.ts");
+    /** Moves the page's performance.now() (v86's clock) forward to at least `ms` (set by the page's first script). */
+    v86nvmeClockAtLeast?: (ms: number) => void;
   }
 }
 
@@ -47,6 +49,8 @@ export interface ResumeOptions {
   state?: FileOption;
   /** The image's identity when not computed from its bytes (the guest kit's manifest id). */
   imageId?: string;
+  /** performance.now() of the process that saved the state, when it saved it (default 10 minutes). */
+  stateClockMs?: number;
 }
 
 const RUNTIME = "playwright-runtime.js";
@@ -109,6 +113,17 @@ const html = (v86: string, runtime: string): string => `<!doctype html>
   #screen > div { white-space: pre; font: 14px/16px monospace; color: #ddd; }
 </style>
 <div id="screen"><div></div><canvas style="display: none"></canvas></div>
+<script>
+  // v86 keeps absolute performance.now() times in its state (PIT, RTC, APIC timers): a state saved
+  // by a process whose clock was further on would stall the guest's timers until this page's clock
+  // caught up. The runtime moves this clock past the saver's before it resumes (never back).
+  {
+    const now = performance.now.bind(performance);
+    let offset = 0;
+    performance.now = () => now() + offset;
+    window.v86nvmeClockAtLeast = (ms) => { offset = Math.max(offset, ms - now()); };
+  }
+</script>
 <script type="module">
   import * as runtime from "${runtime}";
   window.v86nvme = runtime;
@@ -192,6 +207,7 @@ export class GuestPage {
       timeout,
       state: files.state ? "/files/state" : undefined,
       imageId: resume.imageId,
+      stateClockMs: resume.stateClockMs,
       v86Version: v86Files().version,
     };
     const { server, origin } = await serve(files);

@@ -193,9 +193,9 @@ export const test = base.extend<{ guest: TestGuest }, WorkerFixtures>({
             bootTimeout: bootTimeout ?? 180_000,
             say: (line) => console.log(line),
           });
-          const page = await GuestPage.open(browser, plan.options, { state: plan.state?.file, imageId: plan.imageId });
+          const page = await GuestPage.open(browser, plan.options, { state: plan.state?.file, imageId: plan.imageId, stateClockMs: plan.state?.clockMs });
           // A cached state this page refused is made again by the next run.
-          if (page.timings.refused && plan.state?.cached) rmSync(plan.state.cached, { force: true });
+          if (page.timings.refused && plan.state?.cached) for (const f of [plan.state.cached, `${plan.state.cached}.json`]) rmSync(f, { force: true });
           opened = { page, ...summarize(plan, page) };
           if (opened.warning) warnOnce(outputDir, opened.warning);
         }

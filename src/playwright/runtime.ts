@@ -21,6 +21,8 @@ export interface RuntimeConfig {
   state?: string;
   /** The image's identity when not computed from its bytes (the guest kit's manifest id). */
   imageId?: string;
+  /** performance.now() of the process that saved the state, when it saved it (default: 10 minutes). */
+  stateClockMs?: number;
   /** The installed v86's version: a state saved by another v86 is refused. */
   v86Version?: string;
 }
@@ -41,6 +43,9 @@ export interface BootTimings {
   /** Its size: v86's state (CPU, RAM, devices) plus the overlay's pages. */
   snapshotBytes: number;
 }
+
+/** How far on the clock of a process that saved a state is taken to be when nothing says (a boot plus its capture, with room). */
+const DEFAULT_SAVER_CLOCK_MS = 10 * 60_000;
 
 async function fetchBytes(url: string): Promise<ArrayBuffer> {
   const res = await fetch(url);
@@ -85,10 +90,16 @@ export async function boot(config: RuntimeConfig): Promise<BootTimings> {
   };
   let refused: string | undefined;
   let decodeMs = 0;
+  /** When the resume started, on the page's clock after it was moved past the saver's. */
+  let resumeStart = t1;
   if (stateFile) {
     try {
       const state = decodeStateFile(stateFile);
       decodeMs = performance.now() - t1;
+      // v86's timers in the state count from the saving process's clock: this page's must be past it.
+      const saved = (state.info as { clockMs?: unknown }).clockMs;
+      window.v86nvmeClockAtLeast?.((typeof saved === "number" ? saved : (config.stateClockMs ?? DEFAULT_SAVER_CLOCK_MS)) + 1000);
+      resumeStart = performance.now();
       current = await bootGuest(guestConfig, { timeout: config.timeout, state });
       // The state is the snapshot: restoring it copies from it, so it stays as it is.
       booted = state.snapshot;
@@ -98,6 +109,7 @@ export async function boot(config: RuntimeConfig): Promise<BootTimings> {
     }
   }
   const t2 = performance.now();
+  const resumeMs = t2 - resumeStart;
   let snapshotMs = 0;
   if (!current) {
     try {
@@ -117,7 +129,7 @@ export async function boot(config: RuntimeConfig): Promise<BootTimings> {
     refused,
     fetchMs: t1 - t0,
     decodeMs,
-    bootMs: resumed ? t2 - t1 - decodeMs : current.bootMs,
+    bootMs: resumed ? resumeMs : current.bootMs,
     snapshotMs,
     snapshotBytes: booted!.machine.byteLength + booted!.overlay.pageData.byteLength,
   };

@@ -5,7 +5,7 @@
 // workers and runs that start at once (state-cache.ts).
 
 import { createHash } from "node:crypto";
-import { closeSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { basename, join, resolve } from "node:path";
 import { guestKit } from "../node/kit.ts";
@@ -49,6 +49,8 @@ export interface StatePlan {
     cached?: string;
     /** How it was got from the cache. */
     entry?: CacheEntry;
+    /** performance.now() of the process that saved it, when it saved it (known for states made here). */
+    clockMs?: number;
   };
   /** Why there is no state to resume. */
   noState?: string;
@@ -187,13 +189,21 @@ export async function planState(options: GuestPageOptions & StateOptions, ctx: P
         );
         try {
           await guest.saveState(tmp);
+          // v86's timers in the state count from this process's clock (see the page's clock shim).
+          writeFileSync(join(dir, `${name}.json`), JSON.stringify({ clockMs: Math.ceil(performance.now()) }));
         } finally {
           await guest.stop();
         }
         ctx.say(`v86-nvme: made ${name} in ${fmt(performance.now() - t0)} (boot ${fmt(guest.bootMs)})`);
       },
     });
-    return { options: page, imageId, state: { file: entry.path, label: entry.path, cached: entry.path, entry } };
+    let clockMs: number | undefined;
+    try {
+      clockMs = (JSON.parse(readFileSync(join(dir, `${name}.json`), "utf8")) as { clockMs?: number }).clockMs;
+    } catch {
+      /* made by an older version, or its note was lost: the page assumes a default */
+    }
+    return { options: page, imageId, state: { file: entry.path, label: entry.path, cached: entry.path, entry, clockMs } };
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
     return { options: page, imageId, noState: `no state could be made: ${why}`, warning: `v86-nvme: no state of ${what} could be made (${why}); this worker boots the guest cold` };
