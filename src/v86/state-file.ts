@@ -75,21 +75,35 @@ interface Header extends StateFileInfo {
 
 const SECTIONS = ["machine", "pageIndex", "pageMask", "pageData", "zeros"] as const;
 
-let crcTable: Int32Array | undefined;
+/** CRC-32 tables for slicing by 8 (eight bytes a step: ~4x the byte-wise loop's speed). */
+let crcTables: Int32Array | undefined;
+
+function tables(): Int32Array {
+  if (crcTables) return crcTables;
+  const t = new Int32Array(256 * 8);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c;
+  }
+  for (let n = 0; n < 256; n++) for (let k = 1; k < 8; k++) t[k * 256 + n] = t[(k - 1) * 256 + n] >>> 8 ^ t[t[(k - 1) * 256 + n] & 0xff];
+  crcTables = t;
+  return t;
+}
 
 /** CRC-32 (IEEE), the zip/PNG one. */
 export function crc32(bytes: Uint8Array): number {
-  if (!crcTable) {
-    crcTable = new Int32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c;
-    }
-  }
-  const t = crcTable;
+  const t = tables();
   let c = -1;
-  for (let i = 0; i < bytes.length; i++) c = t[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  let i = 0;
+  const end8 = bytes.length - (bytes.length % 8);
+  for (; i < end8; i += 8) {
+    const a = c ^ (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
+    c =
+      t[1792 + (a & 0xff)] ^ t[1536 + ((a >>> 8) & 0xff)] ^ t[1280 + ((a >>> 16) & 0xff)] ^ t[1024 + (a >>> 24)] ^
+      t[768 + bytes[i + 4]] ^ t[512 + bytes[i + 5]] ^ t[256 + bytes[i + 6]] ^ t[bytes[i + 7]];
+  }
+  for (; i < bytes.length; i++) c = t[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
   return (c ^ -1) >>> 0;
 }
 
@@ -236,11 +250,21 @@ function checkV86State(m: Uint8Array): void {
 }
 
 /** v86's state (the machine section) parsed: its state tree and its buffers' byte lengths. */
-function v86Tree(machine: Uint8Array): { state: unknown[]; lengths: number[] } {
+function v86Tree(machine: Uint8Array): { state: unknown[]; lengths: number[]; buffer(id: number): Uint8Array } {
   const dv = new DataView(machine.buffer, machine.byteOffset, machine.byteLength);
-  const info = JSON.parse(new TextDecoder().decode(machine.subarray(16, 16 + dv.getInt32(12, true)))) as { state: unknown[]; buffer_infos: { length: number }[] };
-  return { state: info.state, lengths: info.buffer_infos.map((b) => b.length) };
+  const infoLen = dv.getInt32(12, true);
+  const info = JSON.parse(new TextDecoder().decode(machine.subarray(16, 16 + infoLen))) as { state: unknown[]; buffer_infos: { offset: number; length: number }[] };
+  const base = (16 + infoLen + 3) & ~3;
+  return {
+    state: info.state,
+    lengths: info.buffer_infos.map((b) => b.length),
+    buffer: (id) => machine.subarray(base + info.buffer_infos[id].offset, base + info.buffer_infos[id].offset + info.buffer_infos[id].length),
+  };
 }
+
+/** v86 0.5.x's guest RAM in its state: a bitmap of the non-zero 4 KiB pages (state[78]), those pages packed (state[77]). */
+const V86_RAM_BITMAP = 78;
+const V86_RAM_PAGES = 77;
 
 /** The typed arrays v86's restore_state() rebuilds (src/state.js), with their element sizes. */
 const V86_TYPED: Record<string, number> = {
@@ -315,6 +339,18 @@ export function checkV86StateAgainst(machine: ArrayBuffer | Uint8Array, referenc
   const n = Math.max(Math.min(file.state.length, 256), Math.min(ref.state.length, 256));
   for (let i = 0; i < n; i++) walk(file.state[i] ?? null, ref.state[i] ?? null, [i], 0);
   if (file.state[0] !== ref.state[0]) bad([0], `(memory size) is ${String(file.state[0])} where this machine has ${String(ref.state[0])}`);
+  // v86 copies the packed pages to the bitmap's pages in order: one bit too many or too few
+  // shifts every page after it (the guest then runs whatever lands there).
+  const bitmap = file.state[V86_RAM_BITMAP];
+  const pages = file.state[V86_RAM_PAGES];
+  if (isObj(bitmap) && isObj(pages) && typeof file.state[0] === "number") {
+    const bits = file.buffer(bitmap.buffer_id as number);
+    const n = Math.min(file.state[0] / 4096, bits.byteLength * 8);
+    let set = 0;
+    for (let i = 0; i < n; i++) set += (bits[i >> 3] >> (i & 7)) & 1;
+    const packed = file.lengths[pages.buffer_id as number];
+    if (packed !== set * 4096) bad([V86_RAM_PAGES], `(guest RAM) holds ${packed / 4096} pages where its bitmap (state[${V86_RAM_BITMAP}]) marks ${set}`);
+  }
 }
 
 /** A typed array over `len` bytes of `src` at `offset`, copied (the file's buffer may go). */
