@@ -42,3 +42,11 @@ if [ -f public/guest/disk.img ] && [ -f "$trace" ]; then
   ln -f guest-kit/files/disk.img.state.zst public/guest/disk.img.state.zst 2>/dev/null ||
     cp -p guest-kit/files/disk.img.state.zst public/guest/disk.img.state.zst
 fi
+
+# What a resumed guest reads first (the shell, nvme-cli): the page prefetches these ranges after a
+# resume as it does the boot trace on a cold boot. Redone when the state is newer.
+rtrace=public/guest/disk.img.resume-trace.json
+if [ -f public/guest/disk.img.state.zst ] && { [ ! -f "$rtrace" ] || [ public/guest/disk.img.state.zst -nt "$rtrace" ]; }; then
+  echo "setup: recording the default state's resume trace"
+  npx tsx scripts/trace-resume.ts || echo "setup: recording the resume trace failed; a resumed guest reads on demand"
+fi
