@@ -60,6 +60,54 @@ function checkConfig(config: GuestConfig, memory: number): void {
   if (config.initrd && memory < 64 * MIB) throw new RangeError("bootGuest: v86 places the initrd at 64 MiB: memory must be more than that");
 }
 
+/** The v86 releases v86-nvme works with (package.json's peer range). */
+const SUPPORTED_V86 = ">=0.5.14 <0.6.0";
+
+/** An exception out of v86 itself, named with its version and what to do. */
+function v86Failed(e: unknown, version: string | undefined, when: string): Error {
+  const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  return new Error(
+    `bootGuest: ${version ? `v86 ${version}` : "this v86"} failed inside itself ${when} (${what}); ` +
+      `v86-nvme works with v86 ${SUPPORTED_V86}: install one of those (npm install v86@0.5)`,
+    { cause: e },
+  );
+}
+
+/** v86's main loop object (emulator.v86): one do_tick() per slice of guest time, from a timer. */
+interface V86Loop {
+  do_tick(): void;
+  stop?(): void;
+  next_tick?(delay: number): void;
+}
+
+/**
+ * Until the returned function is called, an exception thrown inside v86's main loop (e.g. v86
+ * 0.4.0's `DEBUG is not defined` at the guest's first serial byte) goes to `died` instead of out
+ * of a timer callback, and the machine stops the way emulator.stop() expects.
+ */
+function watchV86Loop(emulator: V86, died: (e: unknown) => void): () => void {
+  const loop = (emulator as unknown as { v86?: V86Loop }).v86;
+  if (!loop || typeof loop.do_tick !== "function") return () => {};
+  const own = Object.prototype.hasOwnProperty.call(loop, "do_tick");
+  const original = loop.do_tick;
+  const watched = function (this: V86Loop): void {
+    try {
+      original.call(this);
+    } catch (e) {
+      died(e);
+      // v86's own way down: the next tick sees `stopping` and sends emulator-stopped.
+      this.stop?.();
+      this.next_tick?.(0);
+    }
+  };
+  loop.do_tick = watched;
+  return () => {
+    if (loop.do_tick !== watched) return;
+    if (own) loop.do_tick = original;
+    else delete (loop as Partial<V86Loop>).do_tick;
+  };
+}
+
 /** A state to resume: the file's bytes (zstd-compressed or not), or what decodeStateFile() gave. */
 function resumeState(state: BootOptions["state"]): { info: StateFileInfo; snapshot: GuestSnapshot } | undefined {
   if (state === undefined) return undefined;
@@ -122,10 +170,17 @@ export async function bootGuest(config: GuestConfig, options: BootOptions = {}):
       : {}),
     ...config.v86Options,
   };
-  const emulator = new config.V86(v86Options);
+  let emulator: V86;
+  try {
+    emulator = new config.V86(v86Options);
+  } catch (e) {
+    throw v86Failed(e, config.v86Version, "at its start");
+  }
   const machine = new GuestMachine(emulator, disk, identity, prompt, config.v86Version ?? "");
   config.onEmulator?.(emulator);
   const timeout = options.timeout ?? 180_000;
+  let unwatchLoop = (): void => {};
+  let died: Error | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -139,7 +194,7 @@ export async function bootGuest(config: GuestConfig, options: BootOptions = {}):
               ...nvmeOptions,
               ...(nvmeOptions.namespaces?.length ? { namespaces: [{ backend: disk }, ...nvmeOptions.namespaces] } : { drive: disk, namespaces: undefined }),
               log: config.log ?? ((level, msg) => {
-                if (level !== "info") console.warn(`v86-nvme ${level}: ${msg}`);
+                if (level === "warn" || level === "error") console.warn(`v86-nvme ${level}: ${msg}`);
               }),
             })
           : Promise.resolve(undefined);
@@ -147,6 +202,12 @@ export async function bootGuest(config: GuestConfig, options: BootOptions = {}):
           .then(async (nvme) => {
             machine.attached(nvme);
             if (resume) await machine.resume(resume.snapshot);
+            if (!resume) {
+              unwatchLoop = watchV86Loop(emulator, (e) => {
+                died = v86Failed(e, config.v86Version, "while booting");
+                machine.serial.recheck();
+              });
+            }
             void emulator.run();
             resolve();
           })
@@ -161,6 +222,7 @@ export async function bootGuest(config: GuestConfig, options: BootOptions = {}):
       try {
         await machine.serial.until(
           () => {
+            if (died) throw died;
             const failed = firmwareGaveUp(machine.screen.text(), machine.serial.text());
             if (failed) throw failed;
             return (ready ? ready(machine.serial) : machine.serial.text().includes(prompt)) ? true : undefined;
@@ -175,6 +237,8 @@ export async function bootGuest(config: GuestConfig, options: BootOptions = {}):
   } catch (e) {
     await machine.stop();
     throw e;
+  } finally {
+    unwatchLoop();
   }
   machine.bootMs = performance.now() - started;
   return machine;
