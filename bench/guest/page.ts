@@ -186,7 +186,7 @@ async function boot(o: BootOptions): Promise<number> {
               serial: o.serial,
               shadow_doorbells: o.shadowDoorbells,
               log: (level, msg) => {
-                if (level !== "info") shell.text += `\n[host ${level}] ${msg}\n`;
+                if (level === "warn" || level === "error") shell.text += `\n[host ${level}] ${msg}\n`;
               },
             });
           }

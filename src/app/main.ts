@@ -328,6 +328,7 @@ async function boot(choice: DiskChoice, o: BootOptions = {}): Promise<void> {
         log(level, msg) {
           if (level === "error") console.error(msg);
           else if (level === "warn") console.warn(msg);
+          else if (level === "debug") console.debug(msg);
           else console.info(msg);
         },
       },

@@ -186,7 +186,8 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
         subsystemId: o.subsystem_id,
         revision: o.revision,
       },
-      (msg) => this.say("info", msg),
+      // Linux writes its own address into BAR0 on every boot: said once, at debug level.
+      (msg) => this.say("debug", msg),
     );
     this.device = device;
     this.pciId = pciId;

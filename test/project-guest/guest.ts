@@ -95,7 +95,7 @@ export class Guest {
         nvme: options.withNvme === false ? false : { serial: options.serial ?? "V86E2E0001", ...options.nvme, namespaces: options.extraNamespaces },
         // Warnings and errors next to the test's output.
         log: (level, msg) => {
-          if (level !== "info") process.stderr.write(`[host ${level}] ${msg}\n`);
+          if (level === "warn" || level === "error") process.stderr.write(`[host ${level}] ${msg}\n`);
         },
         onEmulator: (emulator) => {
           if (echo) emulator.add_listener("serial0-output-byte", (b) => process.stderr.write(String.fromCharCode(b)));
