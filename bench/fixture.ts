@@ -147,7 +147,7 @@ function runSuite(): SuiteResult {
       for (const t of spec.tests) {
         for (const r of t.results) {
           const note = (type: string) => r.annotations?.find((a) => a.type === type)?.description;
-          if (note("v86-nvme boot")) boot = JSON.parse(note("v86-nvme boot")!);
+          if (note("v86-nvme boot timings")) boot = JSON.parse(note("v86-nvme boot timings")!);
           tests.push({ title: spec.title, durationMs: r.duration, restoreMs: Number.parseFloat(note("v86-nvme restore") ?? "NaN"), status: r.status });
         }
       }
@@ -183,7 +183,7 @@ function markdown(mem: MemoryResult[], suite: SuiteResult | undefined, meta: Rec
     const restores = suite.tests.map((t) => t.restoreMs).filter(Number.isFinite);
     lines.push(
       "",
-      `Example suite (20 tests, one worker, default 128 MiB): ${suite.passed} passed, ${suite.failed} not; wall time ${s1(suite.wallMs)}` +
+      `Example suite (${suite.tests.length} tests, ${process.env.FIXTURE_WORKERS ?? 2} workers, default 128 MiB): ${suite.passed} passed, ${suite.failed} not; wall time ${s1(suite.wallMs)}` +
         (suite.boot ? `, of which the boot ${s1(suite.boot.bootMs)} (+ ${s1(suite.boot.fetchMs)} files, ${ms(suite.boot.snapshotMs)} snapshot)` : "") +
         `; restore per test median ${ms(median(restores))}, max ${ms(Math.max(...restores))}; test bodies ${s1(suite.tests.reduce((a, t) => a + t.durationMs, 0))} in all, ` +
         `the longest ${suite.tests.reduce((a, t) => (t.durationMs > a.durationMs ? t : a)).title} (${s1(Math.max(...suite.tests.map((t) => t.durationMs)))}).`,
