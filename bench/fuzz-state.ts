@@ -33,6 +33,8 @@ console.log(`base state: ${container.byteLength} bytes (${base.zst.byteLength} z
 let last = performance.now();
 const rep = await fuzz(env, base, iterations, seed, {
   runMs,
+  // --from K: the same inputs as ever, only those from K on run (to replay one).
+  from: arg("from", 0),
   // FUZZ_TRACE=1: each input's number and damage before it runs (a hang then names its input).
   trace: process.env.FUZZ_TRACE ? (line) => writeSync(2, `${line}\n`) : undefined,
   progress: (i, partial) => {

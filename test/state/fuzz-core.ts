@@ -450,16 +450,20 @@ export function damage(b: Base, r: Rng, kind: Kind): Damaged {
 export type Outcome =
   | { type: "refused"; stage: "decode" | "boot"; check: string; ms: number }
   | { type: "resumed"; ms: number }
+  /** Resumed, then v86 trapped (a Rust panic) running it: values no check can judge (guest RAM, registers). */
+  | { type: "panicked"; what: string; stopHung: boolean; ms: number }
   | { type: "failure"; what: string; ms: number };
 
 /** A refusal's message with numbers and quoted bits taken out: which check refused it. */
 export function checkOf(message: string): string {
   return message
     .replace(/^bootGuest: /, "")
+    .replace("the state could not be restored: the state file's machine section (v86's save_state) does not fit this v86:", "v86's state does not fit this v86:")
+    .replace("the state file's machine section (v86's save_state) is malformed:", "v86's section is malformed:")
     .replace(/\(this guest[^)]*\)/g, "")
     .replace(/"[^"]*"/g, '"…"')
     .replace(/id [0-9a-f]{16}/g, "id …")
-    .replace(/(?<![A-Za-z-])\d[\d.e+]*/g, "N")
+    .replace(/\b\d[\d.e+]*\b/g, "N")
     .slice(0, 110);
 }
 
@@ -481,9 +485,11 @@ const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, m
 
 async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | "timeout"> {
   let t: NodeJS.Timeout | undefined;
-  const r = await Promise.race([p, new Promise<"timeout">((res) => (t = setTimeout(() => res("timeout"), ms)))]);
-  clearTimeout(t);
-  return r;
+  try {
+    return await Promise.race([p, new Promise<"timeout">((res) => (t = setTimeout(() => res("timeout"), ms)))]);
+  } finally {
+    clearTimeout(t);
+  }
 }
 
 export interface RunOptions {
@@ -522,12 +528,23 @@ export async function runOne(env: FuzzEnv, bytes: Uint8Array, o: RunOptions = {}
         ? { type: "refused", stage: "boot", check: checkOf(e.message), ms: ms() }
         : { type: "failure", what: `bootGuest threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`, ms: ms() };
   }
-  if (guest) await guest.stop();
+  const trapped = uncaught.length > before;
+  let stopHung = false;
+  if (guest) {
+    // After a trap v86's tick loop is gone: its stop() waits for an "emulator-stopped" that never comes.
+    if ((await withTimeout(guest.stop(), 3000)) === "timeout") {
+      stopHung = true;
+      await guest.emulator.destroy();
+    }
+  }
   await settle(5);
   if (uncaught.length > before) {
     const e = uncaught[before];
-    return { type: "failure", what: `uncaught ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)} (after ${outcome.type})`, ms: ms() };
+    const what = `${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`;
+    if (trapped && outcome.type === "resumed") return { type: "panicked", what, stopHung, ms: ms() };
+    return { type: "failure", what: `uncaught ${what} (after ${outcome.type})`, ms: ms() };
   }
+  if (stopHung) return { type: "failure", what: `guest.stop() hung (after ${outcome.type})`, ms: ms() };
   if (env.live.size > liveBefore) return { type: "failure", what: `an emulator was left running (after ${outcome.type})`, ms: ms() };
   return outcome;
 }
@@ -541,6 +558,7 @@ export interface FuzzReport {
   byKind: Map<Kind, Map<string, number>>;
   refusedBy: Map<string, number>;
   resumed: number;
+  panicked: { i: number; kind: Kind; what: string; trap: string; stopHung: boolean }[];
   failures: { i: number; kind: Kind; what: string; failure: string }[];
   decodeMs: number[];
   bootRefusalMs: number[];
@@ -550,24 +568,27 @@ export interface FuzzReport {
   emulatorsLive: number;
   timersBefore: number;
   timersAfter: number;
+  resourcesAfter?: string[];
 }
 
-export async function fuzz(env: FuzzEnv, base: Base, iterations: number, seed: number, o: RunOptions & { progress?: (i: number, partial: FuzzReport) => void; kinds?: readonly Kind[]; trace?: (line: string) => void } = {}): Promise<FuzzReport> {
+export async function fuzz(env: FuzzEnv, base: Base, iterations: number, seed: number, o: RunOptions & { progress?: (i: number, partial: FuzzReport) => void; kinds?: readonly Kind[]; trace?: (line: string) => void; from?: number } = {}): Promise<FuzzReport> {
   const r = new Rng(seed);
   const kinds = o.kinds ?? KINDS;
   const t0 = performance.now();
   const createdBefore = env.created.n;
   await settle(20);
   const rep: FuzzReport = {
-    iterations, seconds: 0, byKind: new Map(), refusedBy: new Map(), resumed: 0, failures: [], decodeMs: [], bootRefusalMs: [],
+    iterations, seconds: 0, byKind: new Map(), refusedBy: new Map(), resumed: 0, panicked: [], failures: [], decodeMs: [], bootRefusalMs: [],
     resumedMs: [], slowRefusals: [], emulatorsCreated: 0, emulatorsLive: 0, timersBefore: timers(), timersAfter: 0,
   };
   for (let i = 0; i < iterations; i++) {
     const kind = kinds[i % kinds.length];
     const dmg = damage(base, r, kind);
+    if (o.from !== undefined && i < o.from) continue;
     if (o.trace) o.trace(`#${i} ${kind}: ${dmg.what}`);
     const out = await runOne(env, dmg.bytes, o);
-    const label = out.type === "refused" ? `refused (${out.stage}): ${out.check}` : out.type === "resumed" ? "resumed" : `FAILURE: ${out.what}`;
+    const label =
+      out.type === "refused" ? `refused (${out.stage}): ${out.check}` : out.type === "resumed" ? "resumed" : out.type === "panicked" ? `resumed, then v86 trapped: ${out.what.slice(0, 60)}` : `FAILURE: ${out.what}`;
     const k = rep.byKind.get(kind) ?? new Map<string, number>();
     k.set(label, (k.get(label) ?? 0) + 1);
     rep.byKind.set(kind, k);
@@ -578,7 +599,8 @@ export async function fuzz(env: FuzzEnv, base: Base, iterations: number, seed: n
     } else if (out.type === "resumed") {
       rep.resumed++;
       rep.resumedMs.push(out.ms);
-    } else rep.failures.push({ i, kind, what: dmg.what, failure: out.what });
+    } else if (out.type === "panicked") rep.panicked.push({ i, kind, what: dmg.what, trap: out.what, stopHung: out.stopHung });
+    else rep.failures.push({ i, kind, what: dmg.what, failure: out.what });
     o.progress?.(i + 1, rep);
   }
   // guest.stop() races v86's destroy() against a 2 s timer that stays pending: outwait it.
@@ -587,6 +609,7 @@ export async function fuzz(env: FuzzEnv, base: Base, iterations: number, seed: n
   rep.emulatorsCreated = env.created.n - createdBefore;
   rep.emulatorsLive = env.live.size;
   rep.timersAfter = timers();
+  rep.resourcesAfter = process.getActiveResourcesInfo();
   return rep;
 }
 
@@ -599,7 +622,7 @@ const q = (a: number[], p: number): number => {
 export function formatReport(rep: FuzzReport): string {
   const lines: string[] = [];
   const f = (n: number): string => (Number.isNaN(n) ? "-" : n.toFixed(1));
-  lines.push(`${rep.iterations} inputs in ${rep.seconds.toFixed(1)} s; ${rep.resumed} resumed, ${rep.failures.length} failures`);
+  lines.push(`${rep.iterations} inputs in ${rep.seconds.toFixed(1)} s; ${rep.resumed} resumed, ${rep.panicked.length} resumed then trapped in v86, ${rep.failures.length} failures`);
   lines.push("");
   lines.push("outcome by damage kind:");
   for (const [kind, m] of rep.byKind) {
@@ -616,7 +639,12 @@ export function formatReport(rep: FuzzReport): string {
     lines.push(`  ${name.padEnd(18)} ${String(a.length).padStart(6)} ${f(q(a, 0.5)).padStart(8)} ${f(q(a, 0.99)).padStart(8)} ${f(a.length ? Math.max(...a) : NaN).padStart(8)}`);
   }
   lines.push(`refusals over 1 s: ${rep.slowRefusals.length}${rep.slowRefusals.length ? ` (${rep.slowRefusals.slice(0, 5).map((s) => `#${s.i} ${s.kind} ${s.ms.toFixed(0)} ms`).join(", ")})` : ""}`);
-  lines.push(`emulators created ${rep.emulatorsCreated}, still live ${rep.emulatorsLive}; timers/immediates before ${rep.timersBefore}, after ${rep.timersAfter}`);
+  lines.push(`emulators created ${rep.emulatorsCreated}, still live ${rep.emulatorsLive}; timers/immediates before ${rep.timersBefore}, after ${rep.timersAfter}${rep.resourcesAfter ? ` (active resources: ${rep.resourcesAfter.join(", ")})` : ""}`);
+  if (rep.panicked.length) {
+    lines.push("");
+    lines.push("RESUMED, THEN v86 TRAPPED (value damage with the CRC recomputed; guest.stop() hung after the trap in " + rep.panicked.filter((p) => p.stopHung).length + "):");
+    for (const x of rep.panicked.slice(0, 20)) lines.push(`  #${x.i} ${x.kind} (${x.what}): ${x.trap}`);
+  }
   if (rep.failures.length) {
     lines.push("");
     lines.push("FAILURES:");

@@ -286,6 +286,22 @@ describe("v86's state against this v86's (checkV86StateAgainst)", () => {
     expect(refusedWith(at(4, ta("Float64Array", 0)), [new Uint8Array(32), new Uint8Array(64)].map((b, i) => (i === 0 ? b.subarray(0, 12) : b)))).toMatch(/partial element|bytes where/);
   });
 
+  it("guest RAM: as many packed pages (state[77]) as its bitmap (state[78]) marks", () => {
+    const s = ref();
+    s[77] = ta("Uint8Array", 2);
+    s[78] = ta("Uint8Array", 3);
+    const bitmap = new Uint8Array(identity.memory / 4096 / 8);
+    bitmap[0] = 0b101;
+    bitmap[100] = 0x80;
+    const reference = v86Section(s, [...bufs(), new Uint8Array(0), new Uint8Array(bitmap.byteLength)]);
+    checkV86StateAgainst(v86Section(s, [...bufs(), new Uint8Array(3 * 4096), bitmap]), reference);
+    const flipped = bitmap.slice();
+    flipped[7] ^= 0x10;
+    expect(() => checkV86StateAgainst(v86Section(s, [...bufs(), new Uint8Array(3 * 4096), flipped]), reference)).toThrow(
+      /state\[77\] \(guest RAM\) holds 3 pages where its bitmap \(state\[78\]\) marks 4/,
+    );
+  });
+
   it("lets guest RAM's packed pages (state[77]) differ in size", () => {
     const s = ref();
     s[77] = ta("Uint8Array", 2);
