@@ -14,8 +14,8 @@
 //
 // States: with no `image` option the guest kit (package v86-nvme-guest) is used and its saved
 // state resumed. For another image, the first worker that needs one boots it once under Node and
-// saves its state into `stateCacheDir` (node_modules/.cache/v86-nvme/states beside
-// playwright.config by default), keyed by the image, BIOS, memory, controller options, prompt and
+// saves its state into `stateCacheDir` (default: $V86NVME_STATE_CACHE, else
+// node_modules/.cache/v86-nvme/states in the project's root), keyed by the image, BIOS, memory, controller options, prompt and
 // v86 version; workers and runs that start meanwhile wait for it, later ones reuse it. A state
 // that does not match, or is damaged, is refused naming why, and the worker boots cold instead
 // (a warning and an annotation say so). The first test of each worker carries the resume or boot

@@ -5,9 +5,9 @@
 // workers and runs that start at once (state-cache.ts).
 
 import { createHash } from "node:crypto";
-import { closeSync, openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { basename, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { guestKit } from "../node/kit.ts";
 import { cachedFile, type CacheEntry } from "./state-cache.ts";
 import type { FileOption, GuestPageOptions } from "./guest-page.ts";
@@ -23,7 +23,9 @@ export interface StateOptions {
   state?: FileOption | false;
   /**
    * Where made states are kept, one file per image + options (default: the environment's
-   * V86NVME_STATE_CACHE, else node_modules/.cache/v86-nvme/states beside playwright.config).
+   * V86NVME_STATE_CACHE, else node_modules/.cache/v86-nvme/states in the project's root, the
+   * nearest directory with a package.json at or above playwright.config; relative paths are
+   * from playwright.config's directory).
    * Cache this directory in CI.
    */
   stateCacheDir?: string;
@@ -138,9 +140,18 @@ function cacheName(options: GuestPageOptions, imageId: string | undefined, versi
   return `${base}${mem}-${key}.state.zst`;
 }
 
+/** The project's root: the nearest directory at or above `dir` with a package.json (else `dir`). */
+function projectRoot(dir: string): string {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    if (existsSync(join(d, "package.json"))) return d;
+    if (dirname(d) === d) return resolve(dir);
+  }
+}
+
+/** The option, else $V86NVME_STATE_CACHE, else node_modules/.cache/v86-nvme/states in the project's root. */
 export function cacheDir(option: string | undefined, configDir: string): string {
   const dir = option ?? process.env.V86NVME_STATE_CACHE;
-  return dir ? resolve(configDir, dir) : join(configDir, "node_modules", ".cache", "v86-nvme", "states");
+  return dir ? resolve(configDir, dir) : join(projectRoot(configDir), "node_modules", ".cache", "v86-nvme", "states");
 }
 
 const fmt = (ms: number): string => (ms < 10_000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
