@@ -62,10 +62,6 @@ ln -s "$V86NVME_IMAGE" public/guest/disk.img
 step "type-check and build the example with vite"
 npm run build
 
-step "the example's Playwright tests (Chromium)"
-PORT=$(node -e 'const s = require("node:net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
-PORT=$PORT npx playwright test
-
 step "the example's Node boot: the guest kit's guest resumed by bootGuest() with no options"
 node node-boot.mjs
 
@@ -79,5 +75,9 @@ for f in disk disk.img.state bios-256k vgabios-stdvga; do
 done
 grep -q 'assets/disk-[^"`]*\.img' "$WORK"/kit-page-dist/assets/*.js || { echo "test-package: the built page does not point at the kit's image" >&2; exit 1; }
 rm -rf "$WORK/kit-page-dist"
+
+step "the example's Playwright tests (Chromium)"
+PORT=$(node -e 'const s = require("node:net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
+PORT=$PORT npx playwright test
 
 step "done"
