@@ -37,10 +37,13 @@ fi
 # trace and a state taken at the shell prompt, with the licences and sources of what is in them.
 # Its state is made again when the image changes (one cold boot under Node, about a minute).
 if [ -f public/guest/disk.img ] && [ -f "$trace" ]; then
-  npx tsx scripts/build-kit.ts
-  # The demo page serves public/ and resumes the default guest from this state when it matches.
-  ln -f guest-kit/files/disk.img.state.zst public/guest/disk.img.state.zst 2>/dev/null ||
-    cp -p guest-kit/files/disk.img.state.zst public/guest/disk.img.state.zst
+  if npx tsx scripts/build-kit.ts; then
+    # The demo page serves public/ and resumes the default guest from this state when it matches.
+    ln -f guest-kit/files/disk.img.state.zst public/guest/disk.img.state.zst 2>/dev/null ||
+      cp -p guest-kit/files/disk.img.state.zst public/guest/disk.img.state.zst
+  else
+    echo "setup: building the guest kit failed (npm run build:kit says why); the page boots cold and the kit's tests fail" >&2
+  fi
 fi
 
 # What a resumed guest reads first (the shell, nvme-cli): the page prefetches these ranges after a
