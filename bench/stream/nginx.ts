@@ -52,6 +52,10 @@ export function ensureNginx(say: (msg: string) => void = () => {}): void {
   });
 }
 
+/** What a built page needs besides the images (startNginx's `web` option). */
+const WEB_TYPES = " text/html html; text/javascript js mjs; text/css css; application/wasm wasm; image/svg+xml svg; application/json map;";
+const WEB_GZIP = "\n  gzip on;\n  gzip_comp_level 6;\n  gzip_types text/javascript text/css application/wasm image/svg+xml;";
+
 /** Resolves once something accepts TCP connections on the port. */
 async function waitListening(port: number, timeoutMs: number, exited: () => string | undefined): Promise<void> {
   const until = Date.now() + timeoutMs;
@@ -72,8 +76,10 @@ async function waitListening(port: number, timeoutMs: number, exited: () => stri
 /**
  * Starts nginx serving `root` (read-only) on 127.0.0.1:`port` (default: a free one). Answers carry
  * CORS headers so that a page on another local port can read the images and their Content-Range.
+ * `web`: it also serves a built page (HTML, scripts, wasm with their MIME types), its text and
+ * wasm gzip-compressed as a web server would (images, JSON and zstd files are sent as they are).
  */
-export async function startNginx(root: string, o: { port?: number; say?: (msg: string) => void } = {}): Promise<Nginx> {
+export async function startNginx(root: string, o: { port?: number; say?: (msg: string) => void; web?: boolean } = {}): Promise<Nginx> {
   ensureNginx(o.say);
   const dir = mkdtempSync(join(tmpdir(), "v86nvme-nginx-"));
   const port = o.port ?? (await freePort());
@@ -86,8 +92,8 @@ pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 events { worker_connections 256; }
 http {
-  types { application/octet-stream img; application/json json; }
-  default_type application/octet-stream;
+  types { application/octet-stream img; application/json json;${o.web ? WEB_TYPES : ""} }
+  default_type application/octet-stream;${o.web ? WEB_GZIP : ""}
   log_format bench '$msec\\t$request_method\\t$uri\\t$status\\t$body_bytes_sent\\t$http_range';
   access_log ${log} bench;
   client_body_temp_path ${dir}/body;

@@ -2,9 +2,9 @@
 // Chromium, through v86's own async IDE disk and through this project's HttpBackend behind the
 // NVMe controller (without and with a boot-trace manifest), on the same image and link, alternating.
 //
-//   npm run bench:stream [-- --quick] [--rounds N] [--links a,b] [--images default,large]
-//                           [--variants ide,nvme,nvme-trace] [--out DIR]
+//   npm run bench:stream [-- --quick --rounds N --links a,b --images default,large --variants ide,nvme,nvme-trace --out DIR]
 //   npm run bench:stream -- --render bench/results/stream.json   (the Markdown again)
+//   npm run bench:stream -- --help                                (the flags)
 //
 // Debian's nginx serves the images (Range support is nginx's own) from a temporary directory; each
 // link but "local" is a throttling proxy in front of it (throttle.ts: a round trip per request,
@@ -20,15 +20,16 @@
 // of the default image on the target link. Output: bench/results/stream.{md,json}.
 
 import { execFileSync } from "node:child_process";
-import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { chromium, type Browser } from "@playwright/test";
 import playwrightConfig from "../../playwright.config.ts";
+import { fail, parseFlags, type FlagValues } from "../../scripts/cli-args.ts";
 import { ROOT } from "../../test/project-guest/image.ts";
 import { startNginx, type Nginx } from "./nginx.ts";
 import { startDevServer } from "../dev-server.ts";
-import { IDE_LABEL_SPAN, selectIdeLabel } from "../../test/project-guest/ide-label.ts";
+import { ideCopy } from "./ide-copy.ts";
 import { LINKS, TARGET_LINK, VARIANTS, type BootResult, type StreamBoot, type Variant } from "./plan.ts";
 import { renderMarkdown, summarize, type Run, type StreamReport } from "./report.ts";
 import { startThrottle, type Throttle } from "./throttle.ts";
@@ -46,71 +47,49 @@ interface ImageSpec {
   links: string[];
 }
 
-function parseArgs(argv: string[]) {
-  const a = { quick: false, rounds: 3, links: undefined as string[] | undefined, images: ["default", "large"] as string[], variants: [...VARIANTS] as Variant[], out: join(ROOT, "bench/results") };
-  for (let i = 0; i < argv.length; i++) {
-    const v = (): string => argv[++i] ?? fail(`${argv[i - 1]} needs a value`);
-    const list = (allowed: readonly string[]): string[] => {
-      const xs = v().split(",").filter(Boolean);
-      for (const x of xs) if (!allowed.includes(x)) fail(`unknown value "${x}" (one of ${allowed.join(", ")})`);
-      return xs;
-    };
-    switch (argv[i]) {
-      case "--quick":
-        a.quick = true;
-        break;
-      case "--rounds":
-        a.rounds = Number(v());
-        if (!Number.isInteger(a.rounds) || a.rounds < 1) fail("--rounds takes a positive integer");
-        break;
-      case "--links":
-        a.links = list(LINKS.map((l) => l.name));
-        break;
-      case "--images":
-        a.images = list(["default", "large"]);
-        break;
-      case "--variants":
-        a.variants = list(VARIANTS) as Variant[];
-        break;
-      case "--out":
-        a.out = v();
-        break;
-      default:
-        fail(`unknown argument ${argv[i]} (see the comment at the top of bench/stream/run.ts)`);
-    }
-  }
+const COMMAND = {
+  name: "bench:stream",
+  run: "npm run bench:stream --",
+  flags: {
+    quick: { type: "boolean", help: "one round of the default image on the target link" },
+    rounds: { type: "string", arg: "N", help: "rounds of every variant (default 3; 1 with --quick)" },
+    links: { type: "string", arg: "a,b", help: `links to boot over, of ${LINKS.map((l) => l.name).join(", ")} (default: every link for the default image, "local" and ${TARGET_LINK} for the large one)` },
+    images: { type: "string", arg: "a,b", help: "images, of default, large (default both; default with --quick)" },
+    variants: { type: "string", arg: "a,b", help: `disks to boot from, of ${VARIANTS.join(", ")} (default all)` },
+    out: { type: "string", arg: "DIR", help: "where stream.md and stream.json go (default bench/results)" },
+    render: { type: "string", arg: "FILE", help: "only write the Markdown again from a stream.json (beside it), e.g. bench/results/stream.json" },
+  },
+} as const;
+
+function readArgs(v: FlagValues<typeof COMMAND.flags>) {
+  const list = (flag: string, value: string, allowed: readonly string[]): string[] => {
+    const xs = value.split(",").filter(Boolean);
+    for (const x of xs) if (!allowed.includes(x)) fail(COMMAND, `--${flag}: unknown value "${x}" (one of ${allowed.join(", ")})`);
+    return xs;
+  };
+  const a = {
+    quick: v.quick ?? false,
+    rounds: Number(v.rounds ?? 3),
+    links: v.links === undefined ? undefined : list("links", v.links, LINKS.map((l) => l.name)),
+    images: v.images === undefined ? ["default", "large"] : list("images", v.images, ["default", "large"]),
+    variants: (v.variants === undefined ? [...VARIANTS] : list("variants", v.variants, VARIANTS)) as Variant[],
+    out: v.out ?? join(ROOT, "bench/results"),
+  };
+  if (!Number.isInteger(a.rounds) || a.rounds < 1) fail(COMMAND, "--rounds takes a positive integer");
   if (a.quick) {
     a.rounds = 1;
     a.links ??= [TARGET_LINK];
-    if (!argv.includes("--images")) a.images = ["default"];
+    if (v.images === undefined) a.images = ["default"];
   }
   return a;
 }
 
-function fail(msg: string): never {
+function die(msg: string): never {
   say(`error: ${msg}`);
   process.exit(2);
 }
 
 // ---- images ----
-
-/** A copy of `src` whose syslinux.cfg boots the "ide" label (same length: patched in place). */
-function ideCopy(src: string, dst: string): void {
-  copyFileSync(src, dst);
-  const head = Buffer.alloc(Math.min(statSync(dst).size, IDE_LABEL_SPAN));
-  const fd = openSync(dst, "r+");
-  try {
-    readSync(fd, head, 0, head.length, 0);
-    try {
-      selectIdeLabel(head);
-    } catch (e) {
-      throw new Error(`${src}: ${e instanceof Error ? e.message : String(e)}`);
-    }
-    writeSync(fd, head, 0, head.length, 0);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 function largeImage(): string {
   const path = join(ROOT, ".cache/guest-large/disk.img");
@@ -146,9 +125,9 @@ function render(file: string): void {
 }
 
 async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  if (argv[0] === "--render") return render(argv[1] ?? fail("--render needs a stream.json"));
-  const args = parseArgs(argv);
+  const flags = parseFlags(COMMAND);
+  if (flags.render !== undefined) return render(flags.render);
+  const args = readArgs(flags);
   const t0 = Date.now();
   const load0 = loadavg();
   const images: ImageSpec[] = [];
@@ -166,7 +145,7 @@ async function main(): Promise<void> {
       });
     }
   }
-  for (const im of images) if (!existsSync(im.path)) fail(`${im.path} is missing (run scripts/setup.sh)`);
+  for (const im of images) if (!existsSync(im.path)) die(`${im.path} is missing (run scripts/setup.sh)`);
 
   // What nginx serves: links to the images, the IDE copies, and boot-trace manifests if present.
   const dir = mkdtempSync(join(tmpdir(), "v86nvme-stream-"));
