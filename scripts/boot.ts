@@ -1,7 +1,6 @@
 // Boots a guest headless under Node (v86-nvme/node's bootGuest) and prints its serial console.
 //
-//   boot.ts [--disk public/guest/disk.img] [--kernel F --initrd F --cmdline S] [--memory MiB]
-//           [--ide] [--timeout s] [--send 'cmd' ...] [--until 'regex'] [--quiet-stats]
+//   npm run boot [-- --disk IMG --send 'cmd' --send 'cmd' --until 'regex' ...]   (--help: the flags)
 //
 // The disk image becomes NVMe namespace 1 (or v86's IDE hda with --ide, no controller; the
 // image's syslinux default is then switched to its "ide" label in memory). Each --send is typed
@@ -13,6 +12,7 @@
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bootGuest, type Guest } from "../src/node/index.ts";
+import { fail, parseFlags } from "./cli-args.ts";
 import { loadDisk } from "../test/project-guest/image.ts";
 import { selectIdeLabel } from "../test/project-guest/ide-label.ts";
 
@@ -33,36 +33,45 @@ interface Args {
   stats: boolean;
 }
 
-function usage(msg: string): never {
-  process.stderr.write(`boot: ${msg}\nusage: boot.ts [--disk IMG] [--kernel F --initrd F --cmdline S] [--memory MiB] [--ide] [--timeout s] [--send CMD]... [--until REGEX] [--quiet-stats]\n`);
-  process.exit(2);
-}
+const COMMAND = {
+  name: "boot",
+  run: "npm run boot --",
+  flags: {
+    disk: { type: "string", arg: "IMG", help: "the disk image (default public/guest/disk.img)" },
+    kernel: { type: "string", arg: "F", help: "boot this kernel directly (with --initrd and --cmdline)" },
+    initrd: { type: "string", arg: "F", help: "the initrd for --kernel" },
+    cmdline: { type: "string", arg: "S", help: "the kernel command line for --kernel (default: serial console, quiet, root on the disk)" },
+    memory: { type: "string", arg: "MiB", help: "guest RAM, 32..2048 (default: bootGuest's)" },
+    ide: { type: "boolean", help: "the image as v86's IDE hda (syslinux's \"ide\" label), no NVMe controller" },
+    timeout: { type: "string", arg: "S", help: "seconds before giving up (default 120)" },
+    send: { type: "string", arg: "CMD", multiple: true, help: "typed at the shell prompt once the previous one returned to it" },
+    until: { type: "string", arg: "REGEX", help: "stop (exit 0) once the serial output matches" },
+    "quiet-stats": { type: "boolean", help: "no device counters on stderr at the end" },
+  },
+  notes: ["e.g. npm run boot -- --send 'uname -a' --send 'cat /proc/partitions'"],
+} as const;
 
-function parseArgs(argv: string[]): Args {
-  const a: Args = { disk: join(ROOT, "public/guest/disk.img"), ide: false, timeout: 120, send: [], stats: true };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i];
-    const v = (): string => (i + 1 < argv.length ? argv[++i] : usage(`${k} needs a value`));
-    if (k === "--disk") a.disk = v();
-    else if (k === "--kernel") a.kernel = v();
-    else if (k === "--initrd") a.initrd = v();
-    else if (k === "--cmdline") a.cmdline = v();
-    else if (k === "--memory") a.memory = Number(v());
-    else if (k === "--timeout") a.timeout = Number(v());
-    else if (k === "--send") a.send.push(v());
-    else if (k === "--until") a.until = new RegExp(v());
-    else if (k === "--ide") a.ide = true;
-    else if (k === "--quiet-stats") a.stats = false;
-    else if (k === "--") continue; // npm run boot -- ...
-    else usage(`unknown argument ${k}`);
-  }
-  if (a.memory !== undefined && !(a.memory >= 32 && a.memory <= 2048)) usage("--memory is MiB, 32..2048");
-  if (!(a.timeout > 0)) usage("--timeout is seconds");
+function readArgs(): Args {
+  const v = parseFlags(COMMAND);
+  const a: Args = {
+    disk: v.disk ?? join(ROOT, "public/guest/disk.img"),
+    kernel: v.kernel,
+    initrd: v.initrd,
+    cmdline: v.cmdline,
+    memory: v.memory === undefined ? undefined : Number(v.memory),
+    ide: v.ide ?? false,
+    timeout: Number(v.timeout ?? 120),
+    send: v.send,
+    until: v.until === undefined ? undefined : new RegExp(v.until),
+    stats: !v["quiet-stats"],
+  };
+  if (a.memory !== undefined && !(a.memory >= 32 && a.memory <= 2048)) fail(COMMAND, "--memory is MiB, 32..2048");
+  if (!(a.timeout > 0)) fail(COMMAND, "--timeout is seconds");
   return a;
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+  const args = readArgs();
   const started = performance.now();
   const deadline = started + args.timeout * 1000;
   let guest: Guest | undefined;

@@ -2,7 +2,7 @@
 // over HTTP in Chromium, and fio writing and verifying 1 GiB on it while the tab's memory is
 // measured.
 //
-//   tsx bench/big/run.ts [--size-gib 16] [--io-gib 1] [--budget-mib 128] [--out DIR] [--echo]
+//   npm run bench:big [-- --size-gib 16 --io-gib 1 --budget-mib 128 --out DIR --echo]   (--help: the flags)
 //
 // The big disk is a sparse file of the given size made here (nothing on the host's disk but its
 // metadata), served by Debian's nginx (bench/stream/nginx.ts) with Range, read by the NVMe
@@ -26,6 +26,7 @@
 import { mkdirSync, mkdtempSync, openSync, closeSync, ftruncateSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { fail, parseFlags } from "../../scripts/cli-args.ts";
 import { ROOT } from "../../test/project-guest/image.ts";
 import { deviceCommit } from "../device-commit.ts";
 import { chromiumPlatform } from "../guest/chromium.ts";
@@ -37,6 +38,18 @@ const GiB = 1024 * MiB;
 /** The guest RAM the bench page boots with (src/app/machine.ts's MEMORY_SIZE; that module loads v86's wasm, which Node cannot import). */
 const MEMORY_SIZE = 256 * MiB;
 
+const COMMAND = {
+  name: "bench:big",
+  run: "npm run bench:big --",
+  flags: {
+    "size-gib": { type: "string", arg: "N", help: "size of the blank big disk in GiB, a whole number >= 1 (default 16)" },
+    "io-gib": { type: "string", arg: "N", help: "GiB fio writes and verifies, more than 0 and at most the size (default 1)" },
+    "budget-mib": { type: "string", arg: "N", help: "the overlay's memoryBudget in MiB (default: the overlay's own); output big-budget-N.*" },
+    out: { type: "string", arg: "DIR", help: "where big.md and big.json go (default bench/results)" },
+    echo: { type: "boolean", help: "copy the guest's serial console to stderr" },
+  },
+} as const;
+
 interface Args {
   sizeGiB: number;
   ioGiB: number;
@@ -45,31 +58,22 @@ interface Args {
   echo: boolean;
 }
 
-function usage(msg: string): never {
-  process.stderr.write(`bench:big: ${msg}\nusage: run.ts [--size-gib N] [--io-gib N] [--budget-mib N] [--out DIR] [--echo]\n`);
-  process.exit(2);
-}
-
-function parseArgs(argv: string[]): Args {
-  const a: Args = { sizeGiB: 16, ioGiB: 1, budgetMiB: undefined, out: join(ROOT, "bench/results"), echo: false };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i];
-    const v = (): string => (i + 1 < argv.length ? argv[++i] : usage(`${k} needs a value`));
-    if (k === "--") continue;
-    else if (k === "--size-gib") a.sizeGiB = Number(v());
-    else if (k === "--io-gib") a.ioGiB = Number(v());
-    else if (k === "--budget-mib") a.budgetMiB = Number(v());
-    else if (k === "--out") a.out = v();
-    else if (k === "--echo") a.echo = true;
-    else usage(`unknown argument ${k}`);
-  }
-  if (!(Number.isInteger(a.sizeGiB) && a.sizeGiB >= 1)) usage("--size-gib: a whole number of GiB, >= 1");
-  if (!(a.ioGiB > 0 && a.ioGiB <= a.sizeGiB)) usage("--io-gib: more than 0, at most the size");
-  if (a.budgetMiB !== undefined && !(a.budgetMiB > 0)) usage("--budget-mib: a positive number");
+function readArgs(): Args {
+  const v = parseFlags(COMMAND);
+  const a: Args = {
+    sizeGiB: Number(v["size-gib"] ?? 16),
+    ioGiB: Number(v["io-gib"] ?? 1),
+    budgetMiB: v["budget-mib"] === undefined ? undefined : Number(v["budget-mib"]),
+    out: v.out ?? join(ROOT, "bench/results"),
+    echo: v.echo ?? false,
+  };
+  if (!(Number.isInteger(a.sizeGiB) && a.sizeGiB >= 1)) fail(COMMAND, "--size-gib: a whole number of GiB, >= 1");
+  if (!(a.ioGiB > 0 && a.ioGiB <= a.sizeGiB)) fail(COMMAND, "--io-gib: more than 0, at most the size");
+  if (a.budgetMiB !== undefined && !(a.budgetMiB > 0)) fail(COMMAND, "--budget-mib: a positive number");
   return a;
 }
 
-const args = parseArgs(process.argv.slice(2));
+const args = readArgs();
 const started = performance.now();
 function say(msg: string): void {
   process.stderr.write(`[bench:big ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${msg}\n`);

@@ -1,8 +1,7 @@
 // Guest benchmark: v86's IDE disk against our NVMe controller, side by side in one run, with the
 // same Linux guest under Node or, with --browser, in headless Chromium (issue 5).
 //
-//   tsx bench/guest/run.ts [--browser] [--quick] [--runtime S] [--warmup S] [--reps N] [--boot-pairs N]
-//                          [--jobs id,id] [--modes m,m] [--coalesce THR,TIME] [--only boot|fio] [--out DIR] [--echo]
+//   npm run bench:guest [-- --browser --quick --runtime S --only boot|fio ...]   (--help: every flag)
 //
 // Default: 6 jobs x 20 s, 2 boot-time pairs, about 15 minutes on 2 cores. --quick: 3 jobs
 // (4 KiB random read QD 1 and 32, 1 MiB sequential read) x 5 s, one boot-time pair, about 4
@@ -26,9 +25,7 @@
 // mean/p99 latency; device counter deltas around the job divided by fio's I/O count; guest
 // instructions per second while the disk was busy (sampler.ts).
 //
-// --disks (with --browser): instead, the persistent OPFS disk against the in-memory disk in one boot
-// (disks.ts): 4 KiB random write QD 32, 1 MiB sequential write, fdatasync latency; --reps times
-// (default 2), alternating; output guest-disks.md and .json.
+// The persistent OPFS disk against the in-memory disk is its own benchmark: npm run bench:disks (disks.ts).
 //
 // --browser: the same plan with every guest in Debian's Chromium (chromium.ts: Playwright's library
 // API, vite's dev server, bench/guest/page.html); host.ts is what both kinds of guest offer.
@@ -39,11 +36,11 @@
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
+import { fail, parseFlags } from "../../scripts/cli-args.ts";
 import { DISK_IMAGE, ROOT } from "../../test/project-guest/image.ts";
 import { deviceCommit } from "../device-commit.ts";
 import { ok, type BenchGuest, type BootOptions, type Platform } from "./host.ts";
 import { FIO_OUT, JOBS, fioLine, parseFio, type FioJob } from "./jobs.ts";
-import { DISK_JOBS, DISK_MIB, diskBootOptions, diskFioLine, renderDisks, runDiskJobs } from "./disks.ts";
 import { nodePlatform } from "./node.ts";
 import { renderMarkdown, type BenchReport, type BootTime, type CpuRef, type Row } from "./report.ts";
 
@@ -52,9 +49,30 @@ import { renderMarkdown, type BenchReport, type BootTime, type CpuRef, type Row 
 const MODES = ["ide", "shadow-on", "coalesced", "eager", "shadow-off"] as const;
 type Mode = (typeof MODES)[number];
 
+const QUICK_JOBS = ["randread-qd1", "randread-qd32", "seqread-1m"];
+
+const COMMAND = {
+  name: "bench:guest",
+  run: "npm run bench:guest --",
+  flags: {
+    browser: { type: "boolean", help: "every guest in headless Chromium (default: under Node)" },
+    quick: { type: "boolean", help: `jobs ${QUICK_JOBS.join(", ")}, 5 s each, 3 s warm-ups, one boot-time pair: a smoke test` },
+    runtime: { type: "string", arg: "S", help: "seconds per fio job, >= 1 (default 20; 5 with --quick)" },
+    warmup: { type: "string", arg: "S", help: "seconds per warm-up job (default 4; 3 with --quick)" },
+    reps: { type: "string", arg: "N", help: "times every job runs in each boot, >= 1 (default 1)" },
+    "boot-pairs": { type: "string", arg: "N", help: "IDE/NVMe boot-time pairs, >= 0 (default 2; 1 with --quick)" },
+    jobs: { type: "string", arg: "id,id", help: `fio jobs, of ${JOBS.map((j) => j.id).join(", ")} (default all)` },
+    modes: { type: "string", arg: "m,m", help: `modes, in this order, of ${MODES.join(", ")} (default all)` },
+    coalesce: { type: "string", arg: "THR,TIME", help: "interrupt coalescing of the coalesced mode, two numbers 0..255 (default 7,1: 8 entries, 100 us)" },
+    only: { type: "string", arg: "boot|fio", help: "only the boot times, or only the fio boots" },
+    out: { type: "string", arg: "DIR", help: "where guest.md and guest.json go (default bench/results)" },
+    echo: { type: "boolean", help: "copy the guests' serial consoles to stderr" },
+  },
+  notes: ["e.g. npm run bench:guest -- --quick --only fio --jobs randread-qd1 --modes shadow-on,coalesced", "The OPFS disk against the memory disk: npm run bench:disks"],
+} as const;
+
 interface Args {
   browser: boolean;
-  disks: boolean;
   quick: boolean;
   runtime: number;
   warmup: number;
@@ -68,70 +86,52 @@ interface Args {
   out: string;
 }
 
-function usage(msg: string): never {
-  process.stderr.write(`bench:guest: ${msg}\nusage: run.ts [--browser [--disks]] [--quick] [--runtime S] [--warmup S] [--reps N] [--boot-pairs N] [--jobs id,id] [--modes m,m] [--coalesce THR,TIME] [--only boot|fio] [--out DIR] [--echo]\n`);
-  process.exit(2);
-}
-
-function parseArgs(argv: string[]): Args {
-  const quick = argv.includes("--quick");
+function readArgs(): Args {
+  const v = parseFlags(COMMAND);
+  const quick = v.quick ?? false;
   const a: Args = {
-    browser: false,
-    disks: false,
+    browser: v.browser ?? false,
     quick,
-    runtime: quick ? 5 : 20,
-    warmup: quick ? 3 : 4,
-    reps: 1,
-    bootPairs: quick ? 1 : 2,
-    jobs: quick ? JOBS.filter((j) => ["randread-qd1", "randread-qd32", "seqread-1m"].includes(j.id)) : JOBS,
+    runtime: Number(v.runtime ?? (quick ? 5 : 20)),
+    warmup: Number(v.warmup ?? (quick ? 3 : 4)),
+    reps: Number(v.reps ?? 1),
+    bootPairs: Number(v["boot-pairs"] ?? (quick ? 1 : 2)),
+    jobs: quick ? JOBS.filter((j) => QUICK_JOBS.includes(j.id)) : JOBS,
     modes: new Set(MODES),
     // THR 7 (8 entries, 0's based), TIME 1 (100 us).
     coalesce: { thr: 7, time: 1 },
     only: "",
-    echo: false,
-    out: join(ROOT, "bench/results"),
+    echo: v.echo ?? false,
+    out: v.out ?? join(ROOT, "bench/results"),
   };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i];
-    const v = (): string => (i + 1 < argv.length ? argv[++i] : usage(`${k} needs a value`));
-    if (k === "--quick" || k === "--") continue;
-    else if (k === "--browser") a.browser = true;
-    else if (k === "--disks") a.disks = true;
-    else if (k === "--runtime") a.runtime = Number(v());
-    else if (k === "--warmup") a.warmup = Number(v());
-    else if (k === "--reps") a.reps = Number(v());
-    else if (k === "--boot-pairs") a.bootPairs = Number(v());
-    else if (k === "--jobs") {
-      const ids = v().split(",");
-      a.jobs = JOBS.filter((j) => ids.includes(j.id));
-      if (a.jobs.length !== ids.length) usage(`--jobs: known ids are ${JOBS.map((j) => j.id).join(", ")}`);
-    } else if (k === "--modes") {
-      const ms = v().split(",");
-      const bad = ms.filter((m) => !(MODES as readonly string[]).includes(m));
-      if (bad.length > 0) usage(`--modes: known modes are ${MODES.join(", ")}`);
-      a.modes = new Set(ms as Mode[]);
-    } else if (k === "--coalesce") {
-      const [thr, time] = v().split(",").map(Number);
-      if (!(thr >= 0 && thr <= 255 && time >= 0 && time <= 255)) usage("--coalesce THR,TIME: two numbers 0..255");
-      a.coalesce = { thr, time };
-    } else if (k === "--only") {
-      const o = v();
-      if (o !== "boot" && o !== "fio") usage("--only boot or --only fio");
-      a.only = o;
-    } else if (k === "--out") a.out = v();
-    else if (k === "--echo") a.echo = true;
-    else usage(`unknown argument ${k}`);
+  if (v.jobs !== undefined) {
+    const ids = v.jobs.split(",");
+    a.jobs = JOBS.filter((j) => ids.includes(j.id));
+    if (a.jobs.length !== ids.length) fail(COMMAND, `--jobs: known ids are ${JOBS.map((j) => j.id).join(", ")}`);
   }
-  if (!(a.runtime >= 1)) usage("--runtime is seconds, >= 1");
-  if (a.disks && !a.browser) usage("--disks needs --browser (the persistent disk lives in the browser's OPFS)");
-  if (a.disks && !argv.includes("--reps")) a.reps = 2;
-  if (!(a.reps >= 1) || !(a.bootPairs >= 0)) usage("--reps >= 1, --boot-pairs >= 0");
+  if (v.modes !== undefined) {
+    const ms = v.modes.split(",");
+    const bad = ms.filter((m) => !(MODES as readonly string[]).includes(m));
+    if (bad.length > 0) fail(COMMAND, `--modes: known modes are ${MODES.join(", ")}`);
+    a.modes = new Set(ms as Mode[]);
+  }
+  if (v.coalesce !== undefined) {
+    const [thr, time] = v.coalesce.split(",").map(Number);
+    if (!(thr >= 0 && thr <= 255 && time >= 0 && time <= 255)) fail(COMMAND, "--coalesce THR,TIME: two numbers 0..255");
+    a.coalesce = { thr, time };
+  }
+  if (v.only !== undefined) {
+    if (v.only !== "boot" && v.only !== "fio") fail(COMMAND, "--only boot or --only fio");
+    a.only = v.only;
+  }
+  if (!(a.runtime >= 1)) fail(COMMAND, "--runtime is seconds, >= 1");
+  if (!(a.reps >= 1) || !(a.bootPairs >= 0)) fail(COMMAND, "--reps >= 1, --boot-pairs >= 0");
   return a;
 }
 
-const args = parseArgs(process.argv.slice(2));
+const args = readArgs();
 const APPEND_MIB = 256;
-if (!existsSync(DISK_IMAGE)) usage(`${DISK_IMAGE} is missing: build the guest with "bash scripts/build-guest.sh"`);
+if (!existsSync(DISK_IMAGE)) fail(COMMAND, `${DISK_IMAGE} is missing: build the guest with "bash scripts/build-guest.sh"`);
 /** The image's size: where the appended zeros start (the page fetches the same file). */
 const IMAGE_BYTES = statSync(DISK_IMAGE).size;
 /** Interrupt coalescing in the "coalesced" mode (set-feature 08h: THR | TIME << 8). */
@@ -323,10 +323,8 @@ async function main(): Promise<void> {
   const v86Version = (JSON.parse(readFileSync(join(ROOT, "node_modules/v86/package.json"), "utf8")) as { version: string }).version;
   const load0 = loadavg();
   const commit = deviceCommit();
-  // --disks: a profile on disk, so that the OPFS disk is files on the host's disk (in incognito it is memory).
-  platform = args.browser ? await (await import("./chromium.ts")).chromiumPlatform(say, { persistent: args.disks }) : nodePlatform();
+  platform = args.browser ? await (await import("./chromium.ts")).chromiumPlatform(say) : nodePlatform();
   say(`${args.quick ? "quick run" : "full run"} in ${platform.runtime}: fio ${args.runtime} s per job, ${args.jobs.length} jobs, image ${IMAGE_BYTES} bytes + ${APPEND_MIB} MiB`);
-  if (args.disks) return diskMode(commit, v86Version);
   const boots: BootTime[] = [];
   for (let i = 0; i < (args.only === "fio" ? 0 : args.bootPairs); i++) {
     // Alternate the order so drift does not favour one disk.
@@ -370,42 +368,6 @@ async function main(): Promise<void> {
   writeFileSync(join(args.out, `${base}.md`), md);
   process.stdout.write(md);
   say(`done in ${(report.wallSeconds / 60).toFixed(1)} min; wrote ${join(args.out, `${base}.md`)} and ${base}.json`);
-}
-
-async function diskMode(commit: string, v86Version: string): Promise<void> {
-  say(`disk mode in ${platform.runtime}: fio ${args.runtime} s per job, ${args.reps} reps, memory and OPFS disks of ${DISK_MIB} MiB`);
-  const g = await boot("disks", { serial: "V86BENCHDISK", ...diskBootOptions });
-  let rows;
-  try {
-    rows = await runDiskJobs(g, args.runtime, args.reps, say);
-  } catch (e) {
-    process.stderr.write(`--- serial tail ---\n${await g.tail(40).catch(() => "(none)")}\n`);
-    throw e;
-  } finally {
-    await g.stop();
-  }
-  await platform.close();
-  const report = {
-    date: new Date().toISOString(),
-    nproc: cpus().length,
-    cpu: cpus()[0]?.model ?? "unknown",
-    browser: platform.runtime,
-    v86: v86Version,
-    commit,
-    loadavg: loadavg(),
-    runtime: args.runtime,
-    reps: args.reps,
-    fioLines: Object.fromEntries(DISK_JOBS.map((j) => [j.id, diskFioLine(j, "opfs", args.runtime)])),
-    rows,
-  };
-  const head = `# Persistent (OPFS) disk against the in-memory disk (npm run bench:guest -- --browser --disks)\n\n` +
-    `${report.date}, ${report.nproc} × ${report.cpu}, ${report.browser}, v86 ${report.v86}, device code at ${report.commit}, ` +
-    `load average at the end ${report.loadavg.map((x) => x.toFixed(1)).join(" ")}. fio ${args.runtime} s per job on the raw ${DISK_MIB} MiB namespaces, ${args.reps} reps alternating.`;
-  const md = renderDisks(rows, head);
-  mkdirSync(args.out, { recursive: true });
-  writeFileSync(join(args.out, "guest-disks.json"), JSON.stringify(report, (_k, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 2) + "\n");
-  writeFileSync(join(args.out, "guest-disks.md"), md);
-  process.stdout.write(md);
 }
 
 main().then(
