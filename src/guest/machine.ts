@@ -61,7 +61,7 @@ function checkConfig(config: GuestConfig, memory: number): void {
 }
 
 /** The v86 releases v86-nvme works with (package.json's peer range). */
-const SUPPORTED_V86 = ">=0.5.14 <0.6.0";
+const SUPPORTED_V86 = ">=0.5.10 <0.6.0";
 
 /** An exception out of v86 itself, named with its version and what to do. */
 function v86Failed(e: unknown, version: string | undefined, when: string): Error {

@@ -10,6 +10,8 @@
 // The disk is public/guest/disk.img (image.ts), read once per process; namespace 1 is a
 // copy-on-write overlay over it, so nothing ever writes the file.
 
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import type { V86 } from "v86";
 import type { CowBackend, NamespaceOptions, NvmeV86 } from "../../src/index.ts";
 import { bootGuest, type Guest as NodeGuest, type GuestCounters, type GuestNvmeOptions } from "../../src/node/index.ts";
@@ -22,6 +24,18 @@ export const PROMPT = "guest# ";
 export const ROOT_READY = "V86NVME-ROOT-READY";
 /** What the initramfs prints when it gives up on the root device. */
 export const INITRAMFS_SHELL = "V86NVME-INITRAMFS-SHELL";
+
+/**
+ * Another v86 release to run the guest on (npm run test:v86-oldest): env V86_E2E_V86 is its package
+ * directory. e2e/node/vitest.config.ts points `import "v86"` there; its wasm and version come from
+ * here. Undefined: the installed v86.
+ */
+export const V86_UNDER_TEST: { dir: string; version: string; entry: string } | undefined = (() => {
+  const dir = process.env.V86_E2E_V86;
+  if (!dir) return undefined;
+  const pkg = JSON.parse(readFileSync(join(resolve(dir), "package.json"), "utf8")) as { version: string; main?: string };
+  return { dir: resolve(dir), version: pkg.version, entry: join(resolve(dir), pkg.main ?? "build/libv86.mjs") };
+})();
 
 export interface GuestOptions {
   /** Raw disk image (default public/guest/disk.img). The file is never written. */
@@ -91,6 +105,7 @@ export class Guest {
         bios: BIOS,
         vgaBios: VGA_BIOS,
         memory: (options.memoryMiB ?? 256) << 20,
+        ...(V86_UNDER_TEST ? { v86Wasm: join(V86_UNDER_TEST.dir, "build/v86.wasm"), v86Version: V86_UNDER_TEST.version } : {}),
         ide: options.ide,
         nvme: options.withNvme === false ? false : { serial: options.serial ?? "V86E2E0001", ...options.nvme, namespaces: options.extraNamespaces },
         // Warnings and errors next to the test's output.
