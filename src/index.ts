@@ -11,6 +11,9 @@ export type { LogLevel } from "./state/context.ts";
 export { NvmeController, BAR0_SIZE } from "./controller/controller.ts";
 export type { ControllerHost, ControllerSnapshot, GuestRam, NamespaceInfo } from "./controller/controller.ts";
 export type { NvmeOptions, NamespaceOptions, DoorbellPolicy } from "./state/options.ts";
+/** The options' names: QEMU's aliases and the deprecated names of 0.1, and the renaming every entry applies. */
+export { OPTION_NAMES, normalizeOptionNames } from "./backends/option-names.ts";
+export type { OptionName, OptionScope } from "./backends/option-names.ts";
 export type { HotPathWasm } from "./hotpath-module.ts";
 export type { BlockBackend } from "./backends/block-backend.ts";
 export { BackendError } from "./backends/block-backend.ts";

@@ -4,16 +4,20 @@
 // idle) for a consistent image.
 
 import type { ReadSource } from "./block-backend.ts";
+import { normalizeOptionNames } from "./option-names.ts";
 
 export interface ExportOptions {
   /** Bytes read per step, a multiple of 512 (default 1 MiB). */
   chunkSize?: number;
   /** Called after each chunk with bytes done and the disk's size. */
+  onProgress?: (done: number, total: number) => void;
+  /** @deprecated Use onProgress (this name goes in the next release). */
   onprogress?: (done: number, total: number) => void;
 }
 
 /** The disk's bytes as a stream of chunks, read one at a time as the consumer pulls. */
-export function exportStream(disk: ReadSource, o: ExportOptions = {}): ReadableStream<Uint8Array> {
+export function exportStream(disk: ReadSource, options: ExportOptions = {}): ReadableStream<Uint8Array> {
+  const o = normalizeOptionNames("disk", options, "exportStream");
   const step = o.chunkSize ?? 1024 * 1024;
   if (!Number.isSafeInteger(step) || step < 512 || step % 512 !== 0) throw new Error(`export: chunk size ${step} is not a positive multiple of 512`);
   const total = disk.byteLength;
@@ -24,7 +28,7 @@ export function exportStream(disk: ReadSource, o: ExportOptions = {}): ReadableS
       async pull(controller) {
         if (!started) {
           started = true;
-          o.onprogress?.(0, total);
+          o.onProgress?.(0, total);
         }
         if (pos >= total) {
           controller.close();
@@ -35,7 +39,7 @@ export function exportStream(disk: ReadSource, o: ExportOptions = {}): ReadableS
         if (!disk.tryRead(pos, chunk)) chunk = await disk.read(pos, len);
         pos += len;
         controller.enqueue(chunk);
-        o.onprogress?.(pos, total);
+        o.onProgress?.(pos, total);
         if (pos >= total) controller.close();
       },
     },
@@ -71,7 +75,8 @@ interface SavePickerWindow {
  * File System Access API exists (Chromium), else as a Blob download for disks up to maxBlobBytes.
  * Resolves with how it was saved, or "cancelled" when the user closed the file picker.
  */
-export async function saveDisk(disk: ReadSource, o: SaveOptions = {}): Promise<"file" | "download" | "cancelled"> {
+export async function saveDisk(disk: ReadSource, options: SaveOptions = {}): Promise<"file" | "download" | "cancelled"> {
+  const o = normalizeOptionNames("disk", options, "saveDisk");
   const name = o.suggestedName ?? "disk.img";
   const w = globalThis as unknown as SavePickerWindow;
   if (typeof w.showSaveFilePicker === "function") {

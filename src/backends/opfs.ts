@@ -25,6 +25,7 @@ import { ChunkCache } from "./chunk-cache.ts";
 import { Channel, startDiskWorker } from "./disk-worker.ts";
 import type { Endpoint, Reply } from "./opfs-protocol.ts";
 import { DISK_NAME } from "./opfs-protocol.ts";
+import { normalizeOptionNames } from "./option-names.ts";
 
 export interface OpfsDiskOptions {
   /** The disk's name: its files are v86-nvme/NAME.data and NAME.map in the origin's private file system. */
@@ -47,6 +48,8 @@ export interface OpfsDiskOptions {
   /** Bytes of writes queued for the worker beyond which writes wait (default 32 MiB). */
   maxQueuedBytes?: number;
   /** Progress of copying the base in (seed "copy"). */
+  onProgress?: (done: number, total: number) => void;
+  /** @deprecated Use onProgress (this name goes in the next release). */
   onprogress?: (done: number, total: number) => void;
   /** The worker to use (default: a new module Worker running opfs-worker.ts). */
   worker?: Endpoint;
@@ -100,7 +103,8 @@ export class OpfsBackend implements BlockBackend {
   }
 
   /** Opens (or creates) a persistent disk. */
-  static async open(o: OpfsDiskOptions): Promise<OpfsBackend> {
+  static async open(options: OpfsDiskOptions): Promise<OpfsBackend> {
+    const o = normalizeOptionNames("disk", options, "OpfsBackend.open");
     if (!DISK_NAME.test(o.name)) throw new Error(`persistent disk: bad name "${o.name}" (letters, digits, . _ -)`);
     const endpoint = o.worker ?? startDiskWorker();
     const channel = new Channel(endpoint);
@@ -338,7 +342,7 @@ export class OpfsBackend implements BlockBackend {
     const total = this.byteLength;
     const limit = this.maxQueuedBytes / 2;
     const failures: Promise<BackendError | undefined>[] = [];
-    this.o.onprogress?.(0, total);
+    this.o.onProgress?.(0, total);
     for (let off = 0; off < total; off += step) {
       const len = Math.min(step, total - off);
       const first = off / bs;
@@ -354,7 +358,7 @@ export class OpfsBackend implements BlockBackend {
         });
         while (this.queuedBytes > limit) await new Promise<void>((r) => this.drained.push(r));
       }
-      this.o.onprogress?.(off + len, total);
+      this.o.onProgress?.(off + len, total);
     }
     const errors = (await Promise.all(failures)).filter((e): e is BackendError => !!e);
     if (errors.length) throw errors[0];

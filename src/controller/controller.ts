@@ -5,7 +5,7 @@
 
 import type { GuestRam } from "../hotpath.ts";
 import type { HotPath } from "../hotpath.ts";
-import { normalizeOptions, type ControllerConfig, type DoorbellPolicy, type NvmeOptions } from "../state/options.ts";
+import { normalizeNvmeOptionNames, normalizeOptions, type ControllerConfig, type DoorbellPolicy, type NvmeOptions } from "../state/options.ts";
 import { applyCoalescing } from "../admin/features.ts";
 import { DOORBELL_BASE } from "../spec/queue.ts";
 import { Device, type ControllerHost } from "./device.ts";
@@ -13,6 +13,7 @@ import { Polling } from "./polling.ts";
 import type { NamespaceOptions } from "../state/options.ts";
 import type { NamespaceInfo } from "../state/namespaces.ts";
 import type { BlockBackend } from "../backends/block-backend.ts";
+import { normalizeOptionNames } from "../backends/option-names.ts";
 import { namespacesChanged } from "../admin/namespace-management.ts";
 import { saveSnapshot, restoreSnapshot, type ControllerSnapshot } from "./snapshot.ts";
 
@@ -48,8 +49,9 @@ export class NvmeController {
   }
 
   static async create(options: NvmeOptions, ram: GuestRam, host: ControllerHost): Promise<NvmeController> {
-    const config = normalizeOptions(options); // fail on bad options before touching the memory
-    return new NvmeController(await Device.create(config, options, ram, host));
+    const named = normalizeNvmeOptionNames(options, "NvmeController.create");
+    const config = normalizeOptions(named); // fail on bad options before touching the memory
+    return new NvmeController(await Device.create(config, named, ram, host));
   }
 
   // ---- BAR0 ----
@@ -136,7 +138,7 @@ export class NvmeController {
    * a rescan. Returns the NSID; throws on bad options or when all NN NSIDs are taken.
    */
   addNamespace(o: NamespaceOptions & { nsid?: number }): number {
-    const { nsid, ...ns } = o;
+    const { nsid, ...ns } = normalizeOptionNames("namespace", o, "addNamespace");
     const d = this.#device;
     const id = d.nsTable.addHost(ns, nsid);
     d.log("info", `namespace ${id} added: ${ns.backend.byteLength} bytes`);

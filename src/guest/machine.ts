@@ -6,7 +6,7 @@
 // taken between two slices of guest time without stopping the emulator.
 
 import type { V86, V86Options } from "v86";
-import { attachNvme, CowBackend, MemoryBackend, type NvmeV86 } from "../index.ts";
+import { attachNvme, CowBackend, MemoryBackend, normalizeOptionNames, type NvmeV86 } from "../index.ts";
 import { execInput, parseExec } from "./exec.ts";
 import { firmwareGaveUp } from "./boot-error.ts";
 import { Screen } from "./screen.ts";
@@ -121,8 +121,9 @@ function resumeState(state: BootOptions["state"]): { info: StateFileInfo; snapsh
  * resumes that state instead (refused with a StateFileError naming what differs when it was made
  * with another image, RAM size, controller configuration or v86).
  */
-export async function bootGuest(config: GuestConfig, options: BootOptions = {}): Promise<Guest> {
+export async function bootGuest(config: GuestConfig, bootOptions: BootOptions = {}): Promise<Guest> {
   const started = performance.now();
+  const options = normalizeOptionNames("boot", bootOptions, "bootGuest");
   const resume = resumeState(options.state);
   const memory = config?.memory ?? resume?.info.identity.memory ?? DEFAULT_MEMORY;
   checkConfig(config, memory);
@@ -178,7 +179,7 @@ export async function bootGuest(config: GuestConfig, options: BootOptions = {}):
   }
   const machine = new GuestMachine(emulator, disk, identity, prompt, config.v86Version ?? "");
   config.onEmulator?.(emulator);
-  const timeout = options.timeout ?? 180_000;
+  const timeout = options.timeoutMs ?? 180_000;
   let unwatchLoop = (): void => {};
   let died: Error | undefined;
   try {
@@ -308,12 +309,18 @@ class GuestMachine implements Guest {
     return run;
   }
 
-  exec(cmd: string, options: ExecOptions = {}): Promise<ExecResult> {
+  exec(cmd: string, execOptions: ExecOptions = {}): Promise<ExecResult> {
     if (typeof cmd !== "string") return Promise.reject(new TypeError("exec: the command must be a string"));
+    let options: ExecOptions;
+    try {
+      options = normalizeOptionNames("exec", execOptions, "exec");
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return this.serialized(async () => {
       const n = ++this.seq;
       const from = this.serial.raw().length;
-      const timeout = options.timeout ?? 60_000;
+      const timeout = options.timeoutMs ?? 60_000;
       this.serial.send(execInput(cmd, n, this.onlcr));
       try {
         const { stdout, exitCode, onlcr } = await this.serial.until(() => parseExec(this.serial.raw().slice(from), n, this.prompt), timeout, `\`${cmd}\` to finish`);
@@ -379,7 +386,7 @@ class GuestMachine implements Guest {
     await this.exec(
       "sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; f=0; while read -r k v _; do [ \"$k\" = MemFree: ] && f=$v; done < /proc/meminfo; " +
         "m=$((f / 1024 - 4)); [ $m -gt 0 ] && dd if=/dev/zero of=/dev/null bs=${m}M count=1 2>/dev/null; true",
-      { timeout: 60_000 },
+      { timeoutMs: 60_000 },
     );
     if (await zeroHintedPages(this.emulator)) await this.exec("sync"); // lets the driver give the hinted pages back
   }

@@ -1,6 +1,7 @@
 // The guest's ttyS0 as the host sees it: bytes decoded as UTF-8 into a raw transcript (what
 // exec() parses) and a cleaned text (no terminal escape sequences, no CRs) that waitFor() scans.
 
+import { normalizeOptionNames } from "../index.ts";
 import type { SerialConsole, WaitOptions } from "./types.ts";
 
 const ESC_SEQUENCE = /\x1b(?:\[[0-9;?]*[ -/]*[@-~]|[()][A-Za-z0-9]|[^[()])/g;
@@ -154,7 +155,13 @@ export class Serial implements SerialConsole {
     });
   }
 
-  waitFor(pattern: RegExp | string, options: WaitOptions = {}): Promise<RegExpMatchArray> {
+  waitFor(pattern: RegExp | string, waitOptions: WaitOptions = {}): Promise<RegExpMatchArray> {
+    let options: WaitOptions;
+    try {
+      options = normalizeOptionNames("wait", waitOptions, "serial.waitFor");
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const from = options.from ?? 0;
     const re = typeof pattern === "string" ? new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")) : pattern;
     // Unanchored search from `from` on; a global/sticky regex's lastIndex must not leak in.
@@ -164,7 +171,7 @@ export class Serial implements SerialConsole {
       if (!m) return undefined;
       m.index = (m.index ?? 0) + from;
       return m;
-    }, options.timeout ?? 30_000, `${typeof pattern === "string" ? JSON.stringify(pattern) : String(pattern)} on the serial console`);
+    }, options.timeoutMs ?? 30_000, `${typeof pattern === "string" ? JSON.stringify(pattern) : String(pattern)} on the serial console`);
   }
 }
 

@@ -31,7 +31,7 @@ export interface GuestConfig {
   /** Guest RAM in bytes (default DEFAULT_MEMORY: 128 MiB). */
   memory?: number;
   /**
-   * Controller options (serial, mdts, shadow_doorbells, ...). `namespaces` here are namespaces
+   * Controller options (serial, mdts, shadowDoorbells, ...). `namespaces` here are namespaces
    * 2, 3, ... after the image; their contents are not part of snapshots. `false`: no controller
    * (e.g. an IDE-only guest for comparisons); `nvme` and counters() then throw.
    */
@@ -61,6 +61,8 @@ export interface GuestConfig {
 
 export interface BootOptions {
   /** Milliseconds until the first shell prompt (default 180 s). */
+  timeoutMs?: number;
+  /** @deprecated Use timeoutMs (this name goes in the next release). */
   timeout?: number;
   /** What to wait for instead of the first prompt (e.g. a marker the image prints before it). */
   readyWhen?: (serial: SerialConsole) => boolean;
@@ -75,6 +77,8 @@ export interface BootOptions {
 
 export interface WaitOptions {
   /** Milliseconds (default 30 s). */
+  timeoutMs?: number;
+  /** @deprecated Use timeoutMs (this name goes in the next release). */
   timeout?: number;
   /** Only look at console text after this character offset of text() (default 0: all of it). */
   from?: number;
@@ -96,6 +100,8 @@ export interface SerialConsole {
 
 export interface ExecOptions {
   /** Milliseconds (default 60 s). On a timeout Ctrl-C is sent and exec rejects with the serial tail. */
+  timeoutMs?: number;
+  /** @deprecated Use timeoutMs (this name goes in the next release). */
   timeout?: number;
 }
 

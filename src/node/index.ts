@@ -13,6 +13,7 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { V86 } from "v86";
 import { BootError, bootGuest as bootGuestWith, decodeStateFile, DEFAULT_MEMORY, DEFAULT_PROMPT, StateFileError } from "../guest/index.ts";
+import { normalizeOptionNames } from "../index.ts";
 import type { BootOptions, Guest, GuestConfig, StateFileInfo } from "../guest/index.ts";
 import { compressState } from "./zstd.ts";
 import { guestKit } from "./kit.ts";
@@ -30,7 +31,7 @@ export type FileInput = string | URL | ArrayBuffer | Uint8Array;
 export interface NodeGuestOptions extends Omit<GuestConfig, "V86" | "v86Wasm" | "image" | "bios" | "vgaBios" | "kernel" | "initrd" | "screen"> {
   /** Namespace 1's raw disk image (never written: the guest writes into an overlay). */
   image?: FileInput;
-  /** Another name for `image`. */
+  /** @deprecated Use image (this name goes in the next release). */
   disk?: FileInput;
   /** SeaBIOS (bios-256k.bin has the NVMe boot driver; default: the guest kit's, with its image). */
   bios?: FileInput;
@@ -39,7 +40,9 @@ export interface NodeGuestOptions extends Omit<GuestConfig, "V86" | "v86Wasm" | 
   initrd?: FileInput;
   /** v86's wasm (default: build/v86.wasm of the installed v86 package). */
   v86Wasm?: GuestConfig["v86Wasm"];
-  /** Milliseconds until the first shell prompt (default 180 s). */
+  /** Milliseconds until the first shell prompt (default 180 s; BootOptions' timeoutMs wins). */
+  bootTimeoutMs?: number;
+  /** @deprecated Use bootTimeoutMs (this name goes in the next release). */
   timeout?: number;
   /**
    * A state file to resume (`<image>.state.zst` from saveState() or `npm run make:state`): its
@@ -111,10 +114,12 @@ function v86Version(): string {
  * resumes a state file. With no image, the guest kit's image, BIOS and state (package
  * v86-nvme-guest) are used.
  */
-export async function bootGuest(options: NodeGuestOptions = {}, boot: BootOptions = {}): Promise<NodeGuest> {
-  if (!options || typeof options !== "object") throw new TypeError("bootGuest: give an options object (or none, for the guest kit)");
-  const { image: imageIn, disk, bios, vgaBios, kernel, initrd, v86Wasm, timeout, state, ...rest } = options;
-  let imageInput = imageIn ?? disk;
+export async function bootGuest(nodeOptions: NodeGuestOptions = {}, bootOptions: BootOptions = {}): Promise<NodeGuest> {
+  if (!nodeOptions || typeof nodeOptions !== "object") throw new TypeError("bootGuest: give an options object (or none, for the guest kit)");
+  const options = normalizeOptionNames("nodeGuest", nodeOptions, "bootGuest");
+  const boot = normalizeOptionNames("boot", bootOptions, "bootGuest");
+  const { image: imageIn, bios, vgaBios, kernel, initrd, v86Wasm, bootTimeoutMs, state, ...rest } = options;
+  let imageInput = imageIn;
   let biosInput = bios;
   let vgaInput = vgaBios;
   let stateInput = state;
@@ -166,12 +171,12 @@ export async function bootGuest(options: NodeGuestOptions = {}, boot: BootOption
   };
   let guest: Guest;
   try {
-    guest = await bootGuestWith(config, { timeout, ...boot, ...(resume ? { state: resume } : {}) });
+    guest = await bootGuestWith(config, { timeoutMs: bootTimeoutMs, ...boot, ...(resume ? { state: resume } : {}) });
   } catch (e) {
     // The kit's state was not asked for: when these options make another machine, boot cold.
     if (!(e instanceof StateFileError) || !resume || state !== undefined) throw e;
     console.warn(`v86-nvme: booting cold, the guest kit's state does not fit these options (${e.message})`);
-    guest = await bootGuestWith(config, { timeout, ...boot });
+    guest = await bootGuestWith(config, { timeoutMs: bootTimeoutMs, ...boot });
   }
   const imagePath = typeof imageInput === "string" ? imageInput : imageInput instanceof URL ? fileURLToPath(imageInput) : undefined;
   return Object.assign(guest, {

@@ -55,9 +55,9 @@ export class Namespace {
 
   constructor(readonly nsid: number, o: NamespaceOptions, serial: string) {
     this.backend = o.backend;
-    this.initialBlockSize = o.logical_block_size ?? 512;
+    this.initialBlockSize = o.logicalBlockSize ?? 512;
     const lbaf = LBA_FORMATS.findIndex((f) => f.size === this.initialBlockSize);
-    if (lbaf < 0) throw new Error(`nvme: namespace ${nsid}: logical_block_size must be 512 or 4096`);
+    if (lbaf < 0) throw new Error(`nvme: namespace ${nsid}: logicalBlockSize must be 512 or 4096`);
     if (!this.formatUsable(lbaf)) {
       throw new Error(`nvme: namespace ${nsid}: disk size ${o.backend.byteLength} is not a positive multiple of ${this.initialBlockSize}`);
     }

@@ -2,10 +2,11 @@
 // capacity is left for the guest to allocate, and which NSIDs changed since the host last read
 // the Changed Namespace List. Namespaces the host supplies (options, addNamespace) bring their
 // own backends and capacity; namespaces the guest creates (Namespace Management) draw on
-// `guest_capacity` and get a backend from `createBackend` (default: a memory disk).
+// `guestCapacity` and get a backend from `createBackend` (default: a memory disk).
 
 import type { BlockBackend } from "../backends/block-backend.ts";
 import { MemoryBackend } from "../backends/memory.ts";
+import { withOldResultNames } from "../backends/option-names.ts";
 import { Namespace } from "./namespace.ts";
 import type { NamespaceOptions } from "./options.ts";
 
@@ -25,7 +26,9 @@ export interface NamespaceEntry {
 export interface NamespaceInfo {
   nsid: number;
   bytes: number;
-  logical_block_size: number;
+  logicalBlockSize: number;
+  /** @deprecated Use logicalBlockSize (this one warns once and goes in the next release). */
+  readonly logical_block_size: number;
   attached: boolean;
   /** Who made it: the host (options, addNamespace) or the guest (Namespace Management). */
   origin: NamespaceOrigin;
@@ -113,7 +116,7 @@ export class NamespaceTable {
     if (nsid === 0) return "no-nsid";
     const made = this.makeBackend(nsid, bytes);
     const place = (backend: BlockBackend): void => {
-      const ns = new Namespace(nsid, { backend, logical_block_size: blockSize as 512 | 4096 }, this.serial);
+      const ns = new Namespace(nsid, { backend, logicalBlockSize: blockSize as 512 | 4096 }, this.serial);
       if (ns.blocks !== blocks) throw new Error(`createBackend gave namespace ${nsid} ${backend.byteLength} bytes, not ${bytes}`);
       this.slots[nsid - 1] = { ns, origin: "guest", attached: false };
     };
@@ -163,14 +166,13 @@ export class NamespaceTable {
   }
 
   info(): NamespaceInfo[] {
-    return this.entries().map((e) => ({
-      nsid: e.ns.nsid,
-      bytes: e.ns.blocks * e.ns.blockSize,
-      logical_block_size: e.ns.blockSize,
-      attached: e.attached,
-      origin: e.origin,
-      backend: e.ns.backend,
-    }));
+    return this.entries().map((e) =>
+      withOldResultNames(
+        "namespaceInfo",
+        { nsid: e.ns.nsid, bytes: e.ns.blocks * e.ns.blockSize, logicalBlockSize: e.ns.blockSize, attached: e.attached, origin: e.origin, backend: e.ns.backend } as NamespaceInfo,
+        "namespaces()",
+      ),
+    );
   }
 
   /** Puts an entry back as a snapshot had it (restore; the caller checked it). */

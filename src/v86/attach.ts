@@ -6,26 +6,30 @@
 //     emulator.run();
 //   });
 //
-// Options are named like QEMU's `-device nvme` properties where they overlap (serial,
-// max_ioqpairs, mdts, logical_block_size, drive as namespace 1, ...) plus the PCI placement
-// (slot, bar_address, vendor_id, device_id, ...); everything else goes to the controller.
+// Options: the controller's (serial, maxIoQueuePairs, mdts, ...), `drive` as namespace 1 or
+// `namespaces`, and the PCI placement (slot, barAddress, vendorId, deviceId, ...). QEMU's
+// `-device nvme` property names are accepted where they are the same option (max_ioqpairs,
+// logical_block_size, dbcs); the table is src/backends/option-names.ts.
 // Save/restore: emulator.save_state() includes the controller; restore with
 // emulator.restore_state() after attaching (not with V86's initial_state option).
 
 import type { BlockBackend } from "../backends/block-backend.ts";
 import { NvmeController } from "../controller/controller.ts";
-import type { NamespaceOptions, NvmeOptions } from "../state/options.ts";
+import { normalizeNvmeOptionNames, type NamespaceOptions, type NvmeOptions } from "../state/options.ts";
+import { normalizeOptionNames } from "../backends/option-names.ts";
 import { DEFAULT_VENDOR_ID } from "../pci/config-space.ts";
 import type { PlacementOptions } from "./attachment.ts";
 import { NvmeAttachment } from "./attachment.ts";
 import type { V86Emulator } from "./v86-types.ts";
 
-export interface AttachNvmeOptions extends PlacementOptions, Omit<NvmeOptions, "namespaces" | "name" | "vendor_id" | "subsystem_vendor_id"> {
+export interface AttachNvmeOptions extends PlacementOptions, Omit<NvmeOptions, "namespaces" | "name" | "vendorId" | "subsystemVendorId" | "vendor_id" | "subsystem_vendor_id"> {
   /** The namespaces, in nsid order. */
   namespaces?: NamespaceOptions[];
   /** QEMU's drive=: a single namespace 1 on this backend. */
   drive?: BlockBackend;
-  /** Block size of `drive`, and the default for namespaces that give none (QEMU: logical_block_size). */
+  /** Block size of `drive`, and the default for namespaces that give none. QEMU: logical_block_size. */
+  logicalBlockSize?: 512 | 4096;
+  /** QEMU's name for logicalBlockSize. */
   logical_block_size?: 512 | 4096;
 }
 
@@ -33,35 +37,39 @@ export interface AttachNvmeOptions extends PlacementOptions, Omit<NvmeOptions, "
 export type NvmeV86 = NvmeAttachment<NvmeController> & Pick<NvmeController, "addNamespace" | "removeNamespace" | "namespaces">;
 
 export async function attachNvme(emulator: unknown, options: AttachNvmeOptions): Promise<NvmeV86> {
+  const named = options && typeof options === "object" ? normalizeNvmeOptionNames(options, "attachNvme") : options;
   const {
-    slot: _slot, bar_address: _bar, device_id: _did, subsystem_id: _sid, revision: _rev, log: _log,
-    drive, logical_block_size, namespaces, ...controllerOptions
-  } = options;
-  const lbs = logical_block_size;
+    slot: _slot, barAddress: _bar, deviceId: _did, subsystemId: _sid, revision: _rev, log: _log,
+    drive, logicalBlockSize, namespaces, ...controllerOptions
+  } = named ?? {};
+  const lbs = logicalBlockSize;
   const ns = namespaces
-    ? namespaces.map((n) => ({ ...n, logical_block_size: n.logical_block_size ?? lbs }))
+    ? namespaces.map((n) => ({ ...n, logicalBlockSize: n.logicalBlockSize ?? lbs }))
     : drive
-      ? [{ backend: drive, logical_block_size: lbs }]
+      ? [{ backend: drive, logicalBlockSize: lbs }]
       : undefined;
   if (!ns || ns.length === 0) throw new Error("attachNvme: give `drive` or `namespaces`");
   // The PCI ids and the Identify Controller VID/SSVID are the same numbers on real parts.
-  const vendor = options.vendor_id ?? DEFAULT_VENDOR_ID;
-  const placement: PlacementOptions = { ...options, vendor_id: vendor };
+  const vendor = named.vendorId ?? DEFAULT_VENDOR_ID;
+  const placement: PlacementOptions = { ...named, vendorId: vendor };
   const attachment = new NvmeAttachment<NvmeController>(emulator as V86Emulator, placement);
   const controller = await NvmeController.create(
     {
       ...controllerOptions,
       name: attachment.name,
       namespaces: ns,
-      vendor_id: vendor,
-      subsystem_vendor_id: options.subsystem_vendor_id ?? vendor,
+      vendorId: vendor,
+      subsystemVendorId: named.subsystemVendorId ?? vendor,
     },
     attachment.guestRam(),
     attachment.host,
   );
   const plugged = attachment.plug(controller);
   return Object.assign(plugged, {
-    addNamespace: (o: Parameters<NvmeController["addNamespace"]>[0]) => controller.addNamespace({ ...o, logical_block_size: o.logical_block_size ?? lbs }),
+    addNamespace: (o: Parameters<NvmeController["addNamespace"]>[0]) => {
+      const n = normalizeOptionNames("namespace", o, "addNamespace");
+      return controller.addNamespace({ ...n, logicalBlockSize: n.logicalBlockSize ?? lbs });
+    },
     removeNamespace: (nsid: number) => controller.removeNamespace(nsid),
     namespaces: () => controller.namespaces(),
   });

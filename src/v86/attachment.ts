@@ -28,6 +28,7 @@ import { PCI_COMMAND_BUS_MASTER } from "../pci/config-space.ts";
 import type { LogLevel } from "../state/context.ts";
 import type { ControllerHost, GuestRam } from "../controller/controller.ts";
 import { consoleLog } from "../backends/log.ts";
+import { normalizeOptionNames } from "../backends/option-names.ts";
 import { TESTED_V86_VERSION, V86_PARTS, type V86Cpu, type V86Emulator } from "./v86-types.ts";
 
 /** What the controller gets from the emulator: its ControllerHost with every hook present. */
@@ -47,20 +48,36 @@ export interface AttachableDevice extends MmioTarget {
   readonly counters: Record<string, number>;
 }
 
-export interface PlacementOptions {
+export interface PlacementOptions extends DeprecatedPlacementOptions {
   /** Device name for logs, bus events and the save-state entry (default "nvme0"). */
   name?: string;
   /** PCI device number on bus 0 (default 4: INTA routes to IRQ 11, shared with nothing). */
   slot?: number;
   /** Fixed guest-physical BAR0 address, 128 KiB aligned (default 0xF0000000). */
-  bar_address?: number;
-  vendor_id?: number;
-  device_id?: number;
-  subsystem_vendor_id?: number;
-  subsystem_id?: number;
+  barAddress?: number;
+  /** PCI vendor ID, also Identify Controller's VID (default 0x1D1D). */
+  vendorId?: number;
+  deviceId?: number;
+  /** PCI subsystem vendor ID, also Identify Controller's SSVID (default: vendorId). */
+  subsystemVendorId?: number;
+  subsystemId?: number;
   revision?: number;
   /** Where messages go (default: console). */
   log?: (level: LogLevel, msg: string) => void;
+}
+
+/** The names of 0.1: they work until the next release, with a deprecation notice (option-names.ts). */
+export interface DeprecatedPlacementOptions {
+  /** @deprecated Use barAddress. */
+  bar_address?: number;
+  /** @deprecated Use vendorId. */
+  vendor_id?: number;
+  /** @deprecated Use deviceId. */
+  device_id?: number;
+  /** @deprecated Use subsystemVendorId. */
+  subsystem_vendor_id?: number;
+  /** @deprecated Use subsystemId. */
+  subsystem_id?: number;
 }
 
 export interface AdapterCounters extends IntxCounters, MmioCounters {
@@ -125,7 +142,7 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
     }
     this.emulator = emulator;
     this.cpu = cpu;
-    this.options = options;
+    this.options = normalizeOptionNames("controller", options, "attachNvme");
     this.name = options.name ?? "nvme0";
     this.logFn = options.log ?? consoleLog;
     this.counters = {
@@ -172,7 +189,7 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
   plug(device: D): this {
     if (this.device) throw new Error(`${this.name}: already plugged`);
     const o = this.options;
-    const bar0Address = o.bar_address ?? DEFAULT_BAR_ADDRESS;
+    const bar0Address = o.barAddress ?? DEFAULT_BAR_ADDRESS;
     const { pciId, space } = registerNvmeFunction(
       this.cpu,
       {
@@ -180,10 +197,10 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
         slot: o.slot ?? DEFAULT_SLOT,
         bar0Address,
         bar0Size: device.bar0Size,
-        vendorId: o.vendor_id,
-        deviceId: o.device_id,
-        subsystemVendorId: o.subsystem_vendor_id,
-        subsystemId: o.subsystem_id,
+        vendorId: o.vendorId,
+        deviceId: o.deviceId,
+        subsystemVendorId: o.subsystemVendorId,
+        subsystemId: o.subsystemId,
         revision: o.revision,
       },
       // Linux writes its own address into BAR0 on every boot: said once, at debug level.

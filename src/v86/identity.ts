@@ -2,6 +2,8 @@
 // memory size and the controller configuration. Restoring into a guest with another image would
 // leave the guest's page cache and file system state describing bytes that are not there.
 
+import { canonicalOptionNames } from "../backends/option-names.ts";
+
 /** What a snapshot was taken of; a restore or resume compares it field by field. */
 export interface SnapshotIdentity {
   imageId: string;
@@ -55,10 +57,33 @@ function canonical(v: unknown): unknown {
   return out;
 }
 
-/** The controller options as canonical JSON: sorted keys, backends as their sizes, no functions or hot-path wasm. */
+/** `o` (controller options) with aliases and old names renamed silently (option-names.ts), its namespaces too. */
+function newNames(o: Record<string, unknown>): Record<string, unknown> {
+  const out = canonicalOptionNames("controller", o);
+  if (Array.isArray(out.namespaces)) {
+    out.namespaces = out.namespaces.map((n: unknown) => (n && typeof n === "object" ? canonicalOptionNames("namespace", n as Record<string, unknown>) : n));
+  }
+  return out;
+}
+
+/**
+ * The controller options as canonical JSON: the names of option-names.ts (an alias or an old name
+ * gives the same key as the name), sorted keys, backends as their sizes, no functions or
+ * hot-path wasm.
+ */
 export function nvmeConfigKey(options: object): string {
-  const { wasm: _wasm, log: _log, ...rest } = options as Record<string, unknown>;
+  const { wasm: _wasm, log: _log, ...rest } = newNames(options as Record<string, unknown>);
   return JSON.stringify(canonical(rest));
+}
+
+/** A recorded nvmeConfigKey under today's names (a state file of 0.1 keyed its options by their old names). */
+function currentKey(key: string): string {
+  try {
+    const o: unknown = JSON.parse(key);
+    return o && typeof o === "object" && !Array.isArray(o) ? nvmeConfigKey(o) : key;
+  } catch {
+    return key;
+  }
 }
 
 function mib(bytes: number): string {
@@ -71,7 +96,9 @@ export function mismatches(snap: SnapshotIdentity, here: SnapshotIdentity): stri
   if (snap.imageBytes !== here.imageBytes) out.push(`another disk size: ${snap.imageBytes} bytes (this guest's image: ${here.imageBytes} bytes)`);
   else if (snap.imageId !== here.imageId) out.push(`another image: id ${snap.imageId} (this guest's image: ${here.imageId})`);
   if (snap.memory !== here.memory) out.push(`another memory size: ${mib(snap.memory)} (this guest: ${mib(here.memory)})`);
-  if (snap.nvme !== here.nvme) out.push(`another controller configuration: ${describeDiff(snap.nvme, here.nvme)}`);
+  if (snap.nvme !== here.nvme && currentKey(snap.nvme) !== currentKey(here.nvme)) {
+    out.push(`another controller configuration: ${describeDiff(currentKey(snap.nvme), currentKey(here.nvme))}`);
+  }
   if (snap.ide !== here.ide) out.push(`${snap.ide ? "an" : "no"} IDE disk (this guest: ${here.ide ? "one" : "none"})`);
   return out;
 }

@@ -49,11 +49,11 @@ function checkPlacement(cpu: V86Cpu, p: PciFunctionPlacement): void {
     throw new Error(`${p.name}: PCI slot ${p.slot} is taken (v86 uses 0, 1, 5, 6, 7, 0x0a-0x0c, 0x12, 0x1e depending on its options)`);
   }
   if (p.bar0Address % MMAP_BLOCK_SIZE !== 0) {
-    throw new RangeError(`${p.name}: bar_address 0x${p.bar0Address.toString(16)} must be 128 KiB aligned (v86 maps MMIO in 128 KiB blocks)`);
+    throw new RangeError(`${p.name}: barAddress 0x${p.bar0Address.toString(16)} must be 128 KiB aligned (v86 maps MMIO in 128 KiB blocks)`);
   }
   const w = mmioWindow(p.bar0Address, p.bar0Size);
   const ramSize = cpu.memory_size[0];
-  if (w.start < ramSize) throw new RangeError(`${p.name}: bar_address 0x${w.start.toString(16)} lies inside guest RAM (${ramSize} bytes)`);
+  if (w.start < ramSize) throw new RangeError(`${p.name}: barAddress 0x${w.start.toString(16)} lies inside guest RAM (${ramSize} bytes)`);
   for (const [lo, hi, what] of RESERVED) {
     if (w.start < hi && w.start + w.size > lo) throw new RangeError(`${p.name}: BAR0 window overlaps ${what}`);
   }
