@@ -60,7 +60,7 @@ function checkConfig(config: GuestConfig, memory: number): void {
   if (config.initrd && memory < 64 * MIB) throw new RangeError("bootGuest: v86 places the initrd at 64 MiB: memory must be more than that");
 }
 
-/** The v86 releases v86-nvme works with (package.json's peer range). */
+/** The v86 releases v86-nvme works with (package.json's peer range; SUPPORTED_V86_RANGE in src/v86/v86-types.ts). */
 const SUPPORTED_V86 = ">=0.5.10 <0.6.0";
 
 /** An exception out of v86 itself, named with its version and what to do. */

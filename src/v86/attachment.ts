@@ -29,7 +29,7 @@ import type { LogLevel } from "../state/context.ts";
 import type { ControllerHost, GuestRam } from "../controller/controller.ts";
 import { consoleLog } from "../backends/log.ts";
 import { normalizeOptionNames } from "../backends/option-names.ts";
-import { TESTED_V86_VERSION, V86_PARTS, type V86Cpu, type V86Emulator } from "./v86-types.ts";
+import { SUPPORTED_V86_RANGE, TESTED_V86_VERSION, V86_PARTS, type V86Cpu, type V86Emulator } from "./v86-types.ts";
 
 /** What the controller gets from the emulator: its ControllerHost with every hook present. */
 export type DeviceHost = Required<ControllerHost>;
@@ -113,7 +113,7 @@ function checkV86(emulator: V86Emulator): V86Cpu {
   if (missing.length > 0) {
     throw new Error(
       `attachNvme: this v86 lacks what the NVMe adapter hooks: ${missing.join(", ")} ` +
-        `(v86-nvme is tested with v86 ${TESTED_V86_VERSION}; install that version)`,
+        `(v86-nvme works with v86 ${SUPPORTED_V86_RANGE} and is tested with v86 ${TESTED_V86_VERSION}; install one of those)`,
     );
   }
   return emulator.v86.cpu;

@@ -88,8 +88,15 @@ export interface V86Emulator {
   add_listener(name: string, fn: (value: unknown) => void): void;
 }
 
-/** The v86 release the adapter is tested with (package.json's peer dependency). */
+/** The v86 release the adapter is developed and tested with (package.json's devDependency). */
 export const TESTED_V86_VERSION = "0.5.462";
+
+/**
+ * The v86 releases the adapter works with: package.json's peer range (a unit test keeps them
+ * equal; src/guest/machine.ts says it too). Every 0.5 release tried boots the project's guest
+ * (scripts/try-v86.ts); npm run test:v86-oldest runs a Node guest test on the oldest.
+ */
+export const SUPPORTED_V86_RANGE = ">=0.5.10 <0.6.0";
 
 /**
  * Every member of a V86 object that the adapter uses, as a path from the object and what it must
