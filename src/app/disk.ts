@@ -218,7 +218,7 @@ export async function openChosenDisk(c: DiskChoice, file: File | undefined, on: 
       base,
       baseId: baseId(c),
       seed: c.copy ? "copy" : "overlay",
-      onprogress: (done, total) => on.progress("copy", `copying ${name} into browser storage`, done, total),
+      onProgress: (done, total) => on.progress("copy", `copying ${name} into browser storage`, done, total),
     });
   } catch (e) {
     if (baseError) throw baseError;

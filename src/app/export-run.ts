@@ -19,7 +19,7 @@ export async function runExport(disk: OpenDisk, progress: ProgressBars, started:
     const result = await exportDisk(disk.backend, {
       name: `${stem}-export.img`,
       signal: abort.signal,
-      onprogress: (done, total) => progress.show("export", label, done, total, () => abort.abort()),
+      onProgress: (done, total) => progress.show("export", label, done, total, () => abort.abort()),
       started,
     });
     const secs = ((performance.now() - t0) / 1000).toFixed(1);

@@ -18,16 +18,16 @@ interface SavePicker {
 export type ExportResult = "file" | "download" | "cancelled";
 
 /**
- * Exports `disk`. `onprogress(done, total)` after each chunk; `signal` cancels (resolves
+ * Exports `disk`. `onProgress(done, total)` after each chunk; `signal` cancels (resolves
  * "cancelled"; a file being written is discarded). `started` is called once the destination is
  * known and the bytes start to flow (the page pauses the guest then).
  */
 export async function exportDisk(
   disk: ReadSource,
-  o: { name: string; onprogress: (done: number, total: number) => void; signal: AbortSignal; started?: () => void },
+  o: { name: string; onProgress: (done: number, total: number) => void; signal: AbortSignal; started?: () => void },
 ): Promise<ExportResult> {
   const w = globalThis as unknown as SavePicker;
-  const stream = (): ReadableStream<Uint8Array> => exportStream(disk, { chunkSize: CHUNK, onprogress: o.onprogress });
+  const stream = (): ReadableStream<Uint8Array> => exportStream(disk, { chunkSize: CHUNK, onProgress: o.onProgress });
   if (typeof w.showSaveFilePicker === "function") {
     let handle;
     try {

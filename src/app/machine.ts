@@ -72,7 +72,7 @@ export function startMachine(inputs: MachineInputs, on: MachineEvents): V86 {
       const resume = inputs.resume;
       const nvme = await attachNvme(emulator, {
         drive: inputs.drive,
-        ...(resume ? RESUME_NVME_OPTIONS : { serial: DISK_SERIAL, doorbell_policy: inputs.doorbellPolicy }),
+        ...(resume ? RESUME_NVME_OPTIONS : { serial: DISK_SERIAL, doorbellPolicy: inputs.doorbellPolicy }),
         createBackend: inputs.createBackend,
         log: on.log,
       });

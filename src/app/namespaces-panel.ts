@@ -96,7 +96,7 @@ export class NamespacePanel {
     return (this.nvme()?.namespaces() ?? []).map((n) => ({
       nsid: n.nsid,
       bytes: n.bytes,
-      blockSize: n.logical_block_size,
+      blockSize: n.logicalBlockSize,
       attached: n.attached,
       origin: n.origin,
       backend: n.origin === "guest"

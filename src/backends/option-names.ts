@@ -127,10 +127,15 @@ export function normalizeOptionNames<T>(scope: OptionScope, options: T, where: s
   return (out ?? options) as T;
 }
 
+/** The name `key` stands for in `scope` (`key` itself when it is no alias). */
+export function optionName(scope: OptionScope, key: string): string {
+  return aliasOf(scope, key)?.entry.name ?? key;
+}
+
 /** `options` with the aliases of `scope` renamed, silently: for comparing what was recorded under old names. */
 export function canonicalOptionNames(scope: OptionScope, options: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(options)) out[aliasOf(scope, key)?.entry.name ?? key] = value;
+  for (const [key, value] of Object.entries(options)) out[optionName(scope, key)] = value;
   return out;
 }
 

@@ -18,9 +18,10 @@ import * as O from "../spec/opcodes.ts";
 import { checkRegisters, Registers, type RegisterHooks, type RegisterState } from "./registers.ts";
 import { plainFields, assignPlainFields, type PlainFields } from "./plain-fields.ts";
 import type { Device } from "./device.ts";
+import { optionName } from "../backends/option-names.ts";
 import { checkNamespaces, saveNamespaces, type SavedNamespaces } from "../state/namespaces.ts";
 
-/** The configuration a snapshot depends on, named like the options that set it. */
+/** The configuration a snapshot depends on, named like the options of 0.1 that set it (the snapshot format keeps these names). */
 export interface SnapshotConfig {
   max_ioqpairs: number;
   mqes: number;
@@ -67,7 +68,7 @@ function checkConfig(d: Device, saved: SnapshotConfig): void {
   for (const key of Object.keys(ours) as (keyof SnapshotConfig)[]) {
     const a = JSON.stringify(saved[key]);
     const b = JSON.stringify(ours[key]);
-    if (a !== b) throw new Error(`${d.name}: the snapshot was taken with ${key} ${a}, this controller has ${b}`);
+    if (a !== b) throw new Error(`${d.name}: the snapshot was taken with ${optionName("controller", key)} ${a}, this controller has ${b}`);
   }
 }
 
