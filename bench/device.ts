@@ -16,7 +16,7 @@ const DISK = 64 << 20;
 /** A driver with one I/O queue pair whose SQ slots hold prebuilt read commands. */
 async function setup(blocks: number, depth: number, shadow: boolean) {
   const disk = new MemoryBackend(DISK);
-  const d = await HostDriver.create({ namespaces: [{ backend: disk }], mdts: 7, doorbell_policy: "eager" }, 32 << 20);
+  const d = await HostDriver.create({ namespaces: [{ backend: disk }], mdts: 7, doorbellPolicy: "eager" }, 32 << 20);
   await d.bringUp({ queueSize: 256, shadow });
   // An emulator's host does constant work per call; the test host's recording would be measured instead.
   d.host.markDirty = () => {};

@@ -21,7 +21,7 @@ for (const mib of sizes) {
     bios: join(ROOT, "public/bios/bios-256k.bin"),
     vgaBios: join(ROOT, "public/bios/vgabios-stdvga.bin"),
     memory: mib << 20,
-  }, { timeout: 300_000 });
+  }, { timeoutMs: 300_000 });
   await guest.exec("nvme list >/dev/null; sync");
   const snapMs: number[] = [];
   let snap = await guest.snapshot();

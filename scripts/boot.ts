@@ -129,15 +129,15 @@ async function main(): Promise<void> {
           });
         },
       },
-      { timeout: args.timeout * 1000, readyWhen: (s) => (until?.test(s.text()) ?? false) || s.text().includes(PROMPT) },
+      { timeoutMs: args.timeout * 1000, readyWhen: (s) => (until?.test(s.text()) ?? false) || s.text().includes(PROMPT) },
     );
     const serial = guest.serial;
-    const matched = until ? serial.waitFor(until, { timeout: remaining() }).then(() => "until" as const) : new Promise<never>(() => {});
+    const matched = until ? serial.waitFor(until, { timeoutMs: remaining() }).then(() => "until" as const) : new Promise<never>(() => {});
     const sends = (async () => {
       for (const cmd of args.send) {
         const from = serial.text().length;
         serial.send(`${cmd}\n`);
-        await serial.waitFor(PROMPT, { from, timeout: remaining() });
+        await serial.waitFor(PROMPT, { from, timeoutMs: remaining() });
       }
       return "sent" as const;
     })();

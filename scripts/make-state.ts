@@ -54,7 +54,7 @@ if (!(timeout > 0)) fail("--timeout is seconds");
 const t0 = performance.now();
 const guest = await bootGuest(
   { image: values.image, bios: values.bios, vgaBios: values["vga-bios"], memory: memory === undefined ? undefined : memory << 20, prompt: values.prompt, state: false },
-  { timeout: timeout * 1000 },
+  { timeoutMs: timeout * 1000 },
 );
 try {
   const saved = await guest.saveState(values.out, { level: Number(values.level) });

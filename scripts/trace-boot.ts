@@ -62,7 +62,7 @@ MemoryBackend.prototype.tryRead = function (offset, dst) {
 const started = performance.now();
 const guest = await bootGuest(
   { image: bytes, bios: join(ROOT, "public/bios/bios-256k.bin"), vgaBios: join(ROOT, "public/bios/vgabios-stdvga.bin") },
-  { timeout: args.timeout * 1000 },
+  { timeoutMs: args.timeout * 1000 },
 );
 const seconds = ((performance.now() - started) / 1000).toFixed(1);
 await guest.stop();

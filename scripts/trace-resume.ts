@@ -70,7 +70,7 @@ await new Promise((r) => setTimeout(r, 2000)); // whatever the guest does on its
 const steps: string[] = [`idle 2 s: ${(recorder.bytes / 1024).toFixed(0)} KiB`];
 for (const cmd of COMMANDS) {
   const before = recorder.bytes;
-  const r = await guest.exec(cmd, { timeout: 60_000 });
+  const r = await guest.exec(cmd, { timeoutMs: 60_000 });
   if (r.exitCode !== 0) process.stderr.write(`trace-resume: \`${cmd}\` exited ${r.exitCode}\n`);
   steps.push(`${cmd}: ${((recorder.bytes - before) / 1024).toFixed(0)} KiB`);
 }

@@ -97,7 +97,7 @@ async function main(): Promise<number> {
         },
       },
       {
-        timeout: args.timeout * 1000,
+        timeoutMs: args.timeout * 1000,
         readyWhen: (serial) => {
           const t = serial.text();
           return t.includes(ROOT_READY) && t.lastIndexOf(PROMPT) > t.indexOf(ROOT_READY);
@@ -107,7 +107,7 @@ async function main(): Promise<number> {
     guest = await Promise.race([boot, uncaught]);
     result.bootMs = Math.round(guest.bootMs);
     const t0 = performance.now();
-    const r = await Promise.race([guest.exec("nvme list", { timeout: 60_000 }), uncaught]);
+    const r = await Promise.race([guest.exec("nvme list", { timeoutMs: 60_000 }), uncaught]);
     result.execMs = Math.round(performance.now() - t0);
     const line = r.stdout.split("\n").find((l) => l.startsWith("/dev/nvme0n1"));
     result.nvmeList = line?.replace(/\s+/g, " ").trim();

@@ -7,7 +7,7 @@ import * as O from "../src/spec/opcodes.ts";
 describe("Abort", () => {
   it("aborts an in-flight read and a parked AER; reports commands it cannot find", async () => {
     const disk = new DeferredBackend(1 << 20);
-    const d = await HostDriver.create({ namespaces: [{ backend: disk }], doorbell_policy: "eager" });
+    const d = await HostDriver.create({ namespaces: [{ backend: disk }], doorbellPolicy: "eager" });
     await d.bringUp();
     const [p1] = d.buffer(4096);
     const read = d.submit(1, { opcode: O.IO_READ, nsid: 1, prp1: p1, cdw12: 7 });

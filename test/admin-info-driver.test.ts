@@ -20,7 +20,7 @@ function options(o: Partial<NvmeOptions> = {}): NvmeOptions {
     serial: "E2E0001",
     namespaces: [
       { backend: new MemoryBackend(1 << 20) },
-      { backend: new MemoryBackend(2 << 20), logical_block_size: 4096 },
+      { backend: new MemoryBackend(2 << 20), logicalBlockSize: 4096 },
     ],
     ...o,
   };
@@ -105,7 +105,7 @@ describe("admin information end to end", () => {
   });
 
   it("answers Number of Queues, the effects log and the firmware log", async () => {
-    const d = await up({ max_ioqpairs: 4 });
+    const d = await up({ maxIoQueuePairs: 4 });
     expect((await getFeature(d, F.FID_NUMBER_OF_QUEUES)).dw0).toBe(0); // bringUp asked for 1 pair
     expect((await d.setNumQueues(2)).status).toBe(S.SCT_GENERIC | S.SC_COMMAND_SEQUENCE_ERROR | S.STATUS_DNR);
     const [c, eff] = await getLog(d, LOG.LID_CMD_EFFECTS, 4096, { nsid: 0 });

@@ -79,7 +79,7 @@ class TestDevice implements HandlerContext {
 }
 
 async function device(o: Partial<NvmeOptions> = {}, backends: BlockBackend[] = [new MemoryBackend(1 << 20)], bs: 512 | 4096 = 512): Promise<TestDevice> {
-  const opts: NvmeOptions = { ...o, namespaces: backends.map((backend) => ({ backend, logical_block_size: bs })) };
+  const opts: NvmeOptions = { ...o, namespaces: backends.map((backend) => ({ backend, logicalBlockSize: bs })) };
   const config = normalizeOptions(opts);
   const mem = new GuestMemory(1 << 20, 65536, 65536);
   const hp = await HotPath.create(mem);
@@ -106,7 +106,7 @@ const ascii = (b: Uint8Array, off: number, len: number): string => String.fromCh
 
 describe("Identify", () => {
   it("describes the controller the way Linux and nvme-cli read it", async () => {
-    const dev = await device({ serial: "SER1", model: "Model X", firmware: "2.1", vendor_id: 0x1234, subsystem_vendor_id: 0x5678, mdts: 5, volatile_write_cache: true });
+    const dev = await device({ serial: "SER1", model: "Model X", firmware: "2.1", vendorId: 0x1234, subsystemVendorId: 0x5678, mdts: 5, volatileWriteCache: true });
     const [s, d] = fetch(dev, identify, { cdw10: I.CNS_CONTROLLER });
     expect(s).toBe(0);
     const v = dv(d);
@@ -142,7 +142,7 @@ describe("Identify", () => {
   });
 
   it("leaves out what is not configured: shadow doorbells, write cache", async () => {
-    const dev = await device({ shadow_doorbells: false, volatile_write_cache: false });
+    const dev = await device({ shadowDoorbells: false, volatileWriteCache: false });
     const [, d] = fetch(dev, identify, { cdw10: I.CNS_CONTROLLER });
     expect(dv(d).getUint16(I.IDC_OACS, true)).toBe(I.OACS_FORMAT | I.OACS_NS_MGMT);
     expect(d[I.IDC_VWC]).toBe(0);
@@ -235,7 +235,7 @@ function setF(dev: TestDevice, fid: number, cdw11: number, f: Partial<Command> =
 describe("Get/Set Features", () => {
   let dev: TestDevice;
   beforeEach(async () => {
-    dev = await device({ max_ioqpairs: 8, volatile_write_cache: true });
+    dev = await device({ maxIoQueuePairs: 8, volatileWriteCache: true });
   });
 
   it("reports defaults, and saved = default, and capabilities", () => {
@@ -308,7 +308,7 @@ describe("Get/Set Features", () => {
   });
 
   it("has no write cache feature without a cache", async () => {
-    const plain = await device({ volatile_write_cache: false });
+    const plain = await device({ volatileWriteCache: false });
     expect(getF(plain, F.FID_VOLATILE_WRITE_CACHE)[0]).toBe(INVALID_FIELD);
     expect(setF(plain, F.FID_VOLATILE_WRITE_CACHE, 1)[0]).toBe(INVALID_FIELD);
     expect(plain.features.writeCacheEnabled).toBe(false);
@@ -323,7 +323,7 @@ describe("Get/Set Features", () => {
         return new Promise<void>((r) => (release = r));
       },
     });
-    const d = await device({ volatile_write_cache: true }, [slow, slow]);
+    const d = await device({ volatileWriteCache: true }, [slow, slow]);
     expect(setF(d, F.FID_VOLATILE_WRITE_CACHE, 1)[0]).toBe(0);
     expect(flushes).toBe(0);
     expect(setF(d, F.FID_VOLATILE_WRITE_CACHE, 0)[0]).toBe(LATER);

@@ -8,7 +8,7 @@ import { HostDriver } from "./driver/host-driver.ts";
 
 describe("coalescing and an idle host", () => {
   it("idle() signals an interrupt held back for aggregation time; nothing is due after it", async () => {
-    const d = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(1 << 20) }], doorbell_policy: "eager" });
+    const d = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(1 << 20) }], doorbellPolicy: "eager" });
     await d.bringUp();
     await d.admin({ opcode: O.ADMIN_SET_FEATURES, cdw10: 0x08, cdw11: (50 << 8) | 7 }); // THR 8 entries, TIME 5 ms
     const t0 = performance.now();
@@ -27,7 +27,7 @@ describe("coalescing and an idle host", () => {
   });
 
   it("holds nothing back on the admin queue, so idle() has nothing to release there", async () => {
-    const d = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(1 << 20) }], doorbell_policy: "eager" });
+    const d = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(1 << 20) }], doorbellPolicy: "eager" });
     await d.bringUp();
     await d.admin({ opcode: O.ADMIN_SET_FEATURES, cdw10: 0x08, cdw11: (50 << 8) | 7 }); // THR 8 entries, TIME 5 ms
     const t0 = performance.now();

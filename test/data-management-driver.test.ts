@@ -77,7 +77,7 @@ function bytesOf(disk: MemoryBackend, offset: number, length: number): Uint8Arra
 
 describe("Identify for formats and data management", () => {
   it("advertises two LBA formats, Format NVM, Sanitize block erase, Verify, Copy and Write Uncorrectable", async () => {
-    const d = await ready([{ backend: new MemoryBackend(MiB), logical_block_size: 4096 }]);
+    const d = await ready([{ backend: new MemoryBackend(MiB), logicalBlockSize: 4096 }]);
     const [c] = await d.identify(I.CNS_CONTROLLER);
     const cv = new DataView(c.buffer, c.byteOffset);
     expect(cv.getUint16(I.IDC_OACS, true) & I.OACS_FORMAT).toBe(I.OACS_FORMAT);

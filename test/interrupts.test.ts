@@ -7,7 +7,7 @@ import * as R from "../src/spec/registers.ts";
 import * as O from "../src/spec/opcodes.ts";
 
 // Eager polling: every submission is served while the doorbell write runs.
-const make = () => HostDriver.create({ namespaces: [{ backend: new MemoryBackend(1 << 20) }], doorbell_policy: "eager" });
+const make = () => HostDriver.create({ namespaces: [{ backend: new MemoryBackend(1 << 20) }], doorbellPolicy: "eager" });
 
 describe("interrupts", () => {
   for (const shadow of [false, true]) {

@@ -10,7 +10,7 @@ const sc = (s: number) => s & 0x7ff;
 
 async function ready(blockSize: 512 | 4096 = 512) {
   const disk = new MemoryBackend(1 << 20);
-  const d = await HostDriver.create({ namespaces: [{ backend: disk, logical_block_size: blockSize }, { backend: new MemoryBackend(64 * 4096), logical_block_size: 4096 }], mdts: 5 }, 8 << 20);
+  const d = await HostDriver.create({ namespaces: [{ backend: disk, logicalBlockSize: blockSize }, { backend: new MemoryBackend(64 * 4096), logicalBlockSize: 4096 }], mdts: 5 }, 8 << 20);
   await d.bringUp({ pairs: 1 });
   return { d, disk };
 }

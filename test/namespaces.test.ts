@@ -21,7 +21,7 @@ const INVALID_NS = sc(S.SCT_GENERIC, S.SC_INVALID_NAMESPACE);
 const cs = (code: number) => sc(S.SCT_COMMAND_SPECIFIC, code);
 
 async function up(o: Partial<NvmeOptions> = {}): Promise<HostDriver> {
-  const d = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(MiB) }], guest_capacity: 8 * MiB, ...o }, 16 << 20);
+  const d = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(MiB) }], guestCapacity: 8 * MiB, ...o }, 16 << 20);
   await d.bringUp();
   return d;
 }
@@ -266,7 +266,7 @@ describe("host addNamespace / removeNamespace", () => {
     const d = await up();
     const aer = await armNotice(d);
     const image = MemoryBackend.fromBuffer(pattern(2 * MiB, 3));
-    const nsid = d.ctrl.addNamespace({ backend: image, logical_block_size: 4096 });
+    const nsid = d.ctrl.addNamespace({ backend: image, logicalBlockSize: 4096 });
     expect(nsid).toBe(2);
     await ticks(d);
     expect(d.reap(0).map((c) => [c.cid, c.dw0])).toEqual([[aer, NOTICE_DW0]]);
@@ -275,7 +275,7 @@ describe("host addNamespace / removeNamespace", () => {
     expect([c.status, same(back, pattern(2 * MiB, 3).subarray(4096, 8192))]).toEqual([0, true]);
     // Host namespaces add their size to TNVMCAP, not to what the guest allocated.
     expect(await capacity(d)).toMatchObject({ total: 11 * MiB, free: 8 * MiB });
-    expect(d.ctrl.namespaces().map((n) => [n.nsid, n.bytes, n.logical_block_size, n.attached, n.origin])).toEqual([[1, MiB, 512, true, "host"], [2, 2 * MiB, 4096, true, "host"]]);
+    expect(d.ctrl.namespaces().map((n) => [n.nsid, n.bytes, n.logicalBlockSize, n.attached, n.origin])).toEqual([[1, MiB, 512, true, "host"], [2, 2 * MiB, 4096, true, "host"]]);
     d.submit(0, { opcode: O.ADMIN_ASYNC_EVENT_REQUEST });
     expect(await d.ctrl.removeNamespace(nsid)).toBe(image);
     await ticks(d);
@@ -368,7 +368,7 @@ describe("the namespace table in snapshots", () => {
     const [c] = await d.read(1, nsid, 0, 1);
     expect(c.status).toBe(0);
     // A controller without the guest's namespace cannot take it: its data is not in the snapshot.
-    const fresh = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(MiB) }], guest_capacity: 8 * MiB }, 16 << 20);
+    const fresh = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(MiB) }], guestCapacity: 8 * MiB }, 16 << 20);
     expect(() => fresh.ctrl.restoreState(saved)).toThrow(/snapshot has namespace 2 \(32768 bytes in 512-byte blocks, made by the guest\), this controller has none/);
     // A host namespace the snapshot lacks is refused, not dropped.
     fresh.ctrl.addNamespace({ backend: new MemoryBackend(MiB), nsid: 3 });

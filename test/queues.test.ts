@@ -4,12 +4,12 @@ import { HostDriver } from "./driver/host-driver.ts";
 import { MemoryBackend } from "../src/backends/memory.ts";
 import * as O from "../src/spec/opcodes.ts";
 
-const make = (o: object = {}) => HostDriver.create({ namespaces: [{ backend: new MemoryBackend(1 << 20) }], mqes: 256, ...o });
+const make = (o: object = {}) => HostDriver.create({ namespaces: [{ backend: new MemoryBackend(1 << 20) }], maxQueueEntries: 256, ...o });
 const sc = (status: number) => status & 0x7ff; // SCT and SC, without DNR/More
 
 describe("queue creation and deletion", () => {
   it("checks ids, sizes, CQ references and contiguity", async () => {
-    const d = await make({ max_ioqpairs: 4 });
+    const d = await make({ maxIoQueuePairs: 4 });
     d.enable();
     await d.setNumQueues(4);
     expect(sc((await d.createCq(0, 16)).status)).toBe(0x101); // admin id: Invalid Queue Identifier
@@ -49,13 +49,13 @@ describe("queue creation and deletion", () => {
   });
 
   it("rejects Number of Queues changes once I/O queues exist and 0xFFFF requests", async () => {
-    const d = await make({ max_ioqpairs: 8 });
+    const d = await make({ maxIoQueuePairs: 8 });
     d.enable();
     const all = await d.admin({ opcode: O.ADMIN_SET_FEATURES, cdw10: 0x07, cdw11: 0xffff });
     expect(sc(all.status)).toBe(0x002);
     const c = await d.setNumQueues(32);
     expect(c.status).toBe(0);
-    expect(c.dw0).toBe((7 << 16) | 7); // capped at max_ioqpairs, 0's based
+    expect(c.dw0).toBe((7 << 16) | 7); // capped at maxIoQueuePairs, 0's based
     await d.createCq(1, 16);
     expect(sc((await d.setNumQueues(2)).status)).toBe(0x00c); // Command Sequence Error
   });

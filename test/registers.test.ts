@@ -6,7 +6,7 @@ import * as R from "../src/spec/registers.ts";
 import * as O from "../src/spec/opcodes.ts";
 import { hotPathOf } from "../src/controller/controller.ts";
 
-const make = () => HostDriver.create({ namespaces: [{ backend: new MemoryBackend(1 << 20) }], mqes: 1024 });
+const make = () => HostDriver.create({ namespaces: [{ backend: new MemoryBackend(1 << 20) }], maxQueueEntries: 1024 });
 
 describe("controller registers", () => {
   it("advertises CAP and VS as a 1.4 controller with contiguous queues and DSTRD 0", async () => {

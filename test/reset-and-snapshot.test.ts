@@ -100,12 +100,12 @@ describe("snapshots", () => {
     const d = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(1 << 20) }] });
     await d.bringUp({ pairs: 2 });
     const state = structuredClone(d.ctrl.saveState());
-    const ns = (bytes: number, lbs: 512 | 4096 = 512) => ({ backend: new MemoryBackend(bytes), logical_block_size: lbs });
+    const ns = (bytes: number, lbs: 512 | 4096 = 512) => ({ backend: new MemoryBackend(bytes), logicalBlockSize: lbs });
     const cases: [string, NvmeOptions][] = [
-      ["max_ioqpairs", { namespaces: [ns(1 << 20)], max_ioqpairs: 4 }],
-      ["mqes", { namespaces: [ns(1 << 20)], mqes: 256 }],
+      ["maxIoQueuePairs", { namespaces: [ns(1 << 20)], maxIoQueuePairs: 4 }],
+      ["maxQueueEntries", { namespaces: [ns(1 << 20)], maxQueueEntries: 256 }],
       ["mdts", { namespaces: [ns(1 << 20)], mdts: 5 }],
-      ["shadow_doorbells", { namespaces: [ns(1 << 20)], shadow_doorbells: false }],
+      ["shadowDoorbells", { namespaces: [ns(1 << 20)], shadowDoorbells: false }],
     ];
     for (const [field, options] of cases) {
       const other = await NvmeController.create(options, d.mem, d.host);
@@ -122,7 +122,7 @@ describe("snapshots", () => {
       expect(() => other.restoreState(state)).toThrow(message);
     }
     // Run-time choices are not part of it: another name and doorbell policy restore fine.
-    const same = await NvmeController.create({ namespaces: [ns(1 << 20)], name: "nvme1", doorbell_policy: "eager" }, d.mem, d.host);
+    const same = await NvmeController.create({ namespaces: [ns(1 << 20)], name: "nvme1", doorbellPolicy: "eager" }, d.mem, d.host);
     d.ctrl.reset();
     same.restoreState(state);
     d.ctrl = same;

@@ -21,7 +21,7 @@ import { ARB_AB_NO_LIMIT } from "../src/spec/features.ts";
 const RESETS = ["controller reset", "NVM subsystem reset", "PCI reset / reboot", "power cycle"] as const;
 type Reset = (typeof RESETS)[number];
 
-const make = () => HostDriver.create({ namespaces: [{ backend: new MemoryBackend(1 << 20) }], mqes: 1024 });
+const make = () => HostDriver.create({ namespaces: [{ backend: new MemoryBackend(1 << 20) }], maxQueueEntries: 1024 });
 
 /** A controller holding state everywhere, before the reset. */
 async function busy(): Promise<HostDriver> {

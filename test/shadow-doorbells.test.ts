@@ -7,7 +7,7 @@ import { MemoryBackend } from "../src/backends/memory.ts";
 import * as O from "../src/spec/opcodes.ts";
 
 async function device(policy: "eager" | "awake" = "awake", batch = 0) {
-  return HostDriver.create({ name: "nvme7", namespaces: [{ backend: new MemoryBackend(1 << 20) }], doorbell_policy: policy, doorbell_batch: batch });
+  return HostDriver.create({ name: "nvme7", namespaces: [{ backend: new MemoryBackend(1 << 20) }], doorbellPolicy: policy, doorbellBatch: batch });
 }
 
 describe("shadow doorbells", () => {
@@ -97,8 +97,8 @@ describe("shadow doorbells", () => {
     expect(d.reap(1)).toHaveLength(1);
   });
 
-  it("keeps a busy queue awake for doorbell_idle_us before arming it", async () => {
-    const d = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(1 << 20) }], doorbell_idle_us: 50_000 });
+  it("keeps a busy queue awake for doorbellIdleUs before arming it", async () => {
+    const d = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(1 << 20) }], doorbellIdleUs: 50_000 });
     await d.bringUp({ shadow: true });
     const ei = () => d.mem.read32(d.eventIdx + 2 * 4);
     d.submit(1, { opcode: O.IO_FLUSH, nsid: 1 }); // rings MMIO (EventIdx 0)
@@ -155,7 +155,7 @@ describe("shadow doorbells", () => {
   });
 
   it("is not offered (Invalid Opcode) when shadow doorbells are off", async () => {
-    const d = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(1 << 20) }], shadow_doorbells: false });
+    const d = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(1 << 20) }], shadowDoorbells: false });
     await d.bringUp({ shadow: false });
     const c = await d.admin({ opcode: O.ADMIN_DOORBELL_BUFFER_CONFIG, prp1: 0x10000, prp2: 0x20000 });
     expect(c.status & 0x7ff).toBe(0x01);

@@ -21,7 +21,7 @@ export interface BootOptions {
   appendBytes: number;
   /** Controller serial number. */
   serial: string;
-  /** The attach option shadow_doorbells. */
+  /** The attach option shadowDoorbells. */
   shadowDoorbells: boolean;
   bootTimeoutMs: number;
   /** Echo the serial console to stderr. */

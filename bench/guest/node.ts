@@ -23,7 +23,7 @@ export function nodePlatform(): Platform {
           label: o.label,
           appendBytes: o.appendBytes,
           serial: o.serial,
-          nvme: { shadow_doorbells: o.shadowDoorbells },
+          nvme: { shadowDoorbells: o.shadowDoorbells },
           bootTimeoutMs: o.bootTimeoutMs,
           echo: o.echo,
           onEmulator: (em) => {

@@ -184,7 +184,7 @@ async function boot(o: BootOptions): Promise<number> {
             nvme = await attachNvme(emulator, {
               namespaces: [drive, ...disks].map((backend) => ({ backend })),
               serial: o.serial,
-              shadow_doorbells: o.shadowDoorbells,
+              shadowDoorbells: o.shadowDoorbells,
               log: (level, msg) => {
                 if (level === "warn" || level === "error") shell.text += `\n[host ${level}] ${msg}\n`;
               },

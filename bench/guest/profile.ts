@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     ide: true,
     appendBytes: APPEND,
     serial: "V86BENCHPROF",
-    nvme: { shadow_doorbells: shadow, doorbell_policy: policy, ...(mdts ? { mdts: Number(mdts) } : {}), ...(batch ? { doorbell_batch: Number(batch) } : {}) },
+    nvme: { shadowDoorbells: shadow, doorbellPolicy: policy, ...(mdts ? { mdts: Number(mdts) } : {}), ...(batch ? { doorbellBatch: Number(batch) } : {}) },
     bootTimeoutMs: 300_000,
     onEmulator: (em) => {
       sampler = new Sampler(em, () => {
@@ -169,7 +169,7 @@ async function main(): Promise<void> {
   const d = (k: string): number => (c1.controller[k] ?? 0) - (c0.controller[k] ?? 0);
   const a = (k: string): number => ((c1.adapter as unknown as Record<string, number>)[k] ?? 0) - ((c0.adapter as unknown as Record<string, number>)[k] ?? 0);
   const iops = /"iops"\s*:\s*([\d.]+)/.exec(fio)?.[1];
-  const extra = `${mdts ? `, mdts ${mdts}` : ""}${coalesce ? `, coalescing THR ${Number(coalesce) & 0xff} TIME ${Number(coalesce) >> 8}` : ""}${Number.isFinite(hltCap) ? `, HLT sleep capped at ${hltCap} ms` : ""}${batch ? `, doorbell_batch ${batch}` : ""}`;
+  const extra = `${mdts ? `, mdts ${mdts}` : ""}${coalesce ? `, coalescing THR ${Number(coalesce) & 0xff} TIME ${Number(coalesce) >> 8}` : ""}${Number.isFinite(hltCap) ? `, HLT sleep capped at ${hltCap} ms` : ""}${batch ? `, doorbellBatch ${batch}` : ""}`;
   console.log(`# ${job!.id} on ${disk}${disk === "nvme" ? ` (shadow ${shadow ? "on" : "off"}, policy ${policy}${extra})` : ""}, ${runtime} s`);
   console.log(`fio: ${iops} IOPS; wall ${wall.toFixed(1)} s; process CPU ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s (${((cpu.user + cpu.system) / 1e4 / wall).toFixed(0)} % of one core)`);
   if (win) console.log(`guest: ${(win.instructions / win.seconds / 1e6).toFixed(0)} MIPS while busy, ${(win.instructions / win.commands / 1000).toFixed(1)} k instructions per command`);

@@ -157,7 +157,7 @@ export function renderMarkdown(r: BenchReport): string {
   L.push(
     `fio ${r.runtime} s per job (time-based, after a ${r.warmup} s warm-up per disk at the start of each boot), ${r.reps === 1 ? "one run" : `${r.reps} runs`} per job and disk, ` +
       `IDE and NVMe alternating. Both disks in one guest, each a copy of the image + ${r.appendMiB} MiB of zeros; fio on the raw devices in the zeros. ` +
-      `Boot "shadow on" has the controller's defaults (shadow doorbells, doorbell policy \`awake\`); boot "shadow off" has \`shadow_doorbells: false\`. ` +
+      `Boot "shadow on" has the controller's defaults (shadow doorbells, doorbell policy \`awake\`); boot "shadow off" has \`shadowDoorbells: false\`. ` +
       `Coalescing: \`${r.coalescing.command}\` (THR ${r.coalescing.thr} = ${r.coalescing.thr + 1} entries, TIME ${r.coalescing.time} = ${r.coalescing.time * 100} µs). ` +
       `"eager": the controller's doorbell policy switched to \`eager\` (setDoorbellPolicy) for that run.`,
     "",

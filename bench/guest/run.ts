@@ -20,7 +20,7 @@
 //    "awake") both attached, each its own copy of the image with 256 MiB of zeros appended; root
 //    on nvme0n1p2. For every fio job, in turn: IDE, NVMe, NVMe with interrupt coalescing
 //    (set-feature 08h in the guest), and for the 4 KiB jobs NVMe with doorbell policy "eager".
-// 3. Boot "shadow off": the same with shadow_doorbells: false; for every job: IDE, NVMe.
+// 3. Boot "shadow off": the same with shadowDoorbells: false; for every job: IDE, NVMe.
 // fio runs on the raw devices in the appended zeros (see jobs.ts). Per job: fio's IOPS, MB/s,
 // mean/p99 latency; device counter deltas around the job divided by fio's I/O count; guest
 // instructions per second while the disk was busy (sampler.ts).
@@ -204,7 +204,7 @@ async function fio(g: BenchGuest, bootName: string, job: FioJob, mode: Mode, run
   const dev = disk === "ide" ? "/dev/sda" : "/dev/nvme0n1";
   const policy = await g.doorbellPolicy();
   if (mode === "coalesced") await ok(g, `nvme set-feature /dev/nvme0 -f 8 -v ${COALESCE_VALUE} >/dev/null`);
-  // The attach option doorbell_policy, switched between runs so that both policies share a boot.
+  // The attach option doorbellPolicy, switched between runs so that both policies share a boot.
   if (mode === "eager") await g.setDoorbellPolicy("eager");
   const line = fioLine(job, dev, IMAGE_BYTES, APPEND_MIB, runtime, warm ? "warmup" : job.id);
   try {

@@ -7,7 +7,7 @@ import { bootGuest } from "../../src/node/index.ts";
 const t0 = performance.now();
 const guest = await bootGuest();
 const t1 = performance.now();
-const r = await guest.exec("uname -r", { timeout: 30_000 });
+const r = await guest.exec("uname -r", { timeoutMs: 30_000 });
 const t2 = performance.now();
 await guest.stop();
 process.stdout.write(JSON.stringify({ totalMs: t2 - t0, bootMs: t1 - t0, execMs: t2 - t1, exitCode: r.exitCode }) + "\n");

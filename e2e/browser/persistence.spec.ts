@@ -40,7 +40,7 @@ function scenario(page: Page, args: { image: string; name: string; write: boolea
     expected.set(mark, 64 * 1024);
     expected.fill(0, 128 * 1024, 144 * 1024);
     const progress: number[] = [];
-    const exported = await exportBlob(disk, { chunkSize: 64 * 1024, onprogress: (d: number) => progress.push(d) });
+    const exported = await exportBlob(disk, { chunkSize: 64 * 1024, onProgress: (d: number) => progress.push(d) });
     const result = {
       size: disk.byteLength as number,
       volatile: disk.volatileWriteCache as boolean,

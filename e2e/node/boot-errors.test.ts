@@ -14,7 +14,7 @@ describe("boot errors", () => {
   ] as const) {
     it(`${name}: a BootError quoting SeaBIOS, long before the timeout`, async () => {
       const t = performance.now();
-      const err = await bootGuest({ image, bios: files.bios, vgaBios: files.vgaBios }, { timeout: 120_000 }).then(
+      const err = await bootGuest({ image, bios: files.bios, vgaBios: files.vgaBios }, { timeoutMs: 120_000 }).then(
         async (g) => {
           await g.stop();
           return undefined;

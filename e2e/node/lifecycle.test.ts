@@ -202,9 +202,9 @@ describe("driver hand-off and reboots (root on IDE, NVMe as data disk)", () => {
         const t = performance.now();
         const r = await g.run("reboot");
         expect(r.status).toBe(0);
-        await g.guest.serial.waitFor("reboot: Restarting system", { from, timeout: 120_000 });
-        const ready = await g.guest.serial.waitFor(ROOT_READY, { from, timeout: 300_000 });
-        await g.guest.serial.waitFor(PROMPT, { from: ready.index, timeout: 60_000 });
+        await g.guest.serial.waitFor("reboot: Restarting system", { from, timeoutMs: 120_000 });
+        const ready = await g.guest.serial.waitFor(ROOT_READY, { from, timeoutMs: 300_000 });
+        await g.guest.serial.waitFor(PROMPT, { from: ready.index, timeoutMs: 60_000 });
         ctl.mmioWrite32 = mmioWrite32;
         ctl.mmioRead32 = mmioRead32;
         cpu.run_hardware_timers = timers;

@@ -29,7 +29,7 @@ describe("namespaces in a running Linux guest", () => {
   let g: Guest;
 
   beforeAll(async () => {
-    g = await Guest.boot({ memoryMiB: 128, nvme: { guest_capacity: GUEST_CAPACITY } });
+    g = await Guest.boot({ memoryMiB: 128, nvme: { guestCapacity: GUEST_CAPACITY } });
     note(`booted in ${(g.bootMs / 1000).toFixed(1)} s`);
   });
 

@@ -207,15 +207,15 @@ describe("Linux on the NVMe controller (v86, Node)", () => {
   it("exec and serial.waitFor time out with the serial tail; the shell takes the next command", async () => {
     const guest = g.guest;
     await guest.exec("echo marker-before-timeout");
-    const e = await guest.exec("sleep 30", { timeout: 1500 }).catch((x: Error) => x);
+    const e = await guest.exec("sleep 30", { timeoutMs: 1500 }).catch((x: Error) => x);
     expect(e).toBeInstanceOf(Error);
     expect((e as Error).message).toMatch(/timed out after 1500 ms waiting for `sleep 30` to finish\n--- serial tail ---\n[^]*marker-before-timeout/);
     expect(await guest.exec("echo still here")).toEqual({ stdout: "still here\n", exitCode: 0 });
-    const w = await guest.serial.waitFor(/never printed/, { timeout: 300 }).catch((x: Error) => x);
+    const w = await guest.serial.waitFor(/never printed/, { timeoutMs: 300 }).catch((x: Error) => x);
     expect((w as Error).message).toMatch(/timed out after 300 ms[^]*--- serial tail ---[^]*still here/);
     const from = guest.serial.text().length;
     guest.serial.send("echo waited-$((6*7))\n");
-    expect((await guest.serial.waitFor(/waited-(\d+)/, { from, timeout: 10_000 }))[1]).toBe("42");
+    expect((await guest.serial.waitFor(/waited-(\d+)/, { from, timeoutMs: 10_000 }))[1]).toBe("42");
   }, 60_000);
 
   it("snapshot/restore: the machine and namespace 1 go back; a snapshot of another image, memory or controller is refused", async () => {

@@ -17,7 +17,7 @@ const t0 = performance.now();
 const guest = cold
   ? await bootGuest(
       { image: env("V86NVME_IMAGE"), bios: env("V86NVME_BIOS"), vgaBios: env("V86NVME_VGABIOS"), nvme: { serial: "EXAMPLE01" } },
-      { timeout: 240_000 },
+      { timeoutMs: 240_000 },
     )
   : await bootGuest();
 try {

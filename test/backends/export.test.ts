@@ -13,7 +13,7 @@ describe("export", () => {
     disk.write(1 << 20, new Uint8Array(4096).fill(0xee));
     disk.discard(2 << 20, 1 << 20);
     const progress: number[] = [];
-    const blob = await exportBlob(disk, { chunkSize: 256 * 1024, onprogress: (d, t) => (expect(t).toBe(size), progress.push(d)) });
+    const blob = await exportBlob(disk, { chunkSize: 256 * 1024, onProgress: (d, t) => (expect(t).toBe(size), progress.push(d)) });
     const want = patternBytes(0, size);
     want.fill(0xee, 1 << 20, (1 << 20) + 4096);
     want.fill(0, 2 << 20);

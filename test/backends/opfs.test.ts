@@ -240,7 +240,7 @@ describe("persistent disk", () => {
     let reads = 0;
     const base: ReadSource = { byteLength: size, tryRead: () => false, read: (o, l) => (reads++, mem.read(o, l)) };
     const progress: number[] = [];
-    const { disk, worker } = await openDisk(fs, { base, baseId: "img", seed: "copy", onprogress: (d) => progress.push(d) });
+    const { disk, worker } = await openDisk(fs, { base, baseId: "img", seed: "copy", onProgress: (d) => progress.push(d) });
     disk.write(size - 4096, new Uint8Array(4096).fill(9), false); // the guest writes while copying
     await disk.copied;
     expect(progress[0]).toBe(0);

@@ -13,7 +13,7 @@ const MiB = 1 << 20;
 
 async function setup(o: { volatileWriteCache?: boolean; pairs?: number; policy?: "eager" | "awake" } = {}) {
   const disk = new FaultyBackend(MiB, { volatileWriteCache: o.volatileWriteCache });
-  const d = await HostDriver.create({ namespaces: [{ backend: disk }], doorbell_policy: o.policy, volatile_write_cache: o.volatileWriteCache }, 8 * MiB);
+  const d = await HostDriver.create({ namespaces: [{ backend: disk }], doorbellPolicy: o.policy, volatileWriteCache: o.volatileWriteCache }, 8 * MiB);
   await d.bringUp({ pairs: o.pairs ?? 2 });
   return { d, disk };
 }

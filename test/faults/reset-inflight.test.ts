@@ -117,7 +117,7 @@ describe("controller reset with commands in flight", () => {
 
   it("with an Abort and AERs outstanding: each completes at most once, old AERs never answer new events", async () => {
     const disk = new DeferredBackend(1 << 20);
-    const d = await HostDriver.create({ namespaces: [{ backend: disk }], doorbell_policy: "eager" }, 8 << 20);
+    const d = await HostDriver.create({ namespaces: [{ backend: disk }], doorbellPolicy: "eager" }, 8 << 20);
     await d.bringUp({ pairs: 2 });
     const r1 = placeIo(d, 1, "read", 0, 8, SENTINEL);
     const r2 = placeIo(d, 2, "read", 8, 8, SENTINEL);
@@ -158,7 +158,7 @@ describe("controller reset with commands in flight", () => {
     // its completion is posted.
     const disk = new DeferredBackend(1 << 20);
     disk.disk.write(0, pattern(8192, 7));
-    const d = await HostDriver.create({ namespaces: [{ backend: disk }], doorbell_policy: "eager" }, 8 << 20);
+    const d = await HostDriver.create({ namespaces: [{ backend: disk }], doorbellPolicy: "eager" }, 8 << 20);
     await d.bringUp({ pairs: 1 });
     const aborted = placeIo(d, 1, "read", 0, 8, SENTINEL);
     d.ring(1);
@@ -174,7 +174,7 @@ describe("controller reset with commands in flight", () => {
     // After a reset the old driver's memory may hold anything (the new driver reuses it).
     const disk = new DeferredBackend(1 << 20);
     disk.disk.write(0, pattern(8192, 7));
-    const d = await HostDriver.create({ namespaces: [{ backend: disk }], doorbell_policy: "eager" }, 8 << 20);
+    const d = await HostDriver.create({ namespaces: [{ backend: disk }], doorbellPolicy: "eager" }, 8 << 20);
     await d.bringUp({ pairs: 1 });
     const old = placeIo(d, 1, "read", 8, 8, SENTINEL);
     d.ring(1);

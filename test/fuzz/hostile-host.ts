@@ -48,12 +48,12 @@ export function fuzzOptions(slow: DeferredBackend): NvmeOptions {
   return {
     name: "fuzz0",
     serial: SERIAL,
-    max_ioqpairs: 8,
+    maxIoQueuePairs: 8,
     nn: 8,
-    guest_capacity: 1 << 20,
+    guestCapacity: 1 << 20,
     namespaces: [
       { backend: new MemoryBackend(256 << 10) },
-      { backend: new MemoryBackend(256 << 10), logical_block_size: 4096 },
+      { backend: new MemoryBackend(256 << 10), logicalBlockSize: 4096 },
       { backend: slow },
     ],
   };

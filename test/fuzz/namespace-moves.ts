@@ -60,7 +60,7 @@ export function namespaceMove(h: NamespaceFuzzHost): void {
       if (!ns.length) return;
       const n = r.pick(ns);
       h.call(`removeNamespace(${n.nsid})`, () => {
-        if (n.origin === "host") away.set(n.nsid, { backend: n.backend, lbs: n.logical_block_size as 512 | 4096 });
+        if (n.origin === "host") away.set(n.nsid, { backend: n.backend, lbs: n.logicalBlockSize as 512 | 4096 });
         h.ctrl.removeNamespace(n.nsid).catch((e) => h.call(`removal of namespace ${n.nsid}`, () => {
           throw e;
         }));
@@ -73,7 +73,7 @@ export function namespaceMove(h: NamespaceFuzzHost): void {
       h.call("addNamespace", () => {
         if (back) {
           away.delete(back[0]);
-          h.ctrl.addNamespace({ backend: back[1].backend, logical_block_size: back[1].lbs, nsid: back[0] });
+          h.ctrl.addNamespace({ backend: back[1].backend, logicalBlockSize: back[1].lbs, nsid: back[0] });
         } else if (taken.size < h.ctrl.config.nn) {
           h.ctrl.addNamespace({ backend: new MemoryBackend(64 << 10) });
         }

@@ -20,21 +20,21 @@ describe("serial console", () => {
     const s = new Serial(() => {});
     feed(s, "boot\nguest# ");
     const from = s.text().length;
-    const m = s.waitFor(/value=(\d+)/, { from, timeout: 1000 });
+    const m = s.waitFor(/value=(\d+)/, { from, timeoutMs: 1000 });
     feed(s, "value=");
     await Promise.resolve();
     feed(s, "42\n");
     const r = await m;
     expect(r[1]).toBe("42");
     expect(r.index).toBe(from);
-    await expect(s.waitFor("boot", { timeout: 10 })).resolves.toMatchObject({ index: 0 });
-    await expect(s.waitFor("boot", { from: 1, timeout: 10 })).rejects.toThrow(/timed out/);
+    await expect(s.waitFor("boot", { timeoutMs: 10 })).resolves.toMatchObject({ index: 0 });
+    await expect(s.waitFor("boot", { from: 1, timeoutMs: 10 })).rejects.toThrow(/timed out/);
   });
 
   it("a timeout names what was awaited and carries the tail", async () => {
     const s = new Serial(() => {});
     feed(s, "last words before silence\n");
-    const e = await s.waitFor(/never/, { timeout: 20 }).catch((x) => x);
+    const e = await s.waitFor(/never/, { timeoutMs: 20 }).catch((x) => x);
     expect(e).toBeInstanceOf(SerialTimeoutError);
     expect(e.message).toMatch(/timed out after 20 ms waiting for \/never\//);
     expect(e.message).toContain("last words before silence");
@@ -53,7 +53,7 @@ describe("serial console", () => {
     feed(s, "one");
     s.reset("two\r\n");
     expect(s.text()).toBe("two\n");
-    const w = s.waitFor("three", { timeout: 1000 });
+    const w = s.waitFor("three", { timeoutMs: 1000 });
     s.close(new Error("the guest was stopped"));
     await expect(w).rejects.toThrow(/stopped while waiting for "three"/);
     expect(() => s.send("x")).toThrow(/stopped/);

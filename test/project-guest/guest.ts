@@ -123,7 +123,7 @@ export class Guest {
         },
       },
       {
-        timeout: options.bootTimeoutMs ?? 240_000,
+        timeoutMs: options.bootTimeoutMs ?? 240_000,
         readyWhen: (serial) => {
           const t = serial.text();
           if (t.includes(INITRAMFS_SHELL)) throw new Error(`the initramfs could not mount the root file system\n--- serial tail ---\n${serial.tail()}`);
@@ -181,7 +181,7 @@ export class Guest {
 
   /** Runs `cmd` at the prompt (guest.exec); on a timeout it rejects with the serial tail. */
   async run(cmd: string, timeoutMs = 60_000): Promise<RunResult> {
-    const r = await this.guest.exec(cmd, { timeout: timeoutMs });
+    const r = await this.guest.exec(cmd, { timeoutMs });
     return { out: r.stdout.replace(/\n$/, ""), status: r.exitCode };
   }
 

@@ -79,7 +79,7 @@ export async function loadEnv(): Promise<FuzzEnv> {
 /** The base state: the guest a few seconds into its boot, NVMe enabled by SeaBIOS (container, uncompressed). */
 export async function makeBase(env: FuzzEnv, bootMs = 4000): Promise<Uint8Array> {
   const t0 = performance.now();
-  const guest = await bootGuest(env.config, { readyWhen: () => performance.now() - t0 > bootMs, timeout: 120_000 });
+  const guest = await bootGuest(env.config, { readyWhen: () => performance.now() - t0 > bootMs, timeoutMs: 120_000 });
   try {
     const snap = await guest.snapshot();
     return encodeStateFile(snap, { v86Version: env.config.v86Version ?? "", prompt: "guest# " });
@@ -516,7 +516,7 @@ export async function runOne(env: FuzzEnv, bytes: Uint8Array, o: RunOptions = {}
   let guest: Guest | undefined;
   let outcome: Outcome;
   try {
-    const r = await withTimeout(bootGuest(env.config, { state: decoded, timeout: o.hangMs ?? 20_000 }), o.hangMs ?? 20_000);
+    const r = await withTimeout(bootGuest(env.config, { state: decoded, timeoutMs: o.hangMs ?? 20_000 }), o.hangMs ?? 20_000);
     if (r === "timeout") return { type: "failure", what: "hang: bootGuest did not settle", ms: ms() };
     guest = r;
     // Let it run: a state v86 took but cannot run (a trap, a panic) shows here.

@@ -67,7 +67,7 @@ describe.skipIf(!haveBios)("resume refuses a v86 state this v86 cannot take, bef
 
   it("a register file of another type, another memory size: refused by name, v86 never restores, the emulator goes", { timeout: 120_000 }, async () => {
     const t0 = performance.now();
-    const guest = await bootGuest(config(), { readyWhen: () => performance.now() - t0 > 1500, timeout: 60_000 });
+    const guest = await bootGuest(config(), { readyWhen: () => performance.now() - t0 > 1500, timeoutMs: 60_000 });
     const container = encodeStateFile(await guest.snapshot(), { v86Version: "0.5.462+g5f9a90f", prompt: "guest# " });
     await guest.stop();
     expect(live.size).toBe(0);
