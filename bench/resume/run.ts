@@ -5,7 +5,7 @@
 // bootGuest() → first exec result. One run, variants alternating, so the ratios hold on a noisy
 // machine.
 //
-//   npm run bench:resume [-- --links local,80ms-20mbit] [--rounds N] [--node N] [--quick] [--out DIR]
+//   npm run bench:resume [-- --links local,80ms-20mbit] [--rounds N] [--variants a,b] [--node N] [--quick] [--out DIR]
 //   npm run bench:resume -- --render bench/results/resume.json   (the Markdown again)
 //
 // The demo page (index.html) and bench/resume/page.html are built by vite and served with the
@@ -38,6 +38,7 @@ const USAGE = `npm run bench:resume [-- options]
 
   --links a,b     links to measure (${LINKS.map((l) => l.name).join(", ")}); default local,${TARGET_LINK}
   --rounds N      page loads per link and variant, variants alternating (default 3)
+  --variants a,b  ${VARIANTS.join(", ")} (default all; the ratios need all three)
   --node N        bootGuest() → exec runs under Node, each in a fresh process (default 5; 0: none)
   --quick         one round, Node 3 times (links as given, default both)
   --out DIR       where resume.json and resume.md go (default bench/results)
@@ -60,6 +61,7 @@ function args() {
       options: {
         links: { type: "string" },
         rounds: { type: "string" },
+        variants: { type: "string" },
         node: { type: "string" },
         quick: { type: "boolean", default: false },
         out: { type: "string", default: join(ROOT, "bench/results") },
@@ -84,8 +86,11 @@ function args() {
   };
   const links = (v.links ?? `local,${TARGET_LINK}`).split(",").filter(Boolean);
   for (const l of links) if (!LINKS.some((x) => x.name === l)) fail(`unknown link "${l}"`);
+  const variants = (v.variants ?? VARIANTS.join(",")).split(",").filter(Boolean) as Variant[];
+  for (const x of variants) if (!VARIANTS.includes(x)) fail(`unknown variant "${x}"`);
   return {
     links,
+    variants,
     rounds: count(v.rounds, "rounds", v.quick ? 1 : 3, 1),
     node: count(v.node, "node", v.quick ? 3 : 5, 0),
     quick: v.quick!,
@@ -200,16 +205,16 @@ async function main(): Promise<void> {
     say(`nginx at ${nginx.url} serving ${site.dir}; Chromium ${browser.version()}; guest RAM ${memory / 2 ** 20} MiB; load ${load0.map((x) => x.toFixed(1)).join(" ")}`);
 
     const ideSize = statSync(join(site.dir, site.ideImage)).size;
-    const v86 = await v86State(browser, { imageUrl: `/${site.ideImage}`, size: ideSize, source: imagePath, memory, v86Version, pageUrl: nginx.url + site.v86Page }, say);
+    const v86 = !a.variants.includes("ide-v86-state") ? undefined : await v86State(browser, { imageUrl: `/${site.ideImage}`, size: ideSize, source: imagePath, memory, v86Version, pageUrl: nginx.url + site.v86Page }, say);
     const v86StateUrl = "guest/disk-ide.v86.state.zst";
-    symlinkSync(v86.path, join(site.dir, v86StateUrl));
+    if (v86) symlinkSync(v86.path, join(site.dir, v86StateUrl));
 
     const runs: PageRun[] = [];
     for (let round = 1; round <= a.rounds; round++) {
       for (const link of a.links) {
         const base = bases.get(link)!;
         // Alternating: each round starts with another variant.
-        const order = VARIANTS.map((_, i) => VARIANTS[(i + round - 1) % VARIANTS.length]);
+        const order = a.variants.map((_, i) => a.variants[(i + round - 1) % a.variants.length]);
         for (const variant of order) {
           const load1 = loadavg()[0];
           const before = nginx.requests().length;
@@ -255,7 +260,7 @@ async function main(): Promise<void> {
       rounds: a.rounds,
       quick: a.quick,
       links: a.links,
-      files: { state: statSync(statePath).size, kitState: existsSync(kitState) ? statSync(kitState).size : undefined, v86State: v86.bytes, image: statSync(imagePath).size, memory },
+      files: { state: statSync(statePath).size, kitState: existsSync(kitState) ? statSync(kitState).size : undefined, v86State: v86?.bytes, image: statSync(imagePath).size, memory },
       runs,
       node,
       summary: { cells: [], targets: [] },
