@@ -137,3 +137,19 @@ describe("at the entries", () => {
     expect(warn).not.toHaveBeenCalled();
   });
 });
+
+describe("at the Node and Playwright entries", () => {
+  it("the fixture's options: bootTimeout and the controller's old names become the new ones, once each", async () => {
+    const { namedPageOptions } = await import("../src/playwright/guest-page.ts");
+    const o = namedPageOptions({ image: "d.img", bootTimeout: 5, nvme: { shadow_doorbells: false, max_ioqpairs: 2 } });
+    expect(o).toEqual({ image: "d.img", bootTimeoutMs: 5, nvme: { shadowDoorbells: false, maxIoQueuePairs: 2 } });
+    expect(warn).toHaveBeenCalledTimes(2);
+    expect(() => namedPageOptions({ bootTimeoutMs: 5, bootTimeout: 6 })).toThrow(/v86-nvme\/playwright: "bootTimeoutMs" and "bootTimeout"/);
+  });
+
+  it("Node's bootGuest refuses `image` and `disk` given apart before it reads a file", async () => {
+    const { bootGuest } = await import("../src/node/index.ts");
+    await expect(bootGuest({ image: "/nonexistent/a.img", disk: "/nonexistent/b.img" })).rejects.toThrow(/bootGuest: "image" and "disk" are the same option/);
+    await expect(bootGuest({ image: "/nonexistent/a.img", bios: "/nonexistent/bios" }, { timeoutMs: 1, timeout: 2 })).rejects.toThrow(/"timeoutMs" and "timeout"/);
+  });
+});

@@ -1,5 +1,5 @@
 // The fixture's bad input: a file option that is missing or names no file is refused at once,
-// naming the option; a guest that never reaches its prompt fails after bootTimeout with the serial
+// naming the option; a guest that never reaches its prompt fails after bootTimeoutMs with the serial
 // console's tail and the VGA screen (what the fixture attaches to every test of that worker); a
 // state the page cannot resume is refused naming why, and the guest booted cold instead.
 
@@ -18,7 +18,7 @@ test("a missing or unset image or BIOS file is refused, naming the option", asyn
 
 test("a guest that never reaches its prompt fails with the serial tail and the VGA screen", async ({ browser, bios, vgaBios }) => {
   // 1 MiB of zeros: SeaBIOS finds the NVMe disk, reads its MBR, finds no boot signature.
-  const error = await GuestPage.open(browser, { image: new Uint8Array(1 << 20), bios, vgaBios, bootTimeout: 2_000 }).then(
+  const error = await GuestPage.open(browser, { image: new Uint8Array(1 << 20), bios, vgaBios, bootTimeoutMs: 2_000 }).then(
     () => undefined,
     (e: unknown) => e,
   );
@@ -48,7 +48,7 @@ function foreignState(): Uint8Array {
 test("a state for another machine, or a damaged one, is refused naming why, and the page boots cold instead", async ({ browser, bios, vgaBios }) => {
   // The cold boot of 1 MiB of zeros fails quickly, and its error carries why the state was refused.
   const open = (state: Uint8Array) =>
-    GuestPage.open(browser, { image: new Uint8Array(1 << 20), bios, vgaBios, memory: 128 << 20, bootTimeout: 3_000 }, { state }).then(
+    GuestPage.open(browser, { image: new Uint8Array(1 << 20), bios, vgaBios, memory: 128 << 20, bootTimeoutMs: 3_000 }, { state }).then(
       () => undefined,
       (e: unknown) => e as Error,
     );

@@ -12,6 +12,7 @@ import { dirname, extname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Browser, BrowserContext, Page } from "@playwright/test";
 import type { ExecResult, GuestCounters, GuestNvmeOptions } from "../guest/index.ts";
+import { normalizeOptionNames } from "../index.ts";
 import type { BootTimings, RuntimeConfig } from "./runtime.ts";
 
 declare global {
@@ -24,29 +25,48 @@ declare global {
 }
 
 /** A file option: a path or the file's bytes. */
-export type FileOption = string | Uint8Array;
+export type FileInput = string | Uint8Array;
+/** @deprecated Use FileInput (this name goes in the next release). */
+export type FileOption = FileInput;
 
 export interface GuestPageOptions {
   /** The raw disk image namespace 1 boots from (never written: the guest writes into an overlay). */
-  image?: FileOption;
+  image?: FileInput;
   /** SeaBIOS, e.g. bios-256k.bin (it has the NVMe boot driver). */
-  bios?: FileOption;
+  bios?: FileInput;
   /** The VGA BIOS, e.g. vgabios-stdvga.bin (without it the screen stays blank). */
-  vgaBios?: FileOption;
+  vgaBios?: FileInput;
   /** Guest RAM in bytes (default 128 MiB). Smaller RAM restores faster. */
   memory?: number;
-  /** Controller options (serial, model, mdts, shadow_doorbells, doorbell_policy, ...); plain values only. */
+  /** Controller options (serial, model, mdts, shadowDoorbells, doorbellPolicy, ...); plain values only. */
   nvme?: Omit<GuestNvmeOptions, "namespaces" | "log">;
   /** Milliseconds from the start to the first shell prompt (default 180 s). */
+  bootTimeoutMs?: number;
+  /** @deprecated Use bootTimeoutMs (this name goes in the next release). */
   bootTimeout?: number;
   /** The shell prompt exec() waits for (default "guest# "). */
   prompt?: string;
 }
 
+/** exec's and waitFor's options. */
+export interface TimeoutOptions {
+  /** Milliseconds (exec: default 60 s; waitFor: default 30 s). */
+  timeoutMs?: number;
+  /** @deprecated Use timeoutMs (this name goes in the next release). */
+  timeout?: number;
+}
+
+/** `o` under the names of option-names.ts (old names warned about once), its `nvme` too. */
+export function namedPageOptions<T extends GuestPageOptions>(o: T): T {
+  const named = normalizeOptionNames("fixture", o, "v86-nvme/playwright");
+  const nvme = named.nvme && normalizeOptionNames("controller", named.nvme, "v86-nvme/playwright: nvme");
+  return nvme === named.nvme ? named : { ...named, nvme };
+}
+
 /** What the page resumes instead of booting (states.ts finds or makes it). */
 export interface ResumeOptions {
   /** The state file: a path or its bytes. */
-  state?: FileOption;
+  state?: FileInput;
   /** The image's identity when not computed from its bytes (the guest kit's manifest id). */
   imageId?: string;
   /** performance.now() of the process that saved the state, when it saved it (default 10 minutes). */
@@ -83,7 +103,7 @@ function v86Files(): { module: string; wasm: string; version: string } {
 /** A file to serve: a path on disk, or bytes given as an option. */
 type Served = { path: string; size: number } | { bytes: Uint8Array; size: number };
 
-function fileOption(name: string, value: FileOption | undefined, required: boolean): Served | undefined {
+function fileOption(name: string, value: FileInput | undefined, required: boolean): Served | undefined {
   if (value === undefined || value === "") {
     if (required) throw new Error(`v86-nvme/playwright: the \`${name}\` option is not set; set it with test.use({ ${name}: "path/to/file" }) or in the \`use\` block of playwright.config`);
     return undefined;
@@ -188,14 +208,15 @@ export class GuestPage {
    * option; a boot that fails or times out throws a BootError carrying the serial console's tail
    * and a screenshot of the VGA screen.
    */
-  static async open(browser: Browser, options: GuestPageOptions, resume: ResumeOptions = {}): Promise<GuestPage> {
+  static async open(browser: Browser, pageOptions: GuestPageOptions, resume: ResumeOptions = {}): Promise<GuestPage> {
+    const options = namedPageOptions(pageOptions);
     const files = {
       image: fileOption("image", options.image, true)!,
       bios: fileOption("bios", options.bios, true),
       vgabios: fileOption("vgaBios", options.vgaBios, false),
       state: fileOption("state", resume.state, false),
     };
-    const timeout = options.bootTimeout ?? 180_000;
+    const timeout = options.bootTimeoutMs ?? 180_000;
     const config: RuntimeConfig = {
       image: "/files/image",
       bios: "/files/bios",
@@ -204,7 +225,7 @@ export class GuestPage {
       memory: options.memory,
       nvme: options.nvme,
       prompt: options.prompt,
-      timeout,
+      bootTimeoutMs: timeout,
       state: files.state ? "/files/state" : undefined,
       imageId: resume.imageId,
       stateClockMs: resume.stateClockMs,
@@ -243,14 +264,16 @@ export class GuestPage {
     return this.page.evaluate(() => window.v86nvme.reset());
   }
 
-  exec(cmd: string, options: { timeout?: number } = {}): Promise<ExecResult> {
-    return this.page.evaluate(([c, t]) => window.v86nvme.exec(c, t), [cmd, options.timeout] as const);
+  exec(cmd: string, execOptions: TimeoutOptions = {}): Promise<ExecResult> {
+    const options = normalizeOptionNames("exec", execOptions, "exec");
+    return this.page.evaluate(([c, t]) => window.v86nvme.exec(c, t), [cmd, options.timeoutMs] as const);
   }
 
   /** Waits for `pattern` in the console output since the test started; resolves with the match. */
-  waitFor(pattern: RegExp | string, options: { timeout?: number } = {}): Promise<string[]> {
+  waitFor(pattern: RegExp | string, waitOptions: TimeoutOptions = {}): Promise<string[]> {
+    const options = normalizeOptionNames("wait", waitOptions, "serial.waitFor");
     const [source, flags] = typeof pattern === "string" ? [pattern, null] : [pattern.source, pattern.flags];
-    return this.page.evaluate(([s, f, t]) => window.v86nvme.waitFor(s, f, t), [source, flags, options.timeout] as const);
+    return this.page.evaluate(([s, f, t]) => window.v86nvme.waitFor(s, f, t), [source, flags, options.timeoutMs] as const);
   }
 
   send(text: string): Promise<void> {

@@ -26,11 +26,11 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statS
 import { dirname, join } from "node:path";
 import { test as base, defineConfig as playwrightDefineConfig, type Page, type PlaywrightTestConfig, type TestInfo } from "@playwright/test";
 import type { ExecResult, GuestCounters } from "../guest/index.ts";
-import { BootError, GuestPage, type GuestPageOptions } from "./guest-page.ts";
+import { BootError, GuestPage, namedPageOptions, type GuestPageOptions, type TimeoutOptions } from "./guest-page.ts";
 import { formatMs, planState, type StateOptions, type StatePlan } from "./states.ts";
 
 export { expect } from "@playwright/test";
-export { BootError, type FileOption } from "./guest-page.ts";
+export { BootError, type FileInput, type FileOption, type TimeoutOptions } from "./guest-page.ts";
 export type { ExecResult, GuestCounters } from "../guest/index.ts";
 
 /**
@@ -61,13 +61,13 @@ export interface TestGuest {
   readonly serial: {
     /** The console text since this test started (no escape sequences, no CRs). */
     text(): Promise<string>;
-    /** Resolves with the first match in the output since this test started (default timeout 30 s). */
-    waitFor(pattern: RegExp | string, options?: { timeout?: number }): Promise<string[]>;
+    /** Resolves with the first match in the output since this test started (default timeoutMs 30 s). */
+    waitFor(pattern: RegExp | string, options?: TimeoutOptions): Promise<string[]>;
     /** Types raw text (no newline added). */
     send(text: string): Promise<void>;
   };
-  /** Runs `cmd` in the guest's shell (default timeout 60 s; on a timeout the error carries the serial tail). */
-  exec(cmd: string, options?: { timeout?: number }): Promise<ExecResult>;
+  /** Runs `cmd` in the guest's shell (default timeoutMs 60 s; on a timeout the error carries the serial tail). */
+  exec(cmd: string, options?: TimeoutOptions): Promise<ExecResult>;
   /** The NVMe adapter's and controller's counters (they are rewound with the guest). */
   counters(): Promise<GuestCounters>;
   /** A PNG of the VGA screen. */
@@ -102,7 +102,7 @@ const reported = new WeakSet<GuestPage>();
 /**
  * Where a boot failure is kept for the rest of the run (the project's output directory, emptied
  * when a run starts): Playwright replaces a worker after a failed test, and the next worker would
- * otherwise boot the same guest again and wait out bootTimeout once per test.
+ * otherwise boot the same guest again and wait out bootTimeoutMs once per test.
  */
 function failureRecord(outputDir: string, options: GuestPageOptions): string {
   const h = createHash("sha256");
@@ -173,14 +173,16 @@ export const test = base.extend<{ guest: TestGuest }, WorkerFixtures>({
   vgaBios: option(undefined),
   memory: option(undefined),
   nvme: option(undefined),
-  bootTimeout: option(180_000),
+  bootTimeoutMs: option(undefined),
+  bootTimeout: option(undefined),
   prompt: option(undefined),
   state: option(undefined),
   stateCacheDir: option(undefined),
 
   guestPage: [
-    async ({ browser, image, bios, vgaBios, memory, nvme, bootTimeout, prompt, state, stateCacheDir }, use, workerInfo) => {
-      const options = { image, bios, vgaBios, memory, nvme, bootTimeout, prompt, state, stateCacheDir };
+    async ({ browser, image, bios, vgaBios, memory, nvme, bootTimeoutMs, bootTimeout, prompt, state, stateCacheDir }, use, workerInfo) => {
+      // Old names are renamed here (a warning each), so the failure record and the state cache key see one spelling.
+      const options = namedPageOptions({ image, bios, vgaBios, memory, nvme, bootTimeoutMs, bootTimeout, prompt, state, stateCacheDir });
       const outputDir = workerInfo.project.outputDir;
       const record = failureRecord(outputDir, options);
       let opened: Opened | BootError | undefined = keptFailure(record);
@@ -190,7 +192,7 @@ export const test = base.extend<{ guest: TestGuest }, WorkerFixtures>({
           const plan = await planState(options, {
             configDir: configFile ? dirname(configFile) : workerInfo.config.rootDir,
             runDir: outputDir,
-            bootTimeout: bootTimeout ?? 180_000,
+            bootTimeoutMs: options.bootTimeoutMs ?? 180_000,
             say: (line) => console.log(line),
           });
           const page = await GuestPage.open(browser, plan.options, { state: plan.state?.file, imageId: plan.imageId, stateClockMs: plan.state?.clockMs });
@@ -208,7 +210,7 @@ export const test = base.extend<{ guest: TestGuest }, WorkerFixtures>({
       await use(opened);
       if (!(opened instanceof BootError)) await opened.page.close();
     },
-    // The boot has its own timeout (bootTimeout), checked in the page; making a state, in Node.
+    // The boot has its own timeout (bootTimeoutMs), checked in the page; making a state, in Node.
     { scope: "worker", timeout: 0 },
   ],
 

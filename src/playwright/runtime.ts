@@ -16,7 +16,7 @@ export interface RuntimeConfig {
   nvme?: GuestNvmeOptions;
   prompt?: string;
   /** Milliseconds until the first prompt. */
-  timeout: number;
+  bootTimeoutMs: number;
   /** A state file to resume instead of booting (refused, then booted cold, when it does not match). */
   state?: string;
   /** The image's identity when not computed from its bytes (the guest kit's manifest id). */
@@ -100,7 +100,7 @@ export async function boot(config: RuntimeConfig): Promise<BootTimings> {
       const saved = (state.info as { clockMs?: unknown }).clockMs;
       window.v86nvmeClockAtLeast?.((typeof saved === "number" ? saved : (config.stateClockMs ?? DEFAULT_SAVER_CLOCK_MS)) + 1000);
       resumeStart = performance.now();
-      current = await bootGuest(guestConfig, { timeout: config.timeout, state });
+      current = await bootGuest(guestConfig, { timeoutMs: config.bootTimeoutMs, state });
       // The state is the snapshot: restoring it copies from it, so it stays as it is.
       booted = state.snapshot;
     } catch (e) {
@@ -113,7 +113,7 @@ export async function boot(config: RuntimeConfig): Promise<BootTimings> {
   let snapshotMs = 0;
   if (!current) {
     try {
-      current = await bootGuest(guestConfig, { timeout: config.timeout });
+      current = await bootGuest(guestConfig, { timeoutMs: config.bootTimeoutMs });
     } catch (e) {
       if (refused === undefined || !(e instanceof Error)) throw e;
       throw new Error(`${e.message} (booted cold because the state was refused: ${refused})`);
@@ -143,11 +143,11 @@ export async function reset(): Promise<number> {
   return performance.now() - t;
 }
 
-export const exec = (cmd: string, timeout?: number): Promise<ExecResult> => guest().exec(cmd, { timeout });
+export const exec = (cmd: string, timeoutMs?: number): Promise<ExecResult> => guest().exec(cmd, { timeoutMs });
 
-export async function waitFor(source: string, flags: string | null, timeout?: number): Promise<string[]> {
+export async function waitFor(source: string, flags: string | null, timeoutMs?: number): Promise<string[]> {
   const pattern = flags === null ? source : new RegExp(source, flags);
-  return [...(await guest().serial.waitFor(pattern, { timeout, from: mark }))];
+  return [...(await guest().serial.waitFor(pattern, { timeoutMs, from: mark }))];
 }
 
 export const send = (text: string): void => guest().serial.send(text);

@@ -10,7 +10,7 @@ import { createRequire } from "node:module";
 import { basename, dirname, join, resolve } from "node:path";
 import { guestKit } from "../node/kit.ts";
 import { cachedFile, type CacheEntry } from "./state-cache.ts";
-import type { FileOption, GuestPageOptions } from "./guest-page.ts";
+import type { FileInput, GuestPageOptions } from "./guest-page.ts";
 
 /** The fixture's options about states (beside GuestPageOptions). */
 export interface StateOptions {
@@ -20,7 +20,7 @@ export interface StateOptions {
    * the kit's (no `image` option), otherwise a state made once under Node and kept in
    * `stateCacheDir`.
    */
-  state?: FileOption | false;
+  state?: FileInput | false;
   /**
    * Where made states are kept, one file per image + options (default: the environment's
    * V86NVME_STATE_CACHE, else node_modules/.cache/v86-nvme/states in the project's root, the
@@ -44,7 +44,7 @@ export interface StatePlan {
   imageId?: string;
   /** The state to resume; none: a cold boot. */
   state?: {
-    file: FileOption;
+    file: FileInput;
     /** How a report names it ("the guest kit's state", a path). */
     label: string;
     /** The cache entry's path, when it came from the cache (removed when the page refuses it). */
@@ -66,7 +66,7 @@ export interface PlanContext {
   /** The run's output directory (emptied per run): where a failed build is remembered. */
   runDir: string;
   /** Milliseconds a build may take to the prompt. */
-  bootTimeout: number;
+  bootTimeoutMs: number;
   /** A line for the user while the worker makes a state or waits for one. */
   say: (line: string) => void;
 }
@@ -81,7 +81,7 @@ export function v86Version(): string {
 }
 
 /** A file's identity for the cache key: its size and a hash of its first and last MiB and 1024 blocks spread over it. */
-function digest(value: FileOption | undefined): string {
+function digest(value: FileInput | undefined): string {
   if (value === undefined) return "none";
   const h = createHash("sha256");
   const sample = (size: number, read: (at: number, len: number) => Uint8Array): void => {
@@ -188,7 +188,7 @@ export async function planState(options: GuestPageOptions & StateOptions, ctx: P
       dir,
       name,
       failureFile: join(ctx.runDir, `v86-nvme-state-failed-${name}.txt`),
-      waitMs: ctx.bootTimeout + 180_000,
+      waitMs: ctx.bootTimeoutMs + 180_000,
       onWait: (h) => ctx.say(`v86-nvme: waiting for process ${h.pid} to make the state of ${what} (${name})`),
       build: async (tmp) => {
         ctx.say(`v86-nvme: no saved state of ${what} in ${dir}: booting it once under Node to make one (other workers wait for it)`);
@@ -196,7 +196,7 @@ export async function planState(options: GuestPageOptions & StateOptions, ctx: P
         const { bootGuest } = await import("../node/index.ts");
         const guest = await bootGuest(
           { image: page.image, bios: page.bios, vgaBios: page.vgaBios, memory: page.memory, nvme: page.nvme, prompt: page.prompt, imageId, state: false },
-          { timeout: ctx.bootTimeout },
+          { timeoutMs: ctx.bootTimeoutMs },
         );
         try {
           await guest.saveState(tmp);
