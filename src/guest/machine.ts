@@ -9,9 +9,10 @@ import type { V86, V86Options } from "v86";
 import { attachNvme, CowBackend, MemoryBackend, normalizeOptionNames, type NvmeV86 } from "../index.ts";
 import { execInput, parseExec } from "./exec.ts";
 import { firmwareGaveUp } from "./boot-error.ts";
+import { zeroFreeMemory } from "./free-memory.ts";
 import { Screen } from "./screen.ts";
 import { Serial, SerialTimeoutError } from "./serial.ts";
-import { checkV86StateAgainst, decodeStateFile, encodeStateFile, imageIdentity, mismatches, nvmeConfigKey, StateFileError, stateMismatches, type StateFileInfo } from "../index.ts";
+import { advanceV86Clock, checkV86StateAgainst, decodeStateFile, encodeStateFile, imageIdentity, mismatches, nvmeConfigKey, StateFileError, stateMismatches, v86ClockMs, v86UsesClock, type StateFileInfo } from "../index.ts";
 import type { BootOptions, ExecOptions, ExecResult, Guest, GuestConfig, GuestCounters, GuestSnapshot, SnapshotIdentity } from "./types.ts";
 
 /**
@@ -202,7 +203,7 @@ export async function bootGuest(config: GuestConfig, bootOptions: BootOptions = 
         attach
           .then(async (nvme) => {
             machine.attached(nvme);
-            if (resume) await machine.resume(resume.snapshot);
+            if (resume) await machine.resume(resume.snapshot, resume.info.clockMs);
             if (!resume) {
               unwatchLoop = watchV86Loop(emulator, (e) => {
                 died = v86Failed(e, config.v86Version, "while booting");
@@ -243,28 +244,6 @@ export async function bootGuest(config: GuestConfig, bootOptions: BootOptions = 
   }
   machine.bootMs = performance.now() - started;
   return machine;
-}
-
-interface V86Balloon {
-  /** Starts a free page hinting round; `done` gets the bytes v86 zeroed. */
-  Cleanup(done: (zeroedBytes: number) => void): void;
-}
-
-/**
- * One free page hinting round of v86's virtio-balloon (the `virtio_balloon` option): the guest's
- * driver hands over its free blocks, v86 zeroes them. Resolves with the bytes zeroed; 0 without
- * the device, or when the guest has no driver for it and the round never ends.
- */
-function zeroHintedPages(emulator: V86, timeoutMs = 10_000): Promise<number> {
-  const balloon = (emulator as unknown as { v86?: { cpu?: { devices?: { virtio_balloon?: V86Balloon } } } }).v86?.cpu?.devices?.virtio_balloon;
-  if (!balloon || typeof balloon.Cleanup !== "function") return Promise.resolve(0);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(0), timeoutMs);
-    balloon.Cleanup((zeroed) => {
-      clearTimeout(timer);
-      resolve(zeroed);
-    });
-  });
 }
 
 class GuestMachine implements Guest {
@@ -360,7 +339,12 @@ class GuestMachine implements Guest {
   }
 
   /** Puts a not yet running emulator into a state file's snapshot (identity already checked). */
-  async resume(snapshot: GuestSnapshot): Promise<void> {
+  async resume(snapshot: GuestSnapshot, clockMs: number): Promise<void> {
+    // v86's timers in the state are readings of the saver's clock: ours must not be behind it.
+    advanceV86Clock(clockMs + 1);
+    if (clockMs > v86ClockMs() && !v86UsesClock(this.emulator)) {
+      console.warn(`v86-nvme: v86 was loaded before v86-nvme could make its clock movable (import v86-nvme before v86): this resumed guest's timers wait ${Math.round((clockMs - v86ClockMs()) / 1000)} s`);
+    }
     try {
       // Checked before v86 sees anything: a malformed overlay must not follow a restored machine,
       // and v86's set_state() trusts every entry's type and size (this emulator's own state is the
@@ -375,28 +359,12 @@ class GuestMachine implements Guest {
     this.onlcr = true;
   }
 
-  /**
-   * Drops the guest's page cache and zeroes its free memory, so that v86's state — which stores
-   * only non-zero pages — holds what the guest uses: a process takes most free pages (they come
-   * zeroed) and exits, then the guest's virtio-balloon driver hints its free blocks, which v86
-   * zeroes (this reaches the low zone the process cannot). Without dd, /proc or the balloon
-   * driver the state is only bigger.
-   */
-  private async zeroFreeMemory(): Promise<void> {
-    await this.exec(
-      "sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; f=0; while read -r k v _; do [ \"$k\" = MemFree: ] && f=$v; done < /proc/meminfo; " +
-        "m=$((f / 1024 - 4)); [ $m -gt 0 ] && dd if=/dev/zero of=/dev/null bs=${m}M count=1 2>/dev/null; true",
-      { timeoutMs: 60_000 },
-    );
-    if (await zeroHintedPages(this.emulator)) await this.exec("sync"); // lets the driver give the hinted pages back
-  }
-
-  captureState(): Promise<Uint8Array> {
-    return (async () => {
-      await this.zeroFreeMemory();
-      const snapshot = await this.snapshot();
-      return encodeStateFile(snapshot, { v86Version: this.v86Version, prompt: this.prompt });
-    })();
+  async captureState(): Promise<Uint8Array> {
+    await zeroFreeMemory(this.emulator, (cmd, options) => this.exec(cmd, options));
+    const snapshot = await this.snapshot();
+    // Read after the save: a resumer moving its clock past this is past every saved timer.
+    const clockMs = v86ClockMs();
+    return encodeStateFile(snapshot, { v86Version: this.v86Version, prompt: this.prompt, clockMs });
   }
 
   counters(): GuestCounters {

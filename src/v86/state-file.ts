@@ -59,6 +59,11 @@ export interface StateFileInfo {
   prompt: string;
   /** When it was made (ISO 8601). */
   createdAt: string;
+  /**
+   * The saver's v86 clock (performance.now) when it was taken: v86's timers are readings of it,
+   * so a resumer moves its clock past this first (advanceV86Clock). 0 when unknown.
+   */
+  clockMs: number;
 }
 
 interface Section {
@@ -114,7 +119,7 @@ function viewBytes(v: ArrayBufferView | ArrayBuffer): Uint8Array {
 }
 
 /** The snapshot as an uncompressed container (compress it with zstd to get a state file). */
-export function encodeStateFile(snapshot: MachineSnapshot, info: { v86Version: string; prompt: string }): Uint8Array {
+export function encodeStateFile(snapshot: MachineSnapshot, info: { v86Version: string; prompt: string; clockMs?: number }): Uint8Array {
   const o = snapshot.overlay;
   const parts: Record<(typeof SECTIONS)[number], Uint8Array> = {
     machine: viewBytes(snapshot.machine),
@@ -137,6 +142,7 @@ export function encodeStateFile(snapshot: MachineSnapshot, info: { v86Version: s
     v86Version: info.v86Version,
     prompt: info.prompt,
     createdAt: new Date().toISOString(),
+    clockMs: info.clockMs ?? 0,
     serial: snapshot.serial,
     overlay: { byteLength: o.byteLength, blockSize: o.blockSize },
     sections: rel.map((s) => ({ ...s, offset: s.offset + base })),
@@ -212,6 +218,7 @@ function checkHeader(h: unknown, total: number, base: number): Header {
     return bad("identity fields");
   }
   for (const k of ["v86Version", "prompt", "createdAt", "serial"]) if (typeof h[k] !== "string") bad(k);
+  if (h.clockMs !== undefined && !(typeof h.clockMs === "number" && Number.isFinite(h.clockMs) && h.clockMs >= 0)) bad("clockMs");
   const ov = h.overlay;
   if (!isObj(ov) || !isCount(ov.byteLength) || !isCount(ov.blockSize) || ov.blockSize === 0) return bad("overlay geometry");
   if (!Array.isArray(h.sections) || h.sections.length !== SECTIONS.length) return bad("section table");
@@ -403,7 +410,8 @@ export function decodeStateFile(input: Uint8Array | ArrayBuffer): { info: StateF
   };
   if (snapshot.overlay.pageIndex.length !== snapshot.overlay.pageMask.length) throw new StateFileError("the state file's overlay index and masks differ in length");
   const { identity, v86Version, prompt, createdAt } = h;
-  return { info: { format, identity, v86Version, prompt, createdAt }, snapshot };
+  const clockMs = h.clockMs ?? 0;
+  return { info: { format, identity, v86Version, prompt, createdAt, clockMs }, snapshot };
 }
 
 /** Why a state cannot resume on this machine (empty: it can), each naming what differs. */
