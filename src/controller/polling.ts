@@ -115,7 +115,7 @@ export class Polling {
   /**
    * Polls (arming) every queue that is not kept awake; true when one had an entry after all. With
    * the awake policy a queue stays awake (probed, not armed) while it is busy: it had an entry
-   * within doorbell_idle_us, or one poll since the previous tick found doorbell_batch entries at
+   * within doorbellIdleUs, or one poll since the previous tick found doorbellBatch entries at
    * once (the host keeps a deep queue: it would otherwise ring MMIO for every batch).
    */
   private pollIdleQueues(): boolean {

@@ -85,7 +85,7 @@ describe("a v86 that fails inside itself", () => {
     const { V86, loops } = fakeV86((tick) => {
       if (tick === 3) throw new ReferenceError("DEBUG is not defined");
     });
-    const boot = bootGuest({ ...base, V86, v86Version: "0.4.0" }, { timeout: 5_000 });
+    const boot = bootGuest({ ...base, V86, v86Version: "0.4.0" }, { timeoutMs: 5_000 });
     await expect(boot).rejects.toThrow(/v86 0\.4\.0 failed inside itself while booting \(ReferenceError: DEBUG is not defined\)/);
     await expect(boot).rejects.toThrow(`v86-nvme works with v86 ${SUPPORTED_V86_RANGE}: install one of those`);
     const [loop] = loops;
@@ -97,7 +97,7 @@ describe("a v86 that fails inside itself", () => {
     const { V86 } = fakeV86(() => {
       throw new TypeError("x is not a function");
     });
-    await expect(bootGuest({ ...base, V86 }, { timeout: 5_000 })).rejects.toThrow(/this v86 failed inside itself while booting \(TypeError: x is not a function\)/);
+    await expect(bootGuest({ ...base, V86 }, { timeoutMs: 5_000 })).rejects.toThrow(/this v86 failed inside itself while booting \(TypeError: x is not a function\)/);
   });
 
   it("in its constructor: the same, at its start", async () => {
