@@ -534,7 +534,9 @@ export async function runOne(env: FuzzEnv, bytes: Uint8Array, o: RunOptions = {}
     // After a trap v86's tick loop is gone: its stop() waits for an "emulator-stopped" that never comes.
     if ((await withTimeout(guest.stop(), 3000)) === "timeout") {
       stopHung = true;
-      await guest.emulator.destroy();
+      // destroy() awaits the same stop(): the emulator is dead anyway (no tick, no timer left).
+      await withTimeout(guest.emulator.destroy(), 1000);
+      env.live.delete(guest.emulator);
     }
   }
   await settle(5);
@@ -563,7 +565,8 @@ export interface FuzzReport {
   decodeMs: number[];
   bootRefusalMs: number[];
   resumedMs: number[];
-  slowRefusals: { i: number; kind: Kind; ms: number }[];
+  /** Refusals over 1 s ("boot": after an emulator was made for it, which alone takes about that on a loaded machine). */
+  slowRefusals: { i: number; kind: Kind; stage: "decode" | "boot"; ms: number }[];
   emulatorsCreated: number;
   emulatorsLive: number;
   timersBefore: number;
@@ -595,7 +598,7 @@ export async function fuzz(env: FuzzEnv, base: Base, iterations: number, seed: n
     if (out.type === "refused") {
       rep.refusedBy.set(`${out.stage}: ${out.check}`, (rep.refusedBy.get(`${out.stage}: ${out.check}`) ?? 0) + 1);
       (out.stage === "decode" ? rep.decodeMs : rep.bootRefusalMs).push(out.ms);
-      if (out.ms > 1000) rep.slowRefusals.push({ i, kind, ms: out.ms });
+      if (out.ms > 1000) rep.slowRefusals.push({ i, kind, stage: out.stage, ms: out.ms });
     } else if (out.type === "resumed") {
       rep.resumed++;
       rep.resumedMs.push(out.ms);
@@ -638,7 +641,11 @@ export function formatReport(rep: FuzzReport): string {
   for (const [name, a] of [["refused at decode", rep.decodeMs], ["refused at resume", rep.bootRefusalMs], ["resumed (+run)", rep.resumedMs]] as const) {
     lines.push(`  ${name.padEnd(18)} ${String(a.length).padStart(6)} ${f(q(a, 0.5)).padStart(8)} ${f(q(a, 0.99)).padStart(8)} ${f(a.length ? Math.max(...a) : NaN).padStart(8)}`);
   }
-  lines.push(`refusals over 1 s: ${rep.slowRefusals.length}${rep.slowRefusals.length ? ` (${rep.slowRefusals.slice(0, 5).map((s) => `#${s.i} ${s.kind} ${s.ms.toFixed(0)} ms`).join(", ")})` : ""}`);
+  const slow = (stage: string): string => {
+    const a = rep.slowRefusals.filter((s) => s.stage === stage);
+    return `${a.length}${a.length ? ` (${a.slice(0, 4).map((s) => `#${s.i} ${s.kind} ${s.ms.toFixed(0)} ms`).join(", ")})` : ""}`;
+  };
+  lines.push(`refusals over 1 s: at decode ${slow("decode")}; at resume ${slow("boot")}`);
   lines.push(`emulators created ${rep.emulatorsCreated}, still live ${rep.emulatorsLive}; timers/immediates before ${rep.timersBefore}, after ${rep.timersAfter}${rep.resourcesAfter ? ` (active resources: ${rep.resourcesAfter.join(", ")})` : ""}`);
   if (rep.panicked.length) {
     lines.push("");
