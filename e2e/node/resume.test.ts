@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { bootGuest, StateFileError, type NodeGuest } from "../../src/node/index.ts";
+import { bootGuest, decodeStateFile, StateFileError, type NodeGuest } from "../../src/node/index.ts";
 import { files } from "v86-nvme-guest/node";
 import { note } from "./support.ts";
 
@@ -39,6 +39,17 @@ describe("resume", () => {
     expect(list.exitCode).toBe(0);
     expect(list.stdout).toContain("/dev/nvme0n1");
     expect(resumeMs).toBeLessThan(30_000); // a cold boot takes 25-50 s here; the figure is in the note
+  });
+
+  it("the resumed guest's timers run although the state was saved later in its maker's life", async () => {
+    const guest = guests[0];
+    const info = decodeStateFile(readFileSync(kitState())).info;
+    note(`the kit's state was saved at ${Math.round(info.clockMs / 1000)} s of its maker's clock`);
+    expect(info.clockMs).toBeGreaterThan(0);
+    const [slept, ms] = await timed(() => guest.exec("sleep 1; echo slept"));
+    note(`sleep 1 in the resumed guest took ${Math.round(ms)} ms`);
+    expect(slept.stdout).toBe("slept\n");
+    expect(ms).toBeLessThan(15_000); // with the clock behind the saver's it waits until the clock catches up
   });
 
   it("a saved state brings back the guest's memory and its writes to the disk", async () => {

@@ -3,7 +3,7 @@
 
 import { V86 } from "v86";
 import v86WasmUrl from "v86/build/v86.wasm?url";
-import { attachNvme, MemoryBackend, type BlockBackend, type CowBackend, type DoorbellPolicy, type LogLevel, type MachineSnapshot, type NvmeV86 } from "../index.ts";
+import { advanceV86Clock, attachNvme, MemoryBackend, type BlockBackend, type CowBackend, type DoorbellPolicy, type LogLevel, type MachineSnapshot, type NvmeV86 } from "../index.ts";
 
 export const MEMORY_SIZE = 256 * 1024 * 1024;
 export const DISK_SERIAL = "V86WEB0001";
@@ -31,6 +31,8 @@ export interface MachineInputs {
   memory?: number;
   /** A state to resume instead of booting: `drive` must be the disk it was made over (a CowBackend). */
   resume?: MachineSnapshot;
+  /** The saver's v86 clock reading (the state file's clockMs): this page's clock is moved past it. */
+  resumeClockMs?: number;
 }
 
 export interface MachineEvents {
@@ -80,6 +82,8 @@ export function startMachine(inputs: MachineInputs, on: MachineEvents): V86 {
         try {
           // The overlay first: it checks its geometry before v86 sees anything.
           (inputs.drive as CowBackend).restoreOverlay(resume.overlay);
+          // v86's timers in the state are readings of the saver's clock (see clock.ts).
+          advanceV86Clock((inputs.resumeClockMs ?? 0) + 1);
           await emulator.restore_state(resume.machine);
         } catch (e) {
           throw new ResumeError(`the state could not be restored: ${e instanceof Error ? e.message : String(e)}`);

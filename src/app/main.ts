@@ -3,6 +3,8 @@
 // VGA screen, the serial console, the device panel (counters, live charts, run-time switches)
 // and export. Tests drive it through window.nvmeDemo (demo-api.ts).
 
+// First: v86 binds its clock when it loads, and a resumed guest needs that clock movable.
+import "./clock.ts";
 import { SerialConsole } from "./console.ts";
 import { createDemo, diskInfo, type DemoState } from "./demo-api.ts";
 import { DiskForm, showDiskInfo } from "./disk-form.ts";
@@ -270,7 +272,7 @@ async function boot(choice: DiskChoice, o: BootOptions = {}): Promise<void> {
         bios, vgaBios, drive: disk.backend, screen: freshScreen(), doorbellPolicy: storedPolicy(),
         // With the persistent option, namespaces the guest creates are kept in browser storage too.
         createBackend: choice.persistent ? (nsid, bytes) => namespaces.persistentDisk(nsid, bytes) : undefined,
-        ...(resume ? { memory: resume.info.identity.memory, resume: resume.snapshot } : {}),
+        ...(resume ? { memory: resume.info.identity.memory, resume: resume.snapshot, resumeClockMs: resume.info.clockMs } : {}),
       },
       {
         serialByte(b) {

@@ -12,7 +12,7 @@ import { firmwareGaveUp } from "./boot-error.ts";
 import { zeroFreeMemory } from "./free-memory.ts";
 import { Screen } from "./screen.ts";
 import { Serial, SerialTimeoutError } from "./serial.ts";
-import { advanceV86Clock, checkV86StateAgainst, decodeStateFile, encodeStateFile, imageIdentity, mismatches, nvmeConfigKey, StateFileError, stateMismatches, v86ClockMs, v86UsesClock, type StateFileInfo } from "../index.ts";
+import { advanceV86Clock, checkV86StateAgainst, decodeStateFile, encodeStateFile, imageIdentity, mismatches, nvmeConfigKey, StateFileError, stateMismatches, v86ClockBehind, v86ClockMs, type StateFileInfo } from "../index.ts";
 import type { BootOptions, ExecOptions, ExecResult, Guest, GuestConfig, GuestCounters, GuestSnapshot, SnapshotIdentity } from "./types.ts";
 
 /**
@@ -342,8 +342,9 @@ class GuestMachine implements Guest {
   async resume(snapshot: GuestSnapshot, clockMs: number): Promise<void> {
     // v86's timers in the state are readings of the saver's clock: ours must not be behind it.
     advanceV86Clock(clockMs + 1);
-    if (clockMs > v86ClockMs() && !v86UsesClock(this.emulator)) {
-      console.warn(`v86-nvme: v86 was loaded before v86-nvme could make its clock movable (import v86-nvme before v86): this resumed guest's timers wait ${Math.round((clockMs - v86ClockMs()) / 1000)} s`);
+    const behind = v86ClockBehind(this.emulator, clockMs);
+    if (behind > 1000) {
+      console.warn(`v86-nvme: v86 was loaded before v86-nvme could make its clock movable (load v86-nvme first): this resumed guest's timers wait ${Math.round(behind / 1000)} s`);
     }
     try {
       // Checked before v86 sees anything: a malformed overlay must not follow a restored machine,

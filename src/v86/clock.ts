@@ -31,15 +31,12 @@ export function advanceV86Clock(ms: number): void {
 }
 
 /**
- * Whether this emulator's v86 reads the movable clock: false when v86's module was loaded before
- * installV86Clock() (its timers then keep the clock they bound).
+ * How many ms this emulator's v86 clock is behind `ms`: 0 when it reads the movable clock (or is
+ * past `ms` anyway); more when v86's module was loaded before installV86Clock() and kept the
+ * clock it bound.
  */
-export function v86UsesClock(emulator: unknown): boolean {
+export function v86ClockBehind(emulator: unknown, ms: number): number {
   const microtick = (emulator as { v86?: { constructor?: { microtick?: () => number } } }).v86?.constructor?.microtick;
-  if (!installed || typeof microtick !== "function") return false;
-  const saved = offset;
-  offset += 1e6; // a reading a thousand seconds apart tells the two clocks apart
-  const follows = Math.abs(microtick() - v86ClockMs()) < 1000;
-  offset = saved;
-  return follows;
+  if (typeof microtick !== "function") return 0;
+  return Math.max(0, ms - microtick());
 }
