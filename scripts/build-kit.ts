@@ -139,7 +139,7 @@ const licencesDone = (): boolean => !FORCE && existsSync(stampPath) && readFileS
 {
   const mpath = join(FILES, "manifest.json");
   const m = existsSync(mpath) && existsSync(join(FILES, "manifest.js")) && existsSync(STATE) ? (JSON.parse(readFileSync(mpath, "utf8")) as { v86Version?: string; stateFormat?: number; image?: { sha256?: string }; files?: { state?: { bytes?: number } } }) : undefined;
-  const newest = Math.max(...[...INPUTS.map(([, n]) => join(FILES, n)), STATE, GUEST_MANIFEST].map((p) => statSync(p).mtimeMs));
+  const newest = Math.max(...[...INPUTS.map(([, n]) => join(FILES, n)), STATE, GUEST_MANIFEST].map((p) => (existsSync(p) ? statSync(p).mtimeMs : Infinity)));
   if (!FORCE && m && statSync(mpath).mtimeMs >= newest && m.v86Version === v86Version && m.stateFormat === STATE_FILE_FORMAT && m.image?.sha256 === guestManifest.files["guest/disk.img"]?.sha256 && m.files?.state?.bytes === statSync(STATE).size && licencesDone()) {
     log("guest-kit/ is up to date (--force rebuilds it)");
     process.exit(0);
