@@ -76,13 +76,30 @@ export async function loadEnv(): Promise<FuzzEnv> {
   return { config, live, created };
 }
 
-/** The base state: the guest a few seconds into its boot, NVMe enabled by SeaBIOS (container, uncompressed). */
+/**
+ * The base state: the guest a few seconds into its boot, NVMe enabled by SeaBIOS (container,
+ * uncompressed), checked to resume. A state taken while SeaBIOS sizes the BARs does not (BAR1,
+ * the upper half of the NVMe BAR0, holds the probe's all-ones, which v86's PCI set_state takes
+ * for an I/O BAR it has no entry for): then the guest boots on and a later state is taken.
+ */
 export async function makeBase(env: FuzzEnv, bootMs = 4000): Promise<Uint8Array> {
   const t0 = performance.now();
   const guest = await bootGuest(env.config, { readyWhen: () => performance.now() - t0 > bootMs, timeoutMs: 120_000 });
   try {
-    const snap = await guest.snapshot();
-    return encodeStateFile(snap, { v86Version: env.config.v86Version ?? "", prompt: "guest# " });
+    for (let attempt = 0; ; attempt++) {
+      const snap = await guest.snapshot();
+      const container = encodeStateFile(snap, { v86Version: env.config.v86Version ?? "", prompt: "guest# " });
+      const check = await bootGuest(env.config, { state: container }).then(
+        async (g) => {
+          await g.stop();
+          return undefined;
+        },
+        (e: unknown) => e,
+      );
+      if (check === undefined) return container;
+      if (attempt >= 5) throw new Error(`fuzz-state: no base state resumes (${String(check)})`);
+      await settle(1500);
+    }
   } finally {
     await guest.stop();
   }
