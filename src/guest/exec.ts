@@ -64,3 +64,49 @@ export function parseExec(raw: string, n: number, prompt: string): ParsedExec | 
   if (end[2] === "\r") stdout = stdout.replace(/\r\n/g, "\n").replace(/\r$/, "");
   return { stdout, exitCode: Number(end[1]), onlcr: end[2] === "\r" };
 }
+
+/** Undoes shellWord() for display: the command as it was given (control characters as \0NNN). */
+function unquote(word: string): string {
+  const m = /^"\$\(printf '%b' '([\s\S]*)'\)"$/.exec(word);
+  const inner = m ? m[1] : word;
+  return inner.replace(/^'|'$/g, "").replace(/'\\''/g, "'");
+}
+
+/** One exec()'s typed line, newlines (the line editor's wrapping) removed. */
+const TYPED = /(?:stty -onlcr; )?printf '@@V86B%s@@\\n' (\d+); command eval (.*); printf '\\n@@V86E%s@%s@@\\n' (\d+) \$\?$/;
+
+/** `chunk` (console text that ends where exec `n`'s output begins) with its typed line as the command. */
+function showTyped(chunk: string, n: string): string {
+  const keep: number[] = []; // index in chunk of each character of the newline-free text
+  let flat = "";
+  for (let i = 0; i < chunk.length; i++) {
+    if (chunk[i] === "\n") continue;
+    keep.push(i);
+    flat += chunk[i];
+  }
+  const at = flat.lastIndexOf("printf '@@V86B%s@@");
+  const from = flat.slice(0, at).endsWith("stty -onlcr; ") ? at - "stty -onlcr; ".length : at;
+  const m = at >= 0 ? TYPED.exec(flat.slice(from)) : null;
+  if (!m || m[1] !== n || m[3] !== n) return chunk;
+  return `${chunk.slice(0, keep[from])}${unquote(m[2])}\n`;
+}
+
+/**
+ * The console as a person reads it: each exec()'s typed line (stty, markers, `command eval`,
+ * wrapped by the line editor) shown as the command itself after the prompt, its markers gone,
+ * and a failing command's exit status noted. For failure reports and attachments; exec() itself
+ * reads the raw text.
+ */
+export function readableConsole(text: string): string {
+  let out = "";
+  let last = 0;
+  for (const m of text.matchAll(/(?:^|\n)@@V86B(\d+)@@\n/g)) {
+    const end = m.index + m[0].length;
+    const lead = m[0].startsWith("\n") ? 1 : 0;
+    out += showTyped(text.slice(last, m.index + lead), m[1]);
+    last = end;
+  }
+  out += text.slice(last);
+  // The end marker's own leading newline goes too: the output shows as a terminal showed it.
+  return out.replace(/\n@@V86E\d+@(\d+)@@\n/g, (_, status: string) => (status === "0" ? "" : `[exit status ${status}]\n`));
+}

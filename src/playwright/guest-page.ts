@@ -281,6 +281,11 @@ export class GuestPage {
   }
 
   /** The console text since the test started (cleaned: no escape sequences, no CRs). */
+  /** The console since the test began, as a person reads it (exec()'s plumbing shown as the commands). */
+  readableText(): Promise<string> {
+    return this.page.evaluate(() => window.v86nvme.readableText());
+  }
+
   text(): Promise<string> {
     return this.page.evaluate(() => window.v86nvme.text());
   }

@@ -238,7 +238,7 @@ export const test = base.extend<{ guest: TestGuest }, WorkerFixtures>({
       restoreMs,
     });
     if (info.status !== info.expectedStatus) {
-      await info.attach(SERIAL_ATTACHMENT, { body: await g.text().catch((e) => String(e)), contentType: "text/plain" });
+      await info.attach(SERIAL_ATTACHMENT, { body: await g.readableText().catch((e) => String(e)), contentType: "text/plain" });
       const screen = await g.screenshot().catch(() => undefined);
       if (screen) await info.attach(SCREEN_ATTACHMENT, { body: screen, contentType: "image/png" });
     }

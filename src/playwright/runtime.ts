@@ -4,7 +4,7 @@
 // only bare import is "v86", which the page's import map resolves to v86's libv86.mjs.
 
 import { V86 } from "v86";
-import { bootGuest, decodeStateFile, StateFileError, type ExecResult, type Guest, type GuestCounters, type GuestNvmeOptions, type GuestSnapshot } from "../guest/index.ts";
+import { bootGuest, decodeStateFile, readableConsole, StateFileError, type ExecResult, type Guest, type GuestCounters, type GuestNvmeOptions, type GuestSnapshot } from "../guest/index.ts";
 
 /** What the fixture hands the page to boot (URLs on the fixture's origin, plain JSON otherwise). */
 export interface RuntimeConfig {
@@ -154,6 +154,9 @@ export const send = (text: string): void => guest().serial.send(text);
 
 /** The console text since the current test started. */
 export const text = (): string => guest().serial.text().slice(mark);
+
+/** text() with each exec()'s plumbing shown as the command it ran: for failure reports. */
+export const readableText = (): string => readableConsole(text());
 
 export const tail = (chars?: number): string => current?.serial.tail(chars) ?? "";
 
