@@ -272,6 +272,8 @@ function v86Tree(machine: Uint8Array): { state: unknown[]; lengths: number[]; bu
 /** v86 0.5.x's guest RAM in its state: a bitmap of the non-zero 4 KiB pages (state[78]), those pages packed (state[77]). */
 const V86_RAM_BITMAP = 78;
 const V86_RAM_PAGES = 77;
+/** v86's PCI bus: config spaces by pci_id (state[48][id], 64 dwords). */
+const V86_PCI = 48;
 
 /** The typed arrays v86's restore_state() rebuilds (src/state.js), with their element sizes. */
 const V86_TYPED: Record<string, number> = {
@@ -346,6 +348,25 @@ export function checkV86StateAgainst(machine: ArrayBuffer | Uint8Array, referenc
   const n = Math.max(Math.min(file.state.length, 256), Math.min(ref.state.length, 256));
   for (let i = 0; i < n; i++) walk(file.state[i] ?? null, ref.state[i] ?? null, [i], 0);
   if (file.state[0] !== ref.state[0]) bad([0], `(memory size) is ${String(file.state[0])} where this machine has ${String(ref.state[0])}`);
+  // v86's PCI set_state() takes a BAR whose low bit is set for an I/O BAR and reads the device's
+  // pci_bars entry for it: a BIOS's size probe (all ones) saved mid-enumeration makes that a BAR
+  // the device lacks, and the restore throws half way (reading 'original_bar' of undefined).
+  const fp = file.state[V86_PCI];
+  const rp = ref.state[V86_PCI];
+  if (Array.isArray(fp) && Array.isArray(rp)) {
+    for (let dev = 0; dev < 256; dev++) {
+      const f = fp[dev];
+      const r = rp[dev];
+      if (!isObj(f) || !isObj(r)) continue;
+      const fs = new DataView(file.buffer(f.buffer_id as number).slice().buffer);
+      const rs = new DataView(ref.buffer(r.buffer_id as number).slice().buffer);
+      for (let bar = 0; bar < 6 && 16 + 4 * bar + 4 <= Math.min(fs.byteLength, rs.byteLength); bar++) {
+        if (fs.getUint32(16 + 4 * bar, true) & 1 && !(rs.getUint32(16 + 4 * bar, true) & 1)) {
+          bad([V86_PCI, dev], `(PCI function ${dev >> 3}.${dev & 7}) has BAR${bar} as an I/O BAR this machine lacks (saved while the BIOS sized it?)`);
+        }
+      }
+    }
+  }
   // v86 copies the packed pages to the bitmap's pages in order: one bit too many or too few
   // shifts every page after it (the guest then runs whatever lands there).
   const bitmap = file.state[V86_RAM_BITMAP];

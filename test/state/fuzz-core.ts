@@ -78,9 +78,9 @@ export async function loadEnv(): Promise<FuzzEnv> {
 
 /**
  * The base state: the guest a few seconds into its boot, NVMe enabled by SeaBIOS (container,
- * uncompressed), checked to resume. A state taken while SeaBIOS sizes the BARs does not (BAR1,
- * the upper half of the NVMe BAR0, holds the probe's all-ones, which v86's PCI set_state takes
- * for an I/O BAR it has no entry for): then the guest boots on and a later state is taken.
+ * uncompressed), checked to resume. A state taken while SeaBIOS sizes the BARs does not (a BAR
+ * holds the probe's all-ones, which v86's PCI set_state takes for an I/O BAR; resume refuses it):
+ * then the guest boots on and a later state is taken.
  */
 export async function makeBase(env: FuzzEnv, bootMs = 4000): Promise<Uint8Array> {
   const t0 = performance.now();

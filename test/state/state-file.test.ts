@@ -302,6 +302,21 @@ describe("v86's state against this v86's (checkV86StateAgainst)", () => {
     );
   });
 
+  it("a PCI BAR saved mid-probe (low bit set where this machine has a memory BAR) is refused", () => {
+    const s = ref();
+    s[48] = [];
+    (s[48] as unknown[])[0x20] = ta("Int32Array", 2);
+    const space = new Int32Array(64);
+    space[4] = 0xfebf0000 | 0; // a memory BAR0
+    const reference = v86Section(s, [...bufs(), new Uint8Array(space.buffer)]);
+    checkV86StateAgainst(v86Section(s, [...bufs(), new Uint8Array(space.buffer)]), reference);
+    const probed = space.slice();
+    probed[5] = -1; // BAR1 holds the BIOS's size probe
+    expect(() => checkV86StateAgainst(v86Section(s, [...bufs(), new Uint8Array(probed.buffer)]), reference)).toThrow(
+      /state\[48\]\[32\] \(PCI function 4\.0\) has BAR1 as an I\/O BAR this machine lacks/,
+    );
+  });
+
   it("lets guest RAM's packed pages (state[77]) differ in size", () => {
     const s = ref();
     s[77] = ta("Uint8Array", 2);
