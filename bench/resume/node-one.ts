@@ -1,6 +1,7 @@
 // One Node measurement for the resume benchmark, in a fresh process (as a test worker starts):
 // bootGuest() with no options (the guest kit, resumed from its state) → the first exec's result.
-// Prints one JSON line: { totalMs, bootMs, execMs, exitCode }.
+// Prints one JSON line: { totalMs, bootMs, execMs, exitCode }. Timed with process.hrtime: v86-nvme
+// moves performance.now forward when it resumes a state (src/v86/clock.ts).
 
 import { bootGuest } from "../../src/node/index.ts";
 
