@@ -179,6 +179,9 @@ async function main(): Promise<void> {
   if (a.render) return render(a.render);
   const t0 = Date.now();
   const load0 = loadavg();
+  // The code measured is what the site is built from, now.
+  const commit = git("rev-parse", "--short", "HEAD");
+  const device = deviceCommit();
   const statePath = join(ROOT, "public/guest/disk.img.state.zst");
   const imagePath = join(ROOT, "public/guest/disk.img");
   for (const p of [imagePath, statePath]) if (!existsSync(p)) fail(`${p} is missing (scripts/setup.sh; npm run make:state -- --image public/guest/disk.img)`);
@@ -260,8 +263,8 @@ async function main(): Promise<void> {
       machine: `${cpus().length} cores (${cpus()[0]?.model.trim()})`,
       load: { start: load0, end: loadavg() },
       browser: `Chromium ${browser.version()} (headless, /usr/bin/chromium)`,
-      commit: git("rev-parse", "--short", "HEAD"),
-      deviceCommit: deviceCommit(),
+      commit,
+      deviceCommit: device,
       minutes: (Date.now() - t0) / 60000,
       rounds: a.rounds,
       quick: a.quick,
