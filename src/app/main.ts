@@ -14,15 +14,15 @@ import { runExport } from "./export-run.ts";
 import { fetchWithProgress, formatBytes } from "./loader.ts";
 import { ResumeError, startMachine, stopMachine } from "./machine.ts";
 import { checkState, loadManifest, loadState, NoResume, type PageManifest, type Resumable } from "./resume.ts";
-import { readSeaBiosFailure } from "./seabios.ts";
+import { watchSeaBios } from "./seabios.ts";
+import { notice, showBootMode } from "./header.ts";
+import { freshScreen, loadBios } from "./boot-inputs.ts";
 import { ProgressBars } from "./progress.ts";
 import { NamespacePanel } from "./namespaces-panel.ts";
 import { StatsPanel } from "./stats.ts";
 import { enableSwitches, listenSwitches, showDevice, storedPolicy } from "./switches.ts";
 import "./app.css";
 
-const BIOS = "/bios/bios-256k.bin";
-const VGA_BIOS = "/bios/vgabios-stdvga.bin";
 const READY_MARKER = "V86NVME-ROOT-READY";
 /** The bundled guest's shell prompt (a state names its own). */
 const PROMPT = "guest# ";
@@ -82,27 +82,9 @@ function fail(e: unknown): void {
   ui.led.classList.remove("on");
 }
 
-/** A fresh screen container: v86 wants a text div and a canvas in it. */
-function freshScreen(): HTMLElement {
-  const text = document.createElement("div");
-  text.className = "screen-text";
-  const canvas = document.createElement("canvas");
-  canvas.className = "screen-canvas";
-  canvas.style.display = "none";
-  ui.screen.replaceChildren(text, canvas);
-  return ui.screen;
-}
-
 setInterval(() => showDiskInfo(current), 2000);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-let biosFiles: Promise<[ArrayBuffer, ArrayBuffer]> | undefined;
-function loadBios(): Promise<[ArrayBuffer, ArrayBuffer]> {
-  biosFiles ??= Promise.all([fetchWithProgress(BIOS), fetchWithProgress(VGA_BIOS)]);
-  biosFiles.catch(() => (biosFiles = undefined));
-  return biosFiles;
-}
 
 // ---- booting ----
 
@@ -127,33 +109,11 @@ interface BootOptions {
   fallback?: boolean;
 }
 
-/** Shows (or hides) the notice above the screen. */
-function notice(text: string | undefined): void {
-  ui.notice.textContent = text ?? "";
-  ui.notice.hidden = !text;
-}
-
 /** The time to the shell prompt, in the header: from the page's opening for its first boot. */
 function showPromptTime(ms: number, fromPageOpen: boolean, how: string): void {
   demo.promptMs = ms;
   ui.bootTime.textContent = `shell prompt ${(ms / 1000).toFixed(1)} s after ${fromPageOpen ? "opening the page" : "the boot started"} (${how})`;
   ui.bootTime.hidden = false;
-}
-
-/** The header's link between resuming and booting cold, when the bundled image has a state. */
-async function showBootMode(): Promise<void> {
-  const m = await manifest;
-  if (!m?.state) return;
-  const link = ui.bootMode;
-  if (COLD_REQUESTED) {
-    link.textContent = "resume the saved state";
-    link.href = location.pathname;
-  } else {
-    link.textContent = "cold boot";
-    link.href = `${location.pathname}?boot=cold`;
-  }
-  link.title = COLD_REQUESTED ? "Reload the page and resume the bundled guest from its saved state" : "Reload the page and boot the bundled image from SeaBIOS on, without its saved state";
-  link.hidden = false;
 }
 
 async function boot(choice: DiskChoice, o: BootOptions = {}): Promise<void> {
@@ -316,7 +276,14 @@ async function boot(choice: DiskChoice, o: BootOptions = {}): Promise<void> {
             // An image other than the bundled one prints no marker: it runs once the CPU starts.
             setState("running", label);
           } else updateControls();
-          if (!resume) watchSeaBios(emulator!, stale, choice);
+          if (!resume) {
+            const machine = emulator!;
+            const done = (): boolean => stale() || demo.emulator !== machine || demo.state === "error" || serial.raw.length > 0;
+            watchSeaBios(ui.screen, done, (words) => {
+              void machine.stop().catch(() => {});
+              fail(new Error(`SeaBIOS cannot boot ${baseName(choice)}: ${words}`));
+            });
+          }
         },
         failed: (e) => {
           if (stale()) return;
@@ -362,26 +329,6 @@ async function boot(choice: DiskChoice, o: BootOptions = {}): Promise<void> {
     }
     fail(e);
   }
-}
-
-/**
- * Watches the VGA text while SeaBIOS looks for something to boot: "No bootable device" ends the
- * boot at once with SeaBIOS's own words (it would only retry in a minute). Stops watching once
- * the guest writes to its serial console or after a minute.
- */
-function watchSeaBios(emulator: ReturnType<typeof startMachine>, stale: () => boolean, choice: DiskChoice): void {
-  const started = performance.now();
-  const timer = setInterval(() => {
-    if (stale() || demo.emulator !== emulator || demo.state === "error" || serial.raw.length > 0 || performance.now() - started > 60_000) {
-      clearInterval(timer);
-      return;
-    }
-    const words = readSeaBiosFailure(ui.screen);
-    if (!words) return;
-    clearInterval(timer);
-    void emulator.stop().catch(() => {});
-    fail(new Error(`SeaBIOS cannot boot ${baseName(choice)}: ${words}`));
-  }, 250);
 }
 
 // v86 runs its main loop from timer callbacks: an exception there ends the loop and surfaces
@@ -444,5 +391,5 @@ setInterval(() => namespaces.show(), 1000);
 
 const first = form.restore();
 updateControls();
-void showBootMode();
+void manifest.then((m) => showBootMode(!!m?.state, COLD_REQUESTED));
 void boot(first);

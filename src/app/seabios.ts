@@ -12,3 +12,23 @@ export function readSeaBiosFailure(screen: HTMLElement): string | undefined {
     .filter((r) => /Boot failed|No bootable device|not a bootable disk/i.test(r) && !/CDROM|floppy/i.test(r));
   return [...new Set(said)].join(" ");
 }
+
+/**
+ * Watches the VGA text while SeaBIOS looks for something to boot: "No bootable device" calls
+ * `failed` with SeaBIOS's own words at once (it would only retry in a minute). Stops watching
+ * once `done()` says so (the guest wrote to its serial console, another boot began) or after a
+ * minute.
+ */
+export function watchSeaBios(screen: HTMLElement, done: () => boolean, failed: (words: string) => void): void {
+  const started = performance.now();
+  const timer = setInterval(() => {
+    if (done() || performance.now() - started > 60_000) {
+      clearInterval(timer);
+      return;
+    }
+    const words = readSeaBiosFailure(screen);
+    if (!words) return;
+    clearInterval(timer);
+    failed(words);
+  }, 250);
+}
