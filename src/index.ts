@@ -7,7 +7,7 @@ export { checkV86StateAgainst, decodeStateFile, encodeStateFile, StateFileError,
 export type { MachineSnapshot, StateFileInfo } from "./v86/state-file.ts";
 export { imageIdentity, mismatches, nvmeConfigKey } from "./v86/identity.ts";
 export type { SnapshotIdentity } from "./v86/identity.ts";
-export { advanceV86Clock, installV86Clock, v86ClockBehind, v86ClockMs } from "./v86/clock.ts";
+export { advanceV86Clock, installV86Clock, releasePerformanceNow, v86ClockBehind, v86ClockMs, withV86Clock } from "./v86/clock.ts";
 export type { LogLevel } from "./state/context.ts";
 export { NvmeController, BAR0_SIZE } from "./controller/controller.ts";
 export type { ControllerHost, ControllerSnapshot, GuestRam, NamespaceInfo } from "./controller/controller.ts";

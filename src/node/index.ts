@@ -13,16 +13,15 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import type { V86 as V86Class } from "v86";
 import { BootError, bootGuest as bootGuestWith, decodeStateFile, DEFAULT_MEMORY, DEFAULT_PROMPT, StateFileError } from "../guest/index.ts";
-import { installV86Clock, normalizeOptionNames } from "../index.ts";
+import { normalizeOptionNames, withV86Clock } from "../index.ts";
 import type { BootOptions, Guest, GuestConfig, StateFileInfo } from "../guest/index.ts";
 import { compressState } from "./zstd.ts";
 import { guestKit } from "./kit.ts";
 
 // v86 binds its clock when its module loads: the clock is made movable first and v86 loaded
 // after it, so that a resumed guest's timers follow (src/v86/clock.ts).
-installV86Clock();
 let v86Module: Promise<typeof V86Class> | undefined;
-const loadV86 = (): Promise<typeof V86Class> => (v86Module ??= import("v86").then((m) => m.V86));
+const loadV86 = (): Promise<typeof V86Class> => (v86Module ??= withV86Clock(() => import("v86")).then((m) => m.V86));
 
 export { BootError, DEFAULT_MEMORY, DEFAULT_PROMPT, decodeStateFile, StateFileError };
 export type { StateFileInfo };

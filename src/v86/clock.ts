@@ -6,23 +6,39 @@
 // the future there: the guest's timer interrupts stop until the clock gets there (a shell that
 // answers, but a `sleep 1` that takes a minute). So the clock v86 binds is performance.now plus
 // an offset that only grows, and a resume moves it past the saver's reading (forward jumps are
-// what any guest sees after a host suspend). Install it before v86's module loads: v86-nvme/node
-// does so by loading v86 itself; a page imports this module before it imports v86.
+// what any guest sees after a host suspend). The movable clock is put in place only while v86's
+// module loads (it binds it then) and taken out again after, so that nobody else's
+// performance.now jumps: v86-nvme/node loads v86 itself that way; a page imports a module that
+// calls installV86Clock() before it imports v86, and releasePerformanceNow() after.
 
 const base = performance.now.bind(performance);
+const original = performance.now;
 let offset = 0;
-let installed = false;
+const movable = (): number => base() + offset;
 
-/** Makes performance.now movable (idempotent). Must run before v86's module is evaluated. */
+/** Makes performance.now the movable clock, for v86's module to bind when it loads. */
 export function installV86Clock(): void {
-  if (installed) return;
-  installed = true;
-  performance.now = () => base() + offset;
+  performance.now = movable;
 }
 
-/** The clock's reading now (performance.now once installed). */
+/** Gives performance.now back its own clock (v86, loaded meanwhile, keeps the movable one). */
+export function releasePerformanceNow(): void {
+  performance.now = original;
+}
+
+/** Loads v86's module (or anything that binds performance.now) with the movable clock in place. */
+export async function withV86Clock<T>(load: () => Promise<T>): Promise<T> {
+  installV86Clock();
+  try {
+    return await load();
+  } finally {
+    releasePerformanceNow();
+  }
+}
+
+/** The movable clock's reading now. */
 export function v86ClockMs(): number {
-  return base() + offset;
+  return movable();
 }
 
 /** Moves the clock forward so that it reads at least `ms` (never backwards). */
