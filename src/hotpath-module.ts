@@ -84,11 +84,21 @@ async function load(url: URL, shipped: boolean): Promise<WebAssembly.Module> {
       const res = await fetch(url);
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       bytes = await res.arrayBuffer();
+      if (isWebPage(res.headers.get("content-type"), new Uint8Array(bytes))) {
+        throw new Error(`${url.href} serves a web page, not the hot path's WebAssembly (a server's answer for a file it does not have)`);
+      }
     }
   } catch (e) {
     throw new Error(`v86-nvme: cannot load the hot path's WebAssembly from ${source}: ${reason(e)}; ${hint}`, { cause: e });
   }
   return compile(bytes, source, hint);
+}
+
+/** An HTML answer: its type says so, or it starts like a page (a dev server's fallback for unknown paths). */
+function isWebPage(type: string | null, start: Uint8Array): boolean {
+  if (type?.toLowerCase().startsWith("text/html")) return true;
+  const head = new TextDecoder().decode(start.subarray(0, 64)).trimStart().toLowerCase();
+  return head.startsWith("<!doctype") || head.startsWith("<html");
 }
 
 async function compile(bytes: BufferSource, source: string, hint?: string): Promise<WebAssembly.Module> {

@@ -69,8 +69,8 @@ describe("the hot path's wasm", () => {
     expect(msg).toContain("`wasm` option");
   });
 
-  it("an HTML page or other bytes instead of wasm: does not compile, says from where", async () => {
-    await expect(hotPathModule(`${base}/page.html`)).rejects.toThrow(new RegExp(`${base}/page\\.html.*does not compile`));
+  it("an HTML page or other bytes instead of wasm: says which, and from where", async () => {
+    await expect(hotPathModule(`${base}/page.html`)).rejects.toThrow(new RegExp(`${base}/page\\.html serves a web page, not the hot path's WebAssembly`));
     await expect(hotPathModule(new Uint8Array([1, 2, 3]))).rejects.toThrow(/bytes given as the `wasm` option does not compile/);
   });
 
