@@ -78,6 +78,7 @@ rm -rf "$WORK/kit-page-dist"
 
 step "the example's Playwright tests (Chromium)"
 PORT=$(node -e 'const s = require("node:net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
-PORT=$PORT npx playwright test
+# The fixture's guest is the kit's (no image option): every worker resumes its state, none boots.
+PORT=$PORT env -u V86NVME_IMAGE -u V86NVME_BIOS -u V86NVME_VGABIOS npx playwright test
 
 step "done"

@@ -220,12 +220,19 @@ export async function bootGuest(config: GuestConfig, bootOptions: BootOptions = 
     // A resumed guest is at its prompt already (its transcript ends there).
     if (!resume) {
       // The screen is watched too: SeaBIOS says there when nothing boots (and would retry forever).
-      const unwatch = machine.screen.onChange(() => machine.serial.recheck());
+      const unwatchScreen = machine.screen.onChange(() => machine.serial.recheck());
+      // readyWhen may look at more than the console (the time, the screen): asked again each 250 ms too.
+      const poll = ready ? setInterval(() => machine.serial.recheck(), 250) : undefined;
+      const unwatch = (): void => {
+        unwatchScreen();
+        clearInterval(poll);
+      };
       try {
         await machine.serial.until(
           () => {
             if (died) throw died;
-            const failed = firmwareGaveUp(machine.screen.text(), machine.serial.text());
+            // With readyWhen the caller says what ready is (maybe a firmware screen): no verdict here.
+            const failed = ready ? undefined : firmwareGaveUp(machine.screen.text(), machine.serial.text());
             if (failed) throw failed;
             return (ready ? ready(machine.serial) : machine.serial.text().includes(prompt)) ? true : undefined;
           },
@@ -377,12 +384,14 @@ class GuestMachine implements Guest {
     if (this.stopped) return;
     this.stopped = true;
     this.serial.close(new Error("the guest was stopped"));
-    try {
-      await this.emulator.stop();
-    } catch {
-      /* not running */
-    }
-    await Promise.race([this.emulator.destroy().catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
+    // A v86 that trapped in its main loop never reports that it stopped: neither wait is open-ended.
+    const within = async (p: Promise<unknown>, ms: number): Promise<void> => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([p.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, ms)))]);
+      clearTimeout(timer);
+    };
+    await within(Promise.resolve().then(() => this.emulator.stop()), 2000);
+    await within(Promise.resolve().then(() => this.emulator.destroy()), 2000);
     this.disk.reset();
   }
 }

@@ -127,6 +127,8 @@ export function checkV86StateAgainst(machine: ArrayBuffer | Uint8Array, referenc
   // The machine's own entries (0..255); v86-nvme's entry (256) is checked by the controller.
   const n = Math.max(Math.min(file.state.length, 256), Math.min(ref.state.length, 256));
   for (let i = 0; i < n; i++) walk(file.state[i] ?? null, ref.state[i] ?? null, [i], 0);
+  // Entries past them (v86-nvme's) must still be what v86 rebuilds: known typed arrays, in range.
+  for (let i = 256; i < file.state.length; i++) walk(file.state[i] ?? null, null, [i], 0);
   if (file.state[0] !== ref.state[0]) bad([0], `(memory size) is ${String(file.state[0])} where this machine has ${String(ref.state[0])}`);
   // v86's PCI set_state() takes a BAR whose low bit is set for an I/O BAR and reads the device's
   // pci_bars entry for it: a BIOS's size probe (all ones) saved mid-enumeration makes that a BAR

@@ -40,7 +40,8 @@ export interface FuzzEnv {
   created: { n: number };
 }
 
-export const FUZZ_MEMORY = 32 << 20;
+// 64 MiB: at 32 the default image's boot trips v86 ("#GP handler unimplemented") a few seconds in.
+export const FUZZ_MEMORY = 64 << 20;
 const VGA_MEMORY = 256 << 10;
 
 export async function loadEnv(): Promise<FuzzEnv> {
