@@ -22,6 +22,7 @@ export { MemoryBackend } from "./backends/memory.ts";
 export { FileBackend } from "./backends/file.ts";
 export type { FileBackendOptions } from "./backends/file.ts";
 export { HttpBackend, HttpImageError } from "./backends/http.ts";
+export { isWebPage } from "./backends/http-protocol.ts";
 export type { HttpDiskOptions } from "./backends/http.ts";
 export { OpfsBackend, OpfsMismatchError } from "./backends/opfs.ts";
 export type { OpfsDiskOptions } from "./backends/opfs.ts";

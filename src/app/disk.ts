@@ -4,7 +4,7 @@
 // account of what survives a reload.
 
 import {
-  describeDisk, FileBackend, FROM_BASE, FROM_FILE, FROM_ZERO, HttpBackend, OpfsBackend, OpfsMismatchError,
+  describeDisk, FileBackend, FROM_BASE, FROM_FILE, FROM_ZERO, HttpBackend, isWebPage, OpfsBackend, OpfsMismatchError,
   type BlockBackend, type CowBackend, type HttpDiskOptions,
 } from "../index.ts";
 import { fetchWithProgress, formatBytes, type OnProgress } from "./loader.ts";
@@ -102,42 +102,6 @@ export class WebPageError extends Error {
   }
 }
 
-const isHtml = (type: string | null): boolean => /^\s*(text\/html|application\/xhtml)/i.test(type ?? "");
-
-/** Whether bytes start like an HTML document (`<!doctype html`, `<html`), after blanks. */
-function looksLikeHtml(b: Uint8Array): boolean {
-  const head = new TextDecoder("latin1").decode(b.subarray(0, 64)).trimStart().toLowerCase();
-  return head.startsWith("<!doctype") || head.startsWith("<html");
-}
-
-/**
- * Opens an image URL as an HTTP disk; a web page in answer to its probe is named as such rather
- * than as whatever the disk's checks trip on ("ignores Range requests" for a 200 answer).
- */
-async function openHttpImage(url: string, o: HttpDiskOptions): Promise<HttpBackend> {
-  const f = o.fetch ?? globalThis.fetch.bind(globalThis);
-  let opening = true;
-  let page = false;
-  const sniffing: typeof fetch = async (input, init) => {
-    const res = await f(input, init);
-    const target = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
-    if (opening && target === url && isHtml(res.headers.get("content-type"))) {
-      page = true;
-      await res.body?.cancel().catch(() => {});
-      throw new WebPageError(url);
-    }
-    return res;
-  };
-  try {
-    return await HttpBackend.open(url, { ...o, fetch: sniffing });
-  } catch (e) {
-    if (page) throw new WebPageError(url);
-    throw e;
-  } finally {
-    opening = false;
-  }
-}
-
 /** An open disk and how to describe it. */
 export interface OpenDisk {
   backend: BlockBackend;
@@ -185,13 +149,13 @@ export async function openChosenDisk(c: DiskChoice, file: File | undefined, on: 
       const url = imageUrl(c);
       if (c.read === "lazy") {
         on.status(`opening ${url}`);
-        base = await openHttpImage(url, http);
+        base = await HttpBackend.open(url, http);
       } else {
         const progress: OnProgress = (p) => on.progress("download", `downloading ${name}`, p.loaded, p.total);
         const bytes = await fetchWithProgress(url, progress, (res) => {
-          if (isHtml(res.headers.get("content-type"))) throw new WebPageError(url);
+          if (isWebPage(res.headers.get("content-type"))) throw new WebPageError(url);
         });
-        if (looksLikeHtml(new Uint8Array(bytes, 0, Math.min(bytes.byteLength, 512)))) throw new WebPageError(url);
+        if (isWebPage(null, new Uint8Array(bytes, 0, Math.min(bytes.byteLength, 512)))) throw new WebPageError(url);
         base = imageBackend(bytes);
       }
     } catch (e) {

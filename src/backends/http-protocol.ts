@@ -73,3 +73,14 @@ export async function fetchTrace(f: typeof fetch, url: string, headers: Record<s
 export function strongEtag(v: string | null): string | undefined {
   return v && !v.startsWith("W/") ? v : undefined;
 }
+
+/**
+ * Whether an answer is a web page rather than the file asked for: its type says so, or its first
+ * bytes start like HTML (a dev server answers unknown paths with its index page, status 200).
+ */
+export function isWebPage(type: string | null, start?: Uint8Array): boolean {
+  if (/^\s*(text\/html|application\/xhtml)/i.test(type ?? "")) return true;
+  if (!start) return false;
+  const head = new TextDecoder("latin1").decode(start.subarray(0, 64)).trimStart().toLowerCase();
+  return head.startsWith("<!doctype") || head.startsWith("<html");
+}

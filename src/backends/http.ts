@@ -8,7 +8,7 @@
 import { BackendError, type ReadSource } from "./block-backend.ts";
 import { checkBootTrace } from "./boot-trace.ts";
 import { consoleLog, type Log } from "./log.ts";
-import { besides, discardBody, fetchTrace, message, parseContentRange, probeSignal, strongEtag, tracePath } from "./http-protocol.ts";
+import { besides, discardBody, fetchTrace, isWebPage, message, parseContentRange, probeSignal, strongEtag, tracePath } from "./http-protocol.ts";
 import { ChunkCache, type ChunkCacheStats } from "./chunk-cache.ts";
 import { CowBackend, type CowOptions } from "./cow-disk.ts";
 
@@ -172,6 +172,10 @@ export class HttpSource implements ReadSource {
       res = await f(url, { headers: { ...headers, Range: `bytes=0-${PROBE - 1}` }, signal: probeSignal(timeout) });
     } catch (e) {
       throw new HttpImageError(`${url}: ${message(e)}`);
+    }
+    if (isWebPage(res.headers.get("content-type"))) {
+      await discardBody(res);
+      throw new HttpImageError(`${url} serves a web page, not a disk image (a server's answer for a path it does not have: check the URL)`);
     }
     if (res.status === 200) {
       await discardBody(res);

@@ -99,6 +99,14 @@ describe("http backend", () => {
     expect(s.requests).toBe(2);
   });
 
+  it("names a web page answered for the image (a dev server's index page for an unknown path) as such", async () => {
+    const page = "<!doctype html><title>app</title>";
+    const fetchPage: typeof fetch = async () => new Response(page, { status: 200, headers: { "content-type": "text/html; charset=utf-8" } });
+    const e = await rejection(HttpBackend.open("http://127.0.0.1:9/guest/typo.img", { fetch: fetchPage, bootTrace: false }));
+    expect(e).toBeInstanceOf(HttpImageError);
+    expect(e.message).toContain("http://127.0.0.1:9/guest/typo.img serves a web page, not a disk image");
+  });
+
   it("reports an image missing or failing at open", async () => {
     const s = await serve({ size: 64 * KiB });
     expect(await rejection(HttpBackend.open(s.url.replace("disk.img", "nothing.img")))).toBeInstanceOf(HttpImageError);
