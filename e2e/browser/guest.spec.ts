@@ -52,7 +52,7 @@ test("fio random writes with crc32c verify pass, with the counters moving", asyn
   const fio = await guest.exec(
     "fio --name=v --filename=/root/fio.dat --size=16M --rw=randwrite --bs=4k --ioengine=libaio --iodepth=16 --direct=1 " +
       "--verify=crc32c --do_verify=1 --randrepeat=0 --output-format=terse --terse-version=3",
-    { timeout: 240_000 },
+    { timeoutMs: 240_000 },
   );
   const after = await guest.counters();
   test.info().annotations.push({ type: "fio", description: fio.stdout.split(";").slice(0, 10).join(";") });
