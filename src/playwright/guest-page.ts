@@ -248,7 +248,8 @@ export class GuestPage {
       } catch (e) {
         const serial = await page.evaluate(() => window.v86nvme.tail(8000)).catch(() => "");
         const screen = await page.locator("#screen").screenshot({ timeout: 5000 }).catch(() => undefined);
-        const why = (e instanceof Error ? e.message : String(e)).replace(/^page\.evaluate: /, "");
+        // The page's own stack (Playwright appends it to the message) says nothing to the reader.
+        const why = (e instanceof Error ? e.message : String(e)).replace(/^page\.evaluate: /, "").replace(/\n\s+at .*/g, "");
         // The page's error may carry the tail already (a timeout's does); an empty one says so.
         const tail = why.includes("--- serial tail ---") ? "" : serial ? `\n--- serial tail ---\n${serial.slice(-2000)}` : "\n(the guest printed nothing on its serial console)";
         throw new BootError(`v86-nvme/playwright: the guest did not boot: ${why}${tail}`, serial, screen);
