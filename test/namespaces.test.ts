@@ -219,6 +219,77 @@ describe("Namespace Management and Attachment", () => {
   });
 });
 
+describe("capacity: TNVMCAP stays, deleted namespaces give theirs back", () => {
+  it("gives a deleted host namespace's capacity back to the guest, TNVMCAP unchanged", async () => {
+    const d = await up();
+    expect(await capacity(d)).toMatchObject({ total: 9 * MiB, free: 8 * MiB });
+    expect((await deleteNs(d, 1)).status).toBe(0);
+    expect(await capacity(d)).toMatchObject({ total: 9 * MiB, free: 9 * MiB });
+    // The whole capacity in one namespace of the full size, then nothing is left.
+    const c = await createNs(d, (9 * MiB) / 512);
+    expect([c.status, c.dw0]).toEqual([0, 1]);
+    expect(await capacity(d)).toMatchObject({ total: 9 * MiB, free: 0 });
+    expect((await createNs(d, 1)).status).toBe(cs(S.SC_NS_INSUFFICIENT_CAPACITY));
+  });
+
+  it("lets a host delete everything and re-create full-size namespaces, again and again", async () => {
+    const d = await up();
+    for (let round = 0; round < 3; round++) {
+      expect((await deleteNs(d, 0xffffffff)).status).toBe(0);
+      expect(await capacity(d)).toMatchObject({ total: 9 * MiB, free: 9 * MiB });
+      expect((await createNs(d, (6 * MiB) / 512)).status).toBe(0);
+      expect((await createNs(d, (3 * MiB) / 512)).status).toBe(0);
+      expect(await capacity(d)).toMatchObject({ total: 9 * MiB, free: 0 });
+    }
+  });
+
+  it("grows TNVMCAP by what addNamespace brings and shrinks it by what removeNamespace takes away", async () => {
+    const d = await up();
+    const nsid = d.ctrl.addNamespace({ backend: new MemoryBackend(2 * MiB) });
+    expect(await capacity(d)).toMatchObject({ total: 11 * MiB, free: 8 * MiB });
+    await d.ctrl.removeNamespace(nsid);
+    expect(await capacity(d)).toMatchObject({ total: 9 * MiB, free: 8 * MiB });
+    // The host taking away a namespace the guest made frees its capacity for the guest.
+    const g = (await createNs(d, 2048)).dw0;
+    await d.ctrl.removeNamespace(g);
+    expect(await capacity(d)).toMatchObject({ total: 9 * MiB, free: 8 * MiB });
+  });
+
+  it("offers 16 GiB to the guest by default, and a 10 GiB namespace costs no memory until written", async () => {
+    const d = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(MiB) }] }, 16 << 20);
+    await d.bringUp();
+    expect(await capacity(d)).toMatchObject({ total: 16 * 1024 * MiB + MiB, free: 16 * 1024 * MiB });
+    const before = process.memoryUsage().arrayBuffers;
+    const c = await createNs(d, (10 * 1024 * MiB) / 4096, { flbas: 1 });
+    expect(c.status).toBe(0);
+    await attachNs(d, c.dw0, true);
+    const last = (10 * 1024 * MiB) / 4096 - 1;
+    expect((await d.write(1, c.dw0, last, pattern(4096, 4), 4096)).status).toBe(0);
+    const [r, back] = await d.read(1, c.dw0, last, 1, 4096);
+    expect([r.status, same(back, pattern(4096, 4))]).toEqual([0, true]);
+    const [r0, zero] = await d.read(1, c.dw0, 0, 1, 4096);
+    expect([r0.status, zero.every((b) => b === 0)]).toEqual([0, true]);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 * MiB);
+  });
+
+  it("keeps TNVMCAP in snapshots, checked like the rest", async () => {
+    const d = await up();
+    await deleteNs(d, 1);
+    const saved = structuredClone(d.ctrl.saveState());
+    const fresh = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(MiB) }], guestCapacity: 8 * MiB }, 16 << 20);
+    await fresh.ctrl.removeNamespace(1);
+    expect(deviceOf(fresh.ctrl).nsTable.totalBytes).toBe(8 * MiB);
+    fresh.ctrl.restoreState(saved);
+    const t = deviceOf(fresh.ctrl).nsTable;
+    expect([t.totalBytes, t.unallocatedBytes]).toEqual([9 * MiB, 9 * MiB]);
+    for (const total of [-1, 1.5, "9", 2 ** 60]) {
+      const s = structuredClone(saved);
+      (s.namespaces as unknown as Record<string, unknown>).total = total;
+      expect(() => d.ctrl.restoreState(s), String(total)).toThrow(/snapshot refused: total NVM capacity/);
+    }
+  });
+});
+
 describe("Changed Namespace List and the Namespace Attribute Changed notice", () => {
   it("reports attachment changes once, masked until the log is read, which clears it unless RAE", async () => {
     const d = await up();

@@ -1,7 +1,8 @@
 // Namespaces managed from a running Linux guest with nvme-cli 2.3 (create-ns, attach-ns, list-ns,
 // id-ns, detach-ns, delete-ns, the capacity figures), and namespaces the host adds and removes
 // while the guest runs, which Linux picks up through the Namespace Attribute Changed notice
-// alone (no `nvme ns-rescan`). One boot, scenarios in order.
+// alone (no `nvme ns-rescan`), and namespace 1 (the image) deleted by the guest giving its capacity
+// back. One boot with the root file system on v86's IDE disk (namespace 1 goes), scenarios in order.
 //
 // Needs the guest in public/ (bash scripts/build-guest.sh). V86_E2E_ECHO=1 echoes the console.
 
@@ -29,7 +30,7 @@ describe("namespaces in a running Linux guest", () => {
   let g: Guest;
 
   beforeAll(async () => {
-    g = await Guest.boot({ memoryMiB: 128, nvme: { guestCapacity: GUEST_CAPACITY } });
+    g = await Guest.boot({ memoryMiB: 128, ide: true, label: "ide", nvme: { guestCapacity: GUEST_CAPACITY }, bootTimeoutMs: 600_000 });
     note(`booted in ${(g.bootMs / 1000).toFixed(1)} s`);
   });
 
@@ -105,5 +106,24 @@ describe("namespaces in a running Linux guest", () => {
     await g.nvme.removeNamespace(nsid);
     await waitFor(g, "ls /sys/block", /nvme0n2/, false);
     expect(await g.ok("nvme list-ns /dev/nvme0 --all")).not.toMatch(/0x2/);
+  });
+
+  it("gives namespace 1's capacity back when the guest deletes it: one namespace of the whole capacity fits", async () => {
+    const total = g.disk.byteLength + GUEST_CAPACITY;
+    expect(await g.ok("nvme delete-ns /dev/nvme0 --namespace-id=1")).toMatch(/delete-ns: Success, deleted nsid:1/);
+    await waitFor(g, "ls /sys/block", /nvme0n1/, false);
+    let id = fields(await g.ok("nvme id-ctrl /dev/nvme0"), true);
+    expect([Number(id.tnvmcap), Number(id.unvmcap)]).toEqual([total, total]);
+    const blocks = total / 512;
+    expect(await g.ok(`nvme create-ns /dev/nvme0 --nsze=${blocks} --ncap=${blocks} --flbas=0`)).toMatch(/create-ns: Success, created nsid:1/);
+    id = fields(await g.ok("nvme id-ctrl /dev/nvme0"), true);
+    expect([Number(id.tnvmcap), Number(id.unvmcap)]).toEqual([total, 0]);
+    await g.ok("nvme attach-ns /dev/nvme0 --namespace-id=1 --controllers=1");
+    await waitFor(g, "cat /sys/block/nvme0n1/size", new RegExp(`^${blocks}$`), true);
+    // The new namespace reads as zeros and keeps what is written at its very end.
+    await g.ok(`dd if=/dev/urandom of=/tmp/end bs=4k count=1 2>/dev/null && dd if=/tmp/end of=/dev/nvme0n1 bs=4k seek=${total / 4096 - 1} oflag=direct 2>/dev/null`);
+    const want = (await g.ok("md5sum </tmp/end")).split(/\s+/)[0];
+    expect((await g.ok(`dd if=/dev/nvme0n1 bs=4k skip=${total / 4096 - 1} iflag=direct 2>/dev/null | md5sum`)).split(/\s+/)[0]).toBe(want);
+    expect((await g.ok("dd if=/dev/nvme0n1 bs=64k count=1 iflag=direct 2>/dev/null | tr -d '\\000' | wc -c")).trim()).toBe("0");
   });
 });

@@ -69,7 +69,7 @@ function create(ctx: HandlerContext, cmd: Command): HandlerResult {
   const c = ctx.hold(cmd);
   r.ready.then(() => {
     // A reset dropped the command meanwhile: the host never learns the NSID, so none is made.
-    if (!ctx.isHeld(c)) return void ctx.nsTable.remove(r.nsid);
+    if (!ctx.isHeld(c)) return void ctx.nsTable.delete(r.nsid);
     created(r.nsid);
     c.dw0 = r.nsid;
     ctx.complete(c, SUCCESS);
@@ -88,7 +88,7 @@ function remove(ctx: HandlerContext, nsid: number): Status {
   const gone = nsid === I.NSID_BROADCAST ? t.entries().map((e) => e.ns.nsid) : [nsid];
   let changed = false;
   for (const id of gone) {
-    const e = t.remove(id)!;
+    const e = t.delete(id)!;
     changed ||= e.attached;
     release(ctx, e);
   }

@@ -1,11 +1,13 @@
 // The namespace table: which NSIDs are allocated, which are attached to this controller, how much
 // capacity is left for the guest to allocate, and which NSIDs changed since the host last read
-// the Changed Namespace List. Namespaces the host supplies (options, addNamespace) bring their
-// own backends and capacity; namespaces the guest creates (Namespace Management) draw on
-// `guestCapacity` and get a backend from `createBackend` (default: a memory disk).
+// the Changed Namespace List. The NVM capacity (TNVMCAP) is `guestCapacity` plus what the host's
+// namespaces bring (addNamespace adds theirs, removeNamespace takes it away again); every allocated
+// namespace holds its size of it, and one the guest deletes, whoever made it, gives it back
+// (UNVMCAP). Namespaces the guest creates get a backend from `createBackend` (default: a sparse
+// memory disk, so a 10 GiB namespace costs memory only where it is written).
 
 import type { BlockBackend } from "../backends/block-backend.ts";
-import { MemoryBackend } from "../backends/memory.ts";
+import { CowBackend } from "../backends/cow-disk.ts";
 import { withOldResultNames } from "../backends/option-names.ts";
 import { Namespace } from "./namespace.ts";
 import type { NamespaceOptions } from "./options.ts";
@@ -45,14 +47,17 @@ export class NamespaceTable {
   private readonly changed = new Set<number>();
   /** NSIDs held for namespaces whose backends are being made, with their bytes. */
   private readonly reserved = new Map<number, number>();
+  /** Total NVM capacity in bytes (TNVMCAP). */
+  private total: number;
 
   constructor(
     readonly nn: number,
-    readonly guestCapacity: number,
+    guestCapacity: number,
     private readonly serial: string,
-    private readonly makeBackend: CreateBackend = (_nsid, bytes) => new MemoryBackend(bytes),
+    private readonly makeBackend: CreateBackend = sparseMemoryDisk,
   ) {
     this.slots = new Array<NamespaceEntry | undefined>(nn).fill(undefined);
+    this.total = guestCapacity;
   }
 
   /** 1..NN: an NSID a command may name (allocated or not). */
@@ -74,21 +79,22 @@ export class NamespaceTable {
     return this.slots.filter((e): e is NamespaceEntry => e !== undefined);
   }
 
-  /** Bytes of the namespaces the host supplied plus what the guest may allocate (TNVMCAP). */
+  /** The NVM capacity (TNVMCAP): `guestCapacity` and the host's namespaces; a guest's delete leaves it. */
   get totalBytes(): number {
-    return this.bytesOf("host") + this.guestCapacity;
+    return this.total;
   }
 
-  /** What the guest may still allocate (UNVMCAP). */
+  /** What the guest may still allocate (UNVMCAP): the capacity no namespace holds. */
   get unallocatedBytes(): number {
-    let pending = 0;
-    for (const b of this.reserved.values()) pending += b;
-    return this.guestCapacity - this.bytesOf("guest") - pending;
+    let held = this.allocatedBytes();
+    for (const b of this.reserved.values()) held += b;
+    return Math.max(0, this.total - held);
   }
 
-  private bytesOf(origin: NamespaceOrigin): number {
+  /** Bytes the allocated namespaces hold. */
+  allocatedBytes(): number {
     let n = 0;
-    for (const e of this.slots) if (e?.origin === origin) n += e.ns.blocks * e.ns.blockSize;
+    for (const e of this.slots) if (e) n += e.ns.backend.byteLength;
     return n;
   }
 
@@ -104,6 +110,7 @@ export class NamespaceTable {
     if (!this.valid(nsid) || this.slots[nsid - 1] || this.reserved.has(nsid)) throw new Error(`nvme: namespace ID ${nsid} is taken or outside 1..${this.nn}`);
     const ns = new Namespace(nsid, o, this.serial);
     this.slots[nsid - 1] = { ns, origin: "host", attached: true };
+    this.total += ns.backend.byteLength;
     this.update(nsid);
     return nsid;
   }
@@ -129,8 +136,18 @@ export class NamespaceTable {
     return { nsid, ready };
   }
 
-  /** Frees `nsid` (detaching it first); returns what it held. */
+  /**
+   * The host takes `nsid` away (removeNamespace; detached first): a namespace the host brought
+   * takes its capacity with it, one the guest made leaves its capacity free. Returns what it held.
+   */
   remove(nsid: number): NamespaceEntry | undefined {
+    const e = this.delete(nsid);
+    if (e?.origin === "host") this.total -= e.ns.backend.byteLength;
+    return e;
+  }
+
+  /** Namespace Management delete: frees `nsid` (detached first), its capacity free again. */
+  delete(nsid: number): NamespaceEntry | undefined {
     const e = this.entry(nsid);
     if (!e) return undefined;
     this.slots[nsid - 1] = undefined;
@@ -180,6 +197,17 @@ export class NamespaceTable {
     this.slots[e.ns.nsid - 1] = e;
     this.active = this.entries().filter((x) => x.attached).map((x) => x.ns);
   }
+
+  /** Sets TNVMCAP as a snapshot had it (restore; the caller checked it). */
+  setTotal(bytes: number): void {
+    this.total = bytes;
+  }
+}
+
+/** The default disk of a namespace the guest creates: zeros, with memory only for what is written. */
+function sparseMemoryDisk(_nsid: number, bytes: number): BlockBackend {
+  const zeros = { byteLength: bytes, tryRead: (_o: number, dst: Uint8Array) => (dst.fill(0), true), read: (_o: number, n: number) => Promise.resolve(new Uint8Array(n)) };
+  return new CowBackend(zeros, { memoryBudget: Infinity });
 }
 
 /** A namespace as a snapshot keeps it: the table's shape, not the data (that is the backend's). */
@@ -194,6 +222,8 @@ export interface SavedNamespace {
 export interface SavedNamespaces {
   table: SavedNamespace[];
   changed: number[];
+  /** TNVMCAP in bytes; absent in older snapshots (the controller's stays). */
+  total?: number;
 }
 
 export function saveNamespaces(t: NamespaceTable): SavedNamespaces {
@@ -201,6 +231,7 @@ export function saveNamespaces(t: NamespaceTable): SavedNamespaces {
     // The configured block size: a Format NVM's current one is the data-management state's.
     table: t.entries().map((e) => ({ nsid: e.ns.nsid, bytes: e.ns.backend.byteLength, block_size: e.ns.initialBlockSize, attached: e.attached, origin: e.origin })),
     changed: t.changedList(),
+    total: t.totalBytes,
   };
 }
 
@@ -242,8 +273,12 @@ export function checkNamespaces(t: NamespaceTable, saved: unknown): () => void {
     if (!t.valid(n)) throw new Error(`changed namespace list entry ${i} is ${String(n)}`);
     return n as number;
   });
+  const total = s.total;
+  const held = keep.reduce((n, k) => n + k.e.ns.backend.byteLength, 0);
+  if (total !== undefined && (!Number.isSafeInteger(total) || total < held)) throw new Error(`total NVM capacity ${String(total)} (the snapshot's namespaces hold ${held} bytes)`);
   return () => {
-    for (const d of drop) t.remove(d.ns.nsid);
+    for (const d of drop) t.delete(d.ns.nsid);
+    if (total !== undefined) t.setTotal(total);
     for (const k of keep) t.put({ ns: k.e.ns, origin: k.e.origin, attached: k.attached });
     t.clearChanged();
     t.restoreChanged(changed);

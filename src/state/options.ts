@@ -35,7 +35,7 @@ export interface NvmeOptions extends DeprecatedNvmeOptions {
   namespaces: NamespaceOptions[];
   /** Namespace IDs offered (Identify Controller NN, default 32): `namespaces` take 1, 2, …; the rest are free for addNamespace and the guest's Namespace Management. */
   nn?: number;
-  /** Bytes the guest may allocate with Namespace Management (default 1 GiB); host namespaces add their own size to TNVMCAP. */
+  /** Bytes the guest may allocate with Namespace Management (default 16 GiB); host namespaces add their own size to TNVMCAP, and one the guest deletes leaves its capacity to the guest. */
   guestCapacity?: number;
   /**
    * Makes the backend of a namespace the guest creates (default: a memory disk, allocated as it
@@ -161,7 +161,8 @@ const DEFAULT_NN = 32;
  * 1024 each, so the latter never needs its "more than 1024 changed" form.
  */
 const MAX_NN = 1024;
-const DEFAULT_GUEST_CAPACITY = 1 << 30;
+/** What real hosts' tools expect of a drive (test suites create 10 GiB namespaces); guest namespaces are sparse. */
+const DEFAULT_GUEST_CAPACITY = 16 * 2 ** 30;
 
 /** The controller's configuration from options already under their names (normalizeNvmeOptionNames). */
 export function normalizeOptions(o: NvmeOptions): ControllerConfig {
