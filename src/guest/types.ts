@@ -122,10 +122,33 @@ export type { SnapshotIdentity } from "../index.ts";
 /** The whole machine (CPU, RAM, devices, the controller), namespace 1's overlay and the console transcript. */
 export type GuestSnapshot = MachineSnapshot;
 
+export interface ScreenWaitOptions {
+  /** Milliseconds (default 30 s). */
+  timeoutMs?: number;
+}
+
 /** The VGA text screen (what SeaBIOS, a boot loader or a guest without a serial console shows). */
 export interface GuestScreen {
   /** Its lines, trailing spaces and empty last lines removed ([] in a graphics mode). */
   text(): string[];
+  /**
+   * Resolves with the first match on the screen (its lines joined by "\n"); rejects after
+   * `timeoutMs` (default 30 s) with the screen's text in the message.
+   */
+  waitFor(pattern: RegExp | string, options?: ScreenWaitOptions): Promise<RegExpMatchArray>;
+}
+
+/** The guest's PS/2 keyboard (US layout), for consoles, boot loaders and firmware that read it. */
+export interface GuestKeyboard {
+  /** Types text: letters, digits, punctuation, space; "\n" is Enter, "\t" Tab. */
+  type(text: string): Promise<void>;
+  /** Presses and releases a key or chord: "Enter", "Escape", "F1"..."F12", "ArrowUp", "Ctrl+C", "Shift+Tab", "Ctrl+Alt+Delete". */
+  press(key: string): Promise<void>;
+}
+
+export interface TransferOptions {
+  /** Milliseconds for the guest's part of a file transfer (default 300 s). */
+  timeoutMs?: number;
 }
 
 export interface Guest {
@@ -135,8 +158,21 @@ export interface Guest {
   /** Namespace 1 as the guest sees it: the image under the guest's writes. */
   readonly disk: CowBackend;
   readonly serial: SerialConsole;
+  readonly keyboard: GuestKeyboard;
   /** Runs `cmd` in the guest's shell and resolves with its output and exit status. */
   exec(cmd: string, options?: ExecOptions): Promise<ExecResult>;
+  /**
+   * Writes the bytes into the guest file `path` (created or replaced; its directory must exist).
+   * They go over a scratch NVMe namespace that is added for the transfer and removed after it;
+   * transfers, exec, snapshot and restore run one at a time.
+   */
+  putFile(path: string, data: Uint8Array | ArrayBuffer, options?: TransferOptions): Promise<void>;
+  /** The guest file `path`'s bytes (rejects naming the path when it is not a file there). */
+  getFile(path: string, options?: TransferOptions): Promise<Uint8Array>;
+  /** Unpacks a tar archive (e.g. packTar()'s) into the guest directory `dir` (made when missing). */
+  putDir(dir: string, tar: Uint8Array | ArrayBuffer, options?: TransferOptions): Promise<void>;
+  /** A tar archive of the guest directory `dir`'s contents (unpackTar() reads it). */
+  getDir(dir: string, options?: TransferOptions): Promise<Uint8Array>;
   /** The whole machine: CPU, RAM, devices, the controller, namespace 1's overlay, and what it was taken with. */
   snapshot(): Promise<GuestSnapshot>;
   /** Rewinds to a snapshot; refuses (Error naming what differs) one taken with another image, memory or controller. */

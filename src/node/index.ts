@@ -14,8 +14,9 @@ import { fileURLToPath } from "node:url";
 import type { V86 as V86Class } from "v86";
 import { BootError, bootGuest as bootGuestWith, decodeStateFile, DEFAULT_MEMORY, DEFAULT_PROMPT, StateFileError } from "../guest/index.ts";
 import { normalizeOptionNames, withV86Clock } from "../index.ts";
-import type { BootOptions, Guest, GuestConfig, StateFileInfo } from "../guest/index.ts";
+import type { BootOptions, Guest, GuestConfig, StateFileInfo, TransferOptions } from "../guest/index.ts";
 import { compressState } from "./zstd.ts";
+import { readHostPath, writeHostDir, type HostTarget } from "./files.ts";
 import { guestKit } from "./kit.ts";
 
 // v86 binds its clock when its module loads: the clock is made movable first and v86 loaded
@@ -27,8 +28,10 @@ export { BootError, DEFAULT_MEMORY, DEFAULT_PROMPT, decodeStateFile, StateFileEr
 export type { StateFileInfo };
 export type {
   Guest, GuestConfig, GuestNvmeOptions, GuestScreen, GuestSnapshot, SnapshotIdentity, SerialConsole, WaitOptions,
-  ExecOptions, ExecResult, GuestCounters, BootOptions,
+  ExecOptions, ExecResult, GuestCounters, BootOptions, GuestKeyboard, ScreenWaitOptions, TransferOptions, TarEntry,
 } from "../guest/index.ts";
+export { packTar, unpackTar } from "../guest/index.ts";
+export type { HostTarget } from "./files.ts";
 
 /** A file's path, or its bytes. */
 export type FileInput = string | URL | ArrayBuffer | Uint8Array;
@@ -73,8 +76,16 @@ export interface SavedState {
   info: StateFileInfo;
 }
 
-/** A guest under Node: the Guest API plus state files. */
+/** A guest under Node: the Guest API, host paths for file transfers, and state files. */
 export interface NodeGuest extends Guest {
+  /** Writes bytes, or a host file, into the guest file `path`; a host directory goes into the guest directory `path` (putDir). */
+  putFile(path: string, data: Uint8Array | ArrayBuffer | string, options?: TransferOptions): Promise<void>;
+  /** The guest file's bytes; `to`: also written to that host path. */
+  getFile(path: string, options?: TransferOptions & HostTarget): Promise<Uint8Array>;
+  /** Unpacks a tar archive, or a host directory's contents, into the guest directory `dir`. */
+  putDir(dir: string, tarOrHostDir: Uint8Array | ArrayBuffer | string, options?: TransferOptions): Promise<void>;
+  /** A tar archive of the guest directory's contents; `to`: also unpacked into that host directory. */
+  getDir(dir: string, options?: TransferOptions & HostTarget): Promise<Uint8Array>;
   /**
    * Writes a state file (zstd) that bootGuest({ state }) resumes: the machine, namespace 1's
    * overlay and the console transcript, with the guest's free memory zeroed first. The file
@@ -184,7 +195,29 @@ export async function bootGuest(nodeOptions: NodeGuestOptions = {}, bootOptions:
     guest = await bootGuestWith(config, { timeoutMs: bootTimeoutMs, ...boot });
   }
   const imagePath = typeof imageInput === "string" ? imageInput : imageInput instanceof URL ? fileURLToPath(imageInput) : undefined;
+  const { putFile, getFile, putDir, getDir } = { putFile: guest.putFile.bind(guest), getFile: guest.getFile.bind(guest), putDir: guest.putDir.bind(guest), getDir: guest.getDir.bind(guest) };
   return Object.assign(guest, {
+    async putFile(path: string, data: Uint8Array | ArrayBuffer | string, options?: TransferOptions): Promise<void> {
+      if (typeof data !== "string") return putFile(path, data, options);
+      const host = await readHostPath(data, `putFile ${path}`);
+      return host.kind === "directory" ? putDir(path, host.bytes, options) : putFile(path, host.bytes, options);
+    },
+    async getFile(path: string, options: TransferOptions & HostTarget = {}): Promise<Uint8Array> {
+      const bytes = await getFile(path, options);
+      if (options.to !== undefined) await writeFile(options.to, bytes);
+      return bytes;
+    },
+    async putDir(dir: string, tarOrHostDir: Uint8Array | ArrayBuffer | string, options?: TransferOptions): Promise<void> {
+      if (typeof tarOrHostDir !== "string") return putDir(dir, tarOrHostDir, options);
+      const host = await readHostPath(tarOrHostDir, `putDir ${dir}`);
+      if (host.kind !== "directory") throw new Error(`putDir ${dir}: the host path ${tarOrHostDir} is not a directory`);
+      return putDir(dir, host.bytes, options);
+    },
+    async getDir(dir: string, options: TransferOptions & HostTarget = {}): Promise<Uint8Array> {
+      const tar = await getDir(dir, options);
+      if (options.to !== undefined) await writeHostDir(options.to, tar);
+      return tar;
+    },
     async saveState(path?: string, options: SaveStateOptions = {}): Promise<SavedState> {
       const target = path ?? (imagePath ? `${imagePath}.state.zst` : undefined);
       if (!target) throw new TypeError("saveState: give a path (the image was given as bytes, so there is no default)");
