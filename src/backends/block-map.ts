@@ -11,7 +11,9 @@
 //   36   u32 length of the base identity in bytes, then the identity (UTF-8) from 40, < 4 KiB
 //   4096 present bitmap: bit b of byte b>>3 (LSB first) = block b is in the data file
 //   ...  zeroed bitmap, same size: block b reads as zeros (discarded or zeroed over a base)
-// Each bitmap is padded to a whole number of 4 KiB pages.
+// Each bitmap is padded to a whole number of 4 KiB pages. A block present and zeroed at once reads
+// from the data file: a page written with both its old and new bits set (opfs-protocol.ts does,
+// before clearing bits) shows each block as it was or as it becomes, never as the base.
 
 const MAGIC = "v86-nvme-opfs\0\0\0";
 const VERSION = 1;
@@ -78,7 +80,8 @@ export class BlockMap {
 
   /** Reads a map file; undefined when it holds no map (a new disk). */
   static parse(bytes: Uint8Array): BlockMap | undefined {
-    if (bytes.length < HEADER) return undefined;
+    // No header yet: a new disk, or one whose creation a crash cut short (the header is written last).
+    if (bytes.length < HEADER || bytes.subarray(0, 16).every((x) => x === 0)) return undefined;
     const magic = new TextDecoder().decode(bytes.subarray(0, 16));
     if (magic !== MAGIC) throw new Error("block map: not a v86-nvme disk map");
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

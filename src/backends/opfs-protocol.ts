@@ -164,16 +164,42 @@ export class DiskFileServer {
     }
   }
 
-  /** Data first, then the map pages naming it (unless they may name a failed write). */
+  /**
+   * Data first, then the map pages naming it (unless they may name a failed write), in steps that
+   * a crash between any two file operations (or tearing any unflushed write) leaves readable:
+   * 1. when some page clears bits, every page is first written with the bits it sets added to
+   *    those it had, and flushed (block-map.ts: a block moving between the data file and zeros
+   *    reads as one of the two meanwhile, never as the base);
+   * 2. the pages as they are (those that clear bits), flushed;
+   * 3. the header page (offset 0) last: it says how the bitmaps are read (a new disk, a disk
+   *    that no longer needs its base), so it must not be durable before they are.
+   */
   private async persist(pages: MapPageWrite[], seen: number): Promise<void> {
     const h = this.open();
     await h.data.flush();
     if (this.failures > seen) throw new Refused(this.lastFailure!);
-    if (pages.length === 0) return;
-    for (const p of pages) {
-      const n = h.map.write(new Uint8Array(p.data), { at: p.offset });
-      if (n !== p.data.byteLength) throw new Error(`short write of the disk map: ${n} of ${p.data.byteLength} bytes`);
+    const bitmaps = pages.filter((p) => p.offset !== 0).map((p) => ({ offset: p.offset, bytes: new Uint8Array(p.data) }));
+    const clearing = bitmaps.map((p) => {
+      const old = new Uint8Array(p.bytes.length);
+      h.map.read(old, { at: p.offset }); // past the end: zeros
+      let clears = false;
+      for (let i = 0; i < old.length; i++) {
+        if (old[i] & ~p.bytes[i]) clears = true;
+        old[i] |= p.bytes[i];
+      }
+      return clears ? { offset: p.offset, bytes: old } : undefined;
+    });
+    // Pages that only set bits are written as they are in step 1, those that clear bits again in step 2.
+    const merged = clearing.some((p) => p) ? clearing.map((p, i) => p ?? bitmaps[i]) : [];
+    const header = pages.filter((p) => p.offset === 0).map((p) => ({ offset: 0, bytes: new Uint8Array(p.data) }));
+    const steps = [merged, merged.length ? bitmaps.filter((_p, i) => clearing[i]) : bitmaps, header];
+    for (const step of steps) {
+      if (step.length === 0) continue;
+      for (const p of step) {
+        const n = h.map.write(p.bytes, { at: p.offset });
+        if (n !== p.bytes.length) throw new Error(`short write of the disk map: ${n} of ${p.bytes.length} bytes`);
+      }
+      await h.map.flush();
     }
-    await h.map.flush();
   }
 }
