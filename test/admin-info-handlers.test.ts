@@ -200,16 +200,18 @@ describe("Identify", () => {
     expect([...d.subarray(16, 32)]).toEqual([...ns.nguid]);
     expect([d[32], d[33]]).toEqual([I.NIDT_UUID, 16]);
     expect([...d.subarray(36, 52)]).toEqual([...ns.uuid]);
-    expect(d[52]).toBe(0); // terminator
+    expect([d[52], d[53], d[56]]).toEqual([I.NIDT_CSI, 1, I.CSI_NVM]);
+    expect(d[57]).toBe(0); // terminator
   });
 
-  it("answers the NVM command set controller structure with zeros, and nothing else", async () => {
+  it("answers the NVM and Zoned Namespace command set controller structures with zeros, and nothing else", async () => {
     const dev = await device();
     const [s, d] = fetch(dev, identify, { cdw10: I.CNS_CSI_CONTROLLER, cdw11: 0 });
     expect(s).toBe(0);
     expect(d.every((b) => b === 0)).toBe(true);
-    expect(fetch(dev, identify, { cdw10: I.CNS_CSI_CONTROLLER, cdw11: 2 << 24 })[0]).toBe(INVALID_FIELD);
-    for (const cns of [0x04, 0x05, 0x14, 0xff]) expect(fetch(dev, identify, { cdw10: cns })[0]).toBe(INVALID_FIELD);
+    expect(fetch(dev, identify, { cdw10: I.CNS_CSI_CONTROLLER, cdw11: 2 << 24 })[0]).toBe(0);
+    expect(fetch(dev, identify, { cdw10: I.CNS_CSI_CONTROLLER, cdw11: 3 << 24 })[0]).toBe(INVALID_FIELD);
+    for (const cns of [0x04, 0x14, 0xff]) expect(fetch(dev, identify, { cdw10: cns })[0]).toBe(INVALID_FIELD);
   });
 
   it("fails with the PRP status when the buffer lies outside guest RAM", async () => {

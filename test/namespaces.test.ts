@@ -131,7 +131,7 @@ describe("Namespace Management and Attachment", () => {
     expect((await createNs(d, 8, { flbas: 2 })).status).toBe(cs(S.SC_INVALID_FORMAT));
     expect((await createNs(d, 8, { flbas: 0x10 })).status).toBe(cs(S.SC_INVALID_FORMAT));
     expect((await createNs(d, 8, { dps: 1 })).status).toBe(INVALID_FIELD);
-    expect((await createNs(d, 8, { cdw11: 2 << 24 })).status).toBe(INVALID_FIELD);
+    expect((await createNs(d, 8, { cdw11: 3 << 24 })).status).toBe(INVALID_FIELD); // neither NVM nor Zoned Namespace
     expect((await d.admin({ opcode: O.ADMIN_NS_MANAGEMENT, cdw10: 2 })).status).toBe(INVALID_FIELD);
     expect((await capacity(d)).free).toBe(8 * MiB);
   });

@@ -8,8 +8,9 @@ import { FeatureState } from "../state/feature-state.ts";
 import * as F from "../spec/features.ts";
 import { AE_TYPE_SMART, AE_SMART_TEMPERATURE, LID_SMART } from "../spec/logs.ts";
 import { NSID_BROADCAST } from "../spec/identify.ts";
+import { FID_IO_COMMAND_SET_PROFILE, IOCSCI_MASK } from "../spec/zns.ts";
 import {
-  COMMAND_SEQUENCE_ERROR, FEATURE_NOT_NS_SPECIFIC, FEATURE_NOT_SAVEABLE, INTERNAL_ERROR, INVALID_FIELD,
+  COMMAND_SEQUENCE_ERROR, FEATURE_NOT_NS_SPECIFIC, FEATURE_NOT_SAVEABLE, INTERNAL_ERROR, INVALID_FIELD, IOCS_COMBINATION_REJECTED,
   INVALID_NAMESPACE, LATER, SUCCESS, type HandlerResult, type Status,
 } from "../spec/status.ts";
 const NPSS = 0; // highest power state (Identify Controller NPSS)
@@ -216,6 +217,14 @@ const FEATURES: ReadonlyMap<number, Feature> = new Map<number, Feature>([
       const dv = new DataView(data.buffer);
       ctx.features.setTimestamp(dv.getUint32(0, true) + dv.getUint16(4, true) * 2 ** 32);
       return SUCCESS;
+    },
+  }],
+  [FID_IO_COMMAND_SET_PROFILE, {
+    // Index 0 of the I/O Command Set data structure (NVM with Zoned Namespace) is the only combination.
+    get: (_ctx, c) => ok(c, 0),
+    set: (ctx, c) => {
+      if (ctx.hotPath.hasIoQueues()) return COMMAND_SEQUENCE_ERROR;
+      return (c.cdw11 & IOCSCI_MASK) === 0 ? SUCCESS : IOCS_COMBINATION_REJECTED;
     },
   }],
 ]);

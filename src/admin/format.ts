@@ -82,11 +82,15 @@ function formatAll(targets: Namespace[], lbaf: number): void | Promise<void> {
   }
 }
 
-/** Waits until no I/O is under way on `ns`, erases it and switches its format. */
+/** Waits until no I/O is under way on `ns`, erases it and switches its format; its zones are empty again. */
 function formatOne(ns: Namespace, lbaf: number): void | Promise<void> {
   const busy = ns.idle();
   if (busy) return busy.then(() => formatOne(ns, lbaf)); // a copy may start its write as its reads end
   const erased = ns.erase(0, ns.backend.byteLength);
-  if (erased instanceof Promise) return ns.track(erased).then(() => ns.setFormat(lbaf));
-  ns.setFormat(lbaf);
+  const formatted = () => {
+    ns.setFormat(lbaf);
+    ns.zones?.resetAll();
+  };
+  if (erased instanceof Promise) return ns.track(erased).then(formatted);
+  formatted();
 }

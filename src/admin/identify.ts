@@ -12,6 +12,8 @@ import { ERROR_LOG_ENTRIES } from "../state/error-log.ts";
 import { AER_LIMIT } from "../state/async-events.ts";
 import { WCTEMP_K, CCTEMP_K } from "../state/feature-state.ts";
 import type { CopyLimits } from "../state/options.ts";
+import { csiController, csiNamespace, csiNamespaceList, ioCommandSets } from "./identify-csi.ts";
+import { CNS_CSI_ACTIVE_NS_LIST, CNS_CSI_NAMESPACE, CNS_IO_COMMAND_SETS } from "../spec/zns.ts";
 
 
 export const CONTROLLER_ID = 1;
@@ -52,6 +54,15 @@ export function identify(ctx: HandlerContext, cmd: Command): Status {
       break;
     case I.CNS_CSI_CONTROLLER:
       data = csiController(cmd);
+      break;
+    case CNS_CSI_NAMESPACE:
+      data = csiNamespace(ctx, cmd);
+      break;
+    case CNS_CSI_ACTIVE_NS_LIST:
+      data = csiNamespaceList(ctx, cmd);
+      break;
+    case CNS_IO_COMMAND_SETS:
+      data = ioCommandSets();
       break;
     default:
       return INVALID_FIELD;
@@ -214,15 +225,7 @@ function namespaceDescriptors(ctx: HandlerContext, nsid: number): Uint8Array | S
   put(I.NIDT_EUI64, ns.eui64);
   put(I.NIDT_NGUID, ns.nguid);
   put(I.NIDT_UUID, ns.uuid);
+  // The command set: a host that enabled all I/O command sets (CC.CSS 110b) needs it for every namespace.
+  put(I.NIDT_CSI, Uint8Array.of(ns.csi));
   return out;
-}
-
-/**
- * I/O command set specific controller data for the NVM command set: all zero (no limits beyond
- * MDTS). NVMe 1.4 reserves this CNS, but Linux asks for it on every 1.4 controller, and failing
- * it would leave an error-log entry behind at each boot.
- */
-function csiController(cmd: Command): Uint8Array | Status {
-  const csi = cmd.cdw11 >>> I.CDW11_CSI_SHIFT;
-  return csi === I.CSI_NVM ? new Uint8Array(I.IDENTIFY_DATA_SIZE) : INVALID_FIELD;
 }

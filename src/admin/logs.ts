@@ -9,7 +9,8 @@ import type { Command } from "../command.ts";
 import { sendToHost } from "../state/context.ts";
 import { effectsLog } from "./effects.ts";
 import * as LOG from "../spec/logs.ts";
-import { NSID_BROADCAST } from "../spec/identify.ts";
+import { CSI_NVM, NSID_BROADCAST } from "../spec/identify.ts";
+import { CSI_ZNS } from "../spec/zns.ts";
 import { INVALID_FIELD, INVALID_LOG_PAGE, INVALID_NAMESPACE, SUCCESS, type Status } from "../spec/status.ts";
 
 /** Active firmware slot (AFI bits 2:0): the only slot, read-only, holding config.firmware. */
@@ -51,8 +52,10 @@ function buildPage(ctx: HandlerContext, cmd: Command, lid: number): Uint8Array |
       return smartPage(ctx, cmd.nsid);
     case LOG.LID_FW_SLOT:
       return firmwareSlotPage(ctx);
-    case LOG.LID_CMD_EFFECTS:
-      return effectsLog(ctx.config);
+    case LOG.LID_CMD_EFFECTS: {
+      const csi = cmd.cdw14 >>> LOG.CDW14_CSI_SHIFT;
+      return csi === CSI_NVM || csi === CSI_ZNS ? effectsLog(ctx.config, csi) : INVALID_FIELD;
+    }
     case LOG.LID_SANITIZE_STATUS:
       return ctx.sanitize.bytes();
     case LOG.LID_CHANGED_NS_LIST:

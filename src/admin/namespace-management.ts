@@ -13,6 +13,7 @@ import type { NamespaceEntry } from "../state/namespaces.ts";
 import { LBA_FORMATS } from "../state/namespace.ts";
 import { CONTROLLER_ID } from "./identify.ts";
 import * as I from "../spec/identify.ts";
+import { CSI_ZNS } from "../spec/zns.ts";
 import { AE_NOTICE_NS_ATTR, AE_TYPE_NOTICE, LID_CHANGED_NS_LIST } from "../spec/logs.ts";
 import {
   CONTROLLER_LIST_INVALID, INTERNAL_ERROR, INVALID_FIELD, LATER, type HandlerResult, INVALID_FORMAT, INVALID_NAMESPACE, NS_ALREADY_ATTACHED, NS_ID_UNAVAILABLE,
@@ -43,7 +44,8 @@ export function namespaceManagement(ctx: HandlerContext, cmd: Command): HandlerR
 }
 
 function create(ctx: HandlerContext, cmd: Command): HandlerResult {
-  if (cmd.cdw11 >>> I.CDW11_CSI_SHIFT !== I.CSI_NVM) return INVALID_FIELD;
+  const csi = cmd.cdw11 >>> I.CDW11_CSI_SHIFT;
+  if (csi !== I.CSI_NVM && csi !== CSI_ZNS) return INVALID_FIELD;
   const data = receiveFromHost(ctx, cmd, CREATE_DATA_SIZE);
   if (!(data instanceof Uint8Array)) return data;
   const dv = new DataView(data.buffer);
@@ -56,10 +58,11 @@ function create(ctx: HandlerContext, cmd: Command): HandlerResult {
   const blockSize = LBA_FORMATS[flbas & FLBAS_FORMAT_MASK]?.size;
   if (blockSize === undefined || (flbas & ~FLBAS_FORMAT_MASK) !== 0) return INVALID_FORMAT;
   if (!Number.isSafeInteger(nsze * blockSize)) return NS_INSUFFICIENT_CAPACITY;
-  const r = ctx.nsTable.createGuest(nsze, blockSize);
+  // A zoned namespace's zones are the controller's choice (what the host asks for them is ignored).
+  const r = ctx.nsTable.createGuest(nsze, blockSize, csi === CSI_ZNS);
   if (r === "capacity") return NS_INSUFFICIENT_CAPACITY;
   if (r === "no-nsid") return NS_ID_UNAVAILABLE;
-  const created = (nsid: number) => ctx.log("info", `namespace ${nsid} created: ${nsze} blocks of ${blockSize} bytes`);
+  const created = (nsid: number) => ctx.log("info", `namespace ${nsid} created: ${nsze} blocks of ${blockSize} bytes${csi === CSI_ZNS ? ", zoned" : ""}`);
   if (typeof r === "number") {
     cmd.dw0 = r;
     created(r);

@@ -51,6 +51,7 @@ export function startSanitize(ctx: HandlerContext, cdw10: number): void {
         state.progress(erased / total);
       }
       ns.uncorrectable.clear();
+      ns.zones?.resetAll();
     }
     if (current()) state.finish(noDeallocate);
   };

@@ -317,6 +317,7 @@ export class Device implements HandlerContext {
     this.waitingForDma = [];
     this.events.reset();
     this.features.reset();
+    this.nsTable.controllerReset();
     const masked = (this.regs.intms & 1) !== 0;
     this.hotPath.reset();
     this.hotPath.interruptMasked = masked;

@@ -18,9 +18,10 @@ export interface RegisterHooks {
 
 export const MPS_MAX = 4; // 64 KiB pages
 
-/** CC asks for what this controller lacks: a command set but NVM, an arbitration but round robin, or pages over MPS_MAX. */
+/** CC asks for what this controller lacks: command sets other than NVM or all I/O ones, an arbitration but round robin, or pages over MPS_MAX. */
 export function ccUnsupported(cc: number): boolean {
-  return ((cc >>> R.CC_CSS_SHIFT) & R.CC_CSS_MASK) !== 0
+  const css = (cc >>> R.CC_CSS_SHIFT) & R.CC_CSS_MASK;
+  return (css !== R.CC_CSS_NVM && css !== R.CC_CSS_IOCS)
     || ((cc >>> R.CC_AMS_SHIFT) & R.CC_AMS_MASK) !== 0
     || ((cc >>> R.CC_MPS_SHIFT) & R.CC_MPS_MASK) > MPS_MAX;
 }
@@ -43,7 +44,7 @@ export class Registers {
   constructor(cfg: ControllerConfig, private readonly hooks: RegisterHooks) {
     const timeout = 20; // CAP.TO in 500 ms units: how long a host waits for RDY
     this.capLo = ((cfg.mqes - 1) & R.CAP_MQES_MASK) | R.CAP_CQR | (timeout << R.CAP_TO_SHIFT);
-    this.capHi = R.CAP_HI_NSSRS | R.CAP_HI_CSS_NVM | (0 << R.CAP_HI_MPSMIN_SHIFT) | (MPS_MAX << R.CAP_HI_MPSMAX_SHIFT);
+    this.capHi = R.CAP_HI_NSSRS | R.CAP_HI_CSS_NVM | R.CAP_HI_CSS_IOCS | (0 << R.CAP_HI_MPSMIN_SHIFT) | (MPS_MAX << R.CAP_HI_MPSMAX_SHIFT);
   }
 
   get enabled(): boolean {

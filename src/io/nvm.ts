@@ -1,5 +1,6 @@
 // NVM command set I/O: Read, Write (FUA), Compare, Flush, Write Zeroes, Dataset Management, and
-// the data-management commands Verify, Copy and Write Uncorrectable (their own modules).
+// the data-management commands Verify, Copy and Write Uncorrectable (their own modules); on a
+// zoned namespace the zone rules and commands (zns.ts) come first.
 // Every command is checked whole (namespace, LBA range, MDTS, PRPs) before any data moves.
 // Data at hand moves synchronously; a backend that must fetch or store asynchronously turns the
 // command LATER and the completion is posted when it settles.
@@ -18,6 +19,8 @@ import { failLater, failure, ignore, nlbOf, rewritten, settle, slbaOf, uncorrect
 import { verify } from "./verify.ts";
 import { copy } from "./copy.ts";
 import { writeUncorrectable } from "./uncorrectable.ts";
+import { executeZoned } from "./zns.ts";
+import { ZONED_IO_EFFECTS } from "../state/zones.ts";
 const FUA = 1 << 30;
 const DEAC = 1 << 25;
 const BROADCAST_NSID = 0xffffffff;
@@ -28,7 +31,7 @@ function namespaceOf(ctx: HandlerContext, cmd: Command): Namespace | undefined {
 }
 
 export function executeIo(ctx: HandlerContext, cmd: Command): HandlerResult {
-  if (!ioCommandSupported(cmd.opcode)) return INVALID_OPCODE;
+  if (!ioCommandSupported(cmd.opcode) && !ZONED_IO_EFFECTS.has(cmd.opcode)) return INVALID_OPCODE;
   if (cmd.fused) return INVALID_FIELD;
   if (ctx.sanitize.running) return SANITIZE_IN_PROGRESS;
   if (cmd.opcode === O.IO_FLUSH) return flush(ctx, cmd);
@@ -36,14 +39,17 @@ export function executeIo(ctx: HandlerContext, cmd: Command): HandlerResult {
   // A valid NSID that is not attached (inactive) is Invalid Field, per the spec's NSID rules.
   if (!ns) return ctx.nsTable.valid(cmd.nsid) ? INVALID_FIELD : INVALID_NAMESPACE;
   if (ns.formatting) return FORMAT_IN_PROGRESS;
+  if (ns.zones) return executeZoned(ctx, cmd, ns, ns.zones, NAMESPACE_COMMANDS.get(cmd.opcode), write);
+  // Zone commands are for zoned namespaces only.
+  if (!ioCommandSupported(cmd.opcode)) return INVALID_OPCODE;
   // Every supported opcode but Flush has a handler (test/io.test.ts checks the two agree).
   return NAMESPACE_COMMANDS.get(cmd.opcode)!(ctx, cmd, ns);
 }
 
-/** Checks range and size of a data command and maps its PRPs. */
-function prepare(ctx: HandlerContext, cmd: Command, ns: Namespace, toHost = false): Status {
+/** Checks range and size of a data command (at `slba`) and maps its PRPs. */
+function prepare(ctx: HandlerContext, cmd: Command, ns: Namespace, toHost = false, slba = slbaOf(cmd)): Status {
   const nlb = nlbOf(cmd);
-  if (!ns.inRange(slbaOf(cmd), nlb)) return LBA_OUT_OF_RANGE;
+  if (!ns.inRange(slba, nlb)) return LBA_OUT_OF_RANGE;
   const bytes = nlb * ns.blockSize;
   if (bytes > ctx.config.mdtsBytes) return INVALID_FIELD;
   return ctx.dma.map(cmd, bytes, toHost);
@@ -116,15 +122,16 @@ function readLater(ctx: HandlerContext, cmd: Command, ns: Namespace, offset: num
   return LATER;
 }
 
-function write(ctx: HandlerContext, cmd: Command, ns: Namespace): HandlerResult {
-  const s = prepare(ctx, cmd, ns);
+/** Write at the command's SLBA, or at `slba` (a Zone Append's place in its zone). */
+function write(ctx: HandlerContext, cmd: Command, ns: Namespace, slba = slbaOf(cmd)): HandlerResult {
+  const s = prepare(ctx, cmd, ns, false, slba);
   if (s !== SUCCESS) return s;
   const bytes = nlbOf(cmd) * ns.blockSize;
-  const offset = slbaOf(cmd) * ns.blockSize;
+  const offset = slba * ns.blockSize;
   // Without an enabled volatile cache every write must be durable when it completes.
   const fua = (cmd.cdw12 & FUA) !== 0 || !ctx.features.writeCacheEnabled;
   let gathered: Uint8Array | undefined;
-  rewritten(ctx, ns, slbaOf(cmd), nlbOf(cmd));
+  rewritten(ctx, ns, slba, nlbOf(cmd));
   if (splitsBlocks(ctx, ns)) ctx.dma.fromGuest((gathered = new Uint8Array(bytes)));
   const n = gathered ? 1 : ctx.dma.segmentCount;
   const waits: Promise<void>[] = [];

@@ -135,3 +135,5 @@ export const SMART_INFO_AEC_BITS: readonly number[] = [
   CW_TEMPERATURE, // 01h temperature threshold
   CW_SPARE, // 02h spare below threshold
 ];
+/** Get Log Page CDW14 bits 31:24: the command set a command-set-specific page (Commands Supported and Effects) is for. */
+export const CDW14_CSI_SHIFT = 24;

@@ -24,6 +24,7 @@ export const CAP_TO_SHIFT = 24; // 500 ms units
 export const CAP_HI_DSTRD_SHIFT = 0;
 export const CAP_HI_NSSRS = 1 << 4;
 export const CAP_HI_CSS_NVM = 1 << 5; // CSS bit 0 (register bit 37)
+export const CAP_HI_CSS_IOCS = 1 << 11; // CSS bit 6 (register bit 43): I/O Command Sets, Identify CNS 1Ch
 export const CAP_HI_BPS = 1 << 13;
 export const CAP_HI_MPSMIN_SHIFT = 16; // register bits 51:48
 export const CAP_HI_MPSMAX_SHIFT = 20; // register bits 55:52
@@ -34,6 +35,8 @@ export const VS_1_4 = 0x00010400;
 export const CC_EN = 1 << 0;
 export const CC_CSS_SHIFT = 4;
 export const CC_CSS_MASK = 7;
+export const CC_CSS_NVM = 0; // the NVM Command Set only
+export const CC_CSS_IOCS = 6; // all I/O Command Sets of the I/O Command Set Profile
 export const CC_MPS_SHIFT = 7; // page size = 2^(12 + MPS)
 export const CC_MPS_MASK = 0xf;
 export const CC_AMS_SHIFT = 11;

@@ -2,6 +2,8 @@
 // the phase tag): (DNR << 14) | (More << 13) | (Status Code Type << 8) | Status Code. It is a
 // number branded so that only status() makes one; a handler's answer is a Status or LATER.
 
+import * as Z from "./zns.ts";
+
 export const SCT_GENERIC = 0x000;
 export const SCT_COMMAND_SPECIFIC = 0x100;
 export const SCT_MEDIA = 0x200;
@@ -133,3 +135,13 @@ export const COMPARE_FAILURE = status(SCT_MEDIA, SC_COMPARE_FAILURE, true);
 export const SANITIZE_IN_PROGRESS = status(SCT_GENERIC, SC_SANITIZE_IN_PROGRESS, false);
 export const FORMAT_IN_PROGRESS = status(SCT_GENERIC, SC_FORMAT_IN_PROGRESS, false);
 export const COMMAND_SIZE_LIMIT_EXCEEDED = status(SCT_COMMAND_SPECIFIC, SC_COMMAND_SIZE_LIMIT_EXCEEDED, true);
+export const IOCS_COMBINATION_REJECTED = status(SCT_COMMAND_SPECIFIC, Z.SC_IOCS_COMBINATION_REJECTED, true);
+export const INVALID_IOCS = status(SCT_COMMAND_SPECIFIC, Z.SC_INVALID_IOCS, true);
+export const ZONE_BOUNDARY_ERROR = status(SCT_COMMAND_SPECIFIC, Z.SC_ZONE_BOUNDARY_ERROR, true);
+export const ZONE_IS_FULL = status(SCT_COMMAND_SPECIFIC, Z.SC_ZONE_IS_FULL, true);
+export const ZONE_IS_READ_ONLY = status(SCT_COMMAND_SPECIFIC, Z.SC_ZONE_IS_READ_ONLY, true);
+export const ZONE_IS_OFFLINE = status(SCT_COMMAND_SPECIFIC, Z.SC_ZONE_IS_OFFLINE, true);
+export const ZONE_INVALID_WRITE = status(SCT_COMMAND_SPECIFIC, Z.SC_ZONE_INVALID_WRITE, true);
+export const TOO_MANY_ACTIVE_ZONES = status(SCT_COMMAND_SPECIFIC, Z.SC_TOO_MANY_ACTIVE_ZONES, true);
+export const TOO_MANY_OPEN_ZONES = status(SCT_COMMAND_SPECIFIC, Z.SC_TOO_MANY_OPEN_ZONES, true);
+export const INVALID_ZONE_STATE_TRANSITION = status(SCT_COMMAND_SPECIFIC, Z.SC_INVALID_ZONE_STATE_TRANSITION, true);

@@ -1,8 +1,12 @@
 // A namespace: a block backend seen through its current LBA format, with its identifiers, the
-// blocks marked uncorrectable, and the I/O under way on it (which a format waits for).
+// blocks marked uncorrectable, its zones when it is zoned, and the I/O under way on it (which a
+// format waits for).
 
 import type { BlockBackend } from "../backends/block-backend.ts";
-import type { NamespaceOptions } from "./options.ts";
+import type { NamespaceOptions, ZonedOptions } from "./options.ts";
+import { ZoneSet } from "./zones.ts";
+import { CSI_NVM } from "../spec/identify.ts";
+import { CSI_ZNS } from "../spec/zns.ts";
 import { RangeSet } from "../backends/range-set.ts";
 import { RP_BEST, RP_GOOD } from "../spec/identify.ts";
 
@@ -52,12 +56,15 @@ export class Namespace {
   readonly eui64: Uint8Array;
   readonly nguid: Uint8Array;
   readonly uuid: Uint8Array;
+  /** The zones of a zoned namespace (CSI 02h); undefined for an NVM one. */
+  readonly zones: ZoneSet | undefined;
 
   constructor(readonly nsid: number, o: NamespaceOptions, serial: string) {
     this.backend = o.backend;
     this.initialBlockSize = o.logicalBlockSize ?? 512;
     const lbaf = LBA_FORMATS.findIndex((f) => f.size === this.initialBlockSize);
     if (lbaf < 0) throw new Error(`nvme: namespace ${nsid}: logicalBlockSize must be 512 or 4096`);
+    this.zones = o.zoned === undefined ? undefined : zoneSet(nsid, o.zoned, this.initialBlockSize, o.backend.byteLength);
     if (!this.formatUsable(lbaf)) {
       throw new Error(`nvme: namespace ${nsid}: disk size ${o.backend.byteLength} is not a positive multiple of ${this.initialBlockSize}`);
     }
@@ -71,10 +78,15 @@ export class Namespace {
     this.uuid = hexId(o.uuid, 16, u, "uuid");
   }
 
-  /** True when the disk holds a whole positive number of blocks of LBA format `lbaf`. */
+  /** The Command Set Identifier: NVM, or Zoned Namespace. */
+  get csi(): number {
+    return this.zones ? CSI_ZNS : CSI_NVM;
+  }
+
+  /** True when the disk (and each zone) holds a whole positive number of blocks of LBA format `lbaf`. */
   formatUsable(lbaf: number): boolean {
     const f = LBA_FORMATS[lbaf];
-    return f !== undefined && this.backend.byteLength >= f.size && this.backend.byteLength % f.size === 0;
+    return f !== undefined && this.backend.byteLength >= f.size && this.backend.byteLength % f.size === 0 && (this.zones?.fits(f.size) ?? true);
   }
 
   /** Makes LBA format `lbaf` (usable) the current one; blocks marked uncorrectable are forgotten. */
@@ -85,6 +97,7 @@ export class Namespace {
     this.blockShift = f.shift;
     this.blocks = this.backend.byteLength / f.size;
     this.uncorrectable.clear();
+    if (this.zones) this.zones.shift = f.shift;
   }
 
   /** Counts `op` as I/O under way on the namespace until it settles. */
@@ -112,4 +125,19 @@ export class Namespace {
   inRange(slba: number, count: number): boolean {
     return slba >= 0 && count >= 0 && slba <= this.blocks && count <= this.blocks - slba;
   }
+}
+
+const positive = (v: number | undefined) => v === undefined || (Number.isSafeInteger(v) && v > 0);
+
+/** The zones `o` asks for, checked: a clear error naming the namespace and the option. */
+function zoneSet(nsid: number, o: ZonedOptions, blockSize: number, bytes: number): ZoneSet {
+  const what = `nvme: namespace ${nsid}: zoned`;
+  if (!o || typeof o !== "object" || !positive(o.zoneSizeBlocks) || o.zoneSizeBlocks === undefined) throw new Error(`${what}.zoneSizeBlocks must be a positive integer`);
+  const cap = o.zoneCapacityBlocks ?? o.zoneSizeBlocks;
+  if (!positive(cap) || cap > o.zoneSizeBlocks) throw new Error(`${what}.zoneCapacityBlocks must be a positive integer of at most zoneSizeBlocks (${o.zoneSizeBlocks})`);
+  if (!positive(o.maxOpen) || !positive(o.maxActive)) throw new Error(`${what}.maxOpen and maxActive must be positive integers`);
+  if (o.maxOpen !== undefined && o.maxActive !== undefined && o.maxOpen > o.maxActive) throw new Error(`${what}.maxOpen (${o.maxOpen}) exceeds maxActive (${o.maxActive})`);
+  const zoneBytes = o.zoneSizeBlocks * blockSize;
+  if (bytes % zoneBytes !== 0 || bytes === 0) throw new Error(`${what}: disk size ${bytes} is not a whole number of ${zoneBytes}-byte zones`);
+  return new ZoneSet({ zoneBytes, capacityBytes: cap * blockSize, maxOpen: o.maxOpen ?? 0, maxActive: o.maxActive ?? 0, crossZoneReads: o.crossZoneReads === true }, bytes);
 }

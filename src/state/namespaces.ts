@@ -10,7 +10,8 @@ import type { BlockBackend } from "../backends/block-backend.ts";
 import { CowBackend } from "../backends/cow-disk.ts";
 import { withOldResultNames } from "../backends/option-names.ts";
 import { Namespace } from "./namespace.ts";
-import type { NamespaceOptions } from "./options.ts";
+import type { NamespaceOptions, ZonedOptions } from "./options.ts";
+import type { SavedZones, ZoneGeometry } from "./zones.ts";
 
 
 export type NamespaceOrigin = "host" | "guest";
@@ -115,15 +116,15 @@ export class NamespaceTable {
     return nsid;
   }
 
-  /** Namespace Management create: `blocks` of `blockSize` bytes from the guest's capacity, not attached. */
-  createGuest(blocks: number, blockSize: number): CreateResult {
+  /** Namespace Management create: `blocks` of `blockSize` bytes from the guest's capacity, not attached; zoned for CSI 02h. */
+  createGuest(blocks: number, blockSize: number, zoned = false): CreateResult {
     const bytes = blocks * blockSize;
     if (bytes > this.unallocatedBytes) return "capacity";
     const nsid = this.freeNsid();
     if (nsid === 0) return "no-nsid";
     const made = this.makeBackend(nsid, bytes);
     const place = (backend: BlockBackend): void => {
-      const ns = new Namespace(nsid, { backend, logicalBlockSize: blockSize as 512 | 4096 }, this.serial);
+      const ns = new Namespace(nsid, { backend, logicalBlockSize: blockSize as 512 | 4096, zoned: zoned ? chooseZones(blocks, blockSize) : undefined }, this.serial);
       if (ns.blocks !== blocks) throw new Error(`createBackend gave namespace ${nsid} ${backend.byteLength} bytes, not ${bytes}`);
       this.slots[nsid - 1] = { ns, origin: "guest", attached: false };
     };
@@ -198,10 +199,29 @@ export class NamespaceTable {
     this.active = this.entries().filter((x) => x.attached).map((x) => x.ns);
   }
 
+  /** A controller reset: every zoned namespace closes its open zones. */
+  controllerReset(): void {
+    for (const e of this.slots) e?.ns.zones?.controllerReset();
+  }
+
   /** Sets TNVMCAP as a snapshot had it (restore; the caller checked it). */
   setTotal(bytes: number): void {
     this.total = bytes;
   }
+}
+
+/** Largest zone a guest's zoned namespace gets: what ZNS drives commonly have, and memory disks' room. */
+const GUEST_ZONE_BYTES = 64 << 20;
+
+/**
+ * The zones of a zoned namespace the guest creates (the controller chooses): the largest power of
+ * two of blocks that divides the namespace, at most 64 MiB, and at least four zones where the size allows.
+ */
+function chooseZones(blocks: number, blockSize: number): ZonedOptions {
+  let zone = 1;
+  while (blocks % (zone * 2) === 0 && zone * 2 * blockSize <= GUEST_ZONE_BYTES) zone *= 2;
+  while (zone > 1 && blocks / zone < 4) zone /= 2;
+  return { zoneSizeBlocks: zone };
 }
 
 /** The default disk of a namespace the guest creates: zeros, with memory only for what is written. */
@@ -217,6 +237,8 @@ export interface SavedNamespace {
   block_size: number;
   attached: boolean;
   origin: NamespaceOrigin;
+  /** A zoned namespace's geometry, zone states and write pointers. */
+  zones?: SavedZones & { geometry: ZoneGeometry };
 }
 
 export interface SavedNamespaces {
@@ -229,7 +251,10 @@ export interface SavedNamespaces {
 export function saveNamespaces(t: NamespaceTable): SavedNamespaces {
   return {
     // The configured block size: a Format NVM's current one is the data-management state's.
-    table: t.entries().map((e) => ({ nsid: e.ns.nsid, bytes: e.ns.backend.byteLength, block_size: e.ns.initialBlockSize, attached: e.attached, origin: e.origin })),
+    table: t.entries().map((e) => ({
+      nsid: e.ns.nsid, bytes: e.ns.backend.byteLength, block_size: e.ns.initialBlockSize, attached: e.attached, origin: e.origin,
+      ...(e.ns.zones ? { zones: { geometry: { ...e.ns.zones.geometry }, ...e.ns.zones.save() } } : {}),
+    })),
     changed: t.changedList(),
     total: t.totalBytes,
   };
@@ -252,7 +277,7 @@ export function checkNamespaces(t: NamespaceTable, saved: unknown): () => void {
   if (!s || !Array.isArray(s.table) || !Array.isArray(s.changed)) throw new Error("namespace table missing");
   if (s.table.length > t.nn || s.changed.length > t.nn) throw new Error(`namespace table larger than nn ${t.nn}`);
   const seen = new Set<number>();
-  const keep: { e: NamespaceEntry; attached: boolean }[] = [];
+  const keep: { e: NamespaceEntry; attached: boolean; zones?: SavedZones }[] = [];
   for (const [i, raw] of s.table.entries()) {
     const n = raw as Partial<SavedNamespace> | null;
     if (!n || typeof n !== "object" || !t.valid(n.nsid!) || seen.has(n.nsid!) || !Number.isSafeInteger(n.bytes) || !Number.isInteger(n.block_size)
@@ -264,7 +289,7 @@ export function checkNamespaces(t: NamespaceTable, saved: unknown): () => void {
       const here = e ? `this controller has ${describe({ nsid: sn.nsid, bytes: e.ns.backend.byteLength, block_size: e.ns.initialBlockSize, origin: e.origin })}` : "this controller has none";
       throw new Error(`the snapshot has ${describe(sn)}, ${here}${sn.origin === "host" ? "; add it with addNamespace before restoring" : ""}`);
     }
-    keep.push({ e, attached: sn.attached });
+    keep.push({ e, attached: sn.attached, zones: checkZones(e, sn) });
   }
   const drop = t.entries().filter((e) => !seen.has(e.ns.nsid));
   const hostOnly = drop.find((e) => e.origin === "host");
@@ -279,8 +304,22 @@ export function checkNamespaces(t: NamespaceTable, saved: unknown): () => void {
   return () => {
     for (const d of drop) t.delete(d.ns.nsid);
     if (total !== undefined) t.setTotal(total);
-    for (const k of keep) t.put({ ns: k.e.ns, origin: k.e.origin, attached: k.attached });
+    for (const k of keep) {
+      t.put({ ns: k.e.ns, origin: k.e.origin, attached: k.attached });
+      if (k.zones) k.e.ns.zones!.restore(k.zones);
+    }
     t.clearChanged();
     t.restoreChanged(changed);
   };
+}
+
+/** A saved namespace's zones, checked against the namespace here: zoned alike, the same geometry, states and write pointers that can be. */
+function checkZones(e: NamespaceEntry, sn: SavedNamespace): SavedZones | undefined {
+  const zones = e.ns.zones;
+  const what = `namespace ${sn.nsid}`;
+  if (sn.zones === undefined && !zones) return undefined;
+  if (sn.zones === undefined || !zones) throw new Error(`${what} is ${zones ? "" : "not "}zoned here, ${zones ? "not " : ""}in the snapshot`);
+  const g = (sn.zones as { geometry?: unknown } | null)?.geometry;
+  if (JSON.stringify(g) !== JSON.stringify(zones.geometry)) throw new Error(`${what}: the snapshot's zones are ${JSON.stringify(g)}, here ${JSON.stringify(zones.geometry)}`);
+  return zones.check(sn.zones, what);
 }

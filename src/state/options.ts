@@ -19,6 +19,22 @@ export interface NamespaceOptions {
   nguid?: string;
   /** RFC 4122 text form; derived when absent. */
   uuid?: string;
+  /** Makes the namespace zoned (Zoned Namespace Command Set, CSI 02h): its size must be a whole number of zones. */
+  zoned?: ZonedOptions;
+}
+
+/** A zoned namespace's zones, in logical blocks of the namespace's `logicalBlockSize`. */
+export interface ZonedOptions {
+  /** Blocks per zone (Linux wants a power of two). */
+  zoneSizeBlocks: number;
+  /** Writable blocks per zone (default: the zone size). */
+  zoneCapacityBlocks?: number;
+  /** Most zones open at once (MOR + 1; default: no limit). */
+  maxOpen?: number;
+  /** Most zones open or closed at once (MAR + 1; default: no limit). */
+  maxActive?: number;
+  /** Reads may cross zone boundaries (OZCS bit 0; default false: a Zone Boundary Error). */
+  crossZoneReads?: boolean;
 }
 
 export type DoorbellPolicy = "eager" | "awake";
@@ -78,6 +94,8 @@ export interface NvmeOptions extends DeprecatedNvmeOptions {
   volatileWriteCache?: boolean;
   /** The hot path's hotpath.wasm: its URL, bytes or compiled module (default: the file shipped beside the code). */
   wasm?: HotPathWasm;
+  /** Commands the command trace keeps (default 1000; 0: no trace). Host-side: not part of the configuration states are keyed on. */
+  traceLength?: number;
 }
 
 /** The names of 0.1: they work until the next release, with a deprecation notice (option-names.ts). */
@@ -141,6 +159,7 @@ export interface ControllerConfig {
   nn: number;
   guestCapacity: number;
   copyLimits: CopyLimits;
+  traceLength: number;
 }
 
 function ascii(v: string, max: number, what: string): string {
@@ -194,5 +213,6 @@ export function normalizeOptions(o: NvmeOptions): ControllerConfig {
     nn,
     guestCapacity: int(o.guestCapacity, DEFAULT_GUEST_CAPACITY, 0, Number.MAX_SAFE_INTEGER, "guestCapacity"),
     copyLimits: COPY_LIMITS,
+    traceLength: int(o.traceLength, 1000, 0, 1_000_000, "traceLength"),
   };
 }
