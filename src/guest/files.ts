@@ -6,6 +6,7 @@
 // Directories travel as tar archives (busybox tar in the guest, tar.ts on the host).
 
 import { MemoryBackend, type NvmeV86 } from "../index.ts";
+import { withoutKernelLines } from "./exec.ts";
 import type { ExecOptions, ExecResult, TransferOptions } from "./types.ts";
 
 const MIB = 1 << 20;
@@ -13,6 +14,7 @@ const MIB = 1 << 20;
 /** What a transfer needs of the guest: its controller and exec() outside the guest's queue (the transfer holds it). */
 export interface TransferHost {
   readonly nvme: NvmeV86;
+  readonly serial: { raw(): string; onData(fn: (raw: string) => void): () => void };
   execNow(cmd: string, options: ExecOptions): Promise<ExecResult>;
 }
 
@@ -41,26 +43,50 @@ function findDevice(nsid: number): string {
 async function run(host: TransferHost, what: string, script: string, options: TransferOptions): Promise<string> {
   // A subshell: `exit` ends the script, not the guest's login shell.
   const r = await host.execNow(`(${script})`, { timeoutMs: options.timeoutMs ?? 300_000 });
-  if (r.exitCode !== 0) throw new Error(`${what}: ${r.stdout.trim() || `the guest's commands failed with status ${r.exitCode}`}`);
-  return r.stdout;
+  const out = r.stdout.replace(/@@V86T\d+@@\n?/g, "");
+  if (r.exitCode !== 0) throw new Error(`${what}: ${out.trim() || `the guest's commands failed with status ${r.exitCode}`}`);
+  return out;
+}
+
+/** Resolves when `marker` shows in the console output that arrives from now on (kernel lines left out). */
+function watchFor(serial: TransferHost["serial"], marker: string): { seen: Promise<void>; stop: () => void } {
+  const from = serial.raw().length;
+  let stop = (): void => {};
+  const seen = new Promise<void>((resolve) => {
+    const check = (): void => {
+      if (!withoutKernelLines(serial.raw().slice(from)).includes(marker)) return;
+      stop();
+      resolve();
+    };
+    stop = serial.onData(check);
+  });
+  return { seen, stop };
 }
 
 /**
- * Adds a scratch namespace on `backend`, runs `script` ($dev: its block device) and removes the
- * namespace again whatever happened, waiting until the guest has let go of the device.
+ * Adds a scratch namespace on `backend` and runs `script` ($dev: its block device) in one exec:
+ * when the script is done the guest prints a marker, the host removes the namespace, and the
+ * guest waits until Linux has dropped the device (the next transfer may get the same NSID) before
+ * the exec ends. The namespace is removed whatever happened.
  */
 async function withScratch<T>(host: TransferHost, what: string, backend: MemoryBackend, script: string, options: TransferOptions, after: () => Promise<T>): Promise<T> {
   const nsid = host.nvme.addNamespace({ backend });
-  let name = "";
+  // printf makes the marker at run time: the echoed command line holds "%s" instead of the NSID.
+  const done = watchFor(host.serial, `@@V86T${nsid}@@`);
+  let removed: Promise<unknown> | undefined;
+  const remove = (): Promise<unknown> => (removed ??= host.nvme.removeNamespace(nsid));
+  void done.seen.then(remove);
   try {
-    const out = await run(host, what, `${findDevice(nsid)}; echo "@dev=\${dev##*/}@"; ${script}`, options);
-    name = /@dev=(\w+)@/.exec(out)?.[1] ?? "";
+    await run(
+      host, what,
+      `(${findDevice(nsid)}; ${script}); st=$?; printf '@@V86T%s@@\\n' ${nsid}; i=0; ` +
+        `while grep -qx ${nsid} /sys/block/nvme*/nsid 2>/dev/null && [ $i -lt 400 ]; do i=$((i+1)); usleep 25000; done; exit $st`,
+      options,
+    );
     return await after();
   } finally {
-    await host.nvme.removeNamespace(nsid);
-    // The next transfer may get the same NSID: Linux must have dropped this device first.
-    const present = name ? `[ -e /sys/block/${name} ]` : `grep -qx ${nsid} /sys/block/nvme*/nsid 2>/dev/null`;
-    await host.execNow(`(i=0; while ${present} && [ $i -lt 400 ]; do i=$((i+1)); usleep 50000; done)`, { timeoutMs: 60_000 });
+    done.stop();
+    await remove();
   }
 }
 
@@ -75,10 +101,10 @@ export async function putFile(host: TransferHost, path: string, data: Uint8Array
   const what = `putFile ${path}`;
   const p = guestPath(path, "putFile");
   const bytes = payload(data, what);
-  await run(host, what, `p=${p}; d=$(dirname "$p"); [ -d "$d" ] || { echo "the guest has no directory $d"; exit 1; }; [ -d "$p" ] && { echo "$p is a directory in the guest"; exit 1; }; true`, options);
   const backend = new MemoryBackend(namespaceBytes(bytes.byteLength), bytes);
   // The whole namespace is copied (whole blocks, for direct I/O), then cut to the payload's length.
-  await withScratch(host, what, backend, `dd if=$dev of=${p} bs=1M iflag=direct 2>/dev/null || { echo "dd from $dev failed"; exit 1; }; truncate -s ${bytes.byteLength} ${p}`, options, async () => undefined);
+  const check = `p=${p}; d=$(dirname "$p"); [ -d "$d" ] || { echo "the guest has no directory $d"; exit 1; }; [ -d "$p" ] && { echo "$p is a directory in the guest"; exit 1; }`;
+  await withScratch(host, what, backend, `${check}; dd if=$dev of="$p" bs=1M iflag=direct 2>/dev/null || { echo "dd from $dev failed"; exit 1; }; truncate -s ${bytes.byteLength} "$p"`, options, async () => undefined);
 }
 
 /** The guest file `path`'s bytes. */

@@ -15,7 +15,7 @@ import { Keyboard } from "./keyboard.ts";
 import { getFile, getTar, putFile, putTar, type TransferHost } from "./files.ts";
 import { bytesOf, checkConfig, ownBuffer, v86Failed, v86WasmOptions, watchV86Loop } from "./v86-setup.ts";
 import { Serial, SerialTimeoutError } from "./serial.ts";
-import { advanceV86Clock, checkV86StateAgainst, decodeStateFile, encodeStateFile, imageIdentity, mismatches, nvmeConfigKey, StateFileError, stateMismatches, v86ClockBehind, v86ClockMs, type StateFileInfo } from "../index.ts";
+import { advanceV86Clock, checkV86StateAgainst, decodeStateFile, encodeStateFile, imageIdentity, mismatches, nvmeConfigKey, referenceState, restoreFresh, StateFileError, stateMismatches, v86ClockBehind, v86ClockMs, type StateFileInfo } from "../index.ts";
 import type { BootOptions, ExecOptions, ExecResult, Guest, GuestConfig, GuestCounters, GuestSnapshot, SnapshotIdentity, TransferOptions } from "./types.ts";
 
 /**
@@ -26,6 +26,12 @@ import type { BootOptions, ExecOptions, ExecResult, Guest, GuestConfig, GuestCou
  */
 export const DEFAULT_MEMORY = 128 << 20;
 export const DEFAULT_PROMPT = "guest# ";
+/** Whether v86 puts nothing into guest RAM above the BIOSes (1 MiB) before the machine runs. */
+function loadsNothingHigh(config: GuestConfig): boolean {
+  const v = (config.v86Options ?? {}) as Record<string, unknown>;
+  return !config.kernel && !config.initrd && !["bzimage", "initrd", "multiboot", "acpi", "initial_state"].some((k) => v[k]);
+}
+
 /** A state to resume: the file's bytes (zstd-compressed or not), or what decodeStateFile() gave. */
 function resumeState(state: BootOptions["state"]): { info: StateFileInfo; snapshot: GuestSnapshot } | undefined {
   if (state === undefined) return undefined;
@@ -120,7 +126,7 @@ export async function bootGuest(config: GuestConfig, bootOptions: BootOptions = 
         attach
           .then(async (nvme) => {
             machine.attached(nvme);
-            if (resume) await machine.resume(resume.snapshot, resume.info.clockMs);
+            if (resume) await machine.resume(resume.snapshot, resume.info.clockMs, loadsNothingHigh(config));
             if (!resume) {
               unwatchLoop = watchV86Loop(emulator, (e) => {
                 died = v86Failed(e, config.v86Version, "while booting");
@@ -244,7 +250,7 @@ class GuestMachine implements Guest {
 
   /** A transfer holds the queue from the namespace's addition to its removal: no snapshot sees it. */
   private transfer<T>(fn: (host: TransferHost) => Promise<T>): Promise<T> {
-    return this.serialized(() => fn({ nvme: this.nvme, execNow: (cmd, options) => this.execNow(cmd, options) }));
+    return this.serialized(() => fn({ nvme: this.nvme, serial: this.serial, execNow: (cmd, options) => this.execNow(cmd, options) }));
   }
 
   putFile(path: string, data: Uint8Array | ArrayBuffer, options?: TransferOptions): Promise<void> {
@@ -288,8 +294,11 @@ class GuestMachine implements Guest {
     });
   }
 
-  /** Puts a not yet running emulator into a state file's snapshot (identity already checked). */
-  async resume(snapshot: GuestSnapshot, clockMs: number): Promise<void> {
+  /**
+   * Puts a not yet running emulator into a state file's snapshot (identity already checked).
+   * `untouched`: v86 loaded nothing into guest RAM above 1 MiB (no kernel, initrd or ACPI tables).
+   */
+  async resume(snapshot: GuestSnapshot, clockMs: number, untouched: boolean): Promise<void> {
     // v86's timers in the state are readings of the saver's clock: ours must not be behind it.
     advanceV86Clock(clockMs + 1);
     const behind = v86ClockBehind(this.emulator, clockMs);
@@ -300,9 +309,10 @@ class GuestMachine implements Guest {
       // Checked before v86 sees anything: a malformed overlay must not follow a restored machine,
       // and v86's set_state() trusts every entry's type and size (this emulator's own state is the
       // reference: same v86, same machine).
-      checkV86StateAgainst(snapshot.machine, await this.emulator.save_state());
+      checkV86StateAgainst(snapshot.machine, await referenceState(this.emulator));
       this.disk.restoreOverlay(snapshot.overlay);
-      await this.emulator.restore_state(snapshot.machine);
+      if (untouched) await restoreFresh(this.emulator, snapshot.machine);
+      else await this.emulator.restore_state(snapshot.machine);
     } catch (e) {
       throw new StateFileError(`the state could not be restored: ${e instanceof Error ? e.message : String(e)}`);
     }
