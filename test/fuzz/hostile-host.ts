@@ -22,6 +22,7 @@ import { Invariants } from "./invariants.ts";
 import { sglCommand } from "./sgl-moves.ts";
 import { namespaceMove } from "./namespace-moves.ts";
 import { dataMove, type DataMovePort } from "./data-moves.ts";
+import { ZONE_BLOCKS, zoneMove } from "./zone-moves.ts";
 
 // Guest RAM layout of the fuzz machine (512 KiB: small, so every call can be diffed whole).
 export const RAM = 512 << 10;
@@ -43,7 +44,7 @@ const ANY_OPCODES = [
   O.ADMIN_DOORBELL_BUFFER_CONFIG, O.ADMIN_FORMAT_NVM, 0x7f, 0xc0, 0xff,
 ];
 
-/** The fuzz machine's controller: three namespaces, the third behind `slow`. */
+/** The fuzz machine's controller: four namespaces, the third behind `slow`, the fourth zoned. */
 export function fuzzOptions(slow: DeferredBackend): NvmeOptions {
   return {
     name: "fuzz0",
@@ -55,6 +56,8 @@ export function fuzzOptions(slow: DeferredBackend): NvmeOptions {
       { backend: new MemoryBackend(256 << 10) },
       { backend: new MemoryBackend(256 << 10), logicalBlockSize: 4096 },
       { backend: slow },
+      // Zoned (zone-moves.ts): 16 zones of 32 blocks, at most 3 open and 4 active.
+      { backend: new MemoryBackend(ZONE_BLOCKS * 16 * 512), zoned: { zoneSizeBlocks: ZONE_BLOCKS, zoneCapacityBlocks: ZONE_BLOCKS - 4, maxOpen: 3, maxActive: 4 } },
     ],
   };
 }
@@ -477,6 +480,7 @@ export class HostileHost {
       buffer: (len, hostile) => (hostile ? this.hostilePrps(len) : this.buffer(len)), call: (what, fn) => this.inv.call(what, fn),
     })],
     [4, () => dataMove(this.dataPort())],
+    [3, () => zoneMove(this.dataPort())],
   ];
 
   private dataPort(): DataMovePort {
