@@ -12,6 +12,10 @@ export type { LogLevel } from "./state/context.ts";
 export { NvmeController, BAR0_SIZE } from "./controller/controller.ts";
 export type { ControllerHost, ControllerSnapshot, GuestRam, NamespaceInfo } from "./controller/controller.ts";
 export type { NvmeOptions, NamespaceOptions, DoorbellPolicy } from "./state/options.ts";
+export type { FaultLab } from "./v86/attach.ts";
+export type { FaultSpec, InjectedFault, FaultOp, FaultStatus } from "./controller/faults.ts";
+export { formatTrace } from "./controller/command-trace.ts";
+export type { CommandTraceEntry } from "./controller/command-trace.ts";
 /** The options' names: QEMU's aliases and the deprecated names of 0.1, and the renaming every entry applies. */
 export { OPTION_NAMES, normalizeOptionNames } from "./backends/option-names.ts";
 export type { OptionName, OptionScope } from "./backends/option-names.ts";

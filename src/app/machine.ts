@@ -42,7 +42,8 @@ export interface MachineEvents {
   /** A resumed machine is in its state, just before it runs. */
   restored?(): void;
   failed(error: unknown): void;
-  log(level: LogLevel, msg: string): void;
+  /** Where the controller's messages go (default: the console). */
+  log?(level: LogLevel, msg: string): void;
 }
 
 /** The backend for an image: used in place, or copied into a size padded to whole sectors. */

@@ -20,6 +20,7 @@ import { notice, showBootMode } from "./header.ts";
 import { freshScreen, loadBios } from "./boot-inputs.ts";
 import { ProgressBars } from "./progress.ts";
 import { NamespacePanel } from "./namespaces-panel.ts";
+import { FaultsPanel } from "./faults-panel.ts";
 import { StatsPanel } from "./stats.ts";
 import { enableSwitches, listenSwitches, showDevice, storedPolicy } from "./switches.ts";
 import "./app.css";
@@ -297,12 +298,6 @@ async function boot(choice: DiskChoice, o: BootOptions = {}): Promise<void> {
           }
           fail(e);
         },
-        log(level, msg) {
-          if (level === "error") console.error(msg);
-          else if (level === "warn") console.warn(msg);
-          else if (level === "debug") console.debug(msg);
-          else console.info(msg);
-        },
       },
     );
     demo.emulator = emulator;
@@ -389,6 +384,7 @@ listenSwitches({ controller: () => demo.nvme?.controller, mark: (label) => stats
 
 namespaces.listen();
 setInterval(() => namespaces.show(), 1000);
+new FaultsPanel(() => demo.nvme).start(ui.nsList.closest("section")!);
 
 // ---- start ----
 

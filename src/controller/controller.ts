@@ -16,6 +16,8 @@ import type { BlockBackend } from "../backends/block-backend.ts";
 import { normalizeOptionNames } from "../backends/option-names.ts";
 import { namespacesChanged } from "../admin/namespace-management.ts";
 import { saveSnapshot, restoreSnapshot, type ControllerSnapshot } from "./snapshot.ts";
+import type { FaultSpec, InjectedFault } from "./faults.ts";
+import type { CommandTraceEntry } from "./command-trace.ts";
 
 export type { ControllerHost, ControllerSnapshot, GuestRam, NvmeOptions, NamespaceInfo };
 
@@ -157,7 +159,8 @@ export class NvmeController {
     if (!e) throw new Error(`${this.name}: no namespace ${nsid}`);
     d.log("info", `namespace ${nsid} removed`);
     if (e.attached) namespacesChanged(d);
-    while (d.inflight.all().some((c) => c.sqid !== 0 && c.nsid === nsid)) await new Promise((r) => setTimeout(r, 1));
+    // A command a fault holds (delayed, hung) has nothing under way on the backend: not waited for.
+    while (d.inflight.all().some((c) => c.sqid !== 0 && c.nsid === nsid && !d.faultHeld.has(c))) await new Promise((r) => setTimeout(r, 1));
     await e.ns.backend.flush();
     return e.ns.backend;
   }
@@ -165,6 +168,30 @@ export class NvmeController {
   /** Every allocated namespace: NSID, size, block size, whether attached, who made it, its backend. */
   namespaces(): NamespaceInfo[] {
     return this.#device.nsTable.info();
+  }
+
+  // ---- Fault injection and the command trace (the host's: not in snapshots) ----
+
+  /** Injects a fault into the I/O commands that match it; throws naming a bad field. */
+  injectFault(spec: FaultSpec): InjectedFault {
+    const f = this.#device.faults.inject(spec);
+    this.#device.log("info", `fault ${f.id} injected: ${JSON.stringify(spec)}`);
+    return f;
+  }
+
+  /** The faults injected and not cleared, with how often each fired. */
+  faults(): InjectedFault[] {
+    return this.#device.faults.list();
+  }
+
+  /** Clears fault `id` (throws for an unknown one), or every fault. */
+  clearFaults(id?: number): void {
+    this.#device.faults.clear(id);
+  }
+
+  /** The last commands completed, oldest first (empty with traceLength 0). */
+  trace(): CommandTraceEntry[] {
+    return this.#device.trace.entries();
   }
 
   // ---- Snapshots and counters ----

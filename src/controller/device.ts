@@ -20,6 +20,9 @@ import { Registers, ccUnsupported } from "./registers.ts";
 import { Telemetry } from "./telemetry.ts";
 import { RateLimitedLog } from "./rate-limited-log.ts";
 import { InflightCommands } from "./inflight.ts";
+import { FaultTable, type FaultHit } from "./faults.ts";
+import { applyFault, type FaultedDevice } from "./fault-effects.ts";
+import { CommandTrace } from "./command-trace.ts";
 import * as S from "../spec/status.ts";
 import type { HandlerResult, Status } from "../spec/status.ts";
 import * as O from "../spec/opcodes.ts";
@@ -40,7 +43,7 @@ export interface ControllerHost {
   busMaster?(): boolean;
 }
 
-export class Device implements HandlerContext {
+export class Device implements HandlerContext, FaultedDevice {
   readonly name: string;
   readonly dma: Dma;
   readonly nsTable: NamespaceTable;
@@ -52,6 +55,11 @@ export class Device implements HandlerContext {
   readonly telemetry = new Telemetry();
   readonly regs: Registers;
   readonly inflight = new InflightCommands();
+  /** Injected faults and the command trace: the host's, not the guest's (not in snapshots). */
+  readonly faults = new FaultTable();
+  readonly trace: CommandTrace;
+  /** Commands held by a fault (delayed, hung): no backend work of theirs is under way. */
+  readonly faultHeld = new WeakSet<Command>();
   /** The INTx level last handed to the host. */
   irq = false;
   /** Doorbell writes that arrived while bus mastering was off, by doorbell index (the last value counts). */
@@ -67,6 +75,10 @@ export class Device implements HandlerContext {
    */
   clockMs = 0;
   clockTicks = 0;
+  /** The device's clock minus performance.now() at the last tick: the clock between ticks. */
+  private clockOffset = 0;
+  /** The device's clock now, between ticks too (for completions that come later). */
+  readonly preciseNow = (): number => performance.now() + this.clockOffset;
 
   constructor(
     readonly config: ControllerConfig,
@@ -75,6 +87,7 @@ export class Device implements HandlerContext {
     private readonly host: ControllerHost,
   ) {
     this.name = config.name;
+    this.trace = new CommandTrace(config.traceLength);
     this.dma = new Dma(hotPath);
     this.nsTable = new NamespaceTable(config.nn, config.guestCapacity, config.serial, options.createBackend);
     for (const o of options.namespaces) this.nsTable.addHost(o);
@@ -140,6 +153,18 @@ export class Device implements HandlerContext {
     if (!this.dmaAllowed()) return this.afterDma(() => this.complete(cmd, status));
     if (!this.inflight.release(cmd)) return; // reset, aborted or its SQ deleted since
     this.post(cmd, status);
+    this.finishedLater();
+  }
+
+  /** Runs a command a fault held back (its delay is over) as if fetched now, unless it was aborted or dropped since. */
+  runHeld(cmd: Command): void {
+    if (!this.dmaAllowed()) return this.afterDma(() => this.runHeld(cmd));
+    if (!this.inflight.release(cmd)) return;
+    this.run(cmd);
+    this.finishedLater();
+  }
+
+  private finishedLater(): void {
     this.afterWork();
     // Completed outside any tick with its interrupt held back for aggregation: a halted guest
     // would otherwise sleep until its next timer event.
@@ -193,7 +218,20 @@ export class Device implements HandlerContext {
   /** Runs a fetched command and posts its completion unless it completes later. */
   execute(cmd: Command): void {
     this.telemetry.command(cmd.sqid === 0, cmd.opcode);
-    this.run(cmd);
+    const trace = this.trace;
+    if (trace.on) trace.begin(cmd, this.clockMs);
+    const hit = this.faults.armed !== 0 ? this.faultFor(cmd) : undefined;
+    if (hit) applyFault(this, cmd, hit);
+    else this.run(cmd);
+    if (trace.on) trace.leave(cmd);
+  }
+
+  /** The injected fault that hits `cmd`, if any (none for a command refused for its CID). */
+  private faultFor(cmd: Command): FaultHit | undefined {
+    if (this.cidInUse(cmd)) return undefined;
+    const hit = this.faults.match(cmd);
+    if (hit && this.trace.on) this.trace.mark(hit.id);
+    return hit;
   }
 
   /** Checks and runs a command (fetched, or in flight in a restored snapshot); posts unless it completes later. */
@@ -225,6 +263,7 @@ export class Device implements HandlerContext {
   post(cmd: Command, status: Status): void {
     if (status !== S.SUCCESS) this.errors.record(cmd, cmd.sqid, status, errorLba(cmd, status));
     this.hotPath.post(cmd, status, this.clockTicks);
+    if (this.trace.on) this.trace.end(cmd, status, this.preciseNow);
   }
 
   // ---- Doorbells and interrupts ----
@@ -286,7 +325,10 @@ export class Device implements HandlerContext {
   }
 
   /** Reads the clock for this round of work (`nowMs`: the emulator's, default performance.now()). */
-  startRound(nowMs = performance.now()): void {
+  startRound(nowMs?: number): void {
+    const real = performance.now();
+    nowMs ??= real;
+    this.clockOffset = nowMs - real;
     this.clockMs = nowMs;
     this.clockTicks = Math.floor(nowMs * 10) >>> 0;
   }
@@ -312,6 +354,7 @@ export class Device implements HandlerContext {
 
   /** Controller reset: every queue, shadow page and in-flight command is forgotten. */
   resetQueues(): void {
+    if (this.trace.on) this.trace.forget("controller reset", this.preciseNow());
     this.inflight.clear();
     this.heldDoorbells.clear();
     this.waitingForDma = [];

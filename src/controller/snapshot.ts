@@ -197,6 +197,8 @@ export function restoreSnapshot(d: Device, s: ControllerSnapshot): void {
   } catch (e) {
     throw new Error(`${d.name}: snapshot refused: ${e instanceof Error ? e.message : String(e)}`);
   }
+  // Commands outstanding now belong to a past the restore replaces (a hung one too): forgotten.
+  if (d.trace.on) d.trace.forget("snapshot restored", d.preciseNow());
   d.inflight.clear();
   d.events.reset();
   c.namespaces();

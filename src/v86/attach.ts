@@ -21,6 +21,8 @@ import { DEFAULT_VENDOR_ID } from "../pci/config-space.ts";
 import type { PlacementOptions } from "./attachment.ts";
 import { NvmeAttachment } from "./attachment.ts";
 import type { V86Emulator } from "./v86-types.ts";
+import type { FaultSpec, InjectedFault } from "../controller/faults.ts";
+import type { CommandTraceEntry } from "../controller/command-trace.ts";
 
 export interface AttachNvmeOptions extends PlacementOptions, Omit<NvmeOptions, "namespaces" | "name" | "vendorId" | "subsystemVendorId" | "vendor_id" | "subsystem_vendor_id"> {
   /** The namespaces, in nsid order. */
@@ -33,8 +35,20 @@ export interface AttachNvmeOptions extends PlacementOptions, Omit<NvmeOptions, "
   logical_block_size?: 512 | 4096;
 }
 
-/** The attached controller: the adapter, plus the controller's namespace methods for hot-add and removal. */
-export type NvmeV86 = NvmeAttachment<NvmeController> & Pick<NvmeController, "addNamespace" | "removeNamespace" | "namespaces">;
+/** Fault injection and the command trace (the host's debugging state: not in snapshots, kept until clear()). */
+export interface FaultLab {
+  /** Injects a fault into the I/O commands that match it; throws an Error naming a bad field. */
+  inject(spec: FaultSpec): InjectedFault;
+  /** The faults injected, with how often each fired. */
+  list(): InjectedFault[];
+  /** Clears fault `id`, or every fault. */
+  clear(id?: number): void;
+  /** The last commands completed (traceLength, default 1000), oldest first. */
+  trace(): CommandTraceEntry[];
+}
+
+/** The attached controller: the adapter, the controller's namespace methods for hot-add and removal, and the fault lab. */
+export type NvmeV86 = NvmeAttachment<NvmeController> & Pick<NvmeController, "addNamespace" | "removeNamespace" | "namespaces"> & FaultLab;
 
 export async function attachNvme(emulator: unknown, options: AttachNvmeOptions): Promise<NvmeV86> {
   const named = options && typeof options === "object" ? normalizeNvmeOptionNames(options, "attachNvme") : options;
@@ -72,5 +86,9 @@ export async function attachNvme(emulator: unknown, options: AttachNvmeOptions):
     },
     removeNamespace: (nsid: number) => controller.removeNamespace(nsid),
     namespaces: () => controller.namespaces(),
+    inject: (spec: FaultSpec) => controller.injectFault(spec),
+    list: () => controller.faults(),
+    clear: (id?: number) => controller.clearFaults(id),
+    trace: () => controller.trace(),
   });
 }

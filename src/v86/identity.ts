@@ -68,11 +68,11 @@ function newNames(o: Record<string, unknown>): Record<string, unknown> {
 
 /**
  * The controller options as canonical JSON: the names of option-names.ts (an alias or an old name
- * gives the same key as the name), sorted keys, backends as their sizes, no functions or
- * hot-path wasm.
+ * gives the same key as the name), sorted keys, backends as their sizes, no functions, hot-path
+ * wasm or command trace length (the host's, not the guest's).
  */
 export function nvmeConfigKey(options: object): string {
-  const { wasm: _wasm, log: _log, ...rest } = newNames(options as Record<string, unknown>);
+  const { wasm: _wasm, log: _log, traceLength: _trace, ...rest } = newNames(options as Record<string, unknown>);
   return JSON.stringify(canonical(rest));
 }
 
