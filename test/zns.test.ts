@@ -363,4 +363,20 @@ describe("zoned namespaces: resets, snapshots, formats, options and the guest's 
     const a = await d.run(1, { opcode: Z.IO_ZONE_APPEND, nsid: 3, prp1: p1, prp2: p2, ...lbaDw(2048), cdw12: 0 });
     expect([a.status, a.dw0]).toEqual([0, 2048]);
   });
+
+  it("the README's zoned snippet: a zoned namespace added while the guest runs", async () => {
+    const d = await up();
+    const nvme = d.ctrl; // attachNvme's result has the same addNamespace
+    // README snippet: zoned
+    // 16 zones of 4 MiB (8192 blocks of 512 bytes), each 3 MiB writable, at most 6 open and 8 active:
+    // Linux shows a host-managed zoned block device (`nvme zns report-zones`, fio --zonemode=zbd).
+    const nsid = nvme.addNamespace({
+      backend: new MemoryBackend(64 << 20),
+      zoned: { zoneSizeBlocks: 8192, zoneCapacityBlocks: 6144, maxOpen: 6, maxActive: 8 },
+    });
+    // README snippet end
+    expect(nsid).toBe(3);
+    const zones = deviceOf(d.ctrl).nsTable.entry(3)!.ns.zones!;
+    expect([zones.count, zones.zoneBlocks, zones.capacityBlocks, zones.geometry.maxOpen, zones.geometry.maxActive]).toEqual([16, 8192, 6144, 6, 8]);
+  });
 });
