@@ -1,0 +1,120 @@
+// One crash of a tab running the persistent-disk workload (page-workload.ts), from Node through
+// Playwright: the workload starts, the renderer is crashed with CDP Page.crash after a seeded
+// delay, a new page of the same origin reopens the disk, and what it reads is judged against what
+// the crashed page had acknowledged on its console. Shared by `npm run bench:crash` and
+// e2e/browser/crash.spec.ts.
+
+import type { BrowserContext, Page } from "@playwright/test";
+import { BASE_TAG, type WorkloadArgs } from "./page-workload.ts";
+
+export interface CrashOutcome {
+  seed: number;
+  overlay: boolean;
+  delayMs: number;
+  /** Flushes and FUA writes acknowledged before the crash (as far as the console got). */
+  acks: number;
+  writes: number;
+  /** Blocks reading the version the last acknowledgement covered. */
+  acked: number;
+  /** Blocks reading a newer, unacknowledged version (it got there anyway). */
+  newer: number;
+  /** Promises broken (empty when none). */
+  broken: string[];
+  /** The blocks as read after the crash (the next crash's starting point). */
+  after: number[];
+}
+
+/** An empty page of the dev server's origin (OPFS and module imports work, no demo app). */
+export async function blankPage(context: BrowserContext, base: string): Promise<Page> {
+  const page = await context.newPage();
+  await page.route("**/__crash-test.html", (r) => r.fulfill({ contentType: "text/html", body: "<!doctype html><title>crash test</title>" }));
+  await page.goto(`${base}/__crash-test.html`);
+  return page;
+}
+
+const MODULE = "/bench/crash/page-workload.ts";
+
+/**
+ * Runs one crash. `before`: what each block held when the workload started (the previous read-back,
+ * or the fresh disk). Returns the outcome; `broken` lists every block that breaks a promise.
+ */
+export async function crashOnce(context: BrowserContext, base: string, args: WorkloadArgs, delayMs: number, before: number[]): Promise<CrashOutcome> {
+  const page = await blankPage(context, base);
+  const lines: string[] = [];
+  page.on("console", (m) => lines.push(m.text()));
+  const crashed = new Promise<void>((r) => page.once("crash", () => r()));
+  void page.evaluate(async ([path, a]) => (await import(/* @vite-ignore */ path)).crashWorkload(a), [MODULE, args] as const).catch(() => {});
+  const t0 = Date.now();
+  while (!lines.includes("READY")) {
+    if (Date.now() - t0 > 60_000) throw new Error(`the workload did not start: ${lines.join(" | ")}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await new Promise((r) => setTimeout(r, delayMs));
+  const cdp = await context.newCDPSession(page);
+  void cdp.send("Page.crash").catch(() => {});
+  await crashed;
+  const seen = lines.slice();
+  await page.close().catch(() => {});
+
+  // The same disk in a new page; the dead renderer's file handles may take a moment to go.
+  let after: number[] | undefined;
+  let lastError = "";
+  for (let attempt = 0; attempt < 40 && !after; attempt++) {
+    const reader = await blankPage(context, base);
+    try {
+      after = await reader.evaluate(async ([path, a]) => (await import(/* @vite-ignore */ path)).crashReadBack(a) as Promise<number[]>, [MODULE, args] as const);
+    } catch (e) {
+      lastError = e instanceof Error ? e.message : String(e);
+      if (!/open elsewhere|NoModificationAllowed/.test(lastError)) break;
+      await new Promise((r) => setTimeout(r, 250));
+    } finally {
+      await reader.close();
+    }
+  }
+  if (!after) {
+    return { seed: args.seed, overlay: args.overlay, delayMs, acks: 0, writes: 0, acked: 0, newer: 0, broken: [`cannot reopen: ${lastError}`], after: before };
+  }
+  return { ...judge(seen, before, after), seed: args.seed, overlay: args.overlay, delayMs, after };
+}
+
+/** Judges the read-back against the console of the crashed page. */
+export function judge(lines: string[], before: number[], after: number[]) {
+  const promised = before.slice();
+  let covered = -1;
+  let acks = 0;
+  let writes = 0;
+  /** For each block, the versions given to it after the last acknowledgement (0 = zeroed). */
+  const later = before.map(() => new Set<number>());
+  const events: { kind: "W" | "Z"; first: number; count: number; seq: number }[] = [];
+  for (const line of lines) {
+    const [kind, a, b, c] = line.split(" ");
+    if (kind === "W" || kind === "Z") {
+      events.push({ kind, first: Number(a), count: Number(b), seq: Number(c) });
+      if (kind === "W") writes++;
+    } else if (kind === "A") {
+      acks++;
+      covered = Number(a);
+      for (const pair of b ? b.split(",") : []) {
+        const [blk, v] = pair.split(":").map(Number);
+        promised[blk] = v;
+      }
+    }
+  }
+  for (const e of events) {
+    // A write numbered above what the last acknowledgement covered, or a zeroing after it.
+    if ((e.kind === "W" && e.seq > covered) || (e.kind === "Z" && e.seq > covered)) {
+      for (let blk = e.first; blk < e.first + e.count; blk++) later[blk].add(e.kind === "W" ? e.seq : 0);
+    }
+  }
+  const broken: string[] = [];
+  let acked = 0;
+  let newer = 0;
+  const name = (v: number) => (v === 0 ? "zeros" : v === BASE_TAG ? "the base" : v === -1 ? "a torn mix" : `write #${v}`);
+  for (let blk = 0; blk < after.length; blk++) {
+    const v = after[blk];
+    if (v === promised[blk]) acked++;
+    else if (later[blk].has(v)) newer++;
+    else broken.push(`block ${blk} reads ${name(v)}, acknowledged ${name(promised[blk])}${later[blk].size ? `, or later ${[...later[blk]].map(name).join(", ")}` : ""}`);
+  }
+  return { acks, writes, acked, newer, broken };
+}

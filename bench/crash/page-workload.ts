@@ -1,0 +1,120 @@
+// Runs in a page (imported from the dev server): a workload on the persistent disk in the real
+// Origin Private File System that never ends by itself, until the tab is crashed, and the read-back
+// after the crash. Every block written holds its write's number in each 32-bit word, so a block
+// reads back as one version (or shows it was torn). What the Node side needs to judge a crash
+// goes to the console, in order, before the step it describes:
+//   W first count seq     a write of blocks [first, first+count) as write #seq
+//   Z first count seq     blocks zeroed or discarded (seq: the number the next write gets)
+//   A seq b:v,b:v,...     a flush or FUA write completed; it covered the writes up to #seq, and the
+//                         blocks changed since the previous A hold those versions (0 = zeros)
+
+import { OpfsBackend } from "../../src/backends/opfs.ts";
+
+export const BLOCK = 4096;
+/** Tag of the base image's blocks (a pattern no write number reaches). */
+export const BASE_TAG = 0x7fffffff;
+
+export interface WorkloadArgs {
+  name: string;
+  blocks: number;
+  seed: number;
+  /** Over a base (an overlay) rather than an empty disk. */
+  overlay: boolean;
+  /** The first write number (so that numbers grow across crashes of one disk). */
+  firstSeq: number;
+  /** Start afresh. */
+  reset: boolean;
+}
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function baseSource(blocks: number) {
+  const fill = (offset: number, dst: Uint8Array) => {
+    new Uint32Array(dst.buffer, dst.byteOffset, dst.length / 4).fill(BASE_TAG);
+    return offset >= 0;
+  };
+  return {
+    byteLength: blocks * BLOCK,
+    tryRead: (offset: number, dst: Uint8Array) => fill(offset, dst),
+    read: async (offset: number, length: number) => {
+      const d = new Uint8Array(length);
+      fill(offset, d);
+      return d;
+    },
+  };
+}
+
+async function open(a: WorkloadArgs): Promise<OpfsBackend> {
+  return OpfsBackend.open({
+    name: a.name,
+    blockSize: BLOCK,
+    reset: a.reset,
+    ...(a.overlay ? { base: baseSource(a.blocks), baseId: `crash-base-${a.blocks}` } : { size: a.blocks * BLOCK }),
+  });
+}
+
+/** Writes, zeroes and flushes until the page dies (several requests in flight, as a guest has). */
+export async function crashWorkload(a: WorkloadArgs): Promise<never> {
+  const disk = await open(a);
+  const random = rng(a.seed);
+  let seq = a.firstSeq;
+  const current = new Map<number, number>();
+  const changed = new Set<number>();
+  const inFlight: Promise<unknown>[] = [];
+  /** A flush or FUA write covering everything so far: its A line once it completed. */
+  const acknowledge = (p: Promise<unknown>) => {
+    const covered = seq - 1;
+    const blocks = [...changed].map((b) => `${b}:${current.get(b)}`).join(",");
+    changed.clear();
+    inFlight.push(p.then(() => console.log(`A ${covered} ${blocks}`)));
+  };
+  console.log("READY");
+  for (;;) {
+    const r = random();
+    const first = Math.floor(random() * a.blocks);
+    const count = Math.min(a.blocks - first, 1 + Math.floor(random() * 8));
+    if (r < 0.62) {
+      const fua = r < 0.08;
+      const v = seq++;
+      const data = new Uint8Array(count * BLOCK);
+      new Uint32Array(data.buffer).fill(v);
+      console.log(`W ${first} ${count} ${v}`);
+      for (let b = first; b < first + count; b++) [current.set(b, v), changed.add(b)];
+      const p = disk.write(first * BLOCK, data, fua);
+      if (fua) acknowledge(p as Promise<void>);
+      else if (p) await p;
+    } else if (r < 0.72) {
+      console.log(`Z ${first} ${count} ${seq}`);
+      for (let b = first; b < first + count; b++) [current.set(b, 0), changed.add(b)];
+      if (r < 0.67) disk.writeZeroes(first * BLOCK, count * BLOCK);
+      else disk.discard(first * BLOCK, count * BLOCK);
+    } else if (r < 0.8) {
+      acknowledge(disk.flush());
+    } else {
+      await Promise.all(inFlight.splice(0));
+      await new Promise((s) => setTimeout(s, random() * 4));
+    }
+  }
+}
+
+/** After a crash: reopens the disk and says what each block holds (its write number, 0 = zeros, -1 = torn). */
+export async function crashReadBack(a: WorkloadArgs): Promise<number[]> {
+  const disk = await open({ ...a, reset: false });
+  const all = await disk.read(0, a.blocks * BLOCK);
+  const out: number[] = [];
+  for (let b = 0; b < a.blocks; b++) {
+    const w = new Uint32Array(all.buffer, all.byteOffset + b * BLOCK, BLOCK / 4);
+    out.push(w.every((x) => x === w[0]) ? w[0] : -1);
+  }
+  await disk.close();
+  return out;
+}
