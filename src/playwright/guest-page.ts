@@ -14,6 +14,7 @@ import type { Browser, BrowserContext, Page } from "@playwright/test";
 import type { ExecResult, GuestCounters, GuestNvmeOptions } from "../guest/index.ts";
 import { normalizeOptionNames } from "../index.ts";
 import type { BootTimings, RuntimeConfig } from "./runtime.ts";
+import { Transfers } from "./transfers.ts";
 
 declare global {
   interface Window {
@@ -23,6 +24,9 @@ declare global {
     v86nvmeClockAtLeast?: (ms: number) => void;
   }
 }
+
+/** The runtime's functions a test reaches through GuestPage.call(). */
+type LabCall = "screenText" | "screenWaitFor" | "keyboardType" | "keyboardPress" | "nvmeInject" | "nvmeList" | "nvmeClear" | "nvmeTrace";
 
 /** A file option: a path or the file's bytes. */
 export type FileInput = string | Uint8Array;
@@ -152,13 +156,14 @@ const html = (v86: string, runtime: string): string => `<!doctype html>
 `;
 
 /** Serves the page, the runtime, v86 and the guest's files on 127.0.0.1; resolves with its origin. */
-async function serve(files: Record<string, Served | undefined>): Promise<{ server: Server; origin: string }> {
+async function serve(files: Record<string, Served | undefined>, transfers: Transfers): Promise<{ server: Server; origin: string }> {
   const dir = runtimeDir();
   const v86 = v86Files();
   const fromDisk = (path: string): Served | undefined => (existsSync(path) && statSync(path).isFile() ? { path, size: statSync(path).size } : undefined);
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? "/", "http://host").pathname);
     let served: Served | undefined;
+    if (transfers.handle(req, res, path)) return;
     if (path === "/") {
       res.writeHead(200, { "content-type": "text/html", "cache-control": "no-store" });
       res.end(html("/v86/libv86.mjs", `/runtime/${RUNTIME}`));
@@ -199,6 +204,7 @@ export class GuestPage {
     readonly page: Page,
     private readonly server: Server,
     readonly timings: BootTimings,
+    private readonly transfers: Transfers,
   ) {}
 
   /**
@@ -231,7 +237,8 @@ export class GuestPage {
       stateClockMs: resume.stateClockMs,
       v86Version: v86Files().version,
     };
-    const { server, origin } = await serve(files);
+    const transfers = new Transfers();
+    const { server, origin } = await serve(files, transfers);
     const context = await browser.newContext({ viewport: { width: 800, height: 600 } });
     try {
       const page = await context.newPage();
@@ -254,7 +261,7 @@ export class GuestPage {
         const tail = why.includes("--- serial tail ---") ? "" : serial ? `\n--- serial tail ---\n${serial.slice(-2000)}` : "\n(the guest printed nothing on its serial console)";
         throw new BootError(`v86-nvme/playwright: the guest did not boot: ${why}${tail}`, serial, screen);
       }
-      return new GuestPage(context, page, server, timings);
+      return new GuestPage(context, page, server, timings, transfers);
     } catch (e) {
       await context.close().catch(() => undefined);
       server.close();
@@ -283,14 +290,41 @@ export class GuestPage {
     return this.page.evaluate((t) => window.v86nvme.send(t), text);
   }
 
-  /** The console text since the test started (cleaned: no escape sequences, no CRs). */
   /** The console since the test began, as a person reads it (exec()'s plumbing shown as the commands). */
   readableText(): Promise<string> {
     return this.page.evaluate(() => window.v86nvme.readableText());
   }
 
+  /** The console text since the test started (cleaned: no escape sequences, no CRs). */
   text(): Promise<string> {
     return this.page.evaluate(() => window.v86nvme.text());
+  }
+
+  /** Writes bytes into a guest file, or unpacks a tar archive into a guest directory (`dir`). */
+  async put(path: string, bytes: Uint8Array, dir: boolean, timeoutMs?: number): Promise<void> {
+    const offer = this.transfers.offer(bytes);
+    try {
+      await this.page.evaluate(([p, u, d, t]) => window.v86nvme.putFile(p, u, d, t), [path, offer.path, dir, timeoutMs] as const);
+    } finally {
+      offer.done();
+    }
+  }
+
+  /** A guest file's bytes, or a tar archive of a guest directory (`dir`). */
+  async get(path: string, dir: boolean, timeoutMs?: number): Promise<Uint8Array> {
+    const got = this.transfers.receive();
+    try {
+      await this.page.evaluate(([p, u, d, t]) => window.v86nvme.getFile(p, u, d, t), [path, got.path, dir, timeoutMs] as const);
+      const body = await got.body;
+      return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+    } finally {
+      got.done();
+    }
+  }
+
+  /** Calls a function of the page's runtime (screen, keyboard, NVMe faults and trace) with JSON arguments. */
+  call<K extends LabCall>(name: K, ...args: Parameters<Window["v86nvme"][K]>): Promise<Awaited<ReturnType<Window["v86nvme"][K]>>> {
+    return this.page.evaluate(([n, a]) => (window.v86nvme[n] as (...x: unknown[]) => unknown)(...a), [name, args] as const) as Promise<Awaited<ReturnType<Window["v86nvme"][K]>>>;
   }
 
   counters(): Promise<GuestCounters> {

@@ -26,12 +26,16 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statS
 import { dirname, join } from "node:path";
 import { test as base, defineConfig as playwrightDefineConfig, type Page, type PlaywrightTestConfig, type TestInfo } from "@playwright/test";
 import type { ExecResult, GuestCounters } from "../guest/index.ts";
+import { formatTrace, normalizeOptionNames, type CommandTraceEntry, type FaultSpec, type InjectedFault } from "../index.ts";
+import { readHostPath, writeHostDir, type HostTarget } from "../node/files.ts";
 import { BootError, GuestPage, namedPageOptions, type GuestPageOptions, type TimeoutOptions } from "./guest-page.ts";
 import { formatMs, planState, type StateOptions, type StatePlan } from "./states.ts";
 
 export { expect } from "@playwright/test";
 export { BootError, type FileInput, type FileOption, type TimeoutOptions } from "./guest-page.ts";
 export type { ExecResult, GuestCounters } from "../guest/index.ts";
+export type { CommandTraceEntry, FaultSpec, InjectedFault } from "../index.ts";
+export type { HostTarget } from "../node/files.ts";
 
 /**
  * The fixture's options: set them in playwright.config's `use` (top level or per project) or with
@@ -72,6 +76,46 @@ export interface TestGuest {
   counters(): Promise<GuestCounters>;
   /** A PNG of the VGA screen. */
   screenshot(): Promise<Buffer>;
+  /** The VGA text screen. */
+  readonly screen: {
+    /** Its lines, trailing spaces and empty last lines removed ([] in a graphics mode). */
+    text(): Promise<string[]>;
+    /** Resolves with the first match on the screen (lines joined by "\n"); rejects after timeoutMs (default 30 s) quoting the screen. */
+    waitFor(pattern: RegExp | string, options?: TimeoutOptions): Promise<string[]>;
+  };
+  /** The guest's PS/2 keyboard (US layout). */
+  readonly keyboard: {
+    /** Types text: letters, digits, punctuation, space; "\n" is Enter, "\t" Tab. */
+    type(text: string): Promise<void>;
+    /** Presses and releases a key or chord: "Enter", "Escape", "F1", "ArrowUp", "Ctrl+C", "Ctrl+Alt+Delete". */
+    press(key: string): Promise<void>;
+  };
+  /**
+   * Writes bytes, or a host file, into the guest file `path` (its directory must exist); a host
+   * directory goes into the guest directory `path`. Carried by a scratch NVMe namespace added for
+   * the transfer and removed after it.
+   */
+  putFile(path: string, data: Uint8Array | string, options?: TimeoutOptions): Promise<void>;
+  /** The guest file's bytes; `to`: also written to that host path. */
+  getFile(path: string, options?: TimeoutOptions & HostTarget): Promise<Uint8Array>;
+  /** Unpacks a tar archive, or a host directory's contents, into the guest directory `dir` (made when missing). */
+  putDir(dir: string, tarOrHostDir: Uint8Array | string, options?: TimeoutOptions): Promise<void>;
+  /** A tar archive of the guest directory's contents; `to`: also unpacked into that host directory. */
+  getDir(dir: string, options?: TimeoutOptions & HostTarget): Promise<Uint8Array>;
+  /**
+   * The NVMe controller's fault injection and command trace. Faults end with the test; the trace
+   * holds the commands since the test started and is attached to a failed test's report.
+   */
+  readonly nvme: {
+    /** Injects a fault into the I/O commands that match it (an Error names a bad field). */
+    inject(spec: FaultSpec): Promise<InjectedFault>;
+    /** The faults injected, with how often each fired. */
+    list(): Promise<InjectedFault[]>;
+    /** Clears fault `id`, or every fault. */
+    clear(id?: number): Promise<void>;
+    /** The commands the controller completed since the test started, oldest first (formatTrace() prints them). */
+    trace(): Promise<CommandTraceEntry[]>;
+  };
   /** The page the guest runs in (`window.v86nvme.guest()` is the guest there). */
   readonly page: Page;
   /** Milliseconds this test's restore took. */
@@ -95,6 +139,38 @@ interface WorkerFixtures extends Options {
 
 const SERIAL_ATTACHMENT = "serial console";
 const SCREEN_ATTACHMENT = "VGA screen";
+const TRACE_ATTACHMENT = "NVMe command trace";
+
+/** timeoutMs under its current name (the old one warned about once). */
+const namedTimeout = (o: TimeoutOptions): number | undefined => normalizeOptionNames("wait", o, "screen.waitFor").timeoutMs;
+
+/** putFile, getFile, putDir and getDir: host paths read and written here, the bytes carried to the page by its server. */
+function fileCalls(g: GuestPage): Pick<TestGuest, "putFile" | "getFile" | "putDir" | "getDir"> {
+  const timeout = (o: TimeoutOptions): number | undefined => normalizeOptionNames("exec", o, "putFile").timeoutMs;
+  return {
+    async putFile(path, data, o = {}) {
+      if (typeof data !== "string") return g.put(path, data, false, timeout(o));
+      const host = await readHostPath(data, `putFile ${path}`);
+      return g.put(path, host.bytes, host.kind === "directory", timeout(o));
+    },
+    async getFile(path, o = {}) {
+      const bytes = await g.get(path, false, timeout(o));
+      if (o.to !== undefined) writeFileSync(o.to, bytes);
+      return bytes;
+    },
+    async putDir(dir, tar, o = {}) {
+      if (typeof tar !== "string") return g.put(dir, tar, true, timeout(o));
+      const host = await readHostPath(tar, `putDir ${dir}`);
+      if (host.kind !== "directory") throw new Error(`putDir ${dir}: the host path ${tar} is not a directory`);
+      return g.put(dir, host.bytes, true, timeout(o));
+    },
+    async getDir(dir, o = {}) {
+      const tar = await g.get(dir, true, timeout(o));
+      if (o.to !== undefined) await writeHostDir(o.to, tar);
+      return tar;
+    },
+  };
+}
 
 /** Guest pages whose boot timings a test's annotations already show (the first test of the worker). */
 const reported = new WeakSet<GuestPage>();
@@ -234,6 +310,18 @@ export const test = base.extend<{ guest: TestGuest }, WorkerFixtures>({
       exec: (cmd, o) => g.exec(cmd, o),
       counters: () => g.counters(),
       screenshot: () => g.screenshot(),
+      screen: {
+        text: () => g.call("screenText"),
+        waitFor: (p, o = {}) => g.call("screenWaitFor", typeof p === "string" ? p : p.source, typeof p === "string" ? null : p.flags, namedTimeout(o)),
+      },
+      keyboard: { type: (t) => g.call("keyboardType", t), press: (k) => g.call("keyboardPress", k) },
+      ...fileCalls(g),
+      nvme: {
+        inject: (spec) => g.call("nvmeInject", spec),
+        list: () => g.call("nvmeList"),
+        clear: (id) => g.call("nvmeClear", id),
+        trace: () => g.call("nvmeTrace"),
+      },
       page: g.page,
       restoreMs,
     });
@@ -241,6 +329,8 @@ export const test = base.extend<{ guest: TestGuest }, WorkerFixtures>({
       await info.attach(SERIAL_ATTACHMENT, { body: await g.readableText().catch((e) => String(e)), contentType: "text/plain" });
       const screen = await g.screenshot().catch(() => undefined);
       if (screen) await info.attach(SCREEN_ATTACHMENT, { body: screen, contentType: "image/png" });
+      const trace = await g.call("nvmeTrace").then(formatTrace, (e: unknown) => String(e));
+      await info.attach(TRACE_ATTACHMENT, { body: trace, contentType: "text/plain" });
     }
   },
 });

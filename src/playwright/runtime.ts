@@ -5,6 +5,7 @@
 
 import { V86 } from "v86";
 import { bootGuest, decodeStateFile, readableConsole, StateFileError, type ExecResult, type Guest, type GuestCounters, type GuestNvmeOptions, type GuestSnapshot } from "../guest/index.ts";
+import type { CommandTraceEntry, FaultSpec, InjectedFault } from "../index.ts";
 
 /** What the fixture hands the page to boot (URLs on the fixture's origin, plain JSON otherwise). */
 export interface RuntimeConfig {
@@ -57,6 +58,8 @@ let current: Guest | undefined;
 let booted: GuestSnapshot | undefined;
 /** serial.text() length when the current test started: its waitFor and text look from there. */
 let mark = 0;
+/** The last command trace entry before the current test started (the trace outlives restores). */
+let traceMark: string | undefined;
 
 function guest(): Guest {
   if (!current) throw new Error("the guest is not booted");
@@ -140,6 +143,9 @@ export async function reset(): Promise<number> {
   const t = performance.now();
   await guest().restore(booted!);
   mark = guest().serial.text().length;
+  // Faults are the host's, not part of the state: a test's faults end with it.
+  guest().nvme.clear();
+  traceMark = JSON.stringify(guest().nvme.trace().at(-1));
   return performance.now() - t;
 }
 
@@ -164,3 +170,37 @@ export const counters = (): GuestCounters => guest().counters();
 
 /** The booted guest itself, for page.evaluate: `window.v86nvme.guest()`. */
 export { guest };
+
+/** Writes the bytes at `url` (on the fixture's server) into a guest file, or unpacks them (a tar archive) into a guest directory. */
+export async function putFile(path: string, url: string, dir: boolean, timeoutMs?: number): Promise<void> {
+  const bytes = new Uint8Array(await fetchBytes(url));
+  await (dir ? guest().putDir(path, bytes, { timeoutMs }) : guest().putFile(path, bytes, { timeoutMs }));
+}
+
+/** Posts a guest file's bytes, or a tar archive of a guest directory, to `url` on the fixture's server. */
+export async function getFile(path: string, url: string, dir: boolean, timeoutMs?: number): Promise<void> {
+  const bytes = await (dir ? guest().getDir(path, { timeoutMs }) : guest().getFile(path, { timeoutMs }));
+  const res = await fetch(url, { method: "POST", body: bytes as Uint8Array<ArrayBuffer> });
+  if (!res.ok) throw new Error(`the fixture did not take the file's bytes: HTTP ${res.status}`);
+}
+
+export const screenText = (): string[] => guest().screen.text();
+
+export async function screenWaitFor(source: string, flags: string | null, timeoutMs?: number): Promise<string[]> {
+  return [...(await guest().screen.waitFor(flags === null ? source : new RegExp(source, flags), { timeoutMs }))];
+}
+
+export const keyboardType = (text: string): Promise<void> => guest().keyboard.type(text);
+export const keyboardPress = (key: string): Promise<void> => guest().keyboard.press(key);
+
+export const nvmeInject = (spec: FaultSpec): InjectedFault => guest().nvme.inject(spec);
+export const nvmeList = (): InjectedFault[] => guest().nvme.list();
+export const nvmeClear = (id?: number): void => guest().nvme.clear(id);
+
+/** The commands the controller completed since the current test started (all of the trace when it has wrapped since). */
+export function nvmeTrace(): CommandTraceEntry[] {
+  const all = guest().nvme.trace();
+  let at = all.length - 1;
+  while (at >= 0 && JSON.stringify(all[at]) !== traceMark) at--;
+  return all.slice(at + 1);
+}
