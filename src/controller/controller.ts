@@ -172,10 +172,12 @@ export class NvmeController {
 
   // ---- Fault injection and the command trace (the host's: not in snapshots) ----
 
-  /** Injects a fault into the I/O commands that match it; throws naming a bad field. */
+  /** Injects a fault into the I/O commands that match it (the trace records from now on); throws naming a bad field. */
   injectFault(spec: FaultSpec): InjectedFault {
-    const f = this.#device.faults.inject(spec);
-    this.#device.log("info", `fault ${f.id} injected: ${JSON.stringify(spec)}`);
+    const d = this.#device;
+    const f = d.faults.inject(spec);
+    d.trace.start();
+    d.log("info", `fault ${f.id} injected: ${JSON.stringify(spec)}`);
     return f;
   }
 
@@ -189,7 +191,7 @@ export class NvmeController {
     this.#device.faults.clear(id);
   }
 
-  /** The last commands completed, oldest first (empty with traceLength 0). */
+  /** The last commands completed, oldest first: from the start with traceLength given, else since the first fault injected. */
   trace(): CommandTraceEntry[] {
     return this.#device.trace.entries();
   }

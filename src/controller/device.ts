@@ -87,7 +87,7 @@ export class Device implements HandlerContext, FaultedDevice {
     private readonly host: ControllerHost,
   ) {
     this.name = config.name;
-    this.trace = new CommandTrace(config.traceLength);
+    this.trace = new CommandTrace(config.traceLength, options.traceLength !== undefined);
     this.dma = new Dma(hotPath);
     this.nsTable = new NamespaceTable(config.nn, config.guestCapacity, config.serial, options.createBackend);
     for (const o of options.namespaces) this.nsTable.addHost(o);
@@ -219,11 +219,11 @@ export class Device implements HandlerContext, FaultedDevice {
   execute(cmd: Command): void {
     this.telemetry.command(cmd.sqid === 0, cmd.opcode);
     const trace = this.trace;
-    if (trace.on) trace.begin(cmd, this.clockMs);
+    if (trace.on) trace.begin(cmd);
     const hit = this.faults.armed !== 0 ? this.faultFor(cmd) : undefined;
     if (hit) applyFault(this, cmd, hit);
     else this.run(cmd);
-    if (trace.on) trace.leave(cmd);
+    if (trace.on) trace.leave(this.clockMs);
   }
 
   /** The injected fault that hits `cmd`, if any (none for a command refused for its CID). */
@@ -263,7 +263,7 @@ export class Device implements HandlerContext, FaultedDevice {
   post(cmd: Command, status: Status): void {
     if (status !== S.SUCCESS) this.errors.record(cmd, cmd.sqid, status, errorLba(cmd, status));
     this.hotPath.post(cmd, status, this.clockTicks);
-    if (this.trace.on) this.trace.end(cmd, status, this.preciseNow);
+    if (this.trace.on) this.trace.end(cmd, status, this.clockMs, this.preciseNow);
   }
 
   // ---- Doorbells and interrupts ----

@@ -94,7 +94,10 @@ export interface NvmeOptions extends DeprecatedNvmeOptions {
   volatileWriteCache?: boolean;
   /** The hot path's hotpath.wasm: its URL, bytes or compiled module (default: the file shipped beside the code). */
   wasm?: HotPathWasm;
-  /** Commands the command trace keeps (default 1000; 0: no trace). Host-side: not part of the configuration states are keyed on. */
+  /**
+   * Commands the command trace keeps (default 1000; 0: no trace). Given, the trace records from the
+   * start; else from the first injected fault. Host-side: not part of the configuration states are keyed on.
+   */
   traceLength?: number;
 }
 

@@ -43,7 +43,10 @@ export interface FaultLab {
   list(): InjectedFault[];
   /** Clears fault `id`, or every fault. */
   clear(id?: number): void;
-  /** The last commands completed (traceLength, default 1000), oldest first. */
+  /**
+   * The last commands completed (traceLength, default 1000), oldest first: recorded from attach
+   * when traceLength is given, else from the first inject().
+   */
   trace(): CommandTraceEntry[];
 }
 

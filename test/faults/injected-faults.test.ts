@@ -88,8 +88,7 @@ describe("injected statuses", () => {
     expect(d.ctrl.faults()).toEqual([{ ...f, fired: 1 }]);
     const io = d.ctrl.trace().filter((e) => e.sqid === 1);
     expect(io.map((e) => [e.opName, e.slba, e.nlb, e.statusName, e.injected])).toEqual([
-      ["Write", 100, 8, "Success", undefined],
-      ["Read", 100, 8, "Unrecovered Read Error", 1],
+      ["Read", 100, 8, "Unrecovered Read Error", 1], // recorded from the first fault on
       ["Read", 104, 4, "Success", undefined],
       ["Write", 102, 1, "Success", undefined],
     ]);
@@ -264,8 +263,21 @@ describe("the command trace", () => {
     await expect(driver({ traceLength: -1 })).rejects.toThrow(/traceLength must be an integer/);
   });
 
-  it("names admin commands and statuses it has no name for by number", async () => {
+  it("records from the first injected fault unless traceLength is given", async () => {
     const d = await driver();
+    await d.read(1, 1, 0, 1);
+    expect(d.ctrl.trace()).toEqual([]);
+    d.ctrl.injectFault({ op: "flush" });
+    await d.read(1, 1, 1, 1);
+    expect(d.ctrl.trace().map((e) => e.slba)).toEqual([1]);
+    const none = await driver({ traceLength: 0 });
+    none.ctrl.injectFault({ op: "flush" });
+    await none.read(1, 1, 0, 1);
+    expect(none.ctrl.trace()).toEqual([]);
+  });
+
+  it("names admin commands and statuses it has no name for by number", async () => {
+    const d = await driver({ traceLength: 1000 });
     await d.admin({ opcode: 0x3f });
     const e = d.ctrl.trace().at(-1)!;
     expect([e.sqid, e.opName, sc(e.status), e.statusName]).toEqual([0, "opcode 0x3f", 0x001, "Invalid Opcode"]);
