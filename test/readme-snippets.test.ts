@@ -11,7 +11,7 @@ it.each(["examples/consumer/src/main.ts", "examples/consumer/node-boot.mjs", "ex
 });
 
 // Snippets kept inside a test, between "// README snippet: NAME" and "// README snippet end".
-it.each([["test/namespaces.test.ts", "namespaces"], ["test/zns.test.ts", "zoned"]])("README quotes the %s snippet %s as it is", (file, name) => {
+it.each([["test/namespaces.test.ts", "namespaces"], ["test/zns.test.ts", "zoned"], ["e2e/node/faults.test.ts", "faults"]])("README quotes the %s snippet %s as it is", (file, name) => {
   const text = readFileSync(join(ROOT, file), "utf8");
   const m = new RegExp(`\\n( *)// README snippet: ${name}\\n([\\s\\S]*?)\\n *// README snippet end`).exec(text);
   expect(m, `no snippet ${name} in ${file}`).not.toBeNull();
