@@ -26,8 +26,8 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLEl
   return e;
 }
 
-const number = (title: string, width = "5em") => {
-  const i = el("input", { type: "number", title, placeholder: "any" });
+const number = (id: string, title: string, width: string) => {
+  const i = el("input", { id, type: "number", title, placeholder: "any" });
   i.style.width = width;
   return i;
 };
@@ -36,21 +36,21 @@ const number = (title: string, width = "5em") => {
 const value = (i: HTMLInputElement) => (i.value.trim() === "" ? undefined : Number(i.value));
 
 export class FaultsPanel {
-  private readonly op = el("select", { title: "which commands" }, ...OPS.map((o) => el("option", { value: o, textContent: o })));
-  private readonly effect = el("select", { title: "what happens to them" }, ...EFFECTS.map((e) => el("option", { value: e.value, textContent: e.label })));
-  private readonly nsid = number("only this namespace (empty: any)", "4em");
-  private readonly lbaStart = number("first block of the range (empty: any block)", "7em");
-  private readonly lbaCount = number("blocks in the range", "5em");
-  private readonly delay = number("extra latency in milliseconds", "5em");
-  private readonly count = number("fire at most this many times (empty: unlimited)", "4em");
-  private readonly probability = number("chance per matching command, 0..1 (empty: 1)", "4em");
-  private readonly seed = number("random seed for the probability (empty: the fault's id)", "5em");
-  private readonly inject = el("button", { type: "button", className: "small", textContent: "Inject" });
-  private readonly clearAll = el("button", { type: "button", className: "small", textContent: "Clear all" });
-  private readonly message = el("span", { className: "hint" });
-  private readonly list = el("tbody");
-  private readonly onlyInjected = el("input", { type: "checkbox", title: "show only commands a fault hit" });
-  private readonly trace = el("pre");
+  private readonly op = el("select", { id: "fault-op", title: "which commands" }, ...OPS.map((o) => el("option", { value: o, textContent: o })));
+  private readonly effect = el("select", { id: "fault-effect", title: "what happens to them" }, ...EFFECTS.map((e) => el("option", { value: e.value, textContent: e.label })));
+  private readonly nsid = number("fault-nsid", "only this namespace (empty: any)", "4em");
+  private readonly lbaStart = number("fault-lba", "first block of the range (empty: any block)", "7em");
+  private readonly lbaCount = number("fault-blocks", "blocks in the range", "5em");
+  private readonly delay = number("fault-delay", "extra latency in milliseconds", "5em");
+  private readonly count = number("fault-count", "fire at most this many times (empty: unlimited)", "4em");
+  private readonly probability = number("fault-probability", "chance per matching command, 0..1 (empty: 1)", "4em");
+  private readonly seed = number("fault-seed", "random seed for the probability (empty: the fault's id)", "5em");
+  private readonly inject = el("button", { id: "fault-inject", type: "button", className: "small", textContent: "Inject" });
+  private readonly clearAll = el("button", { id: "fault-clear-all", type: "button", className: "small", textContent: "Clear all" });
+  private readonly message = el("span", { id: "fault-message", className: "hint" });
+  private readonly list = el("tbody", { id: "fault-list" });
+  private readonly onlyInjected = el("input", { id: "trace-only-faults", type: "checkbox", title: "show only commands a fault hit" });
+  private readonly trace = el("pre", { id: "command-trace" });
 
   constructor(private readonly nvme: () => NvmeV86 | undefined) {}
 
@@ -139,7 +139,7 @@ export class FaultsPanel {
     }
     const all = nvme?.trace() ?? [];
     const shown = (this.onlyInjected.checked ? all.filter((e) => e.injected) : all).slice(-TRACE_LINES);
-    const text = shown.length ? formatTrace(shown) : nvme ? "(no commands yet)" : "";
+    const text = shown.length ? formatTrace(shown) : nvme ? "(nothing yet: the trace records from the first fault injected)" : "";
     if (this.trace.textContent !== text) this.trace.textContent = text;
   }
 

@@ -184,7 +184,8 @@ export class FaultTable {
   armed = 0;
 
   inject(spec: unknown): InjectedFault {
-    const f = new Fault(this.nextId++, checkFaultSpec(spec));
+    const checked = checkFaultSpec(spec); // a refused spec takes no id
+    const f = new Fault(this.nextId++, checked);
     this.faults.push(f);
     this.armed++;
     return f.view();

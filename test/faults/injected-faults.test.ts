@@ -60,6 +60,7 @@ describe("fault specs", () => {
     for (const [spec, msg] of bad) expect(() => d.ctrl.injectFault(spec as never), JSON.stringify(spec)).toThrow(msg);
     expect(d.ctrl.faults()).toEqual([]);
     expect(() => d.ctrl.clearFaults(7)).toThrow(/no injected fault 7/);
+    expect(d.ctrl.injectFault({ op: "read" }).id).toBe(1); // refused specs took no id
   });
 });
 
