@@ -80,5 +80,7 @@ step "the example's Playwright tests (Chromium)"
 PORT=$(node -e 'const s = require("node:net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
 # The fixture's guest is the kit's (no image option): every worker resumes its state, none boots.
 PORT=$PORT env -u V86NVME_IMAGE -u V86NVME_BIOS -u V86NVME_VGABIOS npx playwright test
+# tests/fixture/lab.spec.ts fails one test on purpose: its report must carry the command trace.
+node check-trace-report.mjs playwright-report/report.json
 
 step "done"

@@ -15,7 +15,8 @@ export default defineConfig({
   fullyParallel: true,
   retries: 0,
   timeout: 240_000,
-  reporter: "list",
+  // The JSON report: check-trace-report.mjs reads a failed test's attachments from it.
+  reporter: [["list"], ["json", { outputFile: "playwright-report/report.json" }]],
   use: {
     baseURL: `http://127.0.0.1:${PORT}`,
     headless: true,

@@ -325,7 +325,8 @@ export const test = base.extend<{ guest: TestGuest }, WorkerFixtures>({
       page: g.page,
       restoreMs,
     });
-    if (info.status !== info.expectedStatus) {
+    // A failure, expected (test.fail()) or not, and an unexpected pass get the guest's side of it.
+    if (info.status !== info.expectedStatus || info.status === "failed" || info.status === "timedOut") {
       await info.attach(SERIAL_ATTACHMENT, { body: await g.readableText().catch((e) => String(e)), contentType: "text/plain" });
       const screen = await g.screenshot().catch(() => undefined);
       if (screen) await info.attach(SCREEN_ATTACHMENT, { body: screen, contentType: "image/png" });
