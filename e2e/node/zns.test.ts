@@ -85,6 +85,32 @@ describe("a zoned namespace in a running Linux guest", () => {
     note(`zones full after fio: ${/nr_zones: (\d+)/.exec(full)?.[1]}; dmesg:\n${await g.ok("dmesg | grep -i -E 'nvme|zone' | tail -20")}`);
   });
 
+  it("closes open zones at a controller reset (nvme reset), and puts zone states back with a snapshot", async () => {
+    await g.ok("nvme zns reset-zone /dev/nvme0n2 --select-all");
+    await g.ok("nvme write /dev/nvme0n2 --start-block=0 --block-count=0 --data-size=512 --data=/tmp/a");
+    await g.ok("nvme zns open-zone /dev/nvme0n2 --start-lba=0x2000");
+    const states = async () => (await g.ok("nvme zns report-zones /dev/nvme0n2")).split("\n").filter((l) => /SLBA: (0|0x2000) /.test(l)).map((l) => /WP: (\S+) .*State: (\S+)/.exec(l)!.slice(1).join(" "));
+    expect(await states()).toEqual(["0x1 0x20", "0x2000 0x30"]);
+    await g.ok("nvme reset /dev/nvme0");
+    await g.ok("for i in $(seq 50); do [ -e /dev/nvme0n2 ] && break; sleep 0.2; done; [ -e /dev/nvme0n2 ]");
+    // The implicitly opened zone is closed, the explicitly opened one nothing was written to is empty.
+    expect(await states()).toEqual(["0x1 0x40", "0x2000 0x10"]);
+    const snap = await g.guest.snapshot();
+    await g.ok("nvme zns reset-zone /dev/nvme0n2 --select-all");
+    expect(await states()).toEqual(["0 0x10", "0x2000 0x10"]);
+    await g.guest.restore(snap);
+    expect(await states()).toEqual(["0x1 0x40", "0x2000 0x10"]);
+  });
+
+  it("creates a zoned namespace with nvme create-ns --csi=2, the controller choosing its zones", async () => {
+    expect(await g.ok("nvme create-ns /dev/nvme0 --nsze=32768 --ncap=32768 --flbas=0 --csi=2")).toMatch(/create-ns: Success, created nsid:3/);
+    await g.ok("nvme attach-ns /dev/nvme0 --namespace-id=3 --controllers=1");
+    await g.ok("for i in $(seq 100); do [ -e /sys/block/nvme0n3/queue/zoned ] && break; sleep 0.2; done");
+    const sys = fields(await g.ok("for f in zoned chunk_sectors nr_zones; do echo \"$f: $(cat /sys/block/nvme0n3/queue/$f)\"; done"));
+    expect(sys).toEqual({ zoned: "host-managed", chunk_sectors: "8192", nr_zones: "4" });
+    expect(await g.ok("nvme zns report-zones /dev/nvme0n3")).toMatch(/nr_zones: 4/);
+  });
+
   it("has no blkzone in the guest image (util-linux is not installed)", async () => {
     expect((await g.run("command -v blkzone")).status).not.toBe(0);
   });
