@@ -7,5 +7,5 @@ export { decodeStateFile, StateFileError, type StateFileInfo } from "../index.ts
 export type {
   GuestConfig, GuestNvmeOptions, BootOptions, Guest, GuestSnapshot, SnapshotIdentity,
   GuestScreen, SerialConsole, WaitOptions, ExecOptions, ExecResult, GuestCounters,
-  GuestKeyboard, ScreenWaitOptions, TransferOptions,
+  GuestKeyboard, ScreenWaitOptions, TransferOptions, ImageBlob,
 } from "./types.ts";

@@ -6,16 +6,17 @@
 // taken between two slices of guest time without stopping the emulator.
 
 import type { V86, V86Options } from "v86";
-import { attachNvme, CowBackend, MemoryBackend, normalizeOptionNames, type NvmeV86 } from "../index.ts";
+import { attachNvme, normalizeOptionNames, type CowBackend, type NvmeV86 } from "../index.ts";
 import { execInput, parseExec } from "./exec.ts";
 import { firmwareGaveUp } from "./boot-error.ts";
 import { zeroFreeMemory } from "./free-memory.ts";
 import { Screen } from "./screen.ts";
 import { Keyboard } from "./keyboard.ts";
 import { getFile, getTar, putFile, putTar, type TransferHost } from "./files.ts";
+import { openImage } from "./image-disk.ts";
 import { bytesOf, checkConfig, ownBuffer, v86Failed, v86WasmOptions, watchV86Loop } from "./v86-setup.ts";
 import { Serial, SerialTimeoutError } from "./serial.ts";
-import { advanceV86Clock, checkV86StateAgainst, decodeStateFile, encodeStateFile, imageIdentity, mismatches, nvmeConfigKey, referenceState, restoreFresh, StateFileError, stateMismatches, v86ClockBehind, v86ClockMs, type StateFileInfo } from "../index.ts";
+import { advanceV86Clock, checkV86StateAgainst, decodeStateFile, encodeStateFile, mismatches, nvmeConfigKey, referenceState, restoreFresh, StateFileError, stateMismatches, v86ClockBehind, v86ClockMs, type StateFileInfo } from "../index.ts";
 import type { BootOptions, ExecOptions, ExecResult, Guest, GuestConfig, GuestCounters, GuestSnapshot, SnapshotIdentity, TransferOptions } from "./types.ts";
 
 /**
@@ -52,16 +53,12 @@ export async function bootGuest(config: GuestConfig, bootOptions: BootOptions = 
   const memory = config?.memory ?? resume?.info.identity.memory ?? DEFAULT_MEMORY;
   checkConfig(config, memory);
   const prompt = config.prompt ?? resume?.info.prompt ?? DEFAULT_PROMPT;
-  const image = bytesOf(config.image, "image");
-  if (image.byteLength === 0 || image.byteLength % 512 !== 0) {
-    throw new RangeError(`bootGuest: the image is ${image.byteLength} bytes, not a whole number of 512-byte sectors`);
-  }
+  const { disk, imageBytes, imageId, whole } = await openImage(config.image, config.imageId);
   const withNvme = config.nvme !== false;
   const nvmeOptions = config.nvme || {};
-  const disk = new CowBackend(MemoryBackend.fromBuffer(image));
   const identity: SnapshotIdentity = {
-    imageId: config.imageId ?? imageIdentity(image),
-    imageBytes: image.byteLength,
+    imageId,
+    imageBytes,
     memory,
     nvme: withNvme ? nvmeConfigKey(nvmeOptions) : "none",
     ide: config.ide === true,
@@ -85,7 +82,7 @@ export async function bootGuest(config: GuestConfig, bootOptions: BootOptions = 
     virtio_balloon: true,
     ...(config.screen ? { screen: { container: config.screen } } : {}),
     // v86 writes into its IDE disk: a private copy.
-    ...(config.ide ? { hda: { buffer: image.slice().buffer } } : {}),
+    ...(config.ide ? { hda: { buffer: (await whole()).slice().buffer } } : {}),
     ...(config.kernel
       ? {
           bzimage: { buffer: ownBuffer(bytesOf(config.kernel, "kernel")) },

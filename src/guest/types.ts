@@ -11,6 +11,16 @@ export type V86Constructor = new (options: V86Options) => V86;
 /** attachNvme's options minus what the guest sets itself (namespace 1 is the image). */
 export type GuestNvmeOptions = Omit<AttachNvmeOptions, "drive">;
 
+/**
+ * An image read as the guest reads it instead of all at once: a Blob (a File in a page; under
+ * Node, `fs.openAsBlob(path)`). It must not change while the guest runs.
+ */
+export interface ImageBlob {
+  readonly size: number;
+  slice(start: number, end: number): { arrayBuffer(): Promise<ArrayBuffer> };
+  arrayBuffer(): Promise<ArrayBuffer>;
+}
+
 export interface GuestConfig {
   V86: V86Constructor;
   /** v86's wasm: a path (Node) or URL (page), its bytes, or a compiled module. */
@@ -19,10 +29,11 @@ export interface GuestConfig {
   bios: ArrayBuffer | Uint8Array;
   vgaBios?: ArrayBuffer | Uint8Array;
   /**
-   * Namespace 1: a raw disk image, never written. The guest writes into a copy-on-write overlay
-   * over it, which snapshot() saves and restore() puts back.
+   * Namespace 1: a raw disk image, never written: its bytes, or a Blob read as the guest reads
+   * it. The guest writes into a copy-on-write overlay over it, which snapshot() saves and
+   * restore() puts back.
    */
-  image: ArrayBuffer | Uint8Array;
+  image: ArrayBuffer | Uint8Array | ImageBlob;
   /**
    * Who the image is, for refusing snapshots of another one (default: a hash of sampled blocks
    * and the size). Give e.g. a content hash or a version when the image may differ in few bytes.

@@ -8,13 +8,14 @@
 //   await other.saveState();                                // disk.img.state.zst: resume it next time
 //   await guest.stop();
 
-import { access, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { openAsBlob } from "node:fs";
+import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import type { V86 as V86Class } from "v86";
 import { BootError, bootGuest as bootGuestWith, decodeStateFile, DEFAULT_MEMORY, DEFAULT_PROMPT, StateFileError } from "../guest/index.ts";
-import { normalizeOptionNames, withV86Clock } from "../index.ts";
-import type { BootOptions, Guest, GuestConfig, StateFileInfo, TransferOptions } from "../guest/index.ts";
+import { normalizeOptionNames, v86Zstd, withV86Clock } from "../index.ts";
+import type { BootOptions, Guest, GuestConfig, ImageBlob, StateFileInfo, TransferOptions } from "../guest/index.ts";
 import { compressState } from "./zstd.ts";
 import { readHostPath, writeHostDir, type HostTarget } from "./files.ts";
 import { guestKit } from "./kit.ts";
@@ -107,6 +108,38 @@ async function load(input: FileInput, what: string): Promise<Uint8Array> {
   }
 }
 
+/** The image: a file is read as the guest reads it (a resume reads a few MiB of it), bytes as given. */
+async function openImageFile(input: FileInput): Promise<Uint8Array | ImageBlob> {
+  if (typeof input !== "string" && !(input instanceof URL)) return load(input, "the image");
+  try {
+    return await openAsBlob(input);
+  } catch (e) {
+    throw new Error(`bootGuest: cannot read the image ${String(input)}: ${(e as Error).message}`);
+  }
+}
+
+/** v86's wasm module, compiled once per process: every emulator and the state decoder share it. */
+let defaultModule: Promise<WebAssembly.Module> | undefined;
+
+/** The v86Wasm option as a compiled module (v86's own decoder then decompresses states). */
+async function compileV86Wasm(wasm: GuestConfig["v86Wasm"] | undefined): Promise<WebAssembly.Module> {
+  if (wasm instanceof WebAssembly.Module) return wasm;
+  const compile = async (bytes: Uint8Array, what: string): Promise<WebAssembly.Module> => {
+    try {
+      return await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+    } catch (e) {
+      throw new Error(`bootGuest: ${what} is not v86's wasm: ${(e as Error).message}`);
+    }
+  };
+  if (typeof wasm === "string") return compile(await load(wasm, "v86Wasm"), `v86Wasm ${wasm}`);
+  if (wasm !== undefined) return compile(await load(wasm, "v86Wasm"), "v86Wasm");
+  defaultModule ??= readFile(v86WasmPath()).then((b) => compile(b, "v86's build/v86.wasm"));
+  return defaultModule.catch((e) => {
+    defaultModule = undefined;
+    throw e;
+  });
+}
+
 /** v86's wasm beside the installed v86 package. */
 function v86WasmPath(): string {
   try {
@@ -148,11 +181,12 @@ export async function bootGuest(nodeOptions: NodeGuestOptions = {}, bootOptions:
     rest.imageId ??= kit.manifest.image.id;
   }
   if (biosInput === undefined) throw new TypeError("bootGuest: `bios` (SeaBIOS's bios-256k.bin: path or bytes) is missing");
+  const wasmModule = await compileV86Wasm(v86Wasm);
   // The state first: a damaged or foreign one is refused before the image is read.
   let resume: BootOptions["state"];
   if (stateInput !== undefined && stateInput !== false) {
     try {
-      resume = decodeStateFile(await load(stateInput, "the state file"));
+      resume = decodeStateFile(await load(stateInput, "the state file"), { zstd: v86Zstd(wasmModule) });
     } catch (e) {
       if (!(e instanceof StateFileError)) throw e;
       const where = typeof stateInput === "string" || stateInput instanceof URL ? ` ${String(stateInput)}` : "";
@@ -162,22 +196,17 @@ export async function bootGuest(nodeOptions: NodeGuestOptions = {}, bootOptions:
     }
   }
   const [image, biosBytes, vgaBytes, kernelBytes, initrdBytes] = await Promise.all([
-    load(imageInput, "the image"),
+    openImageFile(imageInput),
     load(biosInput, "the BIOS"),
     vgaInput === undefined ? undefined : load(vgaInput, "the VGA BIOS"),
     kernel === undefined ? undefined : load(kernel, "the kernel"),
     initrd === undefined ? undefined : load(initrd, "the initrd"),
   ]);
-  if (typeof v86Wasm === "string") {
-    await access(v86Wasm).catch(() => {
-      throw new Error(`bootGuest: v86Wasm ${v86Wasm} is not a readable file`);
-    });
-  }
   const version = v86Version();
   const config = {
       ...rest,
       V86: await loadV86(),
-      v86Wasm: v86Wasm ?? v86WasmPath(),
+      v86Wasm: wasmModule,
       v86Version: rest.v86Version ?? version,
       image,
       bios: biosBytes,

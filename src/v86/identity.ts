@@ -17,29 +17,40 @@ export interface SnapshotIdentity {
 const SAMPLES = 1024;
 const SAMPLE_BYTES = 4096;
 
+/** The ranges imageIdentity() reads of an image of `n` bytes, in order. */
+function sampleRanges(n: number): [start: number, end: number][] {
+  const clip = (s: number, e: number): [number, number] => [Math.max(0, s), Math.min(n, e)];
+  const out = [clip(0, 1 << 20), clip(n - (1 << 20), n)];
+  const step = Math.max(SAMPLE_BYTES, Math.floor(n / SAMPLES));
+  for (let at = 0; at < n; at += step) out.push(clip(at, at + SAMPLE_BYTES));
+  return out;
+}
+
+function hashSamples(n: number, samples: Uint8Array[]): string {
+  let h1 = 0x811c9dc5 ^ n;
+  let h2 = 0x9e3779b9 ^ Math.floor(n / 0x100000000);
+  for (const part of samples) {
+    for (let i = 0; i < part.length; i++) {
+      const b = part[i];
+      h1 = Math.imul(h1 ^ b, 0x01000193);
+      h2 = Math.imul(h2 ^ b, 0x5bd1e995) ^ (h2 >>> 15);
+    }
+  }
+  return `${(h1 >>> 0).toString(16).padStart(8, "0")}${(h2 >>> 0).toString(16).padStart(8, "0")}`;
+}
+
 /**
  * A 64-bit hash (hex) of the image's size, its first and last MiB and 1024 blocks of 4 KiB spread
  * evenly over it: a few MiB of reading whatever the image's size, and different for any two
  * images built apart (boot sectors, file system metadata and superblocks are all sampled).
  */
 export function imageIdentity(image: Uint8Array): string {
-  let h1 = 0x811c9dc5 ^ image.byteLength;
-  let h2 = 0x9e3779b9 ^ Math.floor(image.byteLength / 0x100000000);
-  const take = (start: number, end: number): void => {
-    const s = Math.max(0, start);
-    const e = Math.min(image.byteLength, end);
-    for (let i = s; i < e; i++) {
-      const b = image[i];
-      h1 = Math.imul(h1 ^ b, 0x01000193);
-      h2 = Math.imul(h2 ^ b, 0x5bd1e995) ^ (h2 >>> 15);
-    }
-  };
-  const n = image.byteLength;
-  take(0, 1 << 20);
-  take(n - (1 << 20), n);
-  const step = Math.max(SAMPLE_BYTES, Math.floor(n / SAMPLES));
-  for (let at = 0; at < n; at += step) take(at, at + SAMPLE_BYTES);
-  return `${(h1 >>> 0).toString(16).padStart(8, "0")}${(h2 >>> 0).toString(16).padStart(8, "0")}`;
+  return hashSamples(image.byteLength, sampleRanges(image.byteLength).map(([s, e]) => image.subarray(s, e)));
+}
+
+/** imageIdentity() of an image of `bytes` read in pieces (a file read lazily). */
+export async function imageIdentityOf(bytes: number, read: (start: number, end: number) => Promise<Uint8Array>): Promise<string> {
+  return hashSamples(bytes, await Promise.all(sampleRanges(bytes).map(([s, e]) => read(s, e))));
 }
 
 function canonical(v: unknown): unknown {

@@ -23,6 +23,7 @@ import { V86, type V86Options } from "v86";
 import { bootGuest } from "../../src/guest/machine.ts";
 import type { Guest, GuestConfig } from "../../src/guest/types.ts";
 import { decodeStateFile, encodeStateFile, StateFileError } from "../../src/v86/state-file.ts";
+import { v86Zstd, type ZstdDecompress } from "../../src/v86/zstd.ts";
 import { imageIdentity } from "../../src/v86/identity.ts";
 import { compressState } from "../../src/node/zstd.ts";
 import { BIOS, DISK_IMAGE, loadDisk, VGA_BIOS } from "../project-guest/image.ts";
@@ -35,6 +36,8 @@ const require = createRequire(import.meta.url);
 /** Everything loaded once: v86's compiled wasm, firmware, the image and its identity. */
 export interface FuzzEnv {
   config: GuestConfig;
+  /** v86's own zstd decoder, as bootGuest() under Node decodes states. */
+  zstd: ZstdDecompress | undefined;
   /** Emulators created and not yet destroyed. */
   live: Set<object>;
   created: { n: number };
@@ -76,7 +79,7 @@ export async function loadEnv(): Promise<FuzzEnv> {
     v86Options: { vga_memory_size: VGA_MEMORY } as Partial<V86Options>,
     log: () => {},
   };
-  return { config, live, created };
+  return { config, zstd: v86Zstd(wasm), live, created };
 }
 
 /**
@@ -527,7 +530,7 @@ export async function runOne(env: FuzzEnv, bytes: Uint8Array, o: RunOptions = {}
   const ms = (): number => performance.now() - t0;
   let decoded: ReturnType<typeof decodeStateFile>;
   try {
-    decoded = decodeStateFile(bytes);
+    decoded = decodeStateFile(bytes, { zstd: env.zstd });
   } catch (e) {
     if (e instanceof StateFileError) return { type: "refused", stage: "decode", check: checkOf(e.message), ms: ms() };
     return { type: "failure", what: `decode threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`, ms: ms() };
