@@ -151,6 +151,13 @@ describe("zoned namespaces: writes, appends and the write pointer", () => {
     expect((await d.write(1, 2, 8, pattern(9 * 512, 3))).status).toBe(cs(Z.SC_ZONE_BOUNDARY_ERROR));
     expect((await d.write(1, 2, 8, pattern(8 * 512, 3))).status).toBe(0);
     expect((await zoneOf(d, 0)).state).toBe(Z.ZS_FULL);
+    // Past MDTS (512 KiB; ZASL 0) an append is refused like a write, and the zone stays as it was.
+    const big = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(4 * MiB), zoned: { zoneSizeBlocks: 4096 } }] }, 16 << 20);
+    await big.bringUp();
+    const [p1, p2, addr] = big.buffer(1536 * 512);
+    big.mem.fill(addr, pattern(1536 * 512, 9));
+    expect((await big.run(1, { opcode: Z.IO_ZONE_APPEND, nsid: 1, prp1: p1, prp2: p2, cdw12: 1535 })).status).toBe(INVALID_FIELD);
+    expect(deviceOf(big.ctrl).nsTable.entry(1)!.ns.zones!.wp(0)).toBe(0);
     expect((await d.write(1, 2, 16, pattern(512, 4))).status).toBe(cs(Z.SC_ZONE_IS_FULL));
     const [r, back] = await d.read(1, 2, 0, 8);
     expect([r.status, same(back, data)]).toEqual([0, true]);
@@ -172,8 +179,9 @@ describe("zoned namespaces: writes, appends and the write pointer", () => {
     expect([r.status, same(back, pattern(3 * 512, 6))]).toEqual([0, true]);
     expect((await append(d, ZONE * 3 + 1, pattern(512, 7))).status).toBe(INVALID_FIELD);
     expect((await append(d, ZONE * 3, pattern((ZONE - 4) * 512, 7))).status).toBe(cs(Z.SC_ZONE_BOUNDARY_ERROR));
-    // Past MDTS (512 KiB) an append is refused like a write.
-    expect((await append(d, 0, pattern(256 * 512, 8))).status).toBe(0);
+    // A whole zone in one append fills it.
+    expect((await append(d, 0, pattern(ZONE * 512, 8))).status).toBe(0);
+    expect((await zoneOf(d, 0)).state).toBe(Z.ZS_FULL);
   });
 
   it("limits open and active zones: Too Many Open Zones, Too Many Active Zones", async () => {
