@@ -56,6 +56,9 @@ export interface Endpoint {
 /** Valid names: they become file names. */
 export const DISK_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
+/** How the overlay's scratch files start (spill.ts): swept when left over, so no disk may be named so. */
+export const SPILL_PREFIX = "spill-";
+
 function kindOf(e: unknown, fallback: ErrorKind): ErrorKind {
   const name = (e as { name?: string } | null)?.name;
   return name === "QuotaExceededError" ? "capacity" : fallback;

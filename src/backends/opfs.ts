@@ -24,7 +24,7 @@ import { BlockMap, FROM_BASE, FROM_FILE, FROM_ZERO, type MapPageWrite } from "./
 import { ChunkCache } from "./chunk-cache.ts";
 import { Channel, startDiskWorker } from "./disk-worker.ts";
 import type { Endpoint, Reply } from "./opfs-protocol.ts";
-import { DISK_NAME } from "./opfs-protocol.ts";
+import { DISK_NAME, SPILL_PREFIX } from "./opfs-protocol.ts";
 import { normalizeOptionNames } from "./option-names.ts";
 
 export interface OpfsDiskOptions {
@@ -106,6 +106,7 @@ export class OpfsBackend implements BlockBackend {
   static async open(options: OpfsDiskOptions): Promise<OpfsBackend> {
     const o = normalizeOptionNames("disk", options, "OpfsBackend.open");
     if (!DISK_NAME.test(o.name)) throw new Error(`persistent disk: bad name "${o.name}" (letters, digits, . _ -)`);
+    if (o.name.startsWith(SPILL_PREFIX)) throw new Error(`persistent disk: bad name "${o.name}" ("${SPILL_PREFIX}" names the overlay's scratch files, removed when left over)`);
     const endpoint = o.worker ?? startDiskWorker();
     const channel = new Channel(endpoint);
     const fail = (e: Error) => {

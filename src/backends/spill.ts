@@ -5,7 +5,7 @@
 // and reads are answered in the order they were posted, so a read sees every write posted before it.
 
 import { Channel, startDiskWorker } from "./disk-worker.ts";
-import type { Reply } from "./opfs-protocol.ts";
+import { SPILL_PREFIX as PREFIX, type Reply } from "./opfs-protocol.ts";
 
 export interface SpillStore {
   /**
@@ -21,8 +21,6 @@ export interface SpillStore {
   /** Removes the file; pending calls are answered first. */
   close(): Promise<void>;
 }
-
-const PREFIX = "spill-";
 
 const why = (r: Reply) => new Error(r.ok ? "no data in the reply" : r.error);
 

@@ -117,3 +117,11 @@ describe("persistent disk: a crash after every file operation", () => {
     expect(r.broken.filter((p) => !/reads a torn mix/.test(p)).slice(0, 8)).toEqual([]);
   }, 120_000);
 });
+
+describe("persistent disk names and the overlay's scratch files", () => {
+  it("refuses a name the spill sweep would take for a scratch file left by a crashed page", async () => {
+    const w = recordingWorker(new RecordingFiles());
+    await expect(OpfsBackend.open({ name: "spill-data", size: 1 << 20, worker: w.endpoint })).rejects.toThrow(/spill-.*scratch files/);
+    w.kill();
+  });
+});
