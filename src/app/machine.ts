@@ -2,8 +2,8 @@
 // controller attached at `emulator-loaded`, then run. No IDE disk: SeaBIOS boots from NVMe.
 
 import { V86 } from "v86";
-import v86WasmUrl from "v86/build/v86.wasm?url";
-import { advanceV86Clock, attachNvme, MemoryBackend, type BlockBackend, type CowBackend, type DoorbellPolicy, type LogLevel, type MachineSnapshot, type NvmeV86 } from "../index.ts";
+import { instantiateV86 } from "./v86-wasm.ts";
+import { advanceV86Clock, attachNvme, checkV86StateAgainst, MemoryBackend, referenceState, restoreFresh, type BlockBackend, type CowBackend, type DoorbellPolicy, type LogLevel, type MachineSnapshot, type NvmeV86 } from "../index.ts";
 
 export const MEMORY_SIZE = 256 * 1024 * 1024;
 export const DISK_SERIAL = "V86WEB0001";
@@ -55,7 +55,7 @@ export function imageBackend(image: ArrayBuffer): MemoryBackend {
 
 export function startMachine(inputs: MachineInputs, on: MachineEvents): V86 {
   const emulator = new V86({
-    wasm_path: v86WasmUrl,
+    wasm_fn: instantiateV86,
     bios: { buffer: inputs.bios },
     vga_bios: { buffer: inputs.vgaBios },
     memory_size: inputs.memory ?? MEMORY_SIZE,
@@ -81,11 +81,14 @@ export function startMachine(inputs: MachineInputs, on: MachineEvents): V86 {
       });
       if (resume) {
         try {
-          // The overlay first: it checks its geometry before v86 sees anything.
+          // Checked before v86 sees anything: v86's state tree against what this v86 saves, and
+          // the overlay's geometry.
+          checkV86StateAgainst(resume.machine, await referenceState(emulator));
           (inputs.drive as CowBackend).restoreOverlay(resume.overlay);
           // v86's timers in the state are readings of the saver's clock (see clock.ts).
           advanceV86Clock((inputs.resumeClockMs ?? 0) + 1);
-          await emulator.restore_state(resume.machine);
+          // Nothing ran yet: v86 need not zero the RAM above the BIOSes first (fresh-machine.ts).
+          await restoreFresh(emulator, resume.machine);
         } catch (e) {
           throw new ResumeError(`the state could not be restored: ${e instanceof Error ? e.message : String(e)}`);
         }

@@ -19,6 +19,7 @@ import { releasePerformanceNow } from "../index.ts";
 import { notice, showBootMode } from "./header.ts";
 import { freshScreen, loadBios } from "./boot-inputs.ts";
 import { ProgressBars } from "./progress.ts";
+import { v86Module } from "./v86-wasm.ts";
 import { NamespacePanel } from "./namespaces-panel.ts";
 import { FaultsPanel } from "./faults-panel.ts";
 import { StatsPanel } from "./stats.ts";
@@ -35,6 +36,8 @@ const COLD_REQUESTED = new URLSearchParams(location.search).get("boot") === "col
 
 /** What the server says about the bundled image's files (asked once, beside the page's first requests). */
 const manifest: Promise<PageManifest | undefined> = loadManifest();
+// v86's wasm compiles while the state and the BIOS download (a failure shows when v86 starts).
+v86Module().catch(() => {});
 
 const serial = new SerialConsole(ui.serial);
 const stats = new StatsPanel(ui.stats, () => (demo.nvme ? demo.counters() : undefined), ui.led);

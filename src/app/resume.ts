@@ -7,13 +7,16 @@
 import { decodeStateFile, nvmeConfigKey, stateMismatches, type MachineSnapshot, type StateFileInfo } from "../index.ts";
 import { fetchWithProgress, type OnProgress } from "./loader.ts";
 import { RESUME_NVME_OPTIONS } from "./machine.ts";
-import type { StateWorkerAnswer } from "./state-worker.ts";
+import type { StateWorkerAnswer, StateWorkerRequest } from "./state-worker.ts";
+import { v86Module } from "./v86-wasm.ts";
 
 /** A state decodes in a second or two; a worker still busy after this is stopped. */
 const DECODE_TIMEOUT_MS = 20_000;
 
 /** decodeStateFile in a worker (`bytes` is handed over); throws with the decoder's words. */
-function decodeInWorker(bytes: ArrayBuffer): Promise<ReturnType<typeof decodeStateFile>> {
+async function decodeInWorker(bytes: ArrayBuffer): Promise<ReturnType<typeof decodeStateFile>> {
+  // v86's wasm is being compiled beside the download; without it, the JavaScript decoder.
+  const v86 = await v86Module().catch(() => undefined);
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL("./state-worker.ts", import.meta.url), { type: "module" });
     const timer = setTimeout(() => {
@@ -32,7 +35,7 @@ function decodeInWorker(bytes: ArrayBuffer): Promise<ReturnType<typeof decodeSta
       ev.preventDefault();
       reject(new Error(`the decoder failed: ${ev.message || "worker error"}`));
     };
-    worker.postMessage(bytes, [bytes]);
+    worker.postMessage({ bytes, v86 } satisfies StateWorkerRequest, [bytes]);
   });
 }
 

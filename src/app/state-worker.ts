@@ -1,20 +1,25 @@
-// Decodes a state file off the page's thread: zstd, the CRC over ~50 MB and the section checks
-// take a second or so of CPU, during which the page keeps drawing and loads v86 beside it.
-// (decodeStateFile undoes zstd in JS, fzstd: zstd's wasm decoder is 2-3 times faster, but the
-// page's layering rule allows it no package besides v86 and uPlot.)
+// Decodes a state file off the page's thread: zstd (with the decoder inside v86's wasm, handed
+// over compiled), the CRC over ~40 MB and the section checks, while the page keeps drawing.
 
-import { decodeStateFile, StateFileError } from "../index.ts";
+import { decodeStateFile, StateFileError, v86Zstd } from "../index.ts";
+
+export interface StateWorkerRequest {
+  bytes: ArrayBuffer;
+  /** v86's compiled wasm (its zstd decoder); without it the JavaScript decoder is used. */
+  v86?: WebAssembly.Module;
+}
 
 export type StateWorkerAnswer =
   | { ok: true; result: ReturnType<typeof decodeStateFile>; ms: number }
   | { ok: false; message: string; damaged: boolean };
 
-self.onmessage = (ev: MessageEvent<ArrayBuffer>) => {
+self.onmessage = (ev: MessageEvent<StateWorkerRequest>) => {
   const t0 = performance.now();
   let answer: StateWorkerAnswer;
   let transfer: Transferable[] = [];
   try {
-    const result = decodeStateFile(ev.data);
+    const { bytes, v86 } = ev.data;
+    const result = decodeStateFile(bytes, { zstd: v86 ? v86Zstd(v86) : undefined });
     const o = result.snapshot.overlay;
     transfer = [result.snapshot.machine, o.pageIndex.buffer, o.pageMask.buffer, o.pageData.buffer, o.zeros.buffer] as ArrayBuffer[];
     answer = { ok: true, result, ms: performance.now() - t0 };

@@ -5,7 +5,7 @@
 
 import { V86 } from "v86";
 import { bootGuest, decodeStateFile, readableConsole, StateFileError, type ExecResult, type Guest, type GuestCounters, type GuestNvmeOptions, type GuestSnapshot } from "../guest/index.ts";
-import type { CommandTraceEntry, FaultSpec, InjectedFault } from "../index.ts";
+import { v86Zstd, type CommandTraceEntry, type FaultSpec, type InjectedFault } from "../index.ts";
 
 /** What the fixture hands the page to boot (URLs on the fixture's origin, plain JSON otherwise). */
 export interface RuntimeConfig {
@@ -69,7 +69,9 @@ function guest(): Guest {
 /** Resumes the state (or boots the guest) and keeps the snapshot every test starts from. */
 export async function boot(config: RuntimeConfig): Promise<BootTimings> {
   const t0 = performance.now();
-  const [image, bios, vgaBios, stateFile] = await Promise.all([
+  const [v86Wasm, image, bios, vgaBios, stateFile] = await Promise.all([
+    // Compiled here: the emulator is made from it, and states are decoded by v86's own zstd.
+    WebAssembly.compileStreaming(fetch(config.v86Wasm)),
     fetchBytes(config.image),
     fetchBytes(config.bios),
     config.vgaBios ? fetchBytes(config.vgaBios) : undefined,
@@ -78,7 +80,7 @@ export async function boot(config: RuntimeConfig): Promise<BootTimings> {
   const t1 = performance.now();
   const guestConfig = {
     V86,
-    v86Wasm: config.v86Wasm,
+    v86Wasm,
     bios,
     vgaBios,
     image,
@@ -97,7 +99,7 @@ export async function boot(config: RuntimeConfig): Promise<BootTimings> {
   let resumeStart = t1;
   if (stateFile) {
     try {
-      const state = decodeStateFile(stateFile);
+      const state = decodeStateFile(stateFile, { zstd: v86Zstd(v86Wasm) });
       decodeMs = performance.now() - t1;
       // v86's timers in the state count from the saving process's clock: this page's must be past it.
       const saved = (state.info as { clockMs?: unknown }).clockMs;
