@@ -20,6 +20,10 @@ export interface CrashOutcome {
   newer: number;
   /** Promises broken (empty when none). */
   broken: string[];
+  /** Pages it took to reopen the disk (the dead renderer's file handles may take a moment to go). */
+  reopenAttempts: number;
+  /** Milliseconds from the crash to the disk read back. */
+  reopenMs: number;
   /** The blocks as read after the crash (the next crash's starting point). */
   after: number[];
 }
@@ -59,7 +63,9 @@ export async function crashOnce(context: BrowserContext, base: string, args: Wor
   // The same disk in a new page; the dead renderer's file handles may take a moment to go.
   let after: number[] | undefined;
   let lastError = "";
-  for (let attempt = 0; attempt < 40 && !after; attempt++) {
+  let attempt = 0;
+  const tCrash = Date.now();
+  for (; attempt < 40 && !after; attempt++) {
     const reader = await blankPage(context, base);
     try {
       after = await reader.evaluate(async ([path, a]) => (await import(/* @vite-ignore */ path)).crashReadBack(a) as Promise<number[]>, [MODULE, args] as const);
@@ -72,9 +78,10 @@ export async function crashOnce(context: BrowserContext, base: string, args: Wor
     }
   }
   if (!after) {
-    return { seed: args.seed, overlay: args.overlay, delayMs, acks: 0, writes: 0, acked: 0, newer: 0, broken: [`cannot reopen: ${lastError}`], after: before };
+    const reopen = { reopenAttempts: attempt, reopenMs: Date.now() - tCrash };
+    return { seed: args.seed, overlay: args.overlay, delayMs, acks: 0, writes: 0, acked: 0, newer: 0, broken: [`cannot reopen: ${lastError}`], after: before, ...reopen };
   }
-  return { ...judge(seen, before, after), seed: args.seed, overlay: args.overlay, delayMs, after };
+  return { ...judge(seen, before, after), seed: args.seed, overlay: args.overlay, delayMs, after, reopenAttempts: attempt, reopenMs: Date.now() - tCrash };
 }
 
 /** Judges the read-back against the console of the crashed page. */
@@ -83,14 +90,17 @@ export function judge(lines: string[], before: number[], after: number[]) {
   let covered = -1;
   let acks = 0;
   let writes = 0;
-  /** For each block, the versions given to it after the last acknowledgement (0 = zeroed). */
+  /** For each block, the versions given to it after the last acknowledgement. */
   const later = before.map(() => new Set<number>());
-  const events: { kind: "W" | "Z"; first: number; count: number; seq: number }[] = [];
+  const events: { first: number; count: number; seq: number }[] = [];
+  /** The last write whose line arrived: later ones were written after every acknowledgement seen. */
+  let logged = -1;
   for (const line of lines) {
     const [kind, a, b, c] = line.split(" ");
-    if (kind === "W" || kind === "Z") {
-      events.push({ kind, first: Number(a), count: Number(b), seq: Number(c) });
-      if (kind === "W") writes++;
+    if (kind === "W") {
+      events.push({ first: Number(a), count: Number(b), seq: Number(c) });
+      writes++;
+      logged = Math.max(logged, Number(c));
     } else if (kind === "A") {
       acks++;
       covered = Number(a);
@@ -101,10 +111,8 @@ export function judge(lines: string[], before: number[], after: number[]) {
     }
   }
   for (const e of events) {
-    // A write numbered above what the last acknowledgement covered, or a zeroing after it.
-    if ((e.kind === "W" && e.seq > covered) || (e.kind === "Z" && e.seq > covered)) {
-      for (let blk = e.first; blk < e.first + e.count; blk++) later[blk].add(e.kind === "W" ? e.seq : 0);
-    }
+    // A write numbered above what the last acknowledgement covered.
+    if (e.seq > covered) for (let blk = e.first; blk < e.first + e.count; blk++) later[blk].add(e.seq);
   }
   const broken: string[] = [];
   let acked = 0;
@@ -113,7 +121,7 @@ export function judge(lines: string[], before: number[], after: number[]) {
   for (let blk = 0; blk < after.length; blk++) {
     const v = after[blk];
     if (v === promised[blk]) acked++;
-    else if (later[blk].has(v)) newer++;
+    else if (later[blk].has(v) || (v !== BASE_TAG && v > logged && v > covered && logged >= 0)) newer++;
     else broken.push(`block ${blk} reads ${name(v)}, acknowledged ${name(promised[blk])}${later[blk].size ? `, or later ${[...later[blk]].map(name).join(", ")}` : ""}`);
   }
   return { acks, writes, acked, newer, broken };

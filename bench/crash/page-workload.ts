@@ -4,9 +4,12 @@
 // reads back as one version (or shows it was torn). What the Node side needs to judge a crash
 // goes to the console, in order, before the step it describes:
 //   W first count seq     a write of blocks [first, first+count) as write #seq
-//   Z first count seq     blocks zeroed or discarded (seq: the number the next write gets)
 //   A seq b:v,b:v,...     a flush or FUA write completed; it covered the writes up to #seq, and the
-//                         blocks changed since the previous A hold those versions (0 = zeros)
+//                         blocks changed since the previous A hold those versions
+// The console's last lines before a crash may never arrive (the worker's file writes outrun
+// them): a version numbered above every W line that arrived was written after them. Zeroing is
+// left to the unit harness (test/backends/crash-write-path.test.ts crashes it after every file
+// operation): a zeroing whose line got lost could not be told from lost data here.
 
 import { OpfsBackend } from "../../src/backends/opfs.ts";
 
@@ -62,7 +65,7 @@ async function open(a: WorkloadArgs): Promise<OpfsBackend> {
   });
 }
 
-/** Writes, zeroes and flushes until the page dies (several requests in flight, as a guest has). */
+/** Writes (plain and FUA) and flushes until the page dies (several requests in flight, as a guest has). */
 export async function crashWorkload(a: WorkloadArgs): Promise<never> {
   const disk = await open(a);
   const random = rng(a.seed);
@@ -82,8 +85,8 @@ export async function crashWorkload(a: WorkloadArgs): Promise<never> {
     const r = random();
     const first = Math.floor(random() * a.blocks);
     const count = Math.min(a.blocks - first, 1 + Math.floor(random() * 8));
-    if (r < 0.62) {
-      const fua = r < 0.08;
+    if (r < 0.75) {
+      const fua = r < 0.1;
       const v = seq++;
       const data = new Uint8Array(count * BLOCK);
       new Uint32Array(data.buffer).fill(v);
@@ -92,12 +95,7 @@ export async function crashWorkload(a: WorkloadArgs): Promise<never> {
       const p = disk.write(first * BLOCK, data, fua);
       if (fua) acknowledge(p as Promise<void>);
       else if (p) await p;
-    } else if (r < 0.72) {
-      console.log(`Z ${first} ${count} ${seq}`);
-      for (let b = first; b < first + count; b++) [current.set(b, 0), changed.add(b)];
-      if (r < 0.67) disk.writeZeroes(first * BLOCK, count * BLOCK);
-      else disk.discard(first * BLOCK, count * BLOCK);
-    } else if (r < 0.8) {
+    } else if (r < 0.85) {
       acknowledge(disk.flush());
     } else {
       await Promise.all(inFlight.splice(0));

@@ -60,7 +60,7 @@ try {
     if (overlay) state.overlay = o.after;
     else state.plain = o.after;
     seq += o.writes + 1000;
-    console.log(`crash ${i + 1}/${crashes} seed ${seed} ${overlay ? "overlay" : "empty "} at ${o.delayMs} ms: ${o.writes} writes, ${o.acks} acks, ${o.acked} as acknowledged, ${o.newer} newer${o.broken.length ? `; BROKEN: ${o.broken.slice(0, 3).join("; ")}` : ""}`);
+    console.log(`crash ${i + 1}/${crashes} seed ${seed} ${overlay ? "overlay" : "empty "} at ${o.delayMs} ms: ${o.writes} writes, ${o.acks} acks, ${o.acked} as acknowledged, ${o.newer} newer; reopened in ${o.reopenMs} ms (${o.reopenAttempts} pages)${o.broken.length ? `; BROKEN: ${o.broken.slice(0, 3).join("; ")}` : ""}`);
   }
 } finally {
   await context.close();
@@ -79,9 +79,9 @@ const lines = [
   `**${crashes - broken.length} of ${crashes} crashes kept every promise**; ${sum((o) => o.writes)} writes and ${sum((o) => o.acks)} acknowledged flushes/FUA writes before the crashes; ` +
     `after them ${sum((o) => o.acked)} blocks read as acknowledged and ${sum((o) => o.newer)} as a newer, unacknowledged version (never an older one, never a torn block).`,
   "",
-  "| # | seed | disk | crash after | writes | acks | blocks as acknowledged | newer | broken promises |",
-  "|---:|---:|---|---:|---:|---:|---:|---:|---|",
-  ...outcomes.map((o, i) => `| ${i + 1} | ${o.seed} | ${o.overlay ? "overlay" : "empty"} | ${o.delayMs} ms | ${o.writes} | ${o.acks} | ${o.acked} | ${o.newer} | ${o.broken.length ? o.broken.slice(0, 2).join("; ") : "none"} |`),
+  "| # | seed | disk | crash after | writes | acks | blocks as acknowledged | newer | reopened after | broken promises |",
+  "|---:|---:|---|---:|---:|---:|---:|---:|---:|---|",
+  ...outcomes.map((o, i) => `| ${i + 1} | ${o.seed} | ${o.overlay ? "overlay" : "empty"} | ${o.delayMs} ms | ${o.writes} | ${o.acks} | ${o.acked} | ${o.newer} | ${o.reopenMs} ms | ${o.broken.length ? o.broken.slice(0, 2).join("; ") : "none"} |`),
   "",
 ];
 const dir = join(ROOT, "bench", "results");

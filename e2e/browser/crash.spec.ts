@@ -2,11 +2,12 @@
 // System: a page runs writes, FUA writes, zeroing and flushes (bench/crash/page-workload.ts),
 // its renderer is crashed (CDP Page.crash) at a seeded moment, a new page reopens the same disk,
 // and every block must read as what the last acknowledged flush or FUA write covered, or as a
-// newer write or zeroing it was given after (never older data, never a torn block). Five crashes
-// in a row on one empty disk and one overlay; `npm run bench:crash` runs a hundred and more.
+// newer write it was given after (never older data, never a torn block). Five crashes in a row
+// on one empty disk and one overlay; `npm run bench:crash` runs a hundred and more. And a crash
+// while the copy-on-write overlay spills to OPFS: the spill file is scratch, never data.
 
 import { expect, test } from "@playwright/test";
-import { crashOnce } from "../../bench/crash/cycle.ts";
+import { blankPage, crashOnce } from "../../bench/crash/cycle.ts";
 import { BASE_TAG } from "../../bench/crash/page-workload.ts";
 
 const BLOCKS = 256;
@@ -30,4 +31,67 @@ test("a persistent disk keeps every acknowledged write through five renderer cra
     seq += o.writes + 1000;
   }
   console.log(rows.join("\n"));
+});
+
+test("a renderer crash while the overlay spills: after the reload nothing of the spill file is read as data, and it is swept", async ({ context, baseURL }) => {
+  // A page whose overlay writes past its 1 MiB budget without end (its pages go to a spill file).
+  const page = await blankPage(context, baseURL!);
+  const lines: string[] = [];
+  page.on("console", (m) => lines.push(m.text()));
+  void page
+    .evaluate(async () => {
+      const path = "/src/backends/cow-disk.ts";
+      const { CowBackend } = await import(/* @vite-ignore */ path);
+      const size = 64 * 1024 * 1024;
+      const base = { byteLength: size, tryRead: (_o: number, d: Uint8Array) => (d.fill(0), true), read: async (_o: number, n: number) => new Uint8Array(n) };
+      const disk = new CowBackend(base, { memoryBudget: 1024 * 1024 });
+      for (let i = 0; ; i++) {
+        disk.write((i % 64) * 1024 * 1024, new Uint8Array(1024 * 1024).fill(0xa5), false);
+        if (disk.overlay.spilledBytes > 0) console.log(`SPILLED ${disk.overlay.spilledBytes}`);
+        await new Promise((s) => setTimeout(s, 5));
+      }
+    })
+    .catch(() => {});
+  await expect.poll(() => lines.some((l) => l.startsWith("SPILLED")), { timeout: 60_000 }).toBe(true);
+  const crashed = new Promise<void>((r) => page.once("crash", () => r()));
+  void (await context.newCDPSession(page)).send("Page.crash").catch(() => {});
+  await crashed;
+  await page.close().catch(() => {});
+
+  const after = await blankPage(context, baseURL!);
+  const r = await after.evaluate(async () => {
+    const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle("v86-nvme", { create: true });
+    const spills = async () => {
+      const names: string[] = [];
+      for await (const [name] of dir as unknown as AsyncIterable<[string, unknown]>) if (name.startsWith("spill-")) names.push(name);
+      return names.sort();
+    };
+    const left = await spills();
+    const path = "/src/backends/cow-disk.ts";
+    const { CowBackend } = await import(/* @vite-ignore */ path);
+    const size = 64 * 1024 * 1024;
+    const base = { byteLength: size, tryRead: (_o: number, d: Uint8Array) => (d.fill(0), true), read: async (_o: number, n: number) => new Uint8Array(n) };
+    const disk = new CowBackend(base, { memoryBudget: 1024 * 1024 });
+    const before = await disk.read(0, size);
+    // Spilling again sweeps what the crashed page left (its file is no longer open anywhere).
+    for (let i = 0; i < 4; i++) disk.write(i * 1024 * 1024, new Uint8Array(1024 * 1024).fill(i + 1), false);
+    for (let t = 0; t < 200 && disk.overlay.spilledBytes === 0; t++) await new Promise((s) => setTimeout(s, 20));
+    const during = await spills();
+    const back = await disk.read(0, 4 * 1024 * 1024);
+    await disk.close();
+    return {
+      left,
+      during,
+      zeros: before.every((x: number) => x === 0),
+      backOk: [0, 1, 2, 3].every((i) => back.subarray(i * 1024 * 1024, (i + 1) * 1024 * 1024).every((x: number) => x === i + 1)),
+      end: await spills(),
+    };
+  });
+  await after.close();
+  console.log(`spill crash: left by the crashed page ${JSON.stringify(r.left)}, while spilling again ${JSON.stringify(r.during)}, after close ${JSON.stringify(r.end)}`);
+  expect(r.left.length, "the crashed page's spill file is there after the crash").toBeGreaterThan(0);
+  expect(r.zeros, "a new overlay reads the base only").toBe(true);
+  expect(r.during.filter((n) => r.left.includes(n)), "swept by the next spill").toEqual([]);
+  expect(r.backOk).toBe(true);
+  expect(r.end).toEqual([]);
 });
