@@ -2,7 +2,9 @@
 // (queues, doorbells, shadow addresses, reservations), features, health, the error log, and the
 // commands still in flight, which are executed again on restore (none of them has completed, so
 // nothing acknowledged is lost). A snapshot fits only a controller configured the same way: its
-// queue ids, namespace sizes and limits are baked into the guest's state.
+// queue ids, namespace sizes and limits are baked into the guest's state. Injected faults and the
+// command trace are the host's and stay out: a restore keeps them and forgets the commands a
+// fault holds at the time (the snapshot's own commands in flight run again, without faults).
 
 import { Command } from "../command.ts";
 import { MAX_QUEUES } from "../hotpath.ts";

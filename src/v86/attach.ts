@@ -41,7 +41,7 @@ export interface FaultLab {
   inject(spec: FaultSpec): InjectedFault;
   /** The faults injected, with how often each fired. */
   list(): InjectedFault[];
-  /** Clears fault `id`, or every fault. */
+  /** Clears fault `id` (an id it does not have throws), or every fault. */
   clear(id?: number): void;
   /**
    * The last commands completed (traceLength, default 1000), oldest first: recorded from attach
