@@ -173,6 +173,7 @@ describe("Format NVM", () => {
     expect(slow.pending).toBe(1); // only the write: the format waits for it
     await slow.release(); // the write lands, then the erase starts
     await slow.release();
+    await slow.release(); // the flush that makes the erase durable (the disk caches writes)
     const done = [...d.reap(1), ...d.reap(0)];
     expect(done.find((c) => c.cid === w)?.status).toBe(0);
     expect(done.find((c) => c.cid === f)?.status).toBe(0);

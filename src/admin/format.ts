@@ -86,11 +86,17 @@ function formatAll(targets: Namespace[], lbaf: number): void | Promise<void> {
 function formatOne(ns: Namespace, lbaf: number): void | Promise<void> {
   const busy = ns.idle();
   if (busy) return busy.then(() => formatOne(ns, lbaf)); // a copy may start its write as its reads end
-  const erased = ns.erase(0, ns.backend.byteLength);
+  const erased = durably(ns, ns.erase(0, ns.backend.byteLength));
   const formatted = () => {
     ns.setFormat(lbaf);
     ns.zones?.resetAll();
   };
   if (erased instanceof Promise) return ns.track(erased).then(formatted);
   formatted();
+}
+
+/** After `erased`, a flush where the disk caches writes: a completed erase must outlive a crash. */
+function durably(ns: Namespace, erased: void | Promise<void>): void | Promise<void> {
+  if (!ns.backend.volatileWriteCache) return erased;
+  return erased instanceof Promise ? erased.then(() => ns.backend.flush()) : ns.backend.flush();
 }

@@ -50,6 +50,8 @@ export function startSanitize(ctx: HandlerContext, cdw10: number): void {
         erased += n;
         state.progress(erased / total);
       }
+      // A disk that caches writes keeps the erase only once flushed: the log must not say done before.
+      if (ns.backend.volatileWriteCache) await ns.backend.flush();
       ns.uncorrectable.clear();
       ns.zones?.resetAll();
     }
