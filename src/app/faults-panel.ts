@@ -7,11 +7,11 @@ import { formatTrace, type FaultOp, type FaultSpec, type FaultStatus, type NvmeV
 
 const OPS: FaultOp[] = ["read", "write", "flush", "any"];
 const EFFECTS: { value: string; label: string }[] = [
-  { value: "media-error", label: "media error (EIO)" },
+  { value: "media-error", label: "media error (Linux: ENODATA)" },
   { value: "write-fault", label: "write fault" },
   { value: "unrecovered-read", label: "unrecovered read error" },
   { value: "data-transfer-error", label: "data transfer error" },
-  { value: "internal-error", label: "internal error" },
+  { value: "internal-error", label: "internal error (Linux: EIO)" },
   { value: "aborted", label: "aborted" },
   { value: "capacity-exceeded", label: "capacity exceeded (ENOSPC)" },
   { value: "namespace-not-ready", label: "namespace not ready" },
@@ -61,7 +61,7 @@ export class FaultsPanel {
     Object.assign(this.trace.style, { maxHeight: "16em", overflow: "auto", margin: "0.5em 0 0", font: "12px/1.35 var(--mono, monospace)" });
     const label = (text: string, ...inputs: HTMLElement[]) => el("label", {}, `${text} `, ...inputs);
     const section = el("section", { className: "panel ns-panel" },
-      el("h2", {}, "Fault injection ", el("span", { className: "hint", textContent: "make the disk fail: the guest sees EIO, slow I/O, timeouts its driver recovers from" })),
+      el("h2", {}, "Fault injection ", el("span", { className: "hint", textContent: "make the disk fail: the guest sees I/O errors, slow I/O, timeouts its driver recovers from" })),
       el("div", { className: "ns-actions" },
         label("commands", this.op), label("NSID", this.nsid), label("blocks from", this.lbaStart), label("count", this.lbaCount),
         label("effect", this.effect), label("delay ms", this.delay), label("times", this.count), label("probability", this.probability),
