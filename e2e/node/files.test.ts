@@ -132,6 +132,29 @@ describe("files in and out of the guest", () => {
     await onlyNamespaceOne(g);
   });
 
+  it("the README's tour: files and directories, the keyboard at the VGA console, the screen", async () => {
+    const guest = g;
+    const hostDir = join(host, "tour");
+    mkdirSync(hostDir);
+    writeFileSync(join(hostDir, "hello.txt"), "hello\n");
+    // README snippet: guest-lab-node
+    await guest.putFile("/root/data.bin", new Uint8Array(1_000_000).fill(7)); // bytes, or a host file's path
+    await guest.putFile("/root/tour", hostDir); // a host directory: carried as tar, unpacked there
+    const bytes = await guest.getFile("/root/data.bin"); // a Uint8Array
+    await guest.getDir("/root/tour", { to: join(host, "tour-back") }); // unpacked on the host
+
+    // Nothing reads the VGA console (tty1; the shell is on the serial port): start a reader there.
+    await guest.exec("(head -n1 /dev/tty1 > /tmp/line) & while ! ls -l /proc/[0-9]*/fd | grep -q tty1; do usleep 50000; done");
+    await guest.keyboard.type("typed at the console\n");
+    await guest.screen.waitFor("typed at the console", { timeoutMs: 10_000 });
+    await guest.keyboard.press("Escape"); // also "Enter", "F1", "ArrowUp", "Ctrl+C", "Ctrl+Alt+Delete", ...
+    // README snippet end
+    expect(bytes.length).toBe(1_000_000);
+    expect(bytes.every((b) => b === 7)).toBe(true);
+    expect(readFileSync(join(host, "tour-back/hello.txt"), "utf8")).toBe("hello\n");
+    expect((await guest.exec("cat /tmp/line")).stdout).toBe("typed at the console\n");
+  });
+
   it("a snapshot asked for during a transfer is taken after it, and restores without the scratch namespace", async () => {
     const data = pattern(2 << 20, 21);
     const put = g.putFile("/root/snap.bin", data);
