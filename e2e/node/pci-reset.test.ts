@@ -1,0 +1,180 @@
+// Resets and PCI removal while the Linux guest does I/O (the guest kit's state, resumed; its root
+// file system is on nvme0n1, a hot-added namespace 2 in memory is the scratch disk):
+// - `nvme reset` and `nvme subsystem-reset` in a loop while fio writes and verifies nvme0n2
+//   (crc32c, one run after another until the loop is over): every fio run passes, every reset
+//   returns, data written and acknowledged before reads back, the controller ends `live`.
+// - Linux's function reset through sysfs: the function offers no reset method (see below).
+// - The PCI function removed (`/sys/bus/pci/devices/BDF/remove`) and the bus rescanned while
+//   O_DIRECT writes run: the controller should come back with both namespaces, and every write
+//   acknowledged before the removal or after the rescan read back. Removing the function pulls
+//   the root file system away, so this runs last, from a copy of busybox in a tmpfs chroot.
+//   Skipped for now: on the rescan Linux moves BAR0 (to the first free address above RAM,
+//   0x08000000 here), v86 cannot relocate a memory BAR (pci-function.ts keeps it where it was),
+//   Linux logs "BAR 0: error updating" and the probe fails with -ENODEV.
+// PCI_RESET_LOOPS=N sets the loop counts (default 3; `npm run soak:reset` runs 50 of each).
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MemoryBackend } from "../../src/backends/memory.ts";
+import { bootGuest, type NodeGuest } from "../../src/node/index.ts";
+import { note } from "./support.ts";
+
+const LOOPS = Number(process.env.PCI_RESET_LOOPS ?? 3);
+const SCRATCH = 32 << 20;
+/** The I/O timeout (ms) while subsystem resets run: Linux 6.1 notices a subsystem reset by a timed-out command. */
+const IO_TIMEOUT_MS = 3000;
+/** Where the acknowledged writes go on nvme0n2 (fio uses the first 4 MiB). */
+const WITNESS = 16 << 20;
+
+describe("resets and PCI removal during I/O (the guest kit, resumed)", () => {
+  let g: NodeGuest;
+  let bdf = "";
+  const scratch = new MemoryBackend(SCRATCH);
+
+  const ok = async (cmd: string, timeoutMs = 60_000): Promise<string> => {
+    const r = await g.exec(cmd, { timeoutMs });
+    expect(r.exitCode, `${cmd}\n${r.stdout}`).toBe(0);
+    return r.stdout;
+  };
+
+  beforeAll(async () => {
+    g = await bootGuest();
+    note(`kit state resumed in ${(g.bootMs / 1000).toFixed(1)} s`);
+    expect(g.nvme.addNamespace({ backend: scratch })).toBe(2);
+    await ok("i=0; while [ ! -b /dev/nvme0n2 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; [ -b /dev/nvme0n2 ]");
+    bdf = (await ok("basename $(readlink /sys/class/nvme/nvme0/device)")).trim();
+    expect(bdf).toMatch(/^0000:00:[0-9a-f]{2}\.0$/);
+    // 1 MiB acknowledged (O_DIRECT, fsync) before any reset; read back after each scenario.
+    await ok(`dd if=/dev/urandom of=/tmp/witness bs=64k count=16 2>/dev/null && dd if=/tmp/witness of=/dev/nvme0n2 bs=64k seek=${WITNESS >> 16} oflag=direct conv=notrunc,fsync 2>/dev/null`);
+  }, 240_000);
+
+  afterAll(async () => {
+    await g?.stop();
+  }, 20_000);
+
+  async function witnessIntact(dev = "/dev/nvme0n2"): Promise<void> {
+    await ok(`dd if=${dev} bs=64k skip=${WITNESS >> 16} count=16 iflag=direct 2>/dev/null | cmp - /tmp/witness`);
+  }
+
+  /**
+   * Runs `reset` LOOPS times (a pause between) while fio runs write+verify jobs on nvme0n2 one
+   * after another; returns the guest's figures. Fails on any failed fio run or reset.
+   */
+  async function resetsUnderFio(reset: string, perResetMs: number): Promise<{ fioRuns: number; seconds: number; dmesg: string }> {
+    const job =
+      "fio --name=v --filename=/dev/nvme0n2 --size=4M --bs=4k --rw=randwrite --ioengine=libaio --iodepth=8 --direct=1 " +
+      "--verify=crc32c --do_verify=1 --verify_fatal=1 --eta=never";
+    await ok("rm -f /tmp/stop /tmp/fio.fail /tmp/reset.fail /tmp/fio.runs; dmesg -c >/dev/null");
+    const t0 = performance.now();
+    await ok(
+      `( n=0; while [ ! -e /tmp/stop ]; do n=$((n+1)); ${job} --randseed=$n --output=/tmp/fio.log </dev/null || { echo "fio run $n:"; cat /tmp/fio.log; } >>/tmp/fio.fail; done; echo $n >/tmp/fio.runs ) & ` +
+        `sleep 2; for i in $(seq ${LOOPS}); do ${reset} || echo "reset $i: status $?" >>/tmp/reset.fail; sleep 0.5; done; touch /tmp/stop; wait`,
+      LOOPS * perResetMs + 180_000,
+    );
+    const seconds = (performance.now() - t0) / 1000;
+    const failures = await g.exec("cat /tmp/fio.fail /tmp/reset.fail 2>/dev/null");
+    expect(failures.stdout, "failed fio runs or resets").toBe("");
+    const fioRuns = Number((await ok("cat /tmp/fio.runs")).trim());
+    expect(fioRuns).toBeGreaterThanOrEqual(1);
+    expect((await ok("cat /sys/class/nvme/nvme0/state")).trim()).toBe("live");
+    await witnessIntact();
+    const dmesg = (await g.exec("dmesg")).stdout;
+    return { fioRuns, seconds, dmesg };
+  }
+
+  it(`nvme reset ${LOOPS} times while fio writes and verifies: every run passes, nothing acknowledged is lost`, async () => {
+    const r = await resetsUnderFio("nvme reset /dev/nvme0", 20_000);
+    expect(r.dmesg.match(/resetting controller/g)?.length ?? 0).toBe(LOOPS);
+    note(`nvme reset x${LOOPS} under fio: ${r.seconds.toFixed(1)} s, ${r.fioRuns} fio write+verify runs passed`);
+  }, LOOPS * 20_000 + 240_000);
+
+  it(`nvme subsystem-reset ${LOOPS} times while fio writes and verifies: the driver recovers each time, every run passes`, async () => {
+    // CAP.NSSRS is 1: writing "NVMe" to NSSR resets the controller (every register to its reset
+    // value, queues and guest addresses forgotten) and sets CSTS.NSSRO. The commands in flight
+    // are never completed; Linux 6.1 sees that when one times out (nvme_timeout finds NSSRO set
+    // and resets the controller), then retries them: a short I/O timeout keeps the loop quick.
+    await ok(`for q in /sys/block/nvme0n*/queue/io_timeout; do echo ${IO_TIMEOUT_MS} > $q; done`);
+    try {
+      // Each reset is followed by a read that completes only after the driver's recovery, so
+      // that the next one hits a live controller (resets 0.5 s apart, some landing while the
+      // driver was still recovering from the one before, once left the guest stuck for minutes).
+      // The programs are read into the page cache first: a readahead cut short by a reset fails
+      // (host-aborted, fail-fast), and an exec reading the root file system then failed (126).
+      await ok(
+        "for p in /usr/bin/fio /usr/sbin/nvme /bin/busybox; do cat $p $(LD_TRACE_LOADED_OBJECTS=1 $p | awk '$3 ~ /^\\// {print $3}') >/dev/null; done",
+        180_000,
+      );
+      const r = await resetsUnderFio(
+        "nvme subsystem-reset /dev/nvme0 && dd if=/dev/nvme0n2 of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null",
+        IO_TIMEOUT_MS * 4 + 10_000,
+      );
+      const recovered = r.dmesg.match(/controller is down; will reset: CSTS=0x1[0-9a-f]/g)?.length ?? 0;
+      note(`nvme subsystem-reset x${LOOPS} under fio: ${r.seconds.toFixed(1)} s, ${r.fioRuns} fio write+verify runs passed, ${recovered} recoveries in dmesg`);
+      expect(recovered).toBe(LOOPS);
+    } finally {
+      await g.exec("for q in /sys/block/nvme0n*/queue/io_timeout; do echo 30000 > $q; done");
+    }
+  }, LOOPS * (IO_TIMEOUT_MS * 4 + 10_000) + 240_000);
+
+  it("offers Linux no function reset method: there is no sysfs reset file", async () => {
+    // Linux 6.1 looks for, in order: a device-specific quirk, ACPI _RST, PCIe FLR (a PCI Express
+    // capability), Advanced Features FLR, a PM-capability D3hot->D0 reset, a secondary bus reset
+    // (a bridge above the device, alone on its bus) and a CXL bus reset. v86's PCI is
+    // conventional PCI on the root bus with no bridge, and the function has no capabilities, so
+    // none applies: no reset_method file and no reset file (a controller reset is CC.EN).
+    const r = await g.exec(`ls /sys/bus/pci/devices/${bdf}/; [ ! -e /sys/bus/pci/devices/${bdf}/reset ] && [ ! -e /sys/bus/pci/devices/${bdf}/reset_method ]`);
+    expect(r.exitCode, r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/\bremove\b/);
+  });
+
+  // Enable once v86 can relocate BAR0 (see the top of the file).
+  it.skip("PCI function removed and the bus rescanned under O_DIRECT writes: the controller and namespaces come back, every acknowledged write reads back", async () => {
+    const CHUNKS = 96;
+    // A root the removal cannot take away: busybox and its libraries in a tmpfs.
+    await ok(
+      "mkdir -p /mnt/r && mount -t tmpfs -o size=48m none /mnt/r && mkdir -p /mnt/r/bin /mnt/r/dev /mnt/r/sys /mnt/r/proc /mnt/r/tmp && " +
+        "cp -a /lib /mnt/r/ && cp /bin/busybox /mnt/r/bin/ && " +
+        "chroot /mnt/r /bin/busybox --install -s /bin && mount --bind /dev /mnt/r/dev && mount -t sysfs none /mnt/r/sys && mount -t proc none /mnt/r/proc && " +
+        `cp /tmp/witness /mnt/r/tmp/ && dd if=/dev/urandom of=/mnt/r/tmp/data bs=64k count=${CHUNKS} 2>/dev/null`,
+      120_000,
+    );
+    const script = [
+      "cd /",
+      // The writer: each chunk logged once dd returned (O_DIRECT + fsync: acknowledged).
+      `( i=0; while [ $i -lt ${CHUNKS} ]; do d=$(ls /sys/block | grep -m1 'nvme[0-9]*n2$'); ` +
+        `if [ -n "$d" ] && dd if=/tmp/data of=/dev/$d bs=64k skip=$i seek=$((${(WITNESS >> 16) + 16}+i)) count=1 oflag=direct conv=notrunc,fsync 2>/dev/null; ` +
+        "then echo $i >>/tmp/acked; else echo $i >>/tmp/failed; sleep 0.05; fi; i=$((i+1)); done ) &",
+      "w=$!",
+      "sleep 1",
+      `echo 1 > /sys/bus/pci/devices/${bdf}/remove`,
+      `i=0; while [ -e /sys/bus/pci/devices/${bdf} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done`,
+      `[ -e /sys/bus/pci/devices/${bdf} ] && echo "still present after remove"`,
+      "sleep 1",
+      "echo 1 > /sys/bus/pci/rescan",
+      // The controller (a new instance: the old one is held by the root file system) and its namespaces.
+      `i=0; until c=$(ls /sys/bus/pci/devices/${bdf}/nvme 2>/dev/null | head -1) && [ -n "$c" ] && [ "$(cat /sys/class/nvme/$c/state)" = live ] && ls /sys/block | grep -q "^\${c}n2$"; do [ $i -lt 600 ] || break; sleep 0.1; i=$((i+1)); done`,
+      'echo "controller $c: $(cat /sys/class/nvme/$c/state 2>/dev/null)"; ls /sys/block | grep "^${c}n" | tr "\\n" " "; echo',
+      "wait $w",
+      'echo "acked $(wc -l </tmp/acked) failed $(cat /tmp/failed 2>/dev/null | wc -l)"',
+      `dd if=/dev/\${c}n2 bs=64k skip=${WITNESS >> 16} count=16 iflag=direct 2>/dev/null | cmp - /tmp/witness && echo "witness intact"`,
+      "bad=0; for i in $(cat /tmp/acked); do dd if=/tmp/data bs=64k skip=$i count=1 2>/dev/null >/tmp/chunk; " +
+        `dd if=/dev/\${c}n2 bs=64k skip=$((${(WITNESS >> 16) + 16}+i)) count=1 iflag=direct 2>/dev/null | cmp -s - /tmp/chunk || { bad=$((bad+1)); echo "chunk $i lost"; }; done; echo "lost $bad"`,
+    ].join("\n");
+    await g.putFile("/mnt/r/tmp/remove.sh", new TextEncoder().encode(script));
+    const t0 = performance.now();
+    const out = await ok("chroot /mnt/r /bin/sh /tmp/remove.sh", 300_000);
+    const seconds = (performance.now() - t0) / 1000;
+    note(`remove + rescan under writes: ${seconds.toFixed(1)} s\n${out}`);
+    expect(out).not.toMatch(/still present after remove/);
+    expect(out).toMatch(/controller nvme\d+: live/);
+    expect(out).toMatch(/nvme\d+n1 .*nvme\d+n2|nvme\d+n2 .*nvme\d+n1/);
+    expect(out).toMatch(/witness intact/);
+    expect(out).toMatch(/lost 0\b/);
+    const acked = Number(/acked (\d+)/.exec(out)?.[1] ?? 0);
+    const failed = Number(/failed (\d+)/.exec(out)?.[1] ?? 0);
+    expect(acked + failed).toBe(CHUNKS);
+    expect(acked).toBeGreaterThan(0);
+    // The device side: enabled again by the new driver instance, nothing wrong in the adapter.
+    const c = g.counters();
+    expect(c.adapter.mmioErrors + c.adapter.tickErrors).toBe(0);
+  }, 420_000);
+});
