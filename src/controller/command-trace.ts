@@ -10,6 +10,7 @@
 import type { Command } from "../command.ts";
 import { lbaRange } from "./faults.ts";
 import { opName, statusName } from "./command-names.ts";
+import { ADMIN_ASYNC_EVENT_REQUEST } from "../spec/opcodes.ts";
 
 export interface CommandTraceEntry {
   /** When the device fetched the command (ms, the controller's clock: the emulator's, read at each timer tick). */
@@ -125,12 +126,16 @@ export class CommandTrace {
     this.push(key, cmd.opcode, cmd.nsid, cmd.cdw10, cmd.cdw11, cmd.cdw12, status, at, latency, injected);
   }
 
-  /** Every outstanding command is dropped (controller reset, restore): an entry each, saying so. */
+  /**
+   * Every outstanding command is dropped (controller reset, restore): an entry each, saying so,
+   * but for Asynchronous Event Requests, which wait for ever by design and go with every reset.
+   */
   forget(reason: ForgetReason, nowMs: number): void {
     this.open = undefined;
     this.openInjected = 0;
     const code = -1 - NEVER_COMPLETED.indexOf(reason);
     for (const [key, o] of this.outstanding) {
+      if (o.sqid === 0 && o.opcode === ADMIN_ASYNC_EVENT_REQUEST) continue;
       this.push(key, o.opcode, o.nsid, o.cdw10, o.cdw11, o.cdw12, code, o.at, Math.max(0, nowMs - o.at), o.injected);
     }
     this.outstanding.clear();
