@@ -1,18 +1,23 @@
 // exec() over a serial console: how a command is typed and how its output is found again.
 //
-// The line typed at the prompt is
-//   stty -onlcr; printf '@@V86B%s@@\n' 7; command eval '<cmd>'; printf '\n@@V86E%s@%s@@\n' 7 $?
+// Each byte typed costs the guest a serial interrupt and a round of its line editor (about a
+// millisecond of emulated CPU each), so the framing is typed once, as a shell function, and each
+// command is then the short line
+//   __v86 7 '<cmd>'
+// with, before the first one (and again whenever the tty may have onlcr on),
+//   stty -onlcr; __v86(){ printf '@@V86B%s@@\n' "$1"; command eval "$2"; printf '\n@@V86E%s@%s@@\n' "$1" $?; };
 // - The markers are made by printf at run time; the echoed line holds "%s" where the output has
 //   the number, so the echo can never be taken for output.
-// - eval runs the command in the shell itself (cd, variables, background jobs stay); `command`
-//   keeps a syntax error in it from abandoning the rest of the line (it becomes exit status 2).
+// - eval runs the command in the shell itself (cd, variables, background jobs stay: a function
+//   runs in the calling shell); `command` keeps a syntax error in it from abandoning the rest
+//   (it becomes exit status 2).
 // - The end marker starts with its own newline, which is dropped again: output without a
 //   trailing newline ("printf abc") comes back exactly, and "echo abc" keeps its "\n".
 // - With onlcr off the tty sends the command's "\n" as is, while the kernel's console driver
 //   always ends its lines with "\r\n". A kernel message (written in one piece, with its
 //   "[    1.234567] " time stamp, anywhere between two bytes of the command's output) is thus
 //   told apart from the output and cut out, even inside a marker or a dmesg line. onlcr stays
-//   off once set, so `stty -onlcr` is only typed until the markers show it is off.
+//   off once set, so the setup is only typed until the markers show it is off.
 
 import type { ExecResult } from "./types.ts";
 import { stripEscapes } from "./serial.ts";
@@ -30,10 +35,14 @@ function shellWord(s: string): string {
   return `'${s.replace(/'/g, "'\\''")}'`;
 }
 
-/** The input that runs `cmd` as exec number `n` (ends with a newline); `stty` first turns onlcr off. */
-export function execInput(cmd: string, n: number, stty = true): string {
+/** The function each exec calls, and the setup typed before the first: onlcr off, the function defined. */
+const FN = "__v86";
+const SETUP = `stty -onlcr; ${FN}(){ printf '@@V86B%s@@\\n' "$1"; command eval "$2"; printf '\\n@@V86E%s@%s@@\\n' "$1" $?; }; `;
+
+/** The input that runs `cmd` as exec number `n` (ends with a newline); `setup` types the framing first. */
+export function execInput(cmd: string, n: number, setup = true): string {
   const word = shellWord(cmd.trim() === "" ? ":" : cmd);
-  return `${stty ? "stty -onlcr; " : ""}printf '@@V86B%s@@\\n' ${n}; command eval ${word}; printf '\\n@@V86E%s@%s@@\\n' ${n} $?\n`;
+  return `${setup ? SETUP : ""}${FN} ${n} ${word}\n`;
 }
 
 export interface ParsedExec extends ExecResult {
@@ -72,9 +81,6 @@ function unquote(word: string): string {
   return inner.replace(/^'|'$/g, "").replace(/'\\''/g, "'");
 }
 
-/** One exec()'s typed line, newlines (the line editor's wrapping) removed. */
-const TYPED = /(?:stty -onlcr; )?printf '@@V86B%s@@\\n' (\d+); command eval (.*); printf '\\n@@V86E%s@%s@@\\n' (\d+) \$\?$/;
-
 /** `chunk` (console text that ends where exec `n`'s output begins) with its typed line as the command. */
 function showTyped(chunk: string, n: string): string {
   const keep: number[] = []; // index in chunk of each character of the newline-free text
@@ -84,11 +90,11 @@ function showTyped(chunk: string, n: string): string {
     keep.push(i);
     flat += chunk[i];
   }
-  const at = flat.lastIndexOf("printf '@@V86B%s@@");
-  const from = flat.slice(0, at).endsWith("stty -onlcr; ") ? at - "stty -onlcr; ".length : at;
-  const m = at >= 0 ? TYPED.exec(flat.slice(from)) : null;
-  if (!m || m[1] !== n || m[3] !== n) return chunk;
-  return `${chunk.slice(0, keep[from])}${unquote(m[2])}\n`;
+  const call = `${FN} ${n} `;
+  const at = flat.lastIndexOf(call);
+  if (at < 0) return chunk;
+  const from = flat.slice(0, at).endsWith(SETUP) ? at - SETUP.length : at;
+  return `${chunk.slice(0, keep[from])}${unquote(flat.slice(at + call.length))}\n`;
 }
 
 /**
