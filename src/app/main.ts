@@ -169,13 +169,16 @@ async function boot(choice: DiskChoice, o: BootOptions = {}): Promise<void> {
     if (stale()) return;
     const tryResume = isDefault && !!m?.state && choice.read === "lazy" && !choice.persistent && !o.cold && !o.reset && !COLD_REQUESTED;
     // The state downloads beside the BIOS and the disk's probe.
+    let arrived = (): void => {};
+    const stateArrived = new Promise<void>((r) => (arrived = r));
     const state: Promise<Resumable> | undefined = tryResume
-      ? loadState(m!, (p) => stale() || progress.show("state", "downloading the saved state", p.loaded, p.total), () => mark("state downloaded"))
+      ? loadState(m!, (p) => stale() || progress.show("state", "downloading the saved state", p.loaded, p.total), () => (mark("state downloaded"), arrived()))
       : undefined;
-    state?.then(() => mark("state decoded"), () => {}); // errors are seen below
+    state?.then(() => mark("state decoded"), arrived); // errors are seen below
     // The manifest says whether the bundled image has a boot trace (or a resume trace): the disk
-    // asks only for one that exists. Without a manifest the disk looks for its boot trace itself.
-    const http = m ? { bootTrace: (tryResume ? m.resumeTrace : m.bootTrace) ?? (false as const) } : {};
+    // asks only for one that exists (without a manifest it looks for its boot trace itself). A
+    // resume trace waits for the state: the guest cannot run before it, and both share the link.
+    const http = m ? { bootTrace: (tryResume ? m.resumeTrace : m.bootTrace) ?? (false as const), ...(tryResume ? { traceAfter: stateArrived } : {}) } : {};
     const [bios, vgaBios] = await loadBios();
     mark("bios");
     if (stale()) return;

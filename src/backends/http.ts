@@ -46,6 +46,12 @@ export interface HttpDiskOptions extends CowOptions {
    * 0: the trace is not streamed.
    */
   prefetchBytes?: number;
+  /**
+   * The boot trace streams only once this settles (its ranges are fetched with the probe either
+   * way): when something else must come first over the same link, e.g. a saved state the guest
+   * cannot run without.
+   */
+  traceAfter?: Promise<unknown>;
   /** Image size in bytes when known: skips the size probe. Required with `parts`. */
   size?: number;
   /**
@@ -244,6 +250,7 @@ export class HttpSource implements ReadSource {
     // All of a small trace, or as much of a big one as prefetchBytes allows, held until read.
     const lead = Math.min(ranges.reduce((n, [, length]) => n + length, 0), this.o.prefetchBytes ?? 128 * KiB * KiB);
     if (lead === 0) return false;
+    await this.o.traceAfter?.catch(() => {});
     this.cache.prefetchPlan(ranges, lead, lead);
     return true;
   }

@@ -272,6 +272,20 @@ describe("http backend: boot trace", () => {
     expect(disk.stats.unreadBytes).toBeLessThan(64 * KiB); // granule rounding only
   });
 
+  it("streams the trace only once traceAfter settles (a state first on a shared link)", async () => {
+    const s = await serve({ size, trace: trace(), lastModified: LM, latencyMs: 5 });
+    let go = (): void => {};
+    const disk = await HttpBackend.open(s.url, { traceAfter: new Promise<void>((r) => (go = r)) });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(s.log.length).toBe(2); // the probe and the trace, no range of it yet
+    go();
+    expect(await disk.base.bootTrace).toBe(true);
+    await until(() => disk.base.cache.planRemaining === 0 && disk.base.cache.pendingFetches === 0);
+    expect(s.log.length).toBeGreaterThan(2);
+    const dst = new Uint8Array(4096);
+    expect(disk.tryRead(8 * MiB, dst)).toBe(true);
+  });
+
   it("ignores a trace of another image, or one that does not parse, with one warning naming it", async () => {
     const cases: [string, string | undefined, RegExp][] = [
       ["size", trace({ size: size + 512 }), /16777728 bytes/],
