@@ -106,7 +106,7 @@ try {
     await ok(g, `i=0; while ! grep -qx ${nsid} /sys/block/nvme*/nsid && [ $i -lt 300 ]; do i=$((i+1)); usleep 100000; done; rm /mnt/in.bin; sync; echo 3 > /proc/sys/vm/drop_caches`);
     const dev = (await ok(g, `for d in /sys/block/nvme*; do [ "$(cat $d/nsid)" = ${nsid} ] && echo \${d##*/}; done`)).trim();
     t = performance.now();
-    await ok(g, `dd if=/dev/${dev} of=/mnt/in.bin bs=1M iflag=direct 2>/dev/null`);
+    await ok(g, `dd if=/dev/${dev} of=/mnt/in.bin bs=1M iflag=direct oflag=direct 2>/dev/null`);
     const ddS = (performance.now() - t) / 1000;
     const ddMd5 = (await ok(g, "md5sum < /mnt/in.bin")).split(/\s+/)[0];
     rows.push({ kind: "guest dd (floor)", rep, seconds: ddS, md5Equal: ddMd5 === want, load: loadavg()[0] });
@@ -145,7 +145,7 @@ const md = [
   "",
   `${report.date.slice(0, 10)} · ${report.nproc} × ${report.cpu} · Node ${process.version} · device code at ${report.commit} · load average ${load(loadStart)} at the start, ${load(report.loadEnd)} at the end · ${reps} reps · run time ${report.runMinutes.toFixed(1)} min`,
   "",
-  `${mib} MiB of random bytes per transfer, the guest kit's guest resumed under Node (128 MiB of RAM), the file on ext2 on a second in-memory namespace. Timed from the call to its result; md5 compared after each. Guest dd: the guest's own copy of the same bytes from an attached namespace into the file (no namespace added or removed), the floor of a put.`,
+  `${mib} MiB of random bytes per transfer, the guest kit's guest resumed under Node (128 MiB of RAM), the file on ext2 on a second in-memory namespace. Timed from the call to its result; md5 compared after each. Guest dd: the guest's own copy of the same bytes from an attached namespace into the file with direct I/O both ways, as putFile copies (no namespace added or removed, no truncate), the floor of a put.`,
   "",
   "| transfer | median | MB/s | runs (s) | md5 equal | load (1 min) |",
   "| --- | ---: | ---: | --- | --- | ---: |",

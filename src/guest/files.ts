@@ -103,8 +103,10 @@ export async function putFile(host: TransferHost, path: string, data: Uint8Array
   const bytes = payload(data, what);
   const backend = new MemoryBackend(namespaceBytes(bytes.byteLength), bytes);
   // The whole namespace is copied (whole blocks, for direct I/O), then cut to the payload's length.
+  // Direct writes into the file too (four times faster than through the page cache of a small
+  // guest); a file system that refuses them (tmpfs) gets buffered ones.
   const check = `p=${p}; d=$(dirname "$p"); [ -d "$d" ] || { echo "the guest has no directory $d"; exit 1; }; [ -d "$p" ] && { echo "$p is a directory in the guest"; exit 1; }`;
-  await withScratch(host, what, backend, `${check}; dd if=$dev of="$p" bs=1M iflag=direct 2>/dev/null || { echo "dd from $dev failed"; exit 1; }; truncate -s ${bytes.byteLength} "$p"`, options, async () => undefined);
+  await withScratch(host, what, backend, `${check}; dd if=$dev of="$p" bs=1M iflag=direct oflag=direct 2>/dev/null || dd if=$dev of="$p" bs=1M iflag=direct 2>/dev/null || { echo "dd from $dev failed"; exit 1; }; truncate -s ${bytes.byteLength} "$p"`, options, async () => undefined);
 }
 
 /** The guest file `path`'s bytes. */
@@ -115,8 +117,9 @@ export async function getFile(host: TransferHost, path: string, options: Transfe
   const size = Number(/@(\d+)@/.exec(out)?.[1]);
   if (!Number.isSafeInteger(size)) throw new Error(`${what}: the guest did not say the file's size (${out.trim()})`);
   const backend = new MemoryBackend(namespaceBytes(size));
-  // conv=sync pads the last block with zeros: direct I/O writes whole blocks.
-  return withScratch(host, what, backend, `dd if=${p} of=$dev bs=1M conv=sync oflag=direct 2>/dev/null || { echo "dd to $dev failed"; exit 1; }`, options, () => backend.read(0, size));
+  // conv=sync pads the last block with zeros: direct I/O writes whole blocks. The file is read
+  // directly too where its file system allows.
+  return withScratch(host, what, backend, `dd if=${p} of=$dev bs=1M conv=sync iflag=direct oflag=direct 2>/dev/null || dd if=${p} of=$dev bs=1M conv=sync oflag=direct 2>/dev/null || { echo "dd to $dev failed"; exit 1; }`, options, () => backend.read(0, size));
 }
 
 /** Unpacks a tar archive into the guest directory `dir` (made, with its parents, when missing). */
