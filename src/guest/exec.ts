@@ -116,3 +116,22 @@ export function readableConsole(text: string): string {
   // The end marker's own leading newline goes too: the output shows as a terminal showed it.
   return out.replace(/\n@@V86E\d+@(\d+)@@\n/g, (_, status: string) => (status === "0" ? "" : `[exit status ${status}]\n`));
 }
+
+/**
+ * Whether the shell behind a snapshot's console transcript has exec's framing: its last exec ran
+ * through the function and showed onlcr off. A resumed or restored guest then needs no setup.
+ */
+export function framingSetUp(transcript: string): boolean {
+  let last: RegExpMatchArray | undefined;
+  for (const m of transcript.matchAll(/\n@@V86E(\d+)@\d+@@(\r?)\n/g)) last = m;
+  if (!last || last[2] === "\r") return false;
+  // The typed call, with the line editor's wrapping taken out.
+  const before = transcript.slice(Math.max(0, last.index! - 4096), last.index).replace(/\n/g, "");
+  return before.includes(`${FN} ${last[1]} `);
+}
+
+/** The shell answered that the framing function does not exist (it was unset, or another shell runs). */
+export function framingMissing(raw: string, prompt: string): boolean {
+  const at = raw.indexOf(`${FN}: not found`);
+  return at >= 0 && stripEscapes(raw.slice(at)).includes(prompt);
+}

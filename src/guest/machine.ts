@@ -7,7 +7,7 @@
 
 import type { V86, V86Options } from "v86";
 import { attachNvme, normalizeOptionNames, type CowBackend, type NvmeV86 } from "../index.ts";
-import { execInput, parseExec } from "./exec.ts";
+import { execInput, framingMissing, framingSetUp, parseExec } from "./exec.ts";
 import { firmwareGaveUp } from "./boot-error.ts";
 import { zeroFreeMemory } from "./free-memory.ts";
 import { Screen } from "./screen.ts";
@@ -183,7 +183,7 @@ class GuestMachine implements Guest {
   /** exec, snapshot and restore run one at a time, in call order. */
   private queue: Promise<unknown> = Promise.resolve();
   private stopped = false;
-  /** Whether the guest's tty may still have onlcr on (exec then turns it off first). */
+  /** Whether exec must type its setup first: the tty may have onlcr on, or the shell lack the framing function. */
   private onlcr = true;
 
   constructor(
@@ -233,9 +233,19 @@ class GuestMachine implements Guest {
     const n = ++this.seq;
     const from = this.serial.raw().length;
     const timeout = options.timeoutMs ?? 60_000;
-    this.serial.send(execInput(cmd, n, this.onlcr));
+    const setup = this.onlcr;
+    this.serial.send(execInput(cmd, n, setup));
     try {
-      const { stdout, exitCode, onlcr } = await this.serial.until(() => parseExec(this.serial.raw().slice(from), n, this.prompt), timeout, `\`${cmd}\` to finish`);
+      const done = await this.serial.until(() => {
+        const out = this.serial.raw().slice(from);
+        return parseExec(out, n, this.prompt) ?? (!setup && framingMissing(out, this.prompt) ? "missing" : undefined);
+      }, timeout, `\`${cmd}\` to finish`);
+      if (done === "missing") {
+        // The shell lost the framing (or never had it): once more, with it.
+        this.onlcr = true;
+        return this.execNow(cmd, options);
+      }
+      const { stdout, exitCode, onlcr } = done;
       this.onlcr = onlcr;
       return { stdout, exitCode };
     } catch (e) {
@@ -286,7 +296,7 @@ class GuestMachine implements Guest {
       const restored = this.emulator.restore_state(snapshot.machine);
       this.disk.restoreOverlay(snapshot.overlay);
       this.serial.reset(snapshot.serial);
-      this.onlcr = true;
+      this.onlcr = !framingSetUp(snapshot.serial);
       await restored;
     });
   }
@@ -314,7 +324,7 @@ class GuestMachine implements Guest {
       throw new StateFileError(`the state could not be restored: ${e instanceof Error ? e.message : String(e)}`);
     }
     this.serial.reset(snapshot.serial);
-    this.onlcr = true;
+    this.onlcr = !framingSetUp(snapshot.serial);
   }
 
   async captureState(): Promise<Uint8Array> {

@@ -1,7 +1,7 @@
 // exec()'s framing without an emulator: console streams as the guest's tty sends them (echo,
 // line-editor escapes, kernel console lines between any two bytes) fed to the parser.
 import { describe, expect, it } from "vitest";
-import { execInput, parseExec, withoutKernelLines } from "../../src/guest/exec.ts";
+import { execInput, framingMissing, framingSetUp, parseExec, withoutKernelLines } from "../../src/guest/exec.ts";
 
 const PROMPT = "guest# ";
 const KMSG = "[   72.449999] nvme nvme0: I/O 5 QID 1 timeout\r\n";
@@ -81,5 +81,27 @@ describe("exec input", () => {
     const line = execInput("echo @@V86B%s@@", 3);
     expect(line).not.toMatch(/@@V86B3@@/);
     expect(line).not.toMatch(/@@V86E3@\d+@@/);
+  });
+});
+
+describe("framing after a restore", () => {
+  const SETUP_LINE = (n: number, cmd: string) => execInput(cmd, n, true);
+  it("is set up when the transcript's last exec ran through the function with onlcr off", () => {
+    const t = `guest# ${SETUP_LINE(3, "sync")}@@V86B3@@\n\n@@V86E3@0@@\nguest# `;
+    expect(framingSetUp(t)).toBe(true);
+    // Wrapped by the line editor.
+    expect(framingSetUp(`guest# __v8\n6 4 'x'\n@@V86B4@@\n\n@@V86E4@0@@\nguest# `)).toBe(true);
+  });
+
+  it("is not when onlcr was on, the old framing ran, or no exec ran at all", () => {
+    expect(framingSetUp(`guest# __v86 3 'x'\r\n@@V86B3@@\r\n\r\n@@V86E3@0@@\r\nguest# `)).toBe(false);
+    expect(framingSetUp(`guest# printf '@@V86B%s@@\\n' 3; command eval 'x'; printf '\\n@@V86E%s@%s@@\\n' 3 $?\n@@V86B3@@\n\n@@V86E3@0@@\nguest# `)).toBe(false);
+    expect(framingSetUp("guest# ")).toBe(false);
+  });
+
+  it("notices a shell without the function once it is back at its prompt", () => {
+    expect(framingMissing("__v86 5 'ls'\r\n-/bin/sh: __v86: not found\r\nguest# ", PROMPT)).toBe(true);
+    expect(framingMissing("__v86 5 'ls'\r\n-/bin/sh: __v86: not found\r\n", PROMPT)).toBe(false);
+    expect(framingMissing("__v86 5 'ls'\r\nguest# ", PROMPT)).toBe(false);
   });
 });
