@@ -31,6 +31,7 @@ import * as LOG from "../spec/logs.ts";
 export interface ControllerHost {
   /** INTx line level; called on every change. */
   setIrq(level: boolean): void;
+  /** Edge-signalled hosts (MSI-X): the line rose, or completions were posted while it stayed up. */ pulse?(): void;
   /** The device stored into guest-physical [start, end): stale JIT code there must go. */
   markDirty(start: number, end: number): void;
   /** Messages already carry the device name. */
@@ -62,6 +63,7 @@ export class Device implements HandlerContext, FaultedDevice {
   readonly faultHeld = new WeakSet<Command>();
   /** The INTx level last handed to the host. */
   irq = false;
+  private pulsedAt = -1; // cqesPosted at the last pulse()
   /** Doorbell writes that arrived while bus mastering was off, by doorbell index (the last value counts). */
   private readonly heldDoorbells = new Map<number, number>();
   /** Work that touches guest RAM, held while bus mastering is off. */
@@ -297,6 +299,8 @@ export class Device implements HandlerContext, FaultedDevice {
       : this.irq && !this.hotPath.interruptMasked;
     // irqLevel may have written CQ head EventIdx slots: those are dirty ranges too.
     this.hotPath.drainDirty((s, e) => this.host.markDirty(s, e));
+    const posted = level && this.host.pulse ? this.hotPath.counters().cqesPosted : -1;
+    if (posted >= 0 && (posted !== this.pulsedAt || !this.irq)) { this.pulsedAt = posted; this.host.pulse!(); }
     if (level === this.irq) return;
     this.irq = level;
     if (level) this.telemetry.interrupts++;

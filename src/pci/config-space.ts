@@ -1,9 +1,11 @@
 // The PCI function of the NVMe controller, independent of any emulator: a 256-byte type-0
 // configuration space with one 64-bit memory BAR, INTx pin A and a capability list of PCI Power
-// Management (D0 only) and PCI Express (endpoint, version 2, link x1). No MSI or MSI-X: the
-// emulator has no way to deliver them, so Linux falls back to INTx.
+// Management (D0 only) and PCI Express (endpoint, version 2, link x1), and MSI-X when asked for
+// (msix-capability.ts; v86 itself decodes no MSI: src/v86/apic-message.ts delivers them).
 
 // Header offsets (PCI Local Bus 3.0, "Type 00h Configuration Space Header").
+import { MSIX_CAP_OFFSET, writeMsixCapability } from "./msix-capability.ts";
+
 export const PCI_VENDOR_ID = 0x00;
 export const PCI_DEVICE_ID = 0x02;
 export const PCI_COMMAND = 0x04;
@@ -83,6 +85,8 @@ export interface NvmeFunctionOptions {
   revision?: number;
   /** 1 = INTA# … 4 = INTD#. */
   interruptPin?: number;
+  /** MSI-X vectors (table and PBA in BAR0); 0 or absent: no MSI-X capability. */
+  msixVectors?: number;
 }
 
 function checkU16(name: string, v: number): number {
@@ -143,7 +147,7 @@ export function buildNvmeConfigSpace(o: NvmeFunctionOptions): Uint8Array {
   // config-space writes never reach the device in v86, so it could not be honoured.
   const e = EXP_CAP_OFFSET;
   space[e] = CAP_ID_EXP;
-  space[e + 1] = 0; // end of list
+  space[e + 1] = o.msixVectors ? MSIX_CAP_OFFSET : 0; // else the end of the list
   dv.setUint16(e + EXP_FLAGS, EXP_VERSION_2 | (EXP_TYPE_ENDPOINT << 4), true);
   dv.setUint32(e + EXP_DEVCAP, DEVCAP_RBER, true); // max payload 128 bytes
   dv.setUint16(e + EXP_DEVCTL, DEVCTL_DEFAULT, true);
@@ -151,6 +155,7 @@ export function buildNvmeConfigSpace(o: NvmeFunctionOptions): Uint8Array {
   dv.setUint16(e + EXP_LNKSTA, LINK_SPEED_2_5GT | LINK_WIDTH_X1, true);
   dv.setUint32(e + EXP_LNKCAP2, LNKCAP2_SPEED_2_5GT, true);
   dv.setUint16(e + EXP_LNKCTL2, LINK_SPEED_2_5GT, true);
+  if (o.msixVectors) writeMsixCapability(space, o.msixVectors);
   return space;
 }
 

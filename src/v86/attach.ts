@@ -56,7 +56,7 @@ export type NvmeV86 = NvmeAttachment<NvmeController> & Pick<NvmeController, "add
 export async function attachNvme(emulator: unknown, options: AttachNvmeOptions): Promise<NvmeV86> {
   const named = options && typeof options === "object" ? normalizeNvmeOptionNames(options, "attachNvme") : options;
   const {
-    slot: _slot, barAddress: _bar, deviceId: _did, subsystemId: _sid, revision: _rev, log: _log,
+    slot: _slot, barAddress: _bar, deviceId: _did, subsystemId: _sid, revision: _rev, log: _log, msix: _msix,
     drive, logicalBlockSize, namespaces, ...controllerOptions
   } = named ?? {};
   const lbs = logicalBlockSize;

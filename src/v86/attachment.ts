@@ -22,6 +22,8 @@ import type { IntxCounters, IntxState } from "./intx.ts";
 import { IntxLine } from "./intx.ts";
 import type { MmioCounters, MmioTarget } from "./mmio.ts";
 import { createMmioHandlers } from "./mmio.ts";
+import { apicAccess } from "./apic-message.ts";
+import { MsixVectors } from "./msix.ts";
 import { mmioWindow, registerNvmeFunction } from "./pci-function.ts";
 import { joinSaveState } from "./state.ts";
 import { PCI_COMMAND_BUS_MASTER } from "../pci/config-space.ts";
@@ -62,6 +64,12 @@ export interface PlacementOptions extends DeprecatedPlacementOptions {
   subsystemVendorId?: number;
   subsystemId?: number;
   revision?: number;
+  /**
+   * Offer MSI-X (one vector, all queues) as well as INTx (default false). Needs v86's `acpi: true`
+   * (without it the guest sees no local APIC and keeps INTx) and a v86 whose wasm exports
+   * get_apic_addr and handle_irqs; on one without them it is ignored with a warning.
+   */
+  msix?: boolean;
   /** Where messages go (default: console). */
   log?: (level: LogLevel, msg: string) => void;
 }
@@ -129,6 +137,7 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
   device: D | undefined;
   pciId = -1;
   intx: IntxLine | undefined;
+  msix: MsixVectors | undefined;
   /** The function's live config space (v86's; the guest's config writes land there). */
   private configSpace: Int32Array | undefined;
   private pendingLevel = false;
@@ -153,8 +162,11 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
     const self = this;
     this.host = {
       setIrq(level) {
-        if (self.intx) self.intx.set(level);
+        if (self.intx) self.intx.set(level && !self.msix?.enabled()); // PCI: no INTx while MSI-X is on
         else self.pendingLevel = level; // before plug(): remembered, applied once routed
+      },
+      pulse() {
+        self.msix?.signal(0);
       },
       markDirty(start, end) {
         if (end > start) {
@@ -190,6 +202,8 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
     if (this.device) throw new Error(`${this.name}: already plugged`);
     const o = this.options;
     const bar0Address = o.barAddress ?? DEFAULT_BAR_ADDRESS;
+    const apic = o.msix ? apicAccess(this.cpu) : undefined;
+    if (o.msix && !apic) this.say("warn", "msix: this v86 exports no get_apic_addr/handle_irqs; INTx only");
     const { pciId, space } = registerNvmeFunction(
       this.cpu,
       {
@@ -202,6 +216,7 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
         subsystemVendorId: o.subsystemVendorId,
         subsystemId: o.subsystemId,
         revision: o.revision,
+        msixVectors: apic ? 1 : 0,
       },
       // Linux writes its own address into BAR0 on every boot: said once, at debug level.
       (msg) => this.say("debug", msg),
@@ -212,16 +227,25 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
     // One counter object: the INTx and MMIO layers count straight into it.
     const intx = new IntxLine(this.cpu, pciId, space, this.counters);
     this.intx = intx;
-    const h = createMmioHandlers(bar0Address, device, intx, (l, m) => this.say(l, m), this.counters);
+    const msix = apic ? new MsixVectors(apic, space, 1, () => intx.inMmio, (m) => this.say("warn", m)) : undefined;
+    this.msix = msix;
+    // The MSI-X table and PBA share BAR0 with the controller (its method looked up at each access).
+    const target: MmioTarget = !msix ? device : {
+      bar0Size: device.bar0Size,
+      mmioRead32: (off) => (msix.covers(off) ? msix.read32(off) : device.mmioRead32(off)),
+      mmioWrite32: (off, v) => (msix.covers(off) ? msix.write32(off, v) : device.mmioWrite32(off, v)),
+    };
+    const h = createMmioHandlers(bar0Address, target, intx, (l, m) => this.say(l, m), this.counters);
     const w = mmioWindow(bar0Address, device.bar0Size);
     this.cpu.io.mmap_register(w.start, w.size, h.read8, h.write8, h.read32, h.write32);
     if (this.pendingLevel) intx.set(true);
     this.installHooks();
     joinSaveState(this.cpu, {
       name: this.name,
-      save: () => ({ intx: intx.saveState(), device: device.saveState() }),
+      save: () => ({ intx: intx.saveState(), device: device.saveState(), ...(msix ? { msix: msix.saveState() } : {}) }),
       restore: (s) => {
-        const st = s as { intx: IntxState; device: unknown } | null;
+        const st = s as { intx: IntxState; device: unknown; msix?: unknown } | null;
+        msix?.restoreState(st?.msix);
         try {
           device.restoreState(st?.device);
         } catch (e) {
@@ -237,6 +261,7 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
       missing: () => {
         this.say("warn", "restored state has no entry for this device: resetting it");
         device.reset();
+        msix?.reset();
         intx.restoreState({ level: false, asserted: false, assertedIrq: -1 });
       },
     });
@@ -262,6 +287,10 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
       this.counters.tickErrors++;
       this.say("error", `tick failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     }
+    if (this.msix) {
+      this.msix.poll();
+      if (this.msix.enabled() && this.intx!.level) this.intx!.set(false);
+    }
     this.intx!.sync();
   }
 
@@ -278,6 +307,7 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
     this.counters.reboots++;
     this.device!.reset();
     this.intx!.reset();
+    this.msix?.functionReset();
   }
 
   private installHooks(): void {
