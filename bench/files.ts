@@ -5,7 +5,7 @@
 // on a second in-memory namespace (the kit's root file system has less room than 100 MiB, its
 // RAM 128 MiB). The floor beside it: the guest's own dd of the same bytes from an attached
 // namespace into the file system, what a transfer costs the guest without the namespace's addition
-// and removal. Caches are dropped before each get.
+// and removal. The guest's caches are dropped before each transfer.
 //
 //   npm run bench:files [-- --mib N --reps N --out DIR]   (--help: the flags)
 //
@@ -87,6 +87,7 @@ try {
     const data = noise(mib * MIB, rep);
     const want = md5(data);
 
+    await ok(g, "sync; echo 3 > /proc/sys/vm/drop_caches");
     let t = performance.now();
     await g.putFile("/mnt/in.bin", data, { timeoutMs: TRANSFER_TIMEOUT_MS });
     const putS = (performance.now() - t) / 1000;

@@ -30,13 +30,13 @@ const namespaceBytes = (bytes: number): number => Math.max(MIB, Math.ceil(bytes 
 
 /**
  * sh that sets $dev to the block device of namespace `nsid` once Linux shows it with its size
- * (up to 30 s), or says so and fails. Runs inside the transfer's subshell.
+ * (up to 30 s), or says so and fails. Shell builtins only where it loops: a fork costs the
+ * emulated guest milliseconds.
  */
 function findDevice(nsid: number): string {
   return (
-    `i=0; dev=; while [ -z "$dev" ]; do ` +
-    `for d in /sys/block/nvme*; do [ "$(cat $d/nsid 2>/dev/null)" = ${nsid} ] && [ "$(cat $d/size)" != 0 ] && [ -b /dev/\${d##*/} ] && dev=/dev/\${d##*/}; done; ` +
-    `[ -n "$dev" ] && break; i=$((i+1)); [ $i -gt 300 ] && { echo "namespace ${nsid} did not appear in the guest"; exit 90; }; usleep 100000; done`
+    `n=0;dev=;while :;do for d in /sys/block/nvme*;do read i<$d/nsid;[ "$i" = ${nsid} ]&&read s<$d/size&&[ $s != 0 ]&&[ -b /dev/\${d##*/} ]&&dev=/dev/\${d##*/};done 2>/dev/null;` +
+    `[ "$dev" ]&&break;n=$((n+1));[ $n -gt 300 ]&&{ echo "namespace ${nsid} did not appear in the guest";exit 90;};usleep 99999;done`
   );
 }
 
@@ -79,8 +79,8 @@ async function withScratch<T>(host: TransferHost, what: string, backend: MemoryB
   try {
     await run(
       host, what,
-      `(${findDevice(nsid)}; ${script}); st=$?; printf '@@V86T%s@@\\n' ${nsid}; i=0; ` +
-        `while grep -qx ${nsid} /sys/block/nvme*/nsid 2>/dev/null && [ $i -lt 400 ]; do i=$((i+1)); usleep 25000; done; exit $st`,
+      `${findDevice(nsid)};(${script});st=$?;printf '@@V86T%s@@\\n' ${nsid};n=0;` +
+        `while [ -e /sys/block/\${dev##*/} ]&&[ $n -lt 400 ];do n=$((n+1));usleep 25000;done;exit $st`,
       options,
     );
     return await after();
