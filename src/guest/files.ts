@@ -75,7 +75,8 @@ async function withScratch<T>(host: TransferHost, what: string, backend: MemoryB
   const done = watchFor(host.serial, `@@V86T${nsid}@@`);
   let removed: Promise<unknown> | undefined;
   const remove = (): Promise<unknown> => (removed ??= host.nvme.removeNamespace(nsid));
-  void done.seen.then(remove);
+  // A failed removal is reported by the `finally` below, which awaits the same promise.
+  done.seen.then(remove).catch(() => undefined);
   try {
     await run(
       host, what,
