@@ -141,6 +141,8 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
   /** The function's live config space (v86's; the guest's config writes land there). */
   private configSpace: Int32Array | undefined;
   private pendingLevel = false;
+  /** The controller's interrupt level (INTx follows it unless MSI-X is enabled). */
+  private level = false;
   private hltView: Uint8Array | undefined;
   private readonly logFn: (level: LogLevel, msg: string) => void;
 
@@ -162,6 +164,7 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
     const self = this;
     this.host = {
       setIrq(level) {
+        self.level = level;
         if (self.intx) self.intx.set(level && !self.msix?.enabled()); // PCI: no INTx while MSI-X is on
         else self.pendingLevel = level; // before plug(): remembered, applied once routed
       },
@@ -288,8 +291,10 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
       this.say("error", `tick failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     }
     if (this.msix) {
+      // The guest may have flipped MSI-X Enable since (config writes are not reported).
       this.msix.poll();
-      if (this.msix.enabled() && this.intx!.level) this.intx!.set(false);
+      const intx = this.level && !this.msix.enabled();
+      if (intx !== this.intx!.level) this.intx!.set(intx);
     }
     this.intx!.sync();
   }
