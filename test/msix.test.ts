@@ -14,6 +14,8 @@ import {
 import { apicAccess, deliverMessage, destinationMatches } from "../src/v86/apic-message.ts";
 import type { ApicAccess } from "../src/v86/apic-message.ts";
 import { MsixVectors } from "../src/v86/msix.ts";
+import { NvmeAttachment } from "../src/v86/attachment.ts";
+import type { AttachableDevice, DeviceHost } from "../src/v86/attachment.ts";
 import type { V86Cpu } from "../src/v86/v86-types.ts";
 
 const BIOS_DIR = process.env.V86_BIOS_DIR ?? join(import.meta.dirname, "..", "public", "bios");
@@ -208,5 +210,41 @@ describe.skipIf(!HAVE_BIOS)("v86's local APIC (acpi: true)", () => {
     expect(deliverMessage(access!, 0xfee00000, 0, 0x51, true)).toBe("delivered");
     // v86's own view of the registers (its MMIO read of IRR at 0xFEE00200 + 0x10 * (vector >> 5)).
     expect((cpu.get_state_apic()[16 * 4 + (0x51 >> 5) * 4 + ((0x51 & 31) >> 3)] >> (0x51 & 7)) & 1).toBe(1);
+  }, 60_000);
+
+  it("wires the table into BAR0, messages to pulse() and keeps INTx low while MSI-X is enabled", async () => {
+    const bios = readFileSync(join(BIOS_DIR, "bios-256k.bin"));
+    emulator = new V86({ wasm_path: WASM, bios: { buffer: bios.buffer.slice(bios.byteOffset, bios.byteOffset + bios.length) }, memory_size: 32 << 20, autostart: false, disable_speaker: true, acpi: true } as never);
+    const e = emulator;
+    await new Promise<void>((resolve) => e.add_listener("emulator-loaded", () => resolve()));
+    const cpu = (e as unknown as { v86: { cpu: V86Cpu & { mmap_read32(a: number): number; mmap_write32(a: number, v: number): void; get_apic_addr(): number } } }).v86.cpu;
+    const att = new NvmeAttachment(e as never, { msix: true, log: () => {} });
+    const writes: number[] = [];
+    const dev: AttachableDevice & { host: DeviceHost } = {
+      name: "nvme0", bar0Size: 0x4000, counters: {}, host: att.host,
+      mmioRead32: () => 0x12345678, mmioWrite32: (off) => void writes.push(off),
+      tick: () => {}, reset: () => {}, saveState: () => null, restoreState: () => {},
+    };
+    att.plug(dev);
+    const space = cpu.devices.pci.device_spaces[4 << 3];
+    expect((space[MSIX_CAP_OFFSET >> 2] & 0xff)).toBe(CAP_ID_MSIX);
+    const bar = 0xf0000000;
+    expect(cpu.mmap_read32(bar + MSIX_TABLE_OFFSET + 12)).toBe(1); // masked at reset
+    expect(cpu.mmap_read32(bar + 0x1000)).toBe(0x12345678); // doorbells stay the controller's
+    cpu.mmap_write32(bar + MSIX_TABLE_OFFSET, 0xfee00000 | 0);
+    cpu.mmap_write32(bar + MSIX_TABLE_OFFSET + 8, 0x61);
+    cpu.mmap_write32(bar + MSIX_TABLE_OFFSET + 12, 0);
+    cpu.mmap_write32(bar + 0x1008, 1);
+    expect(writes).toEqual([0x1008]);
+    new Uint32Array(cpu.wasm_memory.buffer, cpu.get_apic_addr(), 46)[40] = 0x1fe; // as Linux sets SVR
+    space[MSIX_CAP_OFFSET >> 2] |= MSIX_FLAGS_ENABLE << 16; // the guest's config write lands here
+    att.host.setIrq(true);
+    att.host.pulse!();
+    expect(att.intx!.level).toBe(false);
+    expect(att.msix!.counters.messages).toBe(1);
+    expect(bit(new Uint32Array(cpu.wasm_memory.buffer, cpu.get_apic_addr(), 46), 16, 0x61)).toBe(1);
+    space[MSIX_CAP_OFFSET >> 2] &= ~(MSIX_FLAGS_ENABLE << 16); // disabled again: INTx follows the level at the next tick
+    cpu.run_hardware_timers(true, performance.now());
+    expect(att.intx!.level).toBe(true);
   }, 60_000);
 });
