@@ -226,7 +226,7 @@ describe.skipIf(!HAVE_BIOS)("v86's local APIC (acpi: true)", () => {
       tick: () => {}, reset: () => {}, saveState: () => null, restoreState: () => {},
     };
     att.plug(dev);
-    const space = cpu.devices.pci.device_spaces[4 << 3];
+    const space = cpu.devices.pci.device_spaces[4 << 3]!;
     expect((space[MSIX_CAP_OFFSET >> 2] & 0xff)).toBe(CAP_ID_MSIX);
     const bar = 0xf0000000;
     expect(cpu.mmap_read32(bar + MSIX_TABLE_OFFSET + 12)).toBe(1); // masked at reset
