@@ -132,6 +132,7 @@ export function framingSetUp(transcript: string): boolean {
 
 /** The shell answered that the framing function does not exist (it was unset, or another shell runs). */
 export function framingMissing(raw: string, prompt: string): boolean {
-  const at = raw.indexOf(`${FN}: not found`);
+  // ash and dash say "__v86: not found", bash "__v86: command not found".
+  const at = raw.search(new RegExp(`${FN}: (?:command )?not found`));
   return at >= 0 && stripEscapes(raw.slice(at)).includes(prompt);
 }

@@ -103,5 +103,6 @@ describe("framing after a restore", () => {
     expect(framingMissing("__v86 5 'ls'\r\n-/bin/sh: __v86: not found\r\nguest# ", PROMPT)).toBe(true);
     expect(framingMissing("__v86 5 'ls'\r\n-/bin/sh: __v86: not found\r\n", PROMPT)).toBe(false);
     expect(framingMissing("__v86 5 'ls'\r\nguest# ", PROMPT)).toBe(false);
+    expect(framingMissing("__v86 5 'ls'\r\nbash: __v86: command not found\r\nguest# ", PROMPT)).toBe(true);
   });
 });
