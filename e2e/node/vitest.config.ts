@@ -1,6 +1,7 @@
 // vitest config for the Node end-to-end tests (Linux booted from the NVMe controller in v86):
 //   npx vitest run --config e2e/node/vitest.config.ts
-// One file boots one guest; files run one at a time (each boot keeps a core busy).
+// One file boots (or resumes) one guest, which keeps a core busy: two files run at once, one per
+// core of a 2-core CI machine.
 // V86_E2E_V86=DIR runs them on the v86 package in DIR instead (npm run test:v86-oldest): `v86`
 // resolves to its entry here, its wasm and version come from test/project-guest/guest.ts.
 import { readFileSync } from "node:fs";
@@ -18,6 +19,7 @@ export default defineConfig({
     include: ["e2e/node/**/*.test.ts"],
     testTimeout: 300_000,
     hookTimeout: 240_000,
-    fileParallelism: false,
+    fileParallelism: true,
+    maxWorkers: 2,
   },
 });
