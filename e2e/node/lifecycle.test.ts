@@ -176,25 +176,33 @@ describe("driver hand-off and reboots (root on IDE, NVMe as data disk)", () => {
         // the next kernel configures its own shadow pages (possibly the same ones).
         let deviceChanged = 0;
         let watchedCalls = 0;
+        const changes: string[] = [];
+        let callName = "";
         const watching = (): boolean => g.nvme.counters.reboots > rebootsBefore && !hp.shadowPages();
-        const around = <T>(call: () => T): T => {
+        const around = <T>(name: string, call: () => T): T => {
           if (!watching()) return call();
+          callName = name;
           watchedCalls++;
           const before = old.map((p) => ram().slice(p, p + 4096));
           const result = call();
           old.forEach((p, i) => {
             const now = ram().subarray(p, p + 4096);
-            for (let j = 0; j < 4096; j++) if (now[j] !== before[i][j] && !inLiveCq(p + j, p + j + 1)) deviceChanged++;
+            for (let j = 0; j < 4096; j++) {
+              if (now[j] === before[i][j] || inLiveCq(p + j, p + j + 1)) continue;
+              deviceChanged++;
+              // What changed, where and in which call: for a failure to say more than a count.
+              if (changes.length < 8) changes.push(`0x${(p + j).toString(16)}: 0x${before[i][j].toString(16)} → 0x${now[j].toString(16)} in ${callName}`);
+            }
           });
           return result;
         };
         const mmioWrite32 = ctl.mmioWrite32;
         const mmioRead32 = ctl.mmioRead32;
         const timers = cpu.run_hardware_timers;
-        ctl.mmioWrite32 = (offset: number, value: number): void => around(() => mmioWrite32.call(ctl, offset, value));
-        ctl.mmioRead32 = (offset: number): number => around(() => mmioRead32.call(ctl, offset));
+        ctl.mmioWrite32 = (offset: number, value: number): void => around(`MMIO write 0x${offset.toString(16)} = 0x${(value >>> 0).toString(16)}`, () => mmioWrite32.call(ctl, offset, value));
+        ctl.mmioRead32 = (offset: number): number => around(`MMIO read 0x${offset.toString(16)}`, () => mmioRead32.call(ctl, offset));
         cpu.run_hardware_timers = function (this: typeof cpu, acpi: boolean, now: number): number {
-          return around(() => timers.call(this, acpi, now));
+          return around("the timer tick", () => timers.call(this, acpi, now));
         };
         const ccAtReboot = g.ccWrites.length;
 
@@ -221,7 +229,7 @@ describe("driver hand-off and reboots (root on IDE, NVMe as data disk)", () => {
         expect(stale, "device writes into the old shadow/EventIdx pages").toEqual([]);
         note(`reboot ${round}: ${watchedCalls} calls into the device watched until the new Doorbell Buffer Config, ${writes.filter((w) => w.reboots > rebootsBefore).length} ranges written by the device since the reboot outside live CQ rings`);
         expect(watchedCalls).toBeGreaterThan(0);
-        expect(deviceChanged, "canary bytes the device changed").toBe(0);
+        expect(deviceChanged, `canary bytes the device changed: ${changes.join("; ")}`).toBe(0);
 
         // The controller came back live; the data reached the disk before the reboot.
         expect(await waitLive(60)).toBe("live");
