@@ -14,6 +14,12 @@ const md5 = (b: Uint8Array): string => createHash("md5").update(b).digest("hex")
 /** Waits in the guest until some process has /dev/tty1 open (a reader started in the background). */
 const TTY1_OPEN = "while ! ls -l /proc/[0-9]*/fd 2>/dev/null | grep -q /dev/tty1; do usleep 50000; done";
 
+test("the trace holds this test's commands before any fault was injected: a read of namespace 1 is in it", async ({ guest }) => {
+  await guest.exec("dd if=/dev/nvme0n1 of=/dev/null bs=4096 count=1 skip=777 iflag=direct 2>/dev/null");
+  const reads = (await guest.nvme.trace()).filter((e) => e.opName === "Read" && e.nsid === 1 && (e.slba === 777 * 8 || e.slba === 777));
+  expect(reads.length).toBeGreaterThan(0);
+});
+
 test("putFile and getFile: bytes, a host file and a host directory, byte for byte", async ({ guest }) => {
   const data = new Uint8Array((1 << 20) + 77).map((_, i) => (i * 31 + (i >> 11)) & 255);
   await guest.putFile("/root/data.bin", data);

@@ -87,7 +87,9 @@ export async function boot(config: RuntimeConfig): Promise<BootTimings> {
     imageId: config.imageId,
     v86Version: config.v86Version,
     memory: config.memory,
-    nvme: config.nvme,
+    // The trace records from the start here (elsewhere it waits for a first fault): a failed
+    // test's report carries the commands it ran, faults or not.
+    nvme: { traceLength: 1000, ...config.nvme },
     prompt: config.prompt,
     screen: document.getElementById("screen") ?? undefined,
     // Nothing in a test page uses them.
