@@ -87,6 +87,35 @@ describe("controller registers", () => {
     expect((d.reg(R.REG_CSTS) >>> 2) & 3).toBe(0);
   });
 
+  it("after a shutdown touches neither queues nor shadow pages on its own: the host may have freed them", async () => {
+    // Linux unbinding its driver: I/O queues deleted, shutdown, then the admin queues and the
+    // shadow pages are freed and reused with the controller still enabled, until a next driver
+    // resets it. The device once read an admin SQ tail out of a reused shadow page and posted
+    // completions into a freed admin CQ that had become a page table.
+    const d = await make();
+    await d.bringUp({ pairs: 1 });
+    await d.deleteSq(1);
+    await d.deleteCq(1);
+    d.setReg(R.REG_CC, d.reg(R.REG_CC) | (R.SHN_NORMAL << R.CC_SHN_SHIFT));
+    expect((d.reg(R.REG_CSTS) >>> 2) & 3).toBe(R.SHST_COMPLETE);
+    const asq = d.sqs.get(0)!, acq = d.cqs.get(0)!;
+    const reused = [[d.shadow, 4096], [d.eventIdx, 4096], [asq.base, asq.size * 64], [acq.base, acq.size * 16]] as const;
+    for (const [base, len] of reused) d.mem.fill(base, new Uint8Array(len).fill(0x07));
+    // The admin queue's slots in the reused page: a tail and a head that would pass for real ones.
+    d.mem.write32(d.shadow, (asq.tail + 3) % asq.size);
+    d.mem.write32(d.shadow + 4, acq.head);
+    const before = reused.map(([base, len]) => d.mem.bytes(base, len).slice());
+    const dirty = d.host.dirty.length;
+    for (let i = 0; i < 5; i++) d.ctrl.tick();
+    d.ctrl.idle();
+    reused.forEach(([base, len], i) => expect(d.mem.bytes(base, len), `region ${i}`).toEqual(before[i]));
+    expect(d.host.dirty.length, "ranges written").toBe(dirty);
+    // A reset and a new bring-up work as ever.
+    d.disable();
+    await d.bringUp();
+    expect((await d.run(1, { opcode: O.IO_FLUSH, nsid: 1 })).status).toBe(0);
+  });
+
   it("performs an NVM subsystem reset on 'NVMe' written to NSSR", async () => {
     const d = await make();
     await d.bringUp();

@@ -76,7 +76,7 @@ export class NvmeController {
    */
   tick(nowMs?: number): void {
     const d = this.#device;
-    if (!d.regs.enabled) return;
+    if (!d.regs.serving) return;
     d.telemetry.ticks++;
     d.startRound(nowMs);
     this.#polling.tick();
@@ -97,7 +97,7 @@ export class NvmeController {
    * host timer that a loaded host fires late.
    */
   idle(): void {
-    if (this.#device.regs.enabled) this.#device.releaseHeldInterrupts();
+    if (this.#device.regs.serving) this.#device.releaseHeldInterrupts();
   }
 
   /** Machine reset (power cycle, guest reboot): registers to power-on values, all state gone. */

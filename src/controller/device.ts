@@ -314,7 +314,7 @@ export class Device implements HandlerContext, FaultedDevice {
 
   /** Milliseconds until an aggregated interrupt falls due (Infinity: none). */
   nextDueMs(nowMs: number): number {
-    if (!this.regs.enabled) return Infinity;
+    if (!this.regs.serving) return Infinity;
     return Math.max(0, this.hotPath.nextDueTick() / 10 - nowMs);
   }
 

@@ -51,6 +51,15 @@ export class Registers {
     return (this.csts & R.CSTS_RDY) !== 0;
   }
 
+  /**
+   * Enabled and no shutdown asked for: the device polls its queues and shadow pages on its own
+   * (timer ticks). After a shutdown notification it waits for a reset: a host may free that
+   * memory once CSTS.SHST says complete, as Linux does when its driver unbinds.
+   */
+  get serving(): boolean {
+    return this.enabled && ((this.cc >>> R.CC_SHN_SHIFT) & 3) === R.SHN_NONE;
+  }
+
   get pageSize(): number {
     return 4096 << ((this.cc >>> R.CC_MPS_SHIFT) & R.CC_MPS_MASK);
   }

@@ -133,7 +133,8 @@ export class HostileHost {
   private tick(): void {
     this.clockMs += this.r.below(2000) / 1000;
     this.inv.call("timer tick", () => this.ctrl.tick(this.clockMs));
-    this.inv.checkInterruptLine();
+    // After a shutdown notification a tick does nothing (the host may have freed the shadow pages).
+    if (((this.ctrl.mmioRead32(R.REG_CC) >>> R.CC_SHN_SHIFT) & 3) === R.SHN_NONE) this.inv.checkInterruptLine();
   }
 
   /** Lets the slow namespace finish what it holds; completions run in the microtasks that follow. */
