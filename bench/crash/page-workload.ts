@@ -12,6 +12,7 @@
 // operation): a zeroing whose line got lost could not be told from lost data here.
 
 import { OpfsBackend } from "../../src/backends/opfs.ts";
+import { mulberry32 } from "../../src/rng.ts";
 
 export const BLOCK = 4096;
 /** Tag of the base image's blocks (a pattern no write number reaches). */
@@ -27,17 +28,6 @@ export interface WorkloadArgs {
   firstSeq: number;
   /** Start afresh. */
   reset: boolean;
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function baseSource(blocks: number) {
@@ -68,7 +58,7 @@ async function open(a: WorkloadArgs): Promise<OpfsBackend> {
 /** Writes (plain and FUA) and flushes until the page dies (several requests in flight, as a guest has). */
 export async function crashWorkload(a: WorkloadArgs): Promise<never> {
   const disk = await open(a);
-  const random = rng(a.seed);
+  const random = mulberry32(a.seed);
   let seq = a.firstSeq;
   const current = new Map<number, number>();
   const changed = new Set<number>();

@@ -8,6 +8,7 @@
 import { MemoryBackend } from "../../src/backends/memory.ts";
 import { FROM_FILE } from "../../src/backends/block-map.ts";
 import type { OpfsBackend } from "../../src/backends/opfs.ts";
+import { mulberry32 as rng } from "../../src/rng.ts";
 import { DiskFileServer, type DiskFiles, type Endpoint, type Reply, type Request, type SyncHandle } from "../../src/backends/opfs-protocol.ts";
 
 export type FileOp = { file: string; kind: "write"; at: number; bytes: Uint8Array } | { file: string; kind: "flush" };
@@ -92,18 +93,6 @@ export class RecordingFiles implements DiskFiles {
 export type CrashMode = { kind: "kept" } | { kind: "lost" } | { kind: "torn"; sector: number; seed: number };
 
 export const modeName = (m: CrashMode) => (m.kind === "torn" ? `torn/${m.sector}/${m.seed}` : m.kind);
-
-/** A small seeded generator (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The files after a crash that came when the first `n` operations of `log` had happened. */
 export function crashImages(initial: Images, log: readonly FileOp[], n: number, mode: CrashMode): Images {
