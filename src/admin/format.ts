@@ -2,7 +2,8 @@
 // format and erases it. FNA is 0: each namespace formats and erases on its own. Whatever the
 // Secure Erase Setting (none or user data erase; cryptographic erase is not offered), the blocks
 // read as zeros afterwards: the backend deallocates them (a copy-on-write disk drops its overlay
-// and zeros the base under it) or writes zeros.
+// and zeros the base under it) or writes zeros. On a persistent disk the erase is journaled: a
+// crash leaves the namespace erased or untouched, and a reopened disk finishes one cut short.
 //
 // I/O already under way on the namespace finishes first (it was acknowledged, or will be, against
 // the old format); I/O arriving meanwhile gets Format In Progress, which Linux retries.
@@ -12,6 +13,7 @@ import type { Command } from "../command.ts";
 import type { Namespace } from "../state/namespace.ts";
 import { LBA_FORMATS } from "../state/namespace.ts";
 import { NSID_BROADCAST } from "../spec/identify.ts";
+import { isJournaled } from "../backends/erase-journal.ts";
 import {
   FORMAT_IN_PROGRESS, INTERNAL_ERROR, INVALID_FIELD, INVALID_FORMAT, INVALID_NAMESPACE, LATER, SUCCESS, type HandlerResult, type Status,
 } from "../spec/status.ts";
@@ -86,11 +88,14 @@ function formatAll(targets: Namespace[], lbaf: number): void | Promise<void> {
 function formatOne(ns: Namespace, lbaf: number): void | Promise<void> {
   const busy = ns.idle();
   if (busy) return busy.then(() => formatOne(ns, lbaf)); // a copy may start its write as its reads end
-  const erased = durably(ns, ns.erase(0, ns.backend.byteLength));
   const formatted = () => {
     ns.setFormat(lbaf);
     ns.zones?.resetAll();
   };
+  const b = ns.backend;
+  // Marked under way (durably) before the first block goes; done only once the erase is durable.
+  if (isJournaled(b)) return ns.track(b.beginErase("format").then(() => ns.erase(0, b.byteLength)).then(() => b.endErase())).then(formatted);
+  const erased = durably(ns, ns.erase(0, b.byteLength));
   if (erased instanceof Promise) return ns.track(erased).then(formatted);
   formatted();
 }

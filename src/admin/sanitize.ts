@@ -2,13 +2,17 @@
 // background after the command completes. Meanwhile the Sanitize Status log shows the progress, I/O
 // gets Sanitize In Progress, and so do the admin commands the spec does not allow during a
 // sanitize. The operation belongs to the device, not the controller: a controller reset leaves it
-// running; a snapshot restored in the middle of one starts it again from the beginning.
+// running; a snapshot restored in the middle of one starts it again from the beginning. Persistent
+// disks journal it (erase-journal.ts): each is marked before any block is erased and unmarked once
+// its erase is durable, and one reopened with the mark finishes the erase first, as the spec has a
+// sanitize continue after a power cycle; the Sanitize Status log then reports it completed.
 
 import type { HandlerContext } from "../state/context.ts";
 import type { Command } from "../command.ts";
 import type { Namespace } from "../state/namespace.ts";
 import * as O from "../spec/opcodes.ts";
 import * as LOG from "../spec/logs.ts";
+import { isJournaled } from "../backends/erase-journal.ts";
 import { FORMAT_IN_PROGRESS, INVALID_FIELD, SUCCESS, type Status } from "../spec/status.ts";
 
 // CDW10 fields
@@ -40,6 +44,7 @@ export function startSanitize(ctx: HandlerContext, cdw10: number): void {
   const run = async () => {
     // I/O acknowledged before the sanitize began lands first, then is erased with the rest.
     for (const ns of ctx.namespaces) for (let busy = ns.idle(); busy; busy = ns.idle()) await busy;
+    await Promise.all(ctx.namespaces.map((ns) => ns.backend).filter(isJournaled).map((b) => b.beginErase("sanitize", cdw10)));
     for (const ns of ctx.namespaces) {
       const step = stepBytes(ns);
       for (let off = 0; off < ns.backend.byteLength; off += step) {
@@ -51,7 +56,8 @@ export function startSanitize(ctx: HandlerContext, cdw10: number): void {
         state.progress(erased / total);
       }
       // A disk that caches writes keeps the erase only once flushed: the log must not say done before.
-      if (ns.backend.volatileWriteCache) await ns.backend.flush();
+      if (isJournaled(ns.backend)) await ns.backend.endErase();
+      else if (ns.backend.volatileWriteCache) await ns.backend.flush();
       ns.uncorrectable.clear();
       ns.zones?.resetAll();
     }
@@ -80,9 +86,22 @@ const ADMIN_ALLOWED = new Set([
 
 /** True when `cmd` must be refused with Sanitize In Progress. */
 export function blockedBySanitize(ctx: HandlerContext, cmd: Command): boolean {
+  adoptSanitizeReports(ctx);
   if (!ctx.sanitize.running) return false;
   if (cmd.opcode === O.ADMIN_GET_LOG_PAGE) return !LOGS_ALLOWED.has(cmd.cdw10 & LOG.CDW10_LID_MASK);
   return !ADMIN_ALLOWED.has(cmd.opcode);
+}
+
+/**
+ * A persistent disk remembers the last sanitize completed on it (finished when it was reopened, if
+ * a crash had cut it short): the log reports it. Asked at every admin command, as the first one
+ * after a (re)load comes before any I/O queue exists; each disk answers once.
+ */
+function adoptSanitizeReports(ctx: HandlerContext): void {
+  for (const ns of ctx.namespaces) {
+    const r = isJournaled(ns.backend) ? ns.backend.takeSanitizeReport() : undefined;
+    if (r) ctx.sanitize.completedBefore(r.cdw10, (r.cdw10 & NDAS) !== 0, r.finishedAtOpen);
+  }
 }
 
 /** After a snapshot's restore: a sanitize that was running starts again from the beginning. */

@@ -8,7 +8,11 @@
 //   20   u32 block size (granule) in bytes
 //   24   f64 disk size in bytes
 //   32   u32 flags: 1 = has a base image, 2 = detached (every block copied, base no longer needed)
-//   36   u32 length of the base identity in bytes, then the identity (UTF-8) from 40, < 4 KiB
+//   36   u32 length of the base identity in bytes, then the identity (UTF-8) from 40, < 4040 bytes
+//   4080 u32 erase under way: 0 none, 1 Format NVM, 2 sanitize (durable before the erase starts,
+//        cleared in the same header write that follows the erased bitmaps: see EraseJournal)
+//   4084 u32 CDW10 of the sanitize under way
+//   4088 u32 1 when a sanitize completed on this disk, then 4092 u32 its CDW10
 //   4096 present bitmap: bit b of byte b>>3 (LSB first) = block b is in the data file
 //   ...  zeroed bitmap, same size: block b reads as zeros (discarded or zeroed over a base)
 // Each bitmap is padded to a whole number of 4 KiB pages. A block present and zeroed at once reads
@@ -21,12 +25,25 @@ export const MAP_PAGE = 4096;
 const HEADER = MAP_PAGE;
 const FLAG_BASE = 1;
 const FLAG_DETACHED = 2;
+const JOURNAL_AT = 4080;
+const MAX_BASE_ID = JOURNAL_AT - 40;
 
 /** Where a block's bytes come from. */
 export const FROM_BASE = 0;
 export const FROM_FILE = 1;
 export const FROM_ZERO = 2;
 export type BlockSource = typeof FROM_BASE | typeof FROM_FILE | typeof FROM_ZERO;
+
+/** An erase a crash may cut short, and the last sanitize this disk went through. */
+export interface EraseJournal {
+  underway: "none" | "format" | "sanitize";
+  /** CDW10 of the sanitize under way. */
+  cdw10: number;
+  /** CDW10 of the last sanitize that completed here, if any. */
+  sanitized?: number;
+}
+
+const UNDERWAY = ["none", "format", "sanitize"] as const;
 
 export interface MapHeader {
   blockSize: number;
@@ -50,6 +67,7 @@ export class BlockMap {
   private readonly dirty = new Set<number>();
   private readonly presentAt = HEADER;
   private readonly zeroedAt: number;
+  private j: EraseJournal = { underway: "none", cdw10: 0 };
 
   private constructor(readonly header: MapHeader, bytes?: Uint8Array) {
     if (!Number.isSafeInteger(header.blockSize) || header.blockSize < 512 || header.blockSize % 512 !== 0) {
@@ -65,6 +83,7 @@ export class BlockMap {
     if (bytes) {
       if (bytes.length < size) throw new Error(`block map: file holds ${bytes.length} bytes, expected ${size}`);
       this.bytes = bytes.length === size ? bytes : bytes.slice(0, size);
+      this.j = this.readJournal();
     } else {
       this.bytes = new Uint8Array(size);
       this.writeHeader();
@@ -74,7 +93,7 @@ export class BlockMap {
 
   /** A new, empty map. */
   static create(h: MapHeader): BlockMap {
-    if (new TextEncoder().encode(h.baseId).length > HEADER - 40) throw new Error("block map: base identity too long");
+    if (new TextEncoder().encode(h.baseId).length > MAX_BASE_ID) throw new Error("block map: base identity too long");
     return new BlockMap({ ...h });
   }
 
@@ -102,6 +121,26 @@ export class BlockMap {
     );
   }
 
+  /** Disks made before the journal hold zeros there (nothing under way); a longer base identity left no room for it. */
+  private readJournal(): EraseJournal {
+    const dv = new DataView(this.bytes.buffer, this.bytes.byteOffset, HEADER);
+    if (dv.getUint32(36, true) > MAX_BASE_ID) return { underway: "none", cdw10: 0 };
+    const kind = UNDERWAY[dv.getUint32(JOURNAL_AT, true)];
+    if (!kind) throw new Error("block map: corrupt erase journal");
+    const done = dv.getUint32(JOURNAL_AT + 8, true) === 1;
+    return { underway: kind, cdw10: dv.getUint32(JOURNAL_AT + 4, true), ...(done ? { sanitized: dv.getUint32(JOURNAL_AT + 12, true) } : {}) };
+  }
+
+  /** The erase journal as the map holds it (persisted with the header page, which goes last). */
+  get journal(): EraseJournal {
+    return { ...this.j };
+  }
+
+  set journal(j: EraseJournal) {
+    this.j = { ...j };
+    this.writeHeader();
+  }
+
   private writeHeader(): void {
     const h = this.header;
     this.bytes.fill(0, 0, HEADER);
@@ -114,6 +153,10 @@ export class BlockMap {
     const id = new TextEncoder().encode(h.baseId);
     dv.setUint32(36, id.length, true);
     this.bytes.set(id, 40);
+    dv.setUint32(JOURNAL_AT, UNDERWAY.indexOf(this.j.underway), true);
+    dv.setUint32(JOURNAL_AT + 4, this.j.cdw10 >>> 0, true);
+    dv.setUint32(JOURNAL_AT + 8, this.j.sanitized === undefined ? 0 : 1, true);
+    dv.setUint32(JOURNAL_AT + 12, (this.j.sanitized ?? 0) >>> 0, true);
     this.dirty.add(0);
   }
 

@@ -18,10 +18,12 @@
 // - Seeded from a base: as a persistent overlay (blocks never written keep coming from the base,
 //   which must be the same image on every reload: `baseId` is checked), or copied block by block
 //   in the background (all-zero blocks are not stored) until the disk no longer needs the base.
+// - Whole-disk erases (Format NVM, Sanitize) are journaled: never half done after a crash (erase-journal.ts).
 
-import { BackendError, type BlockBackend, type ReadSource } from "./block-backend.ts";
+import { BackendError, type ReadSource } from "./block-backend.ts";
 import { BlockMap, FROM_BASE, FROM_FILE, FROM_ZERO, type MapPageWrite } from "./block-map.ts";
 import { ChunkCache } from "./chunk-cache.ts";
+import { beginErase, endErase, finishErase, takeSanitizeReport, type ErasingOp, type JournaledDisk, type RecoveredErase, type SanitizeReport } from "./erase-journal.ts";
 import { Channel, startDiskWorker } from "./disk-worker.ts";
 import type { Endpoint, Reply } from "./opfs-protocol.ts";
 import { DISK_NAME, SPILL_PREFIX } from "./opfs-protocol.ts";
@@ -60,7 +62,7 @@ export class OpfsMismatchError extends Error {}
 
 const failure = (r: Reply) => (r.ok ? undefined : new BackendError(`persistent disk: ${r.error}`, r.kind));
 
-export class OpfsBackend implements BlockBackend {
+export class OpfsBackend implements JournaledDisk {
   readonly volatileWriteCache = true;
   readonly discardZeroes = true;
   readonly byteLength: number;
@@ -82,6 +84,8 @@ export class OpfsBackend implements BlockBackend {
   /** Write failures heard of so far (the worker refuses map pages copied before it heard of one). */
   private failuresSeen = 0;
   private closed = false;
+  /** The erase (Format NVM, sanitize) a crash had cut short, which open() finished. */
+  recovered: RecoveredErase | undefined;
 
   private constructor(
     private readonly channel: Channel,
@@ -154,6 +158,7 @@ export class OpfsBackend implements BlockBackend {
     const copy = o.seed === "copy" && map.header.hasBase && !map.header.detached;
     const disk = new OpfsBackend(channel, map, map.header.hasBase && !map.header.detached ? o.base : undefined, o, copy);
     if (fresh) await disk.flush(); // the map file exists from now on
+    disk.recovered = await finishErase(disk, o.name);
     return disk;
   }
 
@@ -166,6 +171,18 @@ export class OpfsBackend implements BlockBackend {
     } finally {
       if (!worker) (endpoint as Worker).terminate();
     }
+  }
+
+  beginErase(op: ErasingOp, cdw10 = 0): Promise<void> {
+    return beginErase(this.map, () => this.flush(), op, cdw10);
+  }
+
+  endErase(): Promise<void> {
+    return endErase(this.map, () => this.flush());
+  }
+
+  takeSanitizeReport(): SanitizeReport | undefined {
+    return takeSanitizeReport(this.map, this.recovered);
   }
 
   /** Bytes of writes queued for the worker now. */

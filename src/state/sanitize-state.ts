@@ -43,6 +43,17 @@ export class SanitizeState {
     this.sprog = LOG.SPROG_IDLE;
   }
 
+  /**
+   * A sanitize with `cdw10` completed before this device came up (a persistent disk remembers it).
+   * Global Data Erased only when it completed as the disk reopened: nothing was written since.
+   */
+  completedBefore(cdw10: number, noDeallocate: boolean, justNow: boolean): void {
+    if (this.running || (this.sstat & SSTAT_STATUS_MASK) !== LOG.SSTAT_NEVER) return;
+    this.finish(noDeallocate);
+    if (!justNow) this.written();
+    this.scdw10 = cdw10 >>> 0;
+  }
+
   fail(): void {
     this.sstat = LOG.SSTAT_FAILED;
     this.sprog = LOG.SPROG_IDLE;
