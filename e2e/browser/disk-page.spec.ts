@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { expect, test, type Page } from "@playwright/test";
-import { BOOT_TIMEOUT, PROMPT, runInGuest, counters as countersOf, serialText as serialOf, type Counters } from "./page-guest.ts";
+import { BOOT_TIMEOUT, runInGuest, waitForPrompt, counters as countersOf, serialText as serialOf, type Counters } from "./page-guest.ts";
 
 test.describe.configure({ mode: "serial" });
 // No trace: it would record the image's Range requests and the exported image.
@@ -26,11 +26,7 @@ const run = (cmd: string, timeout?: number) => runInGuest(page, cmd, timeout);
 
 /** Waits for a shell prompt after the page started a boot (the error text, if any, fails the test). */
 async function waitForShell(timeout = BOOT_TIMEOUT): Promise<void> {
-  await page.waitForFunction(
-    (p) => window.nvmeDemo?.state === "error" || (window.nvmeDemo?.state === "running" && window.nvmeDemo.serialText().includes(p)),
-    PROMPT,
-    { timeout, polling: 250 },
-  );
+  await waitForPrompt(page, timeout);
   const { state, error } = await page.evaluate(() => ({ state: window.nvmeDemo.state, error: window.nvmeDemo.error }));
   expect(error ?? "", "page error").toBe("");
   expect(state).toBe("running");

@@ -3,18 +3,14 @@
 // a bad field is refused naming it; Clear all makes the blocks readable again. One resume.
 
 import { expect, test } from "@playwright/test";
-import { BOOT_TIMEOUT, PROMPT, runInGuest } from "./page-guest.ts";
+import { BOOT_TIMEOUT, runInGuest, waitForPrompt } from "./page-guest.ts";
 
 test.use({ trace: "off" });
 
 test("a fault injected from the panel fails dd in the guest, shows in the list and the trace, and clears", async ({ page }) => {
   test.setTimeout(BOOT_TIMEOUT + 120_000);
   await page.goto("/");
-  await page.waitForFunction(
-    (p) => window.nvmeDemo?.state === "error" || (window.nvmeDemo?.state === "running" && window.nvmeDemo.serialText().includes(p)),
-    PROMPT,
-    { timeout: BOOT_TIMEOUT, polling: 250 },
-  );
+  await waitForPrompt(page);
   expect(await page.evaluate(() => window.nvmeDemo.error ?? "")).toBe("");
 
   await page.fill("#fault-probability", "2");

@@ -6,7 +6,7 @@
 
 import { createHash } from "node:crypto";
 import { expect, test, type Page } from "@playwright/test";
-import { BOOT_TIMEOUT, PROMPT, runInGuest } from "./page-guest.ts";
+import { BOOT_TIMEOUT, runInGuest, waitForPrompt } from "./page-guest.ts";
 
 test.use({ trace: "off" });
 
@@ -32,11 +32,7 @@ async function guestShows(page: Page, cmd: string, re: RegExp, present = true): 
 test("a picked image and a blank disk become /dev/nvme0n2 in the running guest and go away again", async ({ page }) => {
   test.setTimeout(BOOT_TIMEOUT + 180_000);
   await page.goto("/");
-  await page.waitForFunction(
-    (p) => window.nvmeDemo?.state === "error" || (window.nvmeDemo?.state === "running" && window.nvmeDemo.serialText().includes(p)),
-    PROMPT,
-    { timeout: BOOT_TIMEOUT, polling: 250 },
-  );
+  await waitForPrompt(page);
   expect(await page.evaluate(() => window.nvmeDemo.error ?? "")).toBe("");
   const bootsBefore = await page.evaluate(() => window.nvmeDemo.boots);
   expect(await page.evaluate(() => window.nvmeDemo.namespaces().map((n) => n.nsid))).toEqual([1]);

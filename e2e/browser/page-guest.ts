@@ -16,6 +16,15 @@ export function plain(s: string): string {
   return s.replace(/\x1b\[[0-9;?]*[@-~]/g, "").replace(/\r/g, "");
 }
 
+/** Waits until the page's guest shows its shell prompt or the page reports an error (callers check which). */
+export async function waitForPrompt(page: Page, timeout = BOOT_TIMEOUT): Promise<void> {
+  await page.waitForFunction(
+    (p) => window.nvmeDemo?.state === "error" || (window.nvmeDemo?.state === "running" && window.nvmeDemo.serialText().includes(p)),
+    PROMPT,
+    { timeout, polling: 250 },
+  );
+}
+
 let marker = 0;
 
 /** Runs a shell command in the guest; returns its output and exit status. */
