@@ -113,28 +113,25 @@ export class Keyboard {
 
   /** Types `text` (letters, digits, punctuation, space, "\n" as Enter, "\t" as Tab). */
   type(text: string): Promise<void> {
-    let codes: number[];
-    try {
-      codes = textScancodes(text);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    return this.send(codes);
+    return this.send(() => textScancodes(text));
   }
 
   /** Presses and releases a key or a chord: "Enter", "Escape", "F1", "ArrowUp", "Ctrl+C", "Ctrl+Alt+Delete". */
   press(key: string): Promise<void> {
+    return this.send(() => keyScancodes(key));
+  }
+
+  /**
+   * Sends the codes `make` gives in bursts the guest has time to read between (typing and presses
+   * keep their order); what `make` throws (a key or character with no code) is the rejection.
+   */
+  private send(make: () => number[]): Promise<void> {
     let codes: number[];
     try {
-      codes = keyScancodes(key);
+      codes = make();
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.send(codes);
-  }
-
-  /** Sends codes in bursts the guest has time to read between (typing and presses keep their order). */
-  private send(codes: number[]): Promise<void> {
     const run = this.queue.then(async () => {
       for (let i = 0; i < codes.length; i += BURST) {
         if (i > 0) await this.drained();
