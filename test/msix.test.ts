@@ -194,11 +194,16 @@ describe.skipIf(!HAVE_BIOS)("v86's local APIC (acpi: true)", () => {
     emulator = undefined;
   });
 
-  it("has the exports and the struct layout delivery relies on", async () => {
+  /** v86 with SeaBIOS and ACPI on (so with its local APIC), loaded and not started. */
+  async function loadedV86(): Promise<V86> {
     const bios = readFileSync(join(BIOS_DIR, "bios-256k.bin"));
-    emulator = new V86({ wasm_path: WASM, bios: { buffer: bios.buffer.slice(bios.byteOffset, bios.byteOffset + bios.length) }, memory_size: 32 << 20, autostart: false, disable_speaker: true, acpi: true } as never);
-    const e = emulator;
+    const e = (emulator = new V86({ wasm_path: WASM, bios: { buffer: bios.buffer.slice(bios.byteOffset, bios.byteOffset + bios.length) }, memory_size: 32 << 20, autostart: false, disable_speaker: true, acpi: true } as never));
     await new Promise<void>((resolve) => e.add_listener("emulator-loaded", () => resolve()));
+    return e;
+  }
+
+  it("has the exports and the struct layout delivery relies on", async () => {
+    const e = await loadedV86();
     const cpu = (e as unknown as { v86: { cpu: V86Cpu & { get_state_apic(): Uint8Array } } }).v86.cpu;
     const access = apicAccess(cpu);
     expect(access).toBeDefined();
@@ -213,10 +218,7 @@ describe.skipIf(!HAVE_BIOS)("v86's local APIC (acpi: true)", () => {
   }, 60_000);
 
   it("wires the table into BAR0, messages to pulse() and keeps INTx low while MSI-X is enabled", async () => {
-    const bios = readFileSync(join(BIOS_DIR, "bios-256k.bin"));
-    emulator = new V86({ wasm_path: WASM, bios: { buffer: bios.buffer.slice(bios.byteOffset, bios.byteOffset + bios.length) }, memory_size: 32 << 20, autostart: false, disable_speaker: true, acpi: true } as never);
-    const e = emulator;
-    await new Promise<void>((resolve) => e.add_listener("emulator-loaded", () => resolve()));
+    const e = await loadedV86();
     const cpu = (e as unknown as { v86: { cpu: V86Cpu & { mmap_read32(a: number): number; mmap_write32(a: number, v: number): void; get_apic_addr(): number } } }).v86.cpu;
     const att = new NvmeAttachment(e as never, { msix: true, log: () => {} });
     const writes: number[] = [];
@@ -229,6 +231,7 @@ describe.skipIf(!HAVE_BIOS)("v86's local APIC (acpi: true)", () => {
     const space = cpu.devices.pci.device_spaces[4 << 3]!;
     expect((space[MSIX_CAP_OFFSET >> 2] & 0xff)).toBe(CAP_ID_MSIX);
     const bar = 0xf0000000;
+    space[1] |= 2; // Memory Space on, as the BIOS sets it: BAR0 decodes
     expect(cpu.mmap_read32(bar + MSIX_TABLE_OFFSET + 12)).toBe(1); // masked at reset
     expect(cpu.mmap_read32(bar + 0x1000)).toBe(0x12345678); // doorbells stay the controller's
     cpu.mmap_write32(bar + MSIX_TABLE_OFFSET, 0xfee00000 | 0);
