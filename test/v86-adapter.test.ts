@@ -275,17 +275,20 @@ describe.skipIf(!HAVE_BIOS)("in v86 with SeaBIOS (bios-256k.bin)", () => {
   // Slave: [irq_mask, irq_map, isr, irr, ..., 10: elcr, 11: irq_value].
   const slavePic = (cpu: V86Cpu) => (cpu as unknown as { get_state_pic(): number[][] }).get_state_pic()[5];
 
-  it("is enumerated by SeaBIOS as a 16 KiB 64-bit BAR at the fixed address, routed to level IRQ 11", async () => {
+  it("is enumerated by SeaBIOS as a 16 KiB 64-bit BAR, answers where SeaBIOS put it, routed to level IRQ 11", async () => {
     const { cpu, att, dev, biosLog } = await boot();
     await until("the BIOS NVMe probe", () => dev.reads.includes(0x08) && dev.reads.includes(0x00));
-    expect(biosLog.join("\n")).toMatch(/PCI: map device bdf=00:04\.0 +bar 0, addr [0-9a-f]+, size 00004000 \[mem\]/);
+    const placed = /PCI: map device bdf=00:04\.0 +bar 0, addr ([0-9a-f]+), size 00004000 \[mem\]/.exec(biosLog.join("\n"));
+    expect(placed?.[1]).toBe("febf0000"); // below the IOAPIC, not the power-on 0xF0000000
     expect(biosLog.join("\n")).toMatch(/PCI: init bdf=00:04\.0 id=1234:4e56/);
-    expect(config32(cpu, 0x10)).toBe(0xf0000004);
+    expect(config32(cpu, 0x10)).toBe(0xfebf0004);
     expect(config32(cpu, 0x14)).toBe(0);
+    expect(att.bar0Address()).toBe(0xfebf0000); // the BIOS's NVMe probe above went there
     expect(config32(cpu, 0x10, 0xffffffff)).toBe(0xffffc004);
     expect(config32(cpu, 0x14, 0xffffffff)).toBe(0xffffffff);
     expect(config32(cpu, 0x14, 0)).toBe(0);
-    expect(config32(cpu, 0x10, 0xfebf0000)).toBe(0xf0000004);
+    expect(config32(cpu, 0x10, 0xfebf0000)).toBe(0xfebf0004);
+    expect(att.bar0Address()).toBe(0xfebf0000);
     expect(config32(cpu, 0x08) >>> 8).toBe(0x010802);
     expect(att.irq()).toBe(11);
     expect(slavePic(cpu)[10] & (1 << 3)).not.toBe(0); // ELCR: IRQ 11 level-triggered

@@ -24,7 +24,8 @@ import type { MmioCounters, MmioTarget } from "./mmio.ts";
 import { createMmioHandlers } from "./mmio.ts";
 import { apicAccess } from "./apic-message.ts";
 import { MsixVectors } from "./msix.ts";
-import { mmioWindow, registerNvmeFunction } from "./pci-function.ts";
+import { registerNvmeFunction } from "./pci-function.ts";
+import { Bar0Decoder } from "./bar-decoder.ts";
 import { joinSaveState } from "./state.ts";
 import { PCI_COMMAND_BUS_MASTER } from "../pci/config-space.ts";
 import type { LogLevel } from "../state/context.ts";
@@ -55,7 +56,10 @@ export interface PlacementOptions extends DeprecatedPlacementOptions {
   name?: string;
   /** PCI device number on bus 0 (default 4: INTA routes to IRQ 11, shared with nothing). */
   slot?: number;
-  /** Fixed guest-physical BAR0 address, 128 KiB aligned (default 0xF0000000). */
+  /**
+   * BAR0's guest-physical address at power-on, above guest RAM (default 0xF0000000). The firmware
+   * and the guest may move it (SeaBIOS puts it at 0xFEBF0000); MMIO follows (bar-decoder.ts).
+   */
   barAddress?: number;
   /** PCI vendor ID, also Identify Controller's VID (default 0x1D1D). */
   vendorId?: number;
@@ -140,6 +144,7 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
   msix: MsixVectors | undefined;
   /** The function's live config space (v86's; the guest's config writes land there). */
   private configSpace: Int32Array | undefined;
+  private decoder: Bar0Decoder | undefined;
   private pendingLevel = false;
   /** The controller's interrupt level (INTx follows it unless MSI-X is enabled). */
   private level = false;
@@ -207,6 +212,7 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
     const bar0Address = o.barAddress ?? DEFAULT_BAR_ADDRESS;
     const apic = o.msix ? apicAccess(this.cpu) : undefined;
     if (o.msix && !apic) this.say("warn", "msix: this v86 exports no get_apic_addr/handle_irqs; INTx only");
+    let decoder: Bar0Decoder | undefined;
     const { pciId, space } = registerNvmeFunction(
       this.cpu,
       {
@@ -221,8 +227,7 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
         revision: o.revision,
         msixVectors: apic ? 1 : 0,
       },
-      // Linux writes its own address into BAR0 on every boot: said once, at debug level.
-      (msg) => this.say("debug", msg),
+      () => decoder?.follow(),
     );
     this.device = device;
     this.pciId = pciId;
@@ -238,15 +243,19 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
       mmioRead32: (off) => (msix.covers(off) ? msix.read32(off) : device.mmioRead32(off)),
       mmioWrite32: (off, v) => (msix.covers(off) ? msix.write32(off, v) : device.mmioWrite32(off, v)),
     };
-    const h = createMmioHandlers(bar0Address, target, intx, (l, m) => this.say(l, m), this.counters);
-    const w = mmioWindow(bar0Address, device.bar0Size);
-    this.cpu.io.mmap_register(w.start, w.size, h.read8, h.write8, h.read32, h.write32);
+    // Offsets into BAR0: the decoder puts the window where BAR0 says and passes offsets.
+    const h = createMmioHandlers(0, target, intx, (l, m) => this.say(l, m), this.counters);
+    decoder = new Bar0Decoder(this.cpu, device.bar0Size, space, h, (l, m) => this.say(l, m));
+    this.decoder = decoder;
+    decoder.follow();
     if (this.pendingLevel) intx.set(true);
     this.installHooks();
     joinSaveState(this.cpu, {
       name: this.name,
       save: () => ({ intx: intx.saveState(), device: device.saveState(), ...(msix ? { msix: msix.saveState() } : {}) }),
       restore: (s) => {
+        // v86 restored the config space first: BAR0 answers where the guest last put it.
+        decoder.follow();
         const st = s as { intx: IntxState; device: unknown; msix?: unknown } | null;
         msix?.restoreState(st?.msix);
         try {
@@ -263,6 +272,7 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
       },
       missing: () => {
         this.say("warn", "restored state has no entry for this device: resetting it");
+        decoder.follow();
         device.reset();
         msix?.reset();
         intx.restoreState({ level: false, asserted: false, assertedIrq: -1 });
@@ -275,6 +285,11 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
   get controller(): D {
     if (!this.device) throw new Error(`${this.name}: no controller plugged yet`);
     return this.device;
+  }
+
+  /** Where BAR0 is decoded now (undefined: nowhere, e.g. mid size probe), memory space enabled or not. */
+  bar0Address(): number | undefined {
+    return this.decoder?.address;
   }
 
   /** The IRQ the BIOS routed INTA to (-1 before routing). */

@@ -36,8 +36,9 @@ export interface MmioCounters {
 }
 
 /**
- * Handlers for the window at `base`. Accesses beyond the BAR (the rest of the 128 KiB block) read
- * as all ones and are dropped, like a master abort. A controller exception is logged and counted,
+ * Handlers for the window at `base` (0 when the caller passes offsets, as bar-decoder.ts does).
+ * Accesses beyond the BAR (a misaligned dword across its end) read as all ones and are dropped,
+ * like a master abort. A controller exception is logged and counted,
  * never thrown into the emulator's main loop.
  */
 export function createMmioHandlers(

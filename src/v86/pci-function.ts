@@ -1,19 +1,20 @@
-// Registers the NVMe PCI function on v86's bus and makes its 64-bit BAR0 answer size probes the
-// way hardware does.
+// Registers the NVMe PCI function on v86's bus and gives its 64-bit BAR0 the register behaviour
+// of hardware: the guest may move it.
 //
 // v86's own BAR handling (src/pci.js pci_write32): a memory BAR keeps the value it was registered
 // with (relocation is ignored), a size probe reads back ~(size-1) without the type bits, and a BAR
 // with no pci_bars entry reads 0 after any write. For the upper half of a 64-bit BAR that last
-// rule makes SeaBIOS size BAR0 as 0xffffffff00004000 bytes (and then misplace other devices'
-// BARs), and a pci_bars entry for BAR1 does not help: after a probe v86 takes bit 0 of the stored
-// all-ones value for "I/O BAR" and BAR1 ends up reading 1. So the adapter wraps the bus's
-// pci_write32 on the instance and answers BAR0/BAR1 of its own functions itself: a probe reads
-// ~(size-1) | type bits and 0xffffffff for the upper half; any other write restores the fixed address.
+// rule makes SeaBIOS size BAR0 as 0xffffffff00004000 bytes, and a pci_bars entry for BAR1 does not
+// help: after a probe v86 takes bit 0 of the stored all-ones value for "I/O BAR". Byte writes to a
+// BAR are stored as they come and word writes dropped. So the adapter wraps the bus's
+// pci_write8/16/32 on the instance and answers BAR0/BAR1 of its own functions itself: BAR0 keeps
+// the address bits above its size (a probe reads ~(size-1) | type bits), BAR1 is all writable, and
+// after each write the function's Bar0Decoder moves the MMIO window (bar-decoder.ts).
 
-import { bar0ProbeValue, bar0Value, buildNvmeConfigSpace, PCI_BAR0, PCI_BAR1 } from "../pci/config-space.ts";
+import { bar0Value, buildNvmeConfigSpace, PCI_BAR0, PCI_BAR1 } from "../pci/config-space.ts";
 import type { NvmeFunctionOptions } from "../pci/config-space.ts";
 import type { V86Cpu, V86Pci } from "./v86-types.ts";
-import { MMAP_BLOCK_SIZE } from "./v86-types.ts";
+import { RESERVED } from "./bar-decoder.ts";
 
 export interface PciFunctionPlacement extends NvmeFunctionOptions {
   /** PCI device number on bus 0 (function 0). */
@@ -22,25 +23,12 @@ export interface PciFunctionPlacement extends NvmeFunctionOptions {
 }
 
 interface OwnedFunction {
-  bar0Address: number;
   bar0Size: number;
-  onMoveAttempt(kind: "BAR0" | "BAR1", value: number): void;
+  /** BAR0 or BAR1 was written (the new value is in config space). */
+  onBarWrite(): void;
 }
 
 const owned = new WeakMap<V86Pci, Map<number, OwnedFunction>>();
-
-// Address ranges v86 decodes itself above guest RAM (VGA LFB, IOAPIC, APIC, BIOS ROM).
-const RESERVED: Array<[number, number, string]> = [
-  [0xe0000000, 0xe8000000, "the VGA linear framebuffer"],
-  [0xfec00000, 0xfec01000, "the IOAPIC"],
-  [0xfee00000, 0xfee01000, "the local APIC"],
-  [0xfff00000, 0x100000000, "the BIOS ROM"],
-];
-
-/** The byte range v86 maps for the BAR: whole 128 KiB blocks. */
-export function mmioWindow(bar0Address: number, bar0Size: number): { start: number; size: number } {
-  return { start: bar0Address, size: Math.ceil(bar0Size / MMAP_BLOCK_SIZE) * MMAP_BLOCK_SIZE };
-}
 
 function checkPlacement(cpu: V86Cpu, p: PciFunctionPlacement): void {
   if (!Number.isInteger(p.slot) || p.slot < 1 || p.slot > 31) throw new RangeError(`${p.name}: PCI slot ${p.slot} is not 1..31`);
@@ -48,14 +36,11 @@ function checkPlacement(cpu: V86Cpu, p: PciFunctionPlacement): void {
   if (cpu.devices.pci.device_spaces[pciId]) {
     throw new Error(`${p.name}: PCI slot ${p.slot} is taken (v86 uses 0, 1, 5, 6, 7, 0x0a-0x0c, 0x12, 0x1e depending on its options)`);
   }
-  if (p.bar0Address % MMAP_BLOCK_SIZE !== 0) {
-    throw new RangeError(`${p.name}: barAddress 0x${p.bar0Address.toString(16)} must be 128 KiB aligned (v86 maps MMIO in 128 KiB blocks)`);
-  }
-  const w = mmioWindow(p.bar0Address, p.bar0Size);
+  const start = p.bar0Address;
   const ramSize = cpu.memory_size[0];
-  if (w.start < ramSize) throw new RangeError(`${p.name}: barAddress 0x${w.start.toString(16)} lies inside guest RAM (${ramSize} bytes)`);
+  if (start < ramSize) throw new RangeError(`${p.name}: barAddress 0x${start.toString(16)} lies inside guest RAM (${ramSize} bytes)`);
   for (const [lo, hi, what] of RESERVED) {
-    if (w.start < hi && w.start + w.size > lo) throw new RangeError(`${p.name}: BAR0 window overlaps ${what}`);
+    if (start < hi && start + p.bar0Size > lo) throw new RangeError(`${p.name}: BAR0 window overlaps ${what}`);
   }
 }
 
@@ -65,57 +50,56 @@ function installBarWrapper(pci: V86Pci): Map<number, OwnedFunction> {
   const functions = new Map<number, OwnedFunction>();
   mine = functions;
   owned.set(pci, functions);
-  const original = pci.pci_write32;
-  pci.pci_write32 = function (this: V86Pci, address: number, value: number): void {
+  // The dword write, for BAR0/BAR1 of an owned function: stored as the register keeps it.
+  const writeBar = (fn: OwnedFunction, space: Int32Array, reg: number, value: number): void => {
+    if (reg === PCI_BAR0) space[PCI_BAR0 >> 2] = bar0Value((value & ~(fn.bar0Size - 1)) >>> 0) | 0;
+    else space[PCI_BAR1 >> 2] = value | 0;
+    fn.onBarWrite();
+  };
+  const target = (pciObj: V86Pci, address: number) => {
     const bdf = (address >> 8) & 0xffff;
     const reg = address & 0xfc;
     const fn = functions.get(bdf);
-    const space = this.device_spaces[bdf];
-    if (!fn || !space || (reg !== PCI_BAR0 && reg !== PCI_BAR1)) {
-      original.call(this, address, value);
-      return;
-    }
-    if (reg === PCI_BAR0) {
-      if ((value | (fn.bar0Size - 1) | 0xf) === -1) space[PCI_BAR0 >> 2] = bar0ProbeValue(fn.bar0Size) | 0;
-      else {
-        if (((value ^ fn.bar0Address) & ~0xf) !== 0) fn.onMoveAttempt("BAR0", value >>> 0);
-        space[PCI_BAR0 >> 2] = bar0Value(fn.bar0Address) | 0;
-      }
-    } else {
-      if (value === -1 || value === 0xffffffff) space[PCI_BAR1 >> 2] = -1;
-      else {
-        if (value !== 0) fn.onMoveAttempt("BAR1", value >>> 0);
-        space[PCI_BAR1 >> 2] = 0;
-      }
-    }
+    const space = pciObj.device_spaces[bdf];
+    return fn && space && (reg === PCI_BAR0 || reg === PCI_BAR1) ? { fn, space, reg } : undefined;
   };
+  const write32 = pci.pci_write32;
+  pci.pci_write32 = function (this: V86Pci, address: number, value: number): void {
+    const t = target(this, address);
+    if (t) writeBar(t.fn, t.space, t.reg, value);
+    else write32.call(this, address, value);
+  };
+  // Narrow writes to a BAR: merged into the dword, then as a dword write.
+  for (const [key, width] of [["pci_write8", 1], ["pci_write16", 2]] as const) {
+    const bus = pci as V86Pci & Partial<Record<typeof key, (address: number, value: number) => void>>;
+    const narrow = bus[key];
+    if (typeof narrow !== "function") continue;
+    bus[key] = function (this: V86Pci, address: number, value: number): void {
+      const t = target(this, address);
+      if (!t) return narrow.call(this, address, value);
+      const shift = (address & 3) * 8;
+      const mask = (width === 1 ? 0xff : 0xffff) << shift;
+      writeBar(t.fn, t.space, t.reg, (t.space[t.reg >> 2] & ~mask) | ((value << shift) & mask));
+    };
+  }
   return functions;
 }
 
 /**
  * Registers the function and returns its pci_id and live config space (v86's Int32Array: the
- * guest's config writes land there, the device is not told).
+ * guest's config writes land there, the device is not told). `onBarWrite` runs after every write
+ * to BAR0 or BAR1.
  */
 export function registerNvmeFunction(
   cpu: V86Cpu,
   p: PciFunctionPlacement,
-  log: (msg: string) => void,
+  onBarWrite: () => void,
 ): { pciId: number; space: Int32Array } {
   checkPlacement(cpu, p);
   const pci = cpu.devices.pci;
   const pciId = p.slot << 3;
   const bytes = buildNvmeConfigSpace(p);
-  const functions = installBarWrapper(pci);
-  const warned = new Set<string>();
-  functions.set(pciId, {
-    bar0Address: p.bar0Address,
-    bar0Size: p.bar0Size,
-    onMoveAttempt(kind, value) {
-      if (warned.has(kind)) return;
-      warned.add(kind);
-      log(`guest wrote 0x${value.toString(16)} to ${kind}; it stays at 0x${p.bar0Address.toString(16)} (v86 cannot relocate memory BARs)`);
-    },
-  });
+  installBarWrapper(pci).set(pciId, { bar0Size: p.bar0Size, onBarWrite });
   const space = pci.register_device({
     pci_id: pciId,
     pci_space: Array.from(bytes),

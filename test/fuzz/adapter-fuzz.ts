@@ -48,7 +48,17 @@ function fakeV86(mem: GuestMemory, onDirty: (s: number, e: number) => void) {
   const isa = new Uint8Array(256);
   isa[0x60 + ((SLOT - 1) & 3)] = 11; // PIRQD (slot 4, pin A) -> IRQ 11
   const pic = { raised: false, raises: 0 };
-  const mmio: { r8?: (a: number) => number; w8?: (a: number, v: number) => void; r32?: (a: number) => number; w32?: (a: number, v: number) => void } = {};
+  // v86's per-128 KiB-block dispatch arrays (what the adapter's BAR0 decoder reads and fills),
+  // every block unmapped at start; the guest's accesses go through them as in v86.
+  type R = (a: number) => number;
+  type W = (a: number, v: number) => void;
+  const maps = { r8: [] as R[], w8: [] as W[], r32: [] as R[], w32: [] as W[] };
+  const mmio = {
+    r8: (a: number) => (maps.r8[a >>> 17] ?? (() => 0xff))(a),
+    w8: (a: number, v: number) => maps.w8[a >>> 17]?.(a, v),
+    r32: (a: number) => (maps.r32[a >>> 17] ?? (() => -1))(a),
+    w32: (a: number, v: number) => maps.w32[a >>> 17]?.(a, v),
+  };
   const cpu = {
     wasm_memory: mem.memory,
     mem8: new Uint8Array(mem.memory.buffer, mem.ramBase, mem.ramSize),
@@ -61,7 +71,12 @@ function fakeV86(mem: GuestMemory, onDirty: (s: number, e: number) => void) {
     get_state: () => [] as unknown[],
     set_state: () => {},
     stop_idling: () => {},
-    io: { mmap_register: (_s: number, _n: number, r8: typeof mmio.r8, w8: typeof mmio.w8, r32: typeof mmio.r32, w32: typeof mmio.w32) => Object.assign(mmio, { r8, w8, r32, w32 }) },
+    memory_map_read8: maps.r8, memory_map_write8: maps.w8, memory_map_read32: maps.r32, memory_map_write32: maps.w32,
+    io: {
+      mmap_register(s: number, n: number, r8: R, w8: W, r32: R, w32: W) {
+        for (let b = s >>> 17; n > 0; b++, n -= 0x20000) [maps.r8[b], maps.w8[b], maps.r32[b], maps.w32[b]] = [r8, w8, r32, w32];
+      },
+    },
     devices: {
       pci: {
         device_spaces: spaces,
@@ -109,7 +124,9 @@ export async function fuzzAdapter(seed: number, inputs: number, episodeSteps = 3
   });
   const space = fake.spaces[SLOT << 3]!;
   const cpu = fake.cpu;
-  const { r8, w8, r32, w32 } = fake.mmio as Required<typeof fake.mmio>;
+  const { r8, w8, r32, w32 } = fake.mmio;
+  // Where BAR0 decodes now (the guest moves it with config writes); the firmware's address otherwise.
+  const at = (off: number) => (nvme.bar0Address() ?? BAR) + off;
   const busMaster = () => (space[1] & PCI_COMMAND_BUS_MASTER) !== 0;
   const guard = <T>(what: string, fn: () => T): T | undefined => {
     try {
@@ -119,8 +136,8 @@ export async function fuzzAdapter(seed: number, inputs: number, episodeSteps = 3
       return undefined;
     }
   };
-  const write = (off: number, v: number) => guard("MMIO write", () => w32(BAR + off, v | 0));
-  const read = (off: number) => guard("MMIO read", () => r32(BAR + off)) ?? 0;
+  const write = (off: number, v: number) => guard("MMIO write", () => w32(at(off), v | 0));
+  const read = (off: number) => guard("MMIO read", () => r32(at(off))) ?? 0;
   const config32 = (reg: number, v: number) => {
     report.configWrites++;
     guard("config write", () => cpu.devices.pci.pci_write32((SLOT << 11) | reg, v | 0));
@@ -175,11 +192,11 @@ export async function fuzzAdapter(seed: number, inputs: number, episodeSteps = 3
     const off = offset();
     const v = value();
     switch (r.below(8)) {
-      case 0: guard("byte read", () => r8(BAR + off)); return;
-      case 1: guard("byte write", () => w8(BAR + off, v & 0xff)); return;
-      case 2: guard("word read", () => { r8(BAR + off); r8(BAR + off + 1); }); return;
-      case 3: guard("word write", () => { w8(BAR + off, v & 0xff); w8(BAR + off + 1, (v >>> 8) & 0xff); }); return;
-      case 4: guard("qword write", () => { w32(BAR + off, v | 0); w32(BAR + off + 4, r.u32() | 0); }); return;
+      case 0: guard("byte read", () => r8(at(off))); return;
+      case 1: guard("byte write", () => w8(at(off), v & 0xff)); return;
+      case 2: guard("word read", () => { r8(at(off)); r8(at(off + 1)); }); return;
+      case 3: guard("word write", () => { w8(at(off), v & 0xff); w8(at(off + 1), (v >>> 8) & 0xff); }); return;
+      case 4: guard("qword write", () => { w32(at(off), v | 0); w32(at(off + 4), r.u32() | 0); }); return;
       case 5: read(off); return;
       default: write(off, v);
     }
@@ -255,7 +272,11 @@ export async function fuzzAdapter(seed: number, inputs: number, episodeSteps = 3
       if (report.inputs % 16 === 0) canaries();
     }
     canaries();
-    // Bus mastering back on: what was held goes out, and a driver gets the controller back.
+    // Bus mastering back on and BAR0 where the firmware put it: what was held goes out, and a
+    // driver gets the controller back.
+    config32(PCI_BAR0, BAR);
+    config32(PCI_BAR1, 0);
+    if (nvme.bar0Address() !== BAR) violation(`BAR0 written back to 0x${BAR.toString(16)} decodes at ${nvme.bar0Address()?.toString(16)}`);
     setCommand(2 | PCI_COMMAND_BUS_MASTER);
     if (slow.pending) await slow.release();
     tick();
