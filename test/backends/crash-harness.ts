@@ -279,3 +279,32 @@ export async function workload(disk: OpfsBackend, model: DiskModel, o: WorkloadO
   }
   await Promise.all(inFlight);
 }
+
+/**
+ * How a whole-disk erase (Format NVM, Sanitize) stands on a disk reopened after a crash: "erased",
+ * "untouched" (reads as `before`), or a description of the half of each that must never be.
+ */
+export async function eraseOutcome(disk: OpfsBackend, before: Uint8Array): Promise<string> {
+  const words = (b: Uint8Array) => new Uint32Array(b.buffer, b.byteOffset, b.length / 4);
+  const now = words(await disk.read(0, disk.byteLength));
+  const was = words(before);
+  const per = disk.blockSize / 4;
+  let zeroed = 0;
+  let kept = 0;
+  for (let w = 0; w < now.length; w += per) {
+    let isZero = true;
+    let same = true;
+    let wasZero = true;
+    for (let i = w; i < w + per; i++) {
+      if (now[i] !== 0) isZero = false;
+      if (now[i] !== was[i]) same = false;
+      if (was[i] !== 0) wasZero = false;
+    }
+    if (isZero) zeroed += wasZero ? 0 : 1;
+    else if (same) kept++;
+    else return `block ${w / per} reads neither its data nor zeros`;
+  }
+  if (kept === 0) return "erased";
+  if (zeroed === 0) return "untouched";
+  return `half erased: ${zeroed} blocks zeroed, ${kept} kept`;
+}
