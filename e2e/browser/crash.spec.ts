@@ -3,8 +3,9 @@
 // its renderer is crashed (CDP Page.crash) at a seeded moment, a new page reopens the same disk,
 // and every block must read as what the last acknowledged flush or FUA write covered, or as a
 // newer write it was given after (never older data, never a torn block). Five crashes in a row
-// on one empty disk and one overlay; `npm run bench:crash` runs a hundred and more. And a crash
-// while the copy-on-write overlay spills to OPFS: the spill file is scratch, never data.
+// on one empty disk and one overlay; `npm run bench:crash` runs a hundred and more. A crash
+// while the copy-on-write overlay spills to OPFS: the spill file is scratch, never data. And a
+// crash in the middle of a Sanitize of a persistent namespace: the reopened disk finishes it.
 
 import { expect, test } from "@playwright/test";
 import { blankPage, crashOnce } from "../../bench/crash/cycle.ts";
@@ -94,4 +95,68 @@ test("a renderer crash while the overlay spills: after the reload nothing of the
   expect(r.during.filter((n) => r.left.includes(n)), "swept by the next spill").toEqual([]);
   expect(r.backOk).toBe(true);
   expect(r.end).toEqual([]);
+});
+
+test("a renderer crash in the middle of a Sanitize: the reopened disk finishes the erase and the Sanitize Status log says completed", async ({ context, baseURL }) => {
+  // The real sanitize (src/admin/sanitize.ts) over a persistent disk, beside a stand-in namespace
+  // whose erase stops halfway: the half erased map is flushed first, as a crash between the map's
+  // page writes could leave it, then the renderer is crashed.
+  const page = await blankPage(context, baseURL!);
+  const lines: string[] = [];
+  page.on("console", (m) => lines.push(m.text()));
+  void page
+    .evaluate(async () => {
+      const [{ OpfsBackend }, { startSanitize }, { SanitizeState }] = await Promise.all(
+        ["/src/backends/opfs.ts", "/src/admin/sanitize.ts", "/src/state/sanitize-state.ts"].map((p) => import(/* @vite-ignore */ p)),
+      );
+      const disk = await OpfsBackend.open({ name: "e2e-crash-sanitize", size: 4 << 20, reset: true });
+      await disk.write(0, new Uint8Array(4 << 20).fill(0xa5), false);
+      await disk.flush();
+      let stopped = false;
+      const ns = {
+        backend: disk,
+        idle: () => undefined,
+        uncorrectable: { clear() {} },
+        async erase(offset: number, length: number) {
+          disk.discard(offset, length);
+          if (stopped || offset + length < disk.byteLength / 2) return;
+          stopped = true;
+          await disk.flush();
+          console.log("HALF ERASED, DURABLE");
+          await new Promise(() => {});
+        },
+      };
+      startSanitize({ namespaces: [ns], sanitize: new SanitizeState(), log: (_l: string, m: string) => console.log(m) }, 2);
+    })
+    .catch(() => {});
+  await expect.poll(() => lines.includes("HALF ERASED, DURABLE"), { timeout: 60_000 }).toBe(true);
+  const crashed = new Promise<void>((r) => page.once("crash", () => r()));
+  void (await context.newCDPSession(page)).send("Page.crash").catch(() => {});
+  await crashed;
+  await page.close().catch(() => {});
+
+  const after = await blankPage(context, baseURL!);
+  const r = await after.evaluate(async () => {
+    const [{ OpfsBackend }, { blockedBySanitize }, { SanitizeState }] = await Promise.all(
+      ["/src/backends/opfs.ts", "/src/admin/sanitize.ts", "/src/state/sanitize-state.ts"].map((p) => import(/* @vite-ignore */ p)),
+    );
+    const disk = await OpfsBackend.open({ name: "e2e-crash-sanitize", size: 4 << 20 });
+    const bytes = await disk.read(0, disk.byteLength);
+    let zeros = 0;
+    for (let at = 0; at < bytes.length; at += 4096) if (bytes.subarray(at, at + 4096).every((x: number) => x === 0)) zeros++;
+    // A controller over the disk: its first admin command (here Get Log Page 81h) takes the disk's report.
+    const ctx = { namespaces: [{ backend: disk }], sanitize: new SanitizeState() };
+    const blocked = blockedBySanitize(ctx, { opcode: 0x02, cdw10: 0x81 });
+    const log = new DataView((ctx.sanitize.bytes() as Uint8Array).buffer);
+    await disk.close();
+    await OpfsBackend.remove("e2e-crash-sanitize");
+    return { recovered: disk.recovered, zeros, pages: bytes.length / 4096, blocked, sstat: log.getUint16(2, true), scdw10: log.getUint32(4, true) };
+  });
+  await after.close();
+  console.log(`sanitize crash: ${JSON.stringify(r)}`);
+  expect(r.recovered).toEqual({ op: "sanitize", cdw10: 2 });
+  expect(r.zeros, "every 4 KiB reads as zeros").toBe(r.pages);
+  expect(r.blocked).toBe(false);
+  expect(r.sstat, "SSTAT: the most recent sanitize completed, Global Data Erased").toBe(0x101);
+  expect(r.scdw10).toBe(2);
 });
