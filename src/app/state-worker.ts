@@ -21,8 +21,11 @@ self.onmessage = (ev: MessageEvent<StateWorkerRequest>) => {
     const { bytes, v86 } = ev.data;
     const result = decodeStateFile(bytes, { zstd: v86 ? v86Zstd(v86) : undefined });
     const o = result.snapshot.overlay;
-    transfer = [result.snapshot.machine, o.pageIndex.buffer, o.pageMask.buffer, o.pageData.buffer, o.zeros.buffer] as ArrayBuffer[];
-    answer = { ok: true, result, ms: performance.now() - t0 };
+    // The machine section is a view of the decoder's memory, which cannot be transferred: one copy.
+    const m = result.snapshot.machine;
+    const machine = m instanceof ArrayBuffer ? m : m.slice().buffer;
+    transfer = [machine, o.pageIndex.buffer, o.pageMask.buffer, o.pageData.buffer, o.zeros.buffer] as ArrayBuffer[];
+    answer = { ok: true, result: { ...result, snapshot: { ...result.snapshot, machine } }, ms: performance.now() - t0 };
   } catch (e) {
     answer = { ok: false, message: e instanceof Error ? e.message : String(e), damaged: e instanceof StateFileError };
   }

@@ -16,7 +16,7 @@ import { getFile, getTar, putFile, putTar, type TransferHost } from "./files.ts"
 import { openImage } from "./image-disk.ts";
 import { bytesOf, checkConfig, ownBuffer, v86Failed, v86WasmOptions, watchV86Loop } from "./v86-setup.ts";
 import { Serial, SerialTimeoutError } from "./serial.ts";
-import { advanceV86Clock, checkV86StateAgainst, decodeStateFile, encodeStateFile, mismatches, nvmeConfigKey, referenceState, restoreFresh, StateFileError, stateMismatches, v86ClockBehind, v86ClockMs, type StateFileInfo } from "../index.ts";
+import { advanceV86Clock, checkV86StateAgainst, decodeStateFile, encodeStateFile, mismatches, nvmeConfigKey, referenceState, restoreFresh, restoreState, StateFileError, stateMismatches, v86ClockBehind, v86ClockMs, type StateFileInfo } from "../index.ts";
 import type { BootOptions, ExecOptions, ExecResult, Guest, GuestConfig, GuestCounters, GuestSnapshot, SnapshotIdentity, TransferOptions } from "./types.ts";
 
 /**
@@ -288,12 +288,12 @@ class GuestMachine implements Guest {
 
   restore(snapshot: GuestSnapshot): Promise<void> {
     return this.serialized(async () => {
-      if (!snapshot || snapshot.format !== 1 || !(snapshot.machine instanceof ArrayBuffer) || !snapshot.overlay || !snapshot.identity) {
+      if (!snapshot || snapshot.format !== 1 || !(snapshot.machine instanceof ArrayBuffer || snapshot.machine instanceof Uint8Array) || !snapshot.overlay || !snapshot.identity) {
         throw new TypeError("restore: not a snapshot from guest.snapshot()");
       }
       const differs = mismatches(snapshot.identity, this.identity);
       if (differs.length > 0) throw new Error(`restore: the snapshot was taken with ${differs.join("; ")}`);
-      const restored = this.emulator.restore_state(snapshot.machine);
+      const restored = restoreState(this.emulator, snapshot.machine);
       this.disk.restoreOverlay(snapshot.overlay);
       this.serial.reset(snapshot.serial);
       this.onlcr = !framingSetUp(snapshot.serial);
@@ -319,7 +319,7 @@ class GuestMachine implements Guest {
       checkV86StateAgainst(snapshot.machine, await referenceState(this.emulator));
       this.disk.restoreOverlay(snapshot.overlay);
       if (untouched) await restoreFresh(this.emulator, snapshot.machine);
-      else await this.emulator.restore_state(snapshot.machine);
+      else await restoreState(this.emulator, snapshot.machine);
     } catch (e) {
       throw new StateFileError(`the state could not be restored: ${e instanceof Error ? e.message : String(e)}`);
     }

@@ -29,8 +29,11 @@ export { checkV86StateAgainst } from "./v86-state-check.ts";
 export interface MachineSnapshot {
   readonly format: 1;
   readonly identity: SnapshotIdentity;
-  /** v86's save_state(): CPU, RAM, devices and the NVMe controller. */
-  readonly machine: ArrayBuffer;
+  /**
+   * v86's save_state(): CPU, RAM, devices and the NVMe controller. decodeStateFile() gives a view
+   * of the decompressed file (no 40 MB copy); snapshot() an ArrayBuffer.
+   */
+  readonly machine: ArrayBuffer | Uint8Array;
   /** Namespace 1's copy-on-write overlay. */
   readonly overlay: OverlaySnapshot;
   /** The serial console's transcript when taken. */
@@ -239,7 +242,9 @@ export interface DecodeOptions {
 /** A state file (zstd-compressed or not) → its info and the snapshot in it; StateFileError when damaged. */
 export function decodeStateFile(input: Uint8Array | ArrayBuffer, options: DecodeOptions = {}): { info: StateFileInfo; snapshot: MachineSnapshot } {
   let bytes = viewBytes(input);
-  if (bytes.byteLength >= 4 && new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true) === ZSTD_MAGIC) bytes = unzstd(bytes, options.zstd);
+  // Decompressed bytes are this call's own: the machine section may stay a view of them.
+  const own = bytes.byteLength >= 4 && new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true) === ZSTD_MAGIC;
+  if (own) bytes = unzstd(bytes, options.zstd);
   if (bytes.byteLength < FIXED && bytes.byteLength >= 8 && new TextDecoder().decode(bytes.subarray(0, 8)) === MAGIC) {
     throw new StateFileError(`the state file is truncated: ${bytes.byteLength} bytes, inside its ${FIXED}-byte fixed header`);
   }
@@ -262,12 +267,12 @@ export function decodeStateFile(input: Uint8Array | ArrayBuffer, options: Decode
   }
   const h = checkHeader(parsed, total, FIXED + jsonLen);
   const [machineS, indexS, maskS, dataS, zerosS] = h.sections;
-  const machine = bytes.slice(machineS.offset, machineS.offset + machineS.length);
+  const machine = own ? bytes.subarray(machineS.offset, machineS.offset + machineS.length) : bytes.slice(machineS.offset, machineS.offset + machineS.length);
   checkV86State(machine);
   const snapshot: MachineSnapshot = {
     format: 1,
     identity: { ...h.identity },
-    machine: machine.buffer,
+    machine,
     overlay: {
       byteLength: h.overlay.byteLength,
       blockSize: h.overlay.blockSize,

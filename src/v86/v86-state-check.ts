@@ -36,8 +36,8 @@ export function checkV86State(m: Uint8Array): void {
   }
 }
 
-/** v86's state (the machine section) parsed: its state tree and its buffers' byte lengths. */
-function v86Tree(machine: Uint8Array): { state: unknown[]; lengths: number[]; buffer(id: number): Uint8Array } {
+/** v86's state (the machine section, checked by checkV86State) parsed: its state tree and its buffers. */
+export function v86Tree(machine: Uint8Array): { state: unknown[]; lengths: number[]; buffer(id: number): Uint8Array } {
   const dv = new DataView(machine.buffer, machine.byteOffset, machine.byteLength);
   const infoLen = dv.getInt32(12, true);
   const info = JSON.parse(new TextDecoder().decode(machine.subarray(16, 16 + infoLen))) as { state: unknown[]; buffer_infos: { offset: number; length: number }[] };

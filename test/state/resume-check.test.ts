@@ -22,11 +22,15 @@ describe.skipIf(!haveBios)("resume refuses a v86 state this v86 cannot take, bef
     constructor(o: V86Options) {
       super(o);
       live.add(this);
-      const restore = this.restore_state.bind(this);
-      this.restore_state = (s: ArrayBuffer) => {
-        restores++;
-        return restore(s);
-      };
+      // Every restore ends in the CPU's set_state() (v86's restore_state(), or restoreFresh()).
+      this.add_listener("emulator-loaded", () => {
+        const cpu = (this as unknown as { v86: { cpu: { set_state(s: unknown[]): void } } }).v86.cpu;
+        const setState = cpu.set_state.bind(cpu);
+        cpu.set_state = (s) => {
+          restores++;
+          setState(s);
+        };
+      });
     }
     override async destroy(): Promise<void> {
       live.delete(this);

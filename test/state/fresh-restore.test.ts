@@ -1,0 +1,73 @@
+// restoreFresh() hands v86 its state's big buffers (guest RAM's pages, the VGA memory) as views of
+// the state instead of the copies v86's restore_state() makes: the machine it gives must be the one
+// v86's own restore gives, from a view at any offset of a larger buffer (a decompressed file). A
+// real v86 with a blank disk (SeaBIOS finds nothing to boot), run a moment to fill RAM and VGA.
+import { existsSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { V86 } from "v86";
+import { describe, expect, it } from "vitest";
+import { restoreFresh } from "../../src/v86/fresh-machine.ts";
+import { v86Tree } from "../../src/v86/v86-state-check.ts";
+import { BIOS, VGA_BIOS } from "../project-guest/image.ts";
+
+const require = createRequire(import.meta.url);
+const haveBios = existsSync(BIOS) && existsSync(VGA_BIOS);
+
+function emulator(): Promise<V86> {
+  const e = new V86({
+    wasm_path: require.resolve("v86/build/v86.wasm"),
+    bios: { buffer: readFileSync(BIOS).buffer as ArrayBuffer },
+    vga_bios: { buffer: readFileSync(VGA_BIOS).buffer as ArrayBuffer },
+    memory_size: 32 << 20,
+    vga_memory_size: 2 << 20,
+    autostart: false,
+    disable_speaker: true,
+  });
+  return new Promise((resolve) => e.add_listener("emulator-loaded", () => resolve(e)));
+}
+
+/** Every buffer of a v86 state, in order, and its tree without the numbers that tell time. */
+function contents(state: ArrayBuffer): { buffers: Uint8Array[]; tree: string } {
+  const t = v86Tree(new Uint8Array(state));
+  return { buffers: t.lengths.map((_, id) => t.buffer(id).slice()), tree: JSON.stringify(t.state, (_k, v) => (typeof v === "number" && !Number.isInteger(v) ? 0 : v)) };
+}
+
+/** The ids of the buffers that differ between two states. */
+function differing(a: { buffers: Uint8Array[] }, b: { buffers: Uint8Array[] }): number[] {
+  return a.buffers.flatMap((buf, i) => (Buffer.compare(Buffer.from(b.buffers[i]), Buffer.from(buf)) === 0 ? [] : [i]));
+}
+
+describe.skipIf(!haveBios)("restoreFresh", () => {
+  it("gives the machine v86's own restore gives, from a view inside a larger buffer", { timeout: 120_000 }, async () => {
+    const source = await emulator();
+    await source.run();
+    await new Promise((r) => setTimeout(r, 1500));
+    await source.stop();
+    const state = await source.save_state();
+    await source.destroy();
+    const big = contents(state).buffers.filter((b) => b.byteLength > 1 << 20).length;
+    expect(big, "buffers handed over as views (RAM's pages, VGA memory)").toBeGreaterThanOrEqual(1);
+
+    // Two of v86's own restores tell which buffers follow the clock (timers, the RTC): only those
+    // may differ, never guest RAM or the VGA memory.
+    const own = await emulator();
+    await own.restore_state(state.slice(0));
+    const own2 = await emulator();
+    await own2.restore_state(state.slice(0));
+    const fresh = await emulator();
+    // At an odd offset of a larger buffer, as in a decompressed state file.
+    const holder = new Uint8Array(state.byteLength + 13);
+    holder.set(new Uint8Array(state), 5);
+    await restoreFresh(fresh, holder.subarray(5, 5 + state.byteLength));
+    holder.fill(0xee); // the machine must not depend on the state's bytes after the restore
+
+    const a = contents(await own.save_state());
+    const timed = new Set(differing(a, contents(await own2.save_state())));
+    const b = contents(await fresh.save_state());
+    expect(b.tree).toBe(a.tree);
+    expect(b.buffers.length).toBe(a.buffers.length);
+    expect(differing(a, b).filter((i) => !timed.has(i) || a.buffers[i].byteLength > 1 << 20)).toEqual([]);
+    expect(timed.size, "buffers that follow the clock").toBeLessThan(a.buffers.length / 4);
+    for (const e of [own, own2, fresh]) await e.destroy();
+  });
+});
