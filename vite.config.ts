@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from "node:fs";
+import { createReadStream, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Plugin } from "vite";
 import { defineConfig } from "vitest/config";
@@ -80,8 +80,35 @@ function guestManifest(): Plugin {
   };
 }
 
+/**
+ * Serves state files (`*.state.zst`) with Content-Encoding: zstd to a browser that accepts it: the
+ * browser decompresses the download as it arrives, and the page skips its own decoder (what the
+ * README asks of a server, shown here).
+ */
+function stateEncoding(): Plugin {
+  const serve = (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse, next: () => void): void => {
+    const path = decodeURIComponent((req.url ?? "").split("?")[0]);
+    const file = join(PUBLIC, path);
+    if (!path.endsWith(".state.zst") || !file.startsWith(PUBLIC + "/") || !/\bzstd\b/.test(String(req.headers["accept-encoding"] ?? ""))) return next();
+    const bytes = fileSize(file);
+    if (bytes === undefined) return next();
+    res.setHeader("Content-Type", "application/octet-stream");
+    res.setHeader("Content-Encoding", "zstd");
+    res.setHeader("Content-Length", bytes);
+    res.setHeader("Vary", "Accept-Encoding");
+    res.setHeader("Cache-Control", "no-cache");
+    if (req.method === "HEAD") return void res.end();
+    createReadStream(file).pipe(res);
+  };
+  return {
+    name: "v86-nvme-state-encoding",
+    configureServer: (server) => void server.middlewares.use(serve),
+    configurePreviewServer: (server) => void server.middlewares.use(serve),
+  };
+}
+
 export default defineConfig({
-  plugins: [guestManifest()],
+  plugins: [guestManifest(), stateEncoding()],
   define: { __V86_VERSION__: JSON.stringify(V86_VERSION) },
   server: { host: "127.0.0.1", port: 5173, strictPort: true },
   preview: { host: "127.0.0.1", port: 4173, strictPort: true },

@@ -54,6 +54,15 @@ export function ensureNginx(say: (msg: string) => void = () => {}): void {
 
 /** What a built page needs besides the images (startNginx's `web` option). */
 const WEB_TYPES = " text/html html; text/javascript js mjs; text/css css; application/wasm wasm; image/svg+xml svg; application/json map;";
+/** State files (v86's and ours) with Content-Encoding: zstd when the browser takes it, as the README suggests. */
+const WEB_STATE = `
+      location ~ \\.state\\.zst$ {
+        add_header Content-Encoding $state_encoding always;
+        add_header Vary Accept-Encoding always;
+        add_header Access-Control-Allow-Origin * always;
+        add_header Cache-Control no-store always;
+      }`;
+const WEB_STATE_MAP = "\n  map $http_accept_encoding $state_encoding { ~*zstd zstd; default \"\"; }";
 const WEB_GZIP = "\n  gzip on;\n  gzip_comp_level 6;\n  gzip_types text/javascript text/css application/wasm image/svg+xml;";
 
 /** Resolves once something accepts TCP connections on the port. */
@@ -77,7 +86,8 @@ async function waitListening(port: number, timeoutMs: number, exited: () => stri
  * Starts nginx serving `root` (read-only) on 127.0.0.1:`port` (default: a free one). Answers carry
  * CORS headers so that a page on another local port can read the images and their Content-Range.
  * `web`: it also serves a built page (HTML, scripts, wasm with their MIME types), its text and
- * wasm gzip-compressed as a web server would (images, JSON and zstd files are sent as they are).
+ * wasm gzip-compressed as a web server would (images and JSON are sent as they are, state files
+ * with Content-Encoding: zstd to a browser that takes it).
  */
 export async function startNginx(root: string, o: { port?: number; say?: (msg: string) => void; web?: boolean } = {}): Promise<Nginx> {
   ensureNginx(o.say);
@@ -93,7 +103,7 @@ error_log ${dir}/error.log warn;
 events { worker_connections 256; }
 http {
   types { application/octet-stream img; application/json json;${o.web ? WEB_TYPES : ""} }
-  default_type application/octet-stream;${o.web ? WEB_GZIP : ""}
+  default_type application/octet-stream;${o.web ? WEB_GZIP + WEB_STATE_MAP : ""}
   log_format bench '$msec\\t$request_method\\t$uri\\t$status\\t$body_bytes_sent\\t$http_range';
   access_log ${log} bench;
   client_body_temp_path ${dir}/body;
@@ -107,7 +117,7 @@ http {
   server {
     listen 127.0.0.1:${port};
     root ${resolve(root)};
-    location / {
+    location / {${o.web ? WEB_STATE : ""}
       add_header Access-Control-Allow-Origin * always;
       add_header Access-Control-Expose-Headers "Content-Range, Content-Length, ETag, Accept-Ranges" always;
       add_header Cache-Control no-store always;

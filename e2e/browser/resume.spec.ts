@@ -38,8 +38,11 @@ test("a clean load resumes the saved state: no console noise, the time to the pr
   const requests: string[] = [];
   page.on("requestfailed", (r) => requests.push(`failed: ${r.url()}`));
   page.on("response", (r) => r.status() >= 400 && requests.push(`${r.status()}: ${r.url()}`));
+  // The page's server sends the state with Content-Encoding: zstd (vite.config.ts): the browser decompresses it.
+  const encoding = page.waitForResponse((r) => r.url().endsWith(STATE_URL)).then((r) => r.headers()["content-encoding"]);
   await page.routeWebSocket(/.*/, () => {}); // no HMR reload mid-test
   await page.goto("/");
+  expect(await encoding).toBe("zstd");
   await page.waitForFunction(() => window.nvmeDemo?.promptMs !== undefined || window.nvmeDemo?.state === "error", undefined, { timeout: 90_000, polling: 100 });
   const { resumed, promptMs, timings, error } = await page.evaluate(() => {
     const d = window.nvmeDemo;
@@ -67,6 +70,20 @@ test("a clean load resumes the saved state: no console noise, the time to the pr
   expect(detail).toMatch(/fetched/);
   await test.info().attach("resumed", { body: await page.screenshot(), contentType: "image/png" });
   expect(requests, "failing requests").toEqual([]);
+  expect(said, "console errors and warnings").toEqual([]);
+});
+
+test("a state served as a plain zstd file (no Content-Encoding) is decoded in a worker and resumes", async ({ page }) => {
+  test.setTimeout(120_000);
+  const said = watchConsole(page);
+  await page.route(`**${STATE_URL}`, (route) => route.fulfill({ status: 200, body: readFileSync(STATE_FILE), contentType: "application/octet-stream" }));
+  await page.routeWebSocket(/.*/, () => {});
+  await page.goto("/");
+  await page.waitForFunction(() => window.nvmeDemo?.promptMs !== undefined || window.nvmeDemo?.state === "error", undefined, { timeout: 90_000, polling: 100 });
+  expect(await page.evaluate(() => window.nvmeDemo.error ?? "")).toBe("");
+  expect(await page.evaluate(() => window.nvmeDemo.resumed)).toBe(true);
+  await expect(page.locator("#status")).toContainText("resumed from the saved state");
+  expect((await runInGuest(page, "true")).status).toBe(0);
   expect(said, "console errors and warnings").toEqual([]);
 });
 

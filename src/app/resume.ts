@@ -4,7 +4,7 @@
 // decoded and checked against this page (image, disk size, controller configuration, v86), and
 // handed to the machine. Anything wrong gives a reason in words and the page boots cold.
 
-import { decodeStateFile, nvmeConfigKey, stateMismatches, type MachineSnapshot, type StateFileInfo } from "../index.ts";
+import { decodeStateFile, isZstdFrame, nvmeConfigKey, stateMismatches, type MachineSnapshot, type StateFileInfo } from "../index.ts";
 import { fetchWithProgress, type OnProgress } from "./loader.ts";
 import { RESUME_NVME_OPTIONS } from "./machine.ts";
 import type { StateWorkerAnswer, StateWorkerRequest } from "./state-worker.ts";
@@ -85,7 +85,7 @@ export async function loadManifest(): Promise<PageManifest | undefined> {
 export interface Resumable {
   info: StateFileInfo;
   snapshot: MachineSnapshot;
-  /** Compressed bytes downloaded. */
+  /** Bytes downloaded (decompressed when the server sent them with Content-Encoding: zstd). */
   bytes: number;
   /** Download and decode times, ms. */
   downloadMs: number;
@@ -118,15 +118,18 @@ export async function loadState(m: PageManifest, onProgress: OnProgress, onDownl
   const t1 = performance.now();
   onDownloaded?.();
   let decoded: ReturnType<typeof decodeStateFile>;
-  // The download is handed to the worker: a copy stays for the next boot of this page.
-  const copy = bytes.slice(0);
+  // A server that sends the file with Content-Encoding: zstd leaves the browser to decompress it
+  // as it arrives (the page's server does): only the checks are left, here. Else the zstd frame
+  // goes to a worker, and a copy stays for the next boot of this page.
+  const compressed = isZstdFrame(bytes);
+  const keep = compressed ? bytes.slice(0) : bytes;
   try {
-    decoded = await decodeInWorker(bytes);
+    decoded = compressed ? await decodeInWorker(bytes) : decodeStateFile(bytes, { own: true });
   } catch (e) {
     downloaded = undefined;
     throw new NoResume(`the saved state ${url} is damaged: ${e instanceof Error ? e.message : String(e)}`);
   }
-  downloaded = { url, bytes: copy };
+  downloaded = { url, bytes: keep };
   return { ...decoded, bytes: size, downloadMs: t1 - t0, decodeMs: performance.now() - t1 };
 }
 

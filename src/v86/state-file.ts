@@ -237,14 +237,26 @@ export interface DecodeOptions {
    * (C zstd in wasm, 2-3 times the speed).
    */
   zstd?: ZstdDecompress;
+  /**
+   * The bytes are the caller's to give (not changed after): an uncompressed file's machine section
+   * stays a view of them instead of a 40 MB copy. A decompressed one always does.
+   */
+  own?: boolean;
+}
+
+/** True when `bytes` begin with a zstd frame's magic: a state file as stored (not yet decompressed). */
+export function isZstdFrame(bytes: Uint8Array | ArrayBuffer): boolean {
+  const b = viewBytes(bytes);
+  return b.byteLength >= 4 && new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true) === ZSTD_MAGIC;
 }
 
 /** A state file (zstd-compressed or not) → its info and the snapshot in it; StateFileError when damaged. */
 export function decodeStateFile(input: Uint8Array | ArrayBuffer, options: DecodeOptions = {}): { info: StateFileInfo; snapshot: MachineSnapshot } {
   let bytes = viewBytes(input);
+  const compressed = isZstdFrame(bytes);
+  if (compressed) bytes = unzstd(bytes, options.zstd);
   // Decompressed bytes are this call's own: the machine section may stay a view of them.
-  const own = bytes.byteLength >= 4 && new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true) === ZSTD_MAGIC;
-  if (own) bytes = unzstd(bytes, options.zstd);
+  const own = compressed || options.own === true;
   if (bytes.byteLength < FIXED && bytes.byteLength >= 8 && new TextDecoder().decode(bytes.subarray(0, 8)) === MAGIC) {
     throw new StateFileError(`the state file is truncated: ${bytes.byteLength} bytes, inside its ${FIXED}-byte fixed header`);
   }

@@ -1,7 +1,7 @@
 // State files as untrusted input: a round trip, and every refusal with the message that names it.
 import { decompress } from "fzstd";
 import { describe, expect, it, vi } from "vitest";
-import { checkV86StateAgainst, decodeStateFile, StateFileError, stateMismatches } from "../../src/v86/state-file.ts";
+import { checkV86StateAgainst, decodeStateFile, isZstdFrame, StateFileError, stateMismatches } from "../../src/v86/state-file.ts";
 import { compressState } from "../../src/node/zstd.ts";
 import { build, container, identity, recrc, smallMachine, snapshotOf, split, V86_VERSION, v86Section } from "./helpers.ts";
 
@@ -59,6 +59,20 @@ describe("state file round trip", () => {
     expect(vi.mocked(decompress).mock.calls).toHaveLength(1);
     expect(vi.mocked(decompress).mock.calls[0][1]).toBeUndefined();
     expect(performance.now() - t).toBeLessThan(10_000);
+  });
+
+  it("the machine section is a view of the bytes when they are its own to keep (decompressed, or given with own), else a copy", async () => {
+    const raw = container(snapshotOf());
+    const aliases = (input: Uint8Array, options = {}): boolean => {
+      const m = decodeStateFile(input, options).snapshot.machine;
+      return m instanceof Uint8Array && m.buffer === input.buffer;
+    };
+    expect(aliases(raw)).toBe(false);
+    expect(aliases(raw, { own: true })).toBe(true);
+    expect(isZstdFrame(raw)).toBe(false);
+    const z = await compressState(raw, 3);
+    expect(isZstdFrame(z)).toBe(true);
+    expect(decodeStateFile(z).snapshot.machine).toBeInstanceOf(Uint8Array);
   });
 
   it("an empty overlay and an odd-length machine section", () => {
