@@ -92,14 +92,22 @@ export function blockedBySanitize(ctx: HandlerContext, cmd: Command): boolean {
   return !ADMIN_ALLOWED.has(cmd.opcode);
 }
 
+/** The disks each device's sanitize status has heard from. */
+const heard = new WeakMap<object, WeakSet<object>>();
+
 /**
  * A persistent disk remembers the last sanitize completed on it (finished when it was reopened, if
  * a crash had cut it short): the log reports it. Asked at every admin command, as the first one
- * after a (re)load comes before any I/O queue exists; each disk answers once.
+ * after a (re)load comes before any I/O queue exists; each disk is heard once per device.
  */
 function adoptSanitizeReports(ctx: HandlerContext): void {
   for (const ns of ctx.namespaces) {
-    const r = isJournaled(ns.backend) ? ns.backend.takeSanitizeReport() : undefined;
+    const b = ns.backend;
+    if (!isJournaled(b)) continue;
+    const seen = heard.get(ctx.sanitize) ?? heard.set(ctx.sanitize, new WeakSet()).get(ctx.sanitize)!;
+    if (seen.has(b)) continue;
+    seen.add(b);
+    const r = b.sanitizeReport();
     if (r) ctx.sanitize.completedBefore(r.cdw10, (r.cdw10 & NDAS) !== 0, r.finishedAtOpen);
   }
 }

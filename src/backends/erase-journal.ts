@@ -23,10 +23,10 @@ export interface RecoveredErase {
   cdw10: number;
 }
 
-/** What a disk tells the Sanitize Status log once: the last sanitize completed on it. */
+/** What a disk tells the Sanitize Status log of a controller coming up over it: the last sanitize completed on it. */
 export interface SanitizeReport {
   cdw10: number;
-  /** Completed when the disk was reopened (it had been cut short). */
+  /** Completed when the disk was reopened (it had been cut short), and this is the first report. */
   finishedAtOpen: boolean;
 }
 
@@ -36,8 +36,8 @@ export interface JournaledDisk extends BlockBackend {
   beginErase(op: ErasingOp, cdw10?: number): Promise<void>;
   /** After the erase (every block zeroed or discarded): resolves once it and the cleared mark are durable. */
   endErase(): Promise<void>;
-  /** The last sanitize completed on this disk, the first time it is asked (then undefined). */
-  takeSanitizeReport(): SanitizeReport | undefined;
+  /** The last sanitize completed on this disk, if any. */
+  sanitizeReport(): SanitizeReport | undefined;
 }
 
 export function isJournaled(b: BlockBackend): b is JournaledDisk {
@@ -72,12 +72,13 @@ export async function finishErase(disk: Disk, name: string): Promise<RecoveredEr
   return { op: j.underway, cdw10: j.cdw10 };
 }
 
-const reported = new WeakSet<BlockMap>();
+const told = new WeakSet<BlockMap>();
 
-/** The last sanitize completed on the disk of `map`, the first time it is asked. */
-export function takeSanitizeReport(map: BlockMap, recovered: RecoveredErase | undefined): SanitizeReport | undefined {
+/** The last sanitize completed on the disk of `map`, if any; finished at open only the first time told (writes may follow). */
+export function sanitizeReport(map: BlockMap, recovered: RecoveredErase | undefined): SanitizeReport | undefined {
   const cdw10 = map.journal.sanitized;
-  if (reported.has(map) || cdw10 === undefined) return undefined;
-  reported.add(map);
-  return { cdw10, finishedAtOpen: recovered?.op === "sanitize" };
+  if (cdw10 === undefined) return undefined;
+  const first = !told.has(map);
+  told.add(map);
+  return { cdw10, finishedAtOpen: first && recovered?.op === "sanitize" };
 }

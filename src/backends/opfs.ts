@@ -23,7 +23,7 @@
 import { BackendError, type ReadSource } from "./block-backend.ts";
 import { BlockMap, FROM_BASE, FROM_FILE, FROM_ZERO, type MapPageWrite } from "./block-map.ts";
 import { ChunkCache } from "./chunk-cache.ts";
-import { beginErase, endErase, finishErase, takeSanitizeReport, type ErasingOp, type JournaledDisk, type RecoveredErase, type SanitizeReport } from "./erase-journal.ts";
+import { beginErase, endErase, finishErase, sanitizeReport, type ErasingOp, type JournaledDisk, type RecoveredErase, type SanitizeReport } from "./erase-journal.ts";
 import { Channel, startDiskWorker } from "./disk-worker.ts";
 import type { Endpoint, Reply } from "./opfs-protocol.ts";
 import { DISK_NAME, SPILL_PREFIX } from "./opfs-protocol.ts";
@@ -181,8 +181,8 @@ export class OpfsBackend implements JournaledDisk {
     return endErase(this.map, () => this.flush());
   }
 
-  takeSanitizeReport(): SanitizeReport | undefined {
-    return takeSanitizeReport(this.map, this.recovered);
+  sanitizeReport(): SanitizeReport | undefined {
+    return sanitizeReport(this.map, this.recovered);
   }
 
   /** Bytes of writes queued for the worker now. */

@@ -163,4 +163,23 @@ describe("erasing a persistent namespace: a crash after every file operation", (
     expect((await sanitizeLog(d)).sstat).toBe(LOG.SSTAT_DONE);
     w.kill();
   });
+
+  it("the sanitize a reopened disk finished: Global Data Erased for the first controller over it, not for a later one", async () => {
+    const op = { sanitize: SANITIZE, base: false };
+    const rec = await record(op);
+    const sstats: number[] = [];
+    for (let n = 0; n < rec.log.length && sstats.length === 0; n++) {
+      const { w, disk: opening } = open(new RecordingFiles(crashImages(rec.initial, rec.log, n, { kind: "lost" })), op);
+      const disk = await opening;
+      if (disk.recovered) {
+        for (let i = 0; i < 2; i++) {
+          const d = await HostDriver.create({ namespaces: [{ backend: disk }] }, 4 << 20);
+          d.enable();
+          sstats.push((await sanitizeLog(d)).sstat);
+        }
+      }
+      w.kill();
+    }
+    expect(sstats).toEqual([LOG.SSTAT_DONE | LOG.SSTAT_GLOBAL_DATA_ERASED, LOG.SSTAT_DONE]);
+  });
 });
