@@ -2,7 +2,9 @@
 // 0xCF8/0xCFC as a guest issues them, MMIO through v86's own dispatch (cpu.mmap_read32 & co.), and
 // save_state/restore_state. The firmware's own placement is in v86-adapter.test.ts.
 
+import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { V86 } from "v86";
 import { NvmeAttachment } from "../src/v86/attachment.ts";
@@ -10,6 +12,8 @@ import type { AttachableDevice } from "../src/v86/attachment.ts";
 import type { V86Cpu } from "../src/v86/v86-types.ts";
 
 const WASM = createRequire(import.meta.url).resolve("v86/build/v86.wasm");
+const BIOS_DIR = process.env.V86_BIOS_DIR ?? join(import.meta.dirname, "..", "public", "bios");
+const HAVE_BIOS = existsSync(join(BIOS_DIR, "bios-256k.bin")) && existsSync(join(BIOS_DIR, "vgabios-stdvga.bin"));
 const RAM = 32 << 20;
 const FIRST = 0xf0000000;
 const MOVED = 0x08000000; // where Linux puts it on a rescan: the first free address above RAM
@@ -49,8 +53,14 @@ describe("BAR0 follows the guest's config writes", () => {
     for (const e of emulators.splice(0)) await e.destroy();
   });
 
-  async function machine(slots: Array<[number, number?]> = [[4]]) {
-    const e = new V86({ wasm_path: WASM, memory_size: RAM, autostart: false, disable_speaker: true });
+  const file = (name: string) => {
+    const b = readFileSync(join(BIOS_DIR, name));
+    return { buffer: b.buffer.slice(b.byteOffset, b.byteOffset + b.length) };
+  };
+
+  async function machine(slots: Array<[number, number?]> = [[4]], bios = false) {
+    const roms = bios ? { bios: file("bios-256k.bin"), vga_bios: file("vgabios-stdvga.bin") } : {};
+    const e = new V86({ wasm_path: WASM, memory_size: RAM, autostart: false, disable_speaker: true, ...roms });
     emulators.push(e);
     await new Promise<void>((resolve) => e.add_listener("emulator-loaded", () => resolve()));
     const cpu = (e as unknown as { v86: { cpu: Cpu } }).v86.cpu;
@@ -164,6 +174,21 @@ describe("BAR0 follows the guest's config writes", () => {
     expect(cpu.mmap_read32(FIRST)).toBe(-1);
     expect(cpu.mmap_read32(FIRST + 0x4000)).toBe(0x5a000000);
     expect(cpu.mmap_read32(0xf0100000)).toBe(-1);
+  });
+
+  it.skipIf(!HAVE_BIOS)("shares the VGA ROM's block where SeaBIOS puts it, and takes it back when a reboot maps the ROM again", async () => {
+    const { cpu, fns: [{ cfg }] } = await machine([[4]], true);
+    const ROM_BLOCK = 0xfebe0000; // in the 1 MiB v86 maps for the VGA ROM at 0xFEB00000
+    expect(cpu.mmap_read32(ROM_BLOCK)).toBe(0); // the ROM handler: zeros past the image
+    cfg(0x10, 0xfebf0000);
+    const check = () => {
+      expect(cpu.mmap_read32(0xfebf0010)).toBe(0x5a000010);
+      expect(cpu.mmap_read32(ROM_BLOCK)).toBe(0); // still the ROM's, not unclaimed (-1)
+      expect(cpu.mmap_read8(0xfeb00000) | (cpu.mmap_read8(0xfeb00001) << 8)).toBe(0xaa55); // the ROM's signature
+    };
+    check();
+    cpu.reboot_internal(); // v86's load_bios registers the ROM's 1 MiB again
+    check();
   });
 
   it("answers after save_state/restore_state where the guest last put BAR0, also in a new machine", async () => {

@@ -354,6 +354,7 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
     cpu.reboot_internal = function (this: V86Cpu): void {
       self.onReboot();
       reboot.call(this);
+      self.decoder?.reclaim(); // v86's load_bios may have mapped over BAR0's block
     };
   }
 }

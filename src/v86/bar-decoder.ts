@@ -63,7 +63,12 @@ interface Claim {
 interface Block {
   prev: BlockHandlers;
   claims: Claim[];
+  /** The dispatcher registered for the block. */
+  own: BlockHandlers;
 }
+
+/** A guest writing one bad value after another is told about this many. */
+const MAX_REFUSALS_LOGGED = 8;
 
 /** The blocks the adapter's windows hold, by v86 io object. */
 const blocksByIo = new WeakMap<object, Map<number, Block>>();
@@ -115,6 +120,7 @@ export class Bar0Decoder {
   private claim: Claim | undefined;
   private readonly blocks: Map<number, Block>;
   private lastRefusal = "";
+  private refusals = 0;
 
   /**
    * `handlers` take offsets into the BAR (created with base 0); `space` is the function's live
@@ -166,9 +172,10 @@ export class Bar0Decoder {
       // A size probe (all ones in either half) is never decoded and not worth a word.
       const probe = upper === 0xffffffff || base === ((~(this.size - 1) & ~0xf) >>> 0);
       const key = `${upper}:${base}`;
-      if (!probe && key !== this.lastRefusal) {
+      if (!probe && key !== this.lastRefusal && this.refusals < MAX_REFUSALS_LOGGED) {
         this.lastRefusal = key;
-        this.log("warn", `BAR0 set to 0x${upper.toString(16)}_${base.toString(16).padStart(8, "0")}: ${why}; nothing decodes it`);
+        const more = ++this.refusals === MAX_REFUSALS_LOGGED ? " (further ones are not logged)" : "";
+        this.log("warn", `BAR0 set to 0x${upper.toString(16)}_${base.toString(16).padStart(8, "0")}: ${why}; nothing decodes it${more}`);
       }
     }
     if (target === this.claim?.start) return;
@@ -200,12 +207,29 @@ export class Bar0Decoder {
     for (const i of blockRange(c)) {
       let b = this.blocks.get(i);
       if (!b) {
-        b = { prev: held(this.cpu, i), claims: [] };
-        this.blocks.set(i, b);
-        const d = dispatcher(b);
-        this.cpu.io.mmap_register(i * MMAP_BLOCK_SIZE, MMAP_BLOCK_SIZE, d.read8, d.write8, d.read32, d.write32);
+        const block: Block = { prev: held(this.cpu, i), claims: [], own: UNMAPPED };
+        block.own = dispatcher(block);
+        this.blocks.set(i, (b = block));
+        this.install(i, b);
       }
       b.claims.push(c);
+    }
+  }
+
+  private install(i: number, b: Block): void {
+    this.cpu.io.mmap_register(i * MMAP_BLOCK_SIZE, MMAP_BLOCK_SIZE, b.own.read8, b.own.write8, b.own.read32, b.own.write32);
+  }
+
+  /**
+   * Takes back blocks v86 registered over (its load_bios maps the VGA ROM's 1 MiB and the BIOS
+   * again at every reboot); what it put there becomes their fallback.
+   */
+  reclaim(): void {
+    for (const [i, b] of this.blocks) {
+      const now = held(this.cpu, i);
+      if (now.read8 === b.own.read8) continue;
+      b.prev = now;
+      this.install(i, b);
     }
   }
 }
