@@ -1,4 +1,5 @@
-import { createReadStream, readFileSync, statSync } from "node:fs";
+import { closeSync, createReadStream, openSync, readFileSync, readSync, statSync } from "node:fs";
+import { Decompress } from "fzstd";
 import { join } from "node:path";
 import type { Plugin } from "vite";
 import { defineConfig } from "vitest/config";
@@ -15,7 +16,7 @@ const V86_VERSION = (JSON.parse(readFileSync(join(import.meta.dirname, "node_mod
 interface PageManifest {
   image: { url: string; bytes: number; id: string } | null;
   bootTrace: string | null;
-  state: { url: string; bytes: number } | null;
+  state: { url: string; bytes: number; memory?: number } | null;
   resumeTrace: string | null;
 }
 
@@ -29,6 +30,44 @@ const fileSize = (path: string): number | undefined => {
 };
 
 let cachedId: { key: string; id: string } | undefined;
+let cachedMemory: { key: string; memory: number | undefined } | undefined;
+
+/**
+ * The guest RAM a state file was made with (its header, at the start of the zstd frame), so the
+ * page can make its machine while the state downloads. Undefined when it cannot be read.
+ */
+function stateMemory(path: string): number | undefined {
+  const key = `${fileSize(path)}:${statSync(path).mtimeMs}`;
+  if (cachedMemory?.key === key) return cachedMemory.memory;
+  let memory: number | undefined;
+  try {
+    const head: Uint8Array[] = [];
+    let have = 0;
+    const z = new Decompress((chunk) => {
+      if (have < 1 << 20) head.push(chunk);
+      have += chunk.length;
+    });
+    const fd = openSync(path, "r");
+    try {
+      const buf = new Uint8Array(1 << 16);
+      for (let at = 0; have < 1 << 16; at += buf.length) {
+        const n = readSync(fd, buf, 0, buf.length, at);
+        if (n === 0) break;
+        z.push(buf.slice(0, n));
+      }
+    } finally {
+      closeSync(fd);
+    }
+    const bytes = Buffer.concat(head);
+    const jsonLength = bytes.readUInt32LE(12);
+    const header = JSON.parse(bytes.subarray(24, 24 + jsonLength).toString("utf8")) as { identity?: { memory?: unknown } };
+    if (typeof header.identity?.memory === "number") memory = header.identity.memory;
+  } catch {
+    memory = undefined; // the page learns it from the decoded state
+  }
+  cachedMemory = { key, memory };
+  return memory;
+}
 
 /**
  * The bundled image's files as the page finds them: which exist (so the page asks for no file that
@@ -50,7 +89,7 @@ function pageManifest(): PageManifest {
   return {
     image: bytes !== undefined ? { url: `/${IMAGE}`, bytes, id } : null,
     bootTrace: url(`${IMAGE}.boot-trace.json`),
-    state: stateBytes !== undefined ? { url: `/${IMAGE}.state.zst`, bytes: stateBytes } : null,
+    state: stateBytes !== undefined ? { url: `/${IMAGE}.state.zst`, bytes: stateBytes, memory: stateMemory(join(PUBLIC, `${IMAGE}.state.zst`)) } : null,
     resumeTrace: url(`${IMAGE}.resume-trace.json`),
   };
 }

@@ -29,10 +29,18 @@ export interface MachineInputs {
   doorbellPolicy?: DoorbellPolicy;
   /** Guest RAM in bytes (default MEMORY_SIZE; a resumed state's own size). */
   memory?: number;
-  /** A state to resume instead of booting: `drive` must be the disk it was made over (a CowBackend). */
-  resume?: MachineSnapshot;
+  /**
+   * A state to resume instead of booting, once it has arrived (the machine is made meanwhile):
+   * `drive` must be the disk it was made over (a CowBackend). A rejection with a ResumeError boots
+   * the page cold.
+   */
+  resume?: Promise<ResumeInput>;
+}
+
+export interface ResumeInput {
+  snapshot: MachineSnapshot;
   /** The saver's v86 clock reading (the state file's clockMs): this page's clock is moved past it. */
-  resumeClockMs?: number;
+  clockMs: number;
 }
 
 export interface MachineEvents {
@@ -72,21 +80,24 @@ export function startMachine(inputs: MachineInputs, on: MachineEvents): V86 {
   emulator.add_listener("nvme-write-end" as never, () => on.diskActivity("write"));
   emulator.add_listener("emulator-loaded", async () => {
     try {
-      const resume = inputs.resume;
+      const pending = inputs.resume;
       const nvme = await attachNvme(emulator, {
         drive: inputs.drive,
-        ...(resume ? RESUME_NVME_OPTIONS : { serial: DISK_SERIAL, doorbellPolicy: inputs.doorbellPolicy }),
+        ...(pending ? RESUME_NVME_OPTIONS : { serial: DISK_SERIAL, doorbellPolicy: inputs.doorbellPolicy }),
         createBackend: inputs.createBackend,
         log: on.log,
       });
-      if (resume) {
+      if (pending) {
+        // What this v86 saves (the reference the state's tree is checked against), while the state may still be on its way.
+        const reference = await referenceState(emulator);
+        const { snapshot: resume, clockMs } = await pending;
         try {
           // Checked before v86 sees anything: v86's state tree against what this v86 saves, and
           // the overlay's geometry.
-          checkV86StateAgainst(resume.machine, await referenceState(emulator));
+          checkV86StateAgainst(resume.machine, reference);
           (inputs.drive as CowBackend).restoreOverlay(resume.overlay);
           // v86's timers in the state are readings of the saver's clock (see clock.ts).
-          advanceV86Clock((inputs.resumeClockMs ?? 0) + 1);
+          advanceV86Clock(clockMs + 1);
           // Nothing ran yet: v86 need not zero the RAM above the BIOSes first (fresh-machine.ts).
           await restoreFresh(emulator, resume.machine);
         } catch (e) {

@@ -208,47 +208,47 @@ async function boot(choice: DiskChoice, o: BootOptions = {}): Promise<void> {
     }
     progress.done("download");
     mark("disk open");
-    let resume: Resumable | undefined;
-    if (state) {
-      setState("loading", "the saved state");
-      try {
-        resume = await state;
-        checkState(resume, m!, disk.backend.byteLength);
-      } catch (e) {
-        if (stale()) return;
-        progress.done("state");
-        if (!(e instanceof NoResume)) throw e;
-        await disk.close();
-        void boot(choice, { cold: true, fallback: bootStarted === 0, note: `Cold boot: ${e.message}.` });
-        return;
-      }
-      if (stale()) return;
-      progress.done("state", `saved state: ${formatBytes(resume.bytes)}, downloaded in ${(resume.downloadMs / 1000).toFixed(2)} s, decoded in ${(resume.decodeMs / 1000).toFixed(2)} s`, 4000);
-    }
     current = disk;
     form.remember(choice);
     demo.disk = diskInfo(disk);
     showDiskInfo(current);
     const label = `${disk.name}, ${formatBytes(disk.backend.byteLength)} on NVMe${disk.opfs ? ", persistent" : ""}`;
-    setState("booting", resume ? `resuming the saved state (${label})` : label);
+    // The machine is made while the state still arrives when the manifest says its RAM size; the
+    // state is checked against this page when it has, and a refusal boots the page cold.
+    let resume: Resumable | undefined;
+    const imageBytes = disk.backend.byteLength;
+    const memory = state ? (m!.state!.memory ?? (await state.catch(() => undefined))?.info.identity.memory) : undefined;
+    if (stale()) return;
+    const pending = state?.then((r) => {
+      checkState(r, m!, imageBytes, memory);
+      if (stale()) throw new ResumeError("the page moved on");
+      resume = r;
+      progress.done("state", `saved state: ${formatBytes(r.bytes)}, downloaded in ${(r.downloadMs / 1000).toFixed(2)} s, decoded in ${(r.decodeMs / 1000).toFixed(2)} s`, 4000);
+      setState("booting", `resuming the saved state (${label})`);
+      return { snapshot: r.snapshot, clockMs: r.info.clockMs };
+    }).catch((e: unknown) => {
+      progress.done("state");
+      throw e instanceof NoResume ? new ResumeError(e.message) : e;
+    });
+    pending?.catch(() => {}); // the machine takes it (or the page moved on)
+    setState(state ? "loading" : "booting", state ? "the saved state" : label);
     const expectMarker = isDefault;
     let line = "";
     /** Output from here on is watched for the shell prompt (its time is shown). */
     let promptFrom = -1;
-    const prompt = resume?.info.prompt || PROMPT;
     let emulator: ReturnType<typeof startMachine> | undefined = undefined;
     emulator = startMachine(
       {
         bios, vgaBios, drive: disk.backend, screen: freshScreen(), doorbellPolicy: storedPolicy(),
         // With the persistent option, namespaces the guest creates are kept in browser storage too.
         createBackend: choice.persistent ? (nsid, bytes) => namespaces.persistentDisk(nsid, bytes) : undefined,
-        ...(resume ? { memory: resume.info.identity.memory, resume: resume.snapshot, resumeClockMs: resume.info.clockMs } : {}),
+        ...(pending ? { memory, resume: pending } : {}),
       },
       {
         serialByte(b) {
           if (stale()) return;
           serial.byte(b);
-          if (promptFrom >= 0 && serial.raw.length > promptFrom && serial.raw.endsWith(prompt)) {
+          if (promptFrom >= 0 && serial.raw.length > promptFrom && serial.raw.endsWith(resume?.info.prompt || PROMPT)) {
             promptFrom = -1;
             mark("prompt");
             showPromptTime(performance.now() - bootStarted, bootStarted === 0, resume ? `resumed from the saved state, ${formatBytes(resume.bytes)}` : "cold boot");

@@ -45,8 +45,8 @@ export interface PageManifest {
   image: { url: string; bytes: number; id: string } | null;
   /** The image's boot trace, when there is one. */
   bootTrace: string | null;
-  /** The image's saved state, when there is one. */
-  state: { url: string; bytes: number } | null;
+  /** The image's saved state, when there is one, and the guest RAM it was made with (when known). */
+  state: { url: string; bytes: number; memory?: number } | null;
   /** What a resumed guest reads first (scripts/trace-resume.ts), when recorded. */
   resumeTrace: string | null;
 }
@@ -133,8 +133,11 @@ export async function loadState(m: PageManifest, onProgress: OnProgress, onDownl
   return { ...decoded, bytes: size, downloadMs: t1 - t0, decodeMs: performance.now() - t1 };
 }
 
-/** Throws NoResume naming what differs when the state was made for another image, disk size, controller or v86. */
-export function checkState(r: Resumable, m: PageManifest, imageBytes: number): void {
+/**
+ * Throws NoResume naming what differs when the state was made for another image, disk size,
+ * controller or v86, or another RAM size than `memory` (the machine's, when made before the state arrived).
+ */
+export function checkState(r: Resumable, m: PageManifest, imageBytes: number, memory?: number): void {
   const url = m.state?.url ?? "the saved state";
   const { info } = r;
   const mem = info.identity.memory;
@@ -142,8 +145,8 @@ export function checkState(r: Resumable, m: PageManifest, imageBytes: number): v
   const here = {
     imageId: m.image?.id ?? "",
     imageBytes,
-    // The machine is made with the state's RAM size.
-    memory: mem,
+    // The machine is made with the state's RAM size (the manifest's, when made before it arrived).
+    memory: memory ?? mem,
     nvme: nvmeConfigKey(RESUME_NVME_OPTIONS),
     ide: false,
   };
