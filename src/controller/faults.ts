@@ -5,6 +5,7 @@
 // fires. Admin commands are never touched: the guest's recovery (Abort, reset) must keep working.
 // Faults are host-side debugging state: not in snapshots, kept until clear().
 
+import { mulberry32 } from "../rng.ts";
 import type { Command } from "../command.ts";
 import * as O from "../spec/opcodes.ts";
 import * as S from "../spec/status.ts";
@@ -128,16 +129,17 @@ export function checkFaultSpec(spec: unknown): FaultSpec {
   return out;
 }
 
-/** One fault and its random sequence (mulberry32: small, fast, and the same everywhere). */
+/** One fault and its random sequence (seeded: the same everywhere). */
 class Fault {
   fired = 0;
-  private rng: number;
+  /** The next number of the fault's sequence in [0, 1). */
+  private readonly next: () => number;
   readonly ops: ReadonlySet<number> | undefined;
   /** The status it completes with; undefined: the command runs (after the delay) or hangs. */
   private readonly status: FaultStatus | undefined;
 
   constructor(readonly id: number, readonly spec: FaultSpec) {
-    this.rng = (spec.seed ?? id) >>> 0;
+    this.next = mulberry32(spec.seed ?? id);
     this.ops = OPS[spec.op];
     this.status = spec.status ?? (spec.delayMs !== undefined || spec.hang ? undefined : "media-error");
   }
@@ -155,14 +157,6 @@ class Fault {
       if (!r || r[0] >= s.lba[0] + s.lba[1] || r[0] + r[1] <= s.lba[0]) return false;
     }
     return s.probability === undefined || s.probability >= 1 || this.next() < s.probability;
-  }
-
-  /** The next number of the sequence in [0, 1). */
-  private next(): number {
-    let t = (this.rng = (this.rng + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
   }
 
   /** The status for `cmd`: the named one, or the media error that fits what the command does. */
