@@ -16,7 +16,7 @@ const V86_VERSION = (JSON.parse(readFileSync(join(import.meta.dirname, "node_mod
 interface PageManifest {
   image: { url: string; bytes: number; id: string } | null;
   bootTrace: string | null;
-  state: { url: string; bytes: number; memory?: number } | null;
+  state: { url: string; bytes: number; memory?: number; decodedBytes?: number } | null;
   resumeTrace: string | null;
 }
 
@@ -30,16 +30,23 @@ const fileSize = (path: string): number | undefined => {
 };
 
 let cachedId: { key: string; id: string } | undefined;
-let cachedMemory: { key: string; memory: number | undefined } | undefined;
+interface StateHeader {
+  /** The guest RAM it was made with. */
+  memory?: number;
+  /** Its size decompressed. */
+  decodedBytes?: number;
+}
+let cachedHeader: { key: string; header: StateHeader } | undefined;
 
 /**
- * The guest RAM a state file was made with (its header, at the start of the zstd frame), so the
- * page can make its machine while the state downloads. Undefined when it cannot be read.
+ * What a state file's header says (at the start of its zstd frame): the guest RAM, so the page
+ * can make its machine while the state downloads, and the decompressed size, so a download the
+ * browser decompresses goes into one buffer. Empty when it cannot be read.
  */
-function stateMemory(path: string): number | undefined {
+function stateHeader(path: string): StateHeader {
   const key = `${fileSize(path)}:${statSync(path).mtimeMs}`;
-  if (cachedMemory?.key === key) return cachedMemory.memory;
-  let memory: number | undefined;
+  if (cachedHeader?.key === key) return cachedHeader.header;
+  const out: StateHeader = {};
   try {
     const head: Uint8Array[] = [];
     let have = 0;
@@ -61,12 +68,13 @@ function stateMemory(path: string): number | undefined {
     const bytes = Buffer.concat(head);
     const jsonLength = bytes.readUInt32LE(12);
     const header = JSON.parse(bytes.subarray(24, 24 + jsonLength).toString("utf8")) as { identity?: { memory?: unknown } };
-    if (typeof header.identity?.memory === "number") memory = header.identity.memory;
+    if (typeof header.identity?.memory === "number") out.memory = header.identity.memory;
+    out.decodedBytes = bytes.readUInt32LE(20);
   } catch {
-    memory = undefined; // the page learns it from the decoded state
+    // the page learns them from the decoded state
   }
-  cachedMemory = { key, memory };
-  return memory;
+  cachedHeader = { key, header: out };
+  return out;
 }
 
 /**
@@ -89,7 +97,7 @@ function pageManifest(): PageManifest {
   return {
     image: bytes !== undefined ? { url: `/${IMAGE}`, bytes, id } : null,
     bootTrace: url(`${IMAGE}.boot-trace.json`),
-    state: stateBytes !== undefined ? { url: `/${IMAGE}.state.zst`, bytes: stateBytes, memory: stateMemory(join(PUBLIC, `${IMAGE}.state.zst`)) } : null,
+    state: stateBytes !== undefined ? { url: `/${IMAGE}.state.zst`, bytes: stateBytes, ...stateHeader(join(PUBLIC, `${IMAGE}.state.zst`)) } : null,
     resumeTrace: url(`${IMAGE}.resume-trace.json`),
   };
 }

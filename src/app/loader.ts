@@ -10,11 +10,11 @@ export interface Progress {
 export type OnProgress = (p: Progress) => void;
 
 /**
- * GET `url`; the total is the Content-Length (unknown for a compressed body). `check` sees the
- * answer's headers before its body is read (it throws to refuse it). `started`: the request, when
- * it was sent already.
+ * GET `url`; the total is the Content-Length (for a compressed body `decodedSize`, the size it is
+ * expected to decompress to, else unknown). `check` sees the answer's headers before its body is
+ * read (it throws to refuse it). `started`: the request, when it was sent already.
  */
-export async function fetchWithProgress(url: string, onProgress: OnProgress = () => {}, check?: (res: Response) => void, started?: Promise<Response>): Promise<ArrayBuffer> {
+export async function fetchWithProgress(url: string, onProgress: OnProgress = () => {}, check?: (res: Response) => void, started?: Promise<Response>, decodedSize?: number): Promise<ArrayBuffer> {
   const res = await (started ?? fetch(url));
   if (!res.ok) {
     await res.body?.cancel().catch(() => {});
@@ -27,16 +27,18 @@ export async function fetchWithProgress(url: string, onProgress: OnProgress = ()
     throw e;
   }
   const encoding = res.headers.get("Content-Encoding");
-  const total = encoding && encoding !== "identity" ? 0 : Number(res.headers.get("Content-Length")) || 0;
+  const encoded = !!encoding && encoding !== "identity";
+  const total = encoded ? decodedSize ?? 0 : Number(res.headers.get("Content-Length")) || 0;
   if (!res.body) {
     const buf = await res.arrayBuffer();
     onProgress({ loaded: buf.byteLength, total: buf.byteLength });
     return buf;
   }
-  return readStream(res.body, total, onProgress, url);
+  return readStream(res.body, total, onProgress, url, encoded);
 }
 
-async function readStream(body: ReadableStream<Uint8Array>, total: number, onProgress: OnProgress, what: string): Promise<ArrayBuffer> {
+/** The body into one buffer of `total` bytes (when known); `estimated`: the total may be off. */
+async function readStream(body: ReadableStream<Uint8Array>, total: number, onProgress: OnProgress, what: string, estimated: boolean): Promise<ArrayBuffer> {
   onProgress({ loaded: 0, total });
   const reader = body.getReader();
   // With a known size the bytes go straight into one buffer (a disk image can be hundreds of
@@ -59,8 +61,9 @@ async function readStream(body: ReadableStream<Uint8Array>, total: number, onPro
     onProgress({ loaded, total });
   }
   if (out) {
-    if (loaded !== out.length) throw new Error(`${what}: got ${loaded} of ${out.length} bytes`);
-    return out.buffer as ArrayBuffer;
+    if (loaded === out.length) return out.buffer as ArrayBuffer;
+    if (!estimated) throw new Error(`${what}: got ${loaded} of ${out.length} bytes`);
+    return out.slice(0, loaded).buffer;
   }
   const joined = new Uint8Array(loaded);
   let at = 0;

@@ -45,8 +45,8 @@ export interface PageManifest {
   image: { url: string; bytes: number; id: string } | null;
   /** The image's boot trace, when there is one. */
   bootTrace: string | null;
-  /** The image's saved state, when there is one, and the guest RAM it was made with (when known). */
-  state: { url: string; bytes: number; memory?: number } | null;
+  /** The image's saved state, when there is one; the guest RAM it was made with and its decompressed size (when known). */
+  state: { url: string; bytes: number; memory?: number; decodedBytes?: number } | null;
   /** What a resumed guest reads first (scripts/trace-resume.ts), when recorded. */
   resumeTrace: string | null;
 }
@@ -109,7 +109,7 @@ export async function loadState(m: PageManifest, onProgress: OnProgress, onDownl
     try {
       const early = window.v86NvmeStateFetch;
       window.v86NvmeStateFetch = undefined;
-      bytes = await fetchWithProgress(url, onProgress, undefined, early?.url === url ? early.response : undefined);
+      bytes = await fetchWithProgress(url, onProgress, undefined, early?.url === url ? early.response : undefined, m.state.decodedBytes);
     } catch (e) {
       throw new NoResume(`the saved state ${url} could not be downloaded: ${e instanceof Error ? e.message : String(e)}`);
     }
