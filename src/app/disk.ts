@@ -180,7 +180,8 @@ export async function openChosenDisk(c: DiskChoice, file: File | undefined, on: 
     opfs = await OpfsBackend.open({
       name: pname,
       base,
-      baseId: baseId(c),
+      // An image served over HTTP is named by its version too: one rebuilt at the same URL is refused.
+      baseId: base instanceof HttpBackend ? base.identity : baseId(c),
       seed: c.copy ? "copy" : "overlay",
       onProgress: (done, total) => on.progress("copy", `copying ${name} into browser storage`, done, total),
     });

@@ -104,6 +104,8 @@ export class HttpSource implements ReadSource {
   readonly cache: ChunkCache;
   private requests = 0;
   private retried = 0;
+  /** Which version of the image was opened: its size and validator (strong ETag, else Last-Modified). */
+  version = "";
   private readonly fetchFn: typeof fetch;
   private readonly log: Log;
 
@@ -163,6 +165,7 @@ export class HttpSource implements ReadSource {
     trace?.catch(() => {}); // seen by followTrace, unless the probe fails first
     const opened = (size: number, etag: string | undefined, requests: number, lastModified?: string) => {
       const source = new HttpSource(url, size, o, etag, f, requests + (trace ? 1 : 0), granule);
+      source.version = `${size} bytes${etag ? `, ETag ${etag}` : lastModified ? `, modified ${lastModified}` : ""}`;
       if (trace && traceUrl !== undefined) source.bootTrace = source.followTrace(traceUrl, trace, { size, etag, lastModified });
       return source;
     };
@@ -393,5 +396,13 @@ export class HttpBackend extends CowBackend {
 
   get stats(): HttpStats {
     return this.base.stats;
+  }
+
+  /**
+   * The image as the server has it now (URL, size, validator): what an overlay kept across reloads
+   * must be over, so a rebuilt image at the same URL is not read under the old image's changes.
+   */
+  get identity(): string {
+    return `${this.base.url} (${this.base.version})`;
   }
 }

@@ -163,6 +163,19 @@ describe("http backend", () => {
     expect((await rejection(disk.read(512 * KiB, 512))).message).toMatch(/changed on the server/);
   });
 
+  it("names the version it opened (size and validator): a persistent overlay over it is refused over a rebuilt image", async () => {
+    let etag = '"v1"';
+    const s = await serve({ size: 1 << 20, etag: () => etag, lastModified: "Mon, 07 Dec 2026 00:00:00 GMT" });
+    const first = (await HttpBackend.open(s.url, { bootTrace: false })).identity;
+    expect(first).toBe(`${s.url} (1048576 bytes, ETag "v1")`);
+    expect((await HttpBackend.open(s.url, { bootTrace: false })).identity).toBe(first);
+    etag = '"v2"';
+    expect((await HttpBackend.open(s.url, { bootTrace: false })).identity).not.toBe(first);
+    // Without a strong ETag, Last-Modified names the version.
+    const weak = await serve({ size: 1 << 20, etag: () => 'W/"x"', lastModified: "Mon, 07 Dec 2026 00:00:00 GMT" });
+    expect((await HttpBackend.open(weak.url, { bootTrace: false })).identity).toBe(`${weak.url} (1048576 bytes, modified Mon, 07 Dec 2026 00:00:00 GMT)`);
+  });
+
   it("sends one request for a granule however many readers want it", async () => {
     const s = await serve({ size: 1 << 20 });
     const disk = await HttpBackend.open(s.url, { chunkSize: 64 * KiB, granule: 64 * KiB, readAhead: 0, bootTrace: false });
