@@ -60,28 +60,38 @@ export async function crashOnce(context: BrowserContext, base: string, args: Wor
   const seen = lines.slice();
   await page.close().catch(() => {});
 
-  // The same disk in a new page; the dead renderer's file handles may take a moment to go.
-  let after: number[] | undefined;
-  let lastError = "";
-  let attempt = 0;
+  // The same disk in a new page.
   const tCrash = Date.now();
-  for (; attempt < 40 && !after; attempt++) {
+  const { value: after, attempts, lastError } = await readAfterCrash(context, base, (reader) =>
+    reader.evaluate(async ([path, a]) => (await import(/* @vite-ignore */ path)).crashReadBack(a) as Promise<number[]>, [MODULE, args] as const),
+  );
+  if (!after) {
+    const reopen = { reopenAttempts: attempts, reopenMs: Date.now() - tCrash };
+    return { seed: args.seed, overlay: args.overlay, delayMs, acks: 0, writes: 0, acked: 0, newer: 0, broken: [`cannot reopen: ${lastError}`], after: before, ...reopen };
+  }
+  return { ...judge(seen, before, after), seed: args.seed, overlay: args.overlay, delayMs, after, reopenAttempts: attempts, reopenMs: Date.now() - tCrash };
+}
+
+/**
+ * Runs `read` in a new blank page until the crashed renderer has let go of the disk's files
+ * (its handles may take a moment to go: "open elsewhere"), up to 40 tries 250 ms apart. Any
+ * other error stops the tries; `value` is then undefined and `lastError` says why.
+ */
+export async function readAfterCrash<T>(context: BrowserContext, base: string, read: (page: Page) => Promise<T>): Promise<{ value: T | undefined; attempts: number; lastError: string }> {
+  let lastError = "";
+  for (let attempt = 1; attempt <= 40; attempt++) {
     const reader = await blankPage(context, base);
     try {
-      after = await reader.evaluate(async ([path, a]) => (await import(/* @vite-ignore */ path)).crashReadBack(a) as Promise<number[]>, [MODULE, args] as const);
+      return { value: await read(reader), attempts: attempt, lastError };
     } catch (e) {
       lastError = e instanceof Error ? e.message : String(e);
-      if (!/open elsewhere|NoModificationAllowed/.test(lastError)) break;
+      if (!/open elsewhere|NoModificationAllowed/.test(lastError)) return { value: undefined, attempts: attempt, lastError };
       await new Promise((r) => setTimeout(r, 250));
     } finally {
       await reader.close();
     }
   }
-  if (!after) {
-    const reopen = { reopenAttempts: attempt, reopenMs: Date.now() - tCrash };
-    return { seed: args.seed, overlay: args.overlay, delayMs, acks: 0, writes: 0, acked: 0, newer: 0, broken: [`cannot reopen: ${lastError}`], after: before, ...reopen };
-  }
-  return { ...judge(seen, before, after), seed: args.seed, overlay: args.overlay, delayMs, after, reopenAttempts: attempt, reopenMs: Date.now() - tCrash };
+  return { value: undefined, attempts: 40, lastError };
 }
 
 /** Judges the read-back against the console of the crashed page. */

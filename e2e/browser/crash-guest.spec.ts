@@ -19,7 +19,7 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, test, type BrowserContext, type Page } from "@playwright/test";
-import { blankPage } from "../../bench/crash/cycle.ts";
+import { readAfterCrash } from "../../bench/crash/cycle.ts";
 import { mulberry32 } from "../../src/rng.ts";
 import { BOOT_TIMEOUT, plain, runInGuest, serialText, waitForPrompt } from "./page-guest.ts";
 import { fsck, IMAGE_FILE, mbrPartition, md5In, persistentRuns, writePartition } from "./guest-fs-check.ts";
@@ -113,20 +113,7 @@ test("files a Linux guest fsynced on the persistent disk survive renderer crashe
       for (const [f, md5] of seen) acked.set(f, md5);
 
       // The disk as the crash left it, before any boot touches it (the dead renderer's file handles may take a moment to go).
-      let read: Awaited<ReturnType<typeof persistentRuns>> | undefined;
-      let lastError = "";
-      for (let attempt = 0; attempt < 40 && !read; attempt++) {
-        const reader = await blankPage(context, test.info().project.use.baseURL!);
-        try {
-          read = await persistentRuns(reader, part.offset, part.bytes);
-        } catch (e) {
-          lastError = e instanceof Error ? e.message : String(e);
-          if (!/open elsewhere|NoModificationAllowed/.test(lastError)) break;
-          await new Promise((r) => setTimeout(r, 250));
-        } finally {
-          await reader.close();
-        }
-      }
+      const { value: read, lastError } = await readAfterCrash(context, test.info().project.use.baseURL!, (reader) => persistentRuns(reader, part.offset, part.bytes));
       expect(read, `reopening the disk: ${lastError}`).toBeDefined();
       sameImage();
       const tRead = Date.now();
