@@ -19,6 +19,9 @@ export class Command {
   prp1Hi = 0;
   prp2Lo = 0;
   prp2Hi = 0;
+  /** MPTR (SQE dwords 5:4): the separate metadata buffer of a block command. */
+  mptrLo = 0;
+  mptrHi = 0;
   /** Completion dwords 0 and 1 a handler may set before it returns its status. */
   dw0 = 0;
   dw1 = 0;
@@ -28,8 +31,9 @@ export class Command {
   }
 
   /**
-   * PSDT (flags bits 7:6): 0 PRPs, 1 an SGL for the data (offered for I/O commands), 2 an SGL
-   * with MPTR pointing at a metadata segment (not offered: no namespace has metadata), 3 reserved.
+   * PSDT (flags bits 7:6): 0 PRPs, 1 an SGL for the data (offered for I/O commands; MPTR a
+   * contiguous metadata buffer with both), 2 an SGL with MPTR pointing at a metadata SGL segment
+   * (not offered), 3 reserved.
    */
   get psdt(): number {
     return (this.flags >>> 6) & 3;

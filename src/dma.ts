@@ -77,6 +77,23 @@ export class Dma {
     return this.hotPath.copySegments(this.segmentCount);
   }
 
+  /** Whether `len` bytes at guest address hi:lo lie inside guest RAM (a contiguous buffer such as MPTR's). */
+  inRam(lo: number, hi: number, len: number): boolean {
+    return hi === 0 && lo + len <= this.hotPath.ram.ramSize;
+  }
+
+  /** A copy of `len` bytes at guest address `addr` (checked with inRam). */
+  readAt(addr: number, len: number): Uint8Array {
+    const start = this.hotPath.ram.ramBase + addr;
+    return this.hotPath.bytes().slice(start, start + len);
+  }
+
+  /** Stores `src` at guest address `addr` (checked with inRam), recording it dirty. */
+  writeAt(addr: number, src: Uint8Array): void {
+    this.hotPath.bytes().set(src, this.hotPath.ram.ramBase + addr);
+    this.hotPath.markDirty(addr, src.length);
+  }
+
   /** Copies `src` into saved segments, recording them dirty for the emulator. */
   toGuestAt(segs: Uint32Array, src: Uint8Array): void {
     let off = 0;

@@ -269,6 +269,8 @@ export class HotPath {
     c.flags = (dw0 >>> 8) & 0xff;
     c.cid = dw0 >>> 16;
     c.nsid = dv.getUint32(b + Q.SQE_NSID, true);
+    c.mptrLo = dv.getUint32(b + Q.SQE_MPTR, true);
+    c.mptrHi = dv.getUint32(b + Q.SQE_MPTR + 4, true);
     c.prp1Lo = dv.getUint32(b + Q.SQE_PRP1, true);
     c.prp1Hi = dv.getUint32(b + Q.SQE_PRP1 + 4, true);
     c.prp2Lo = dv.getUint32(b + Q.SQE_PRP2, true);

@@ -148,7 +148,7 @@ describe("Identify", () => {
     expect(d[I.IDC_VWC]).toBe(0);
   });
 
-  it("describes each namespace in its current LBA format of the two offered", async () => {
+  it("describes each namespace in its current LBA format of the six offered", async () => {
     const dev = await device({}, [new MemoryBackend(1 << 20), new MemoryBackend(2 << 20)], 4096);
     const [s, d] = fetch(dev, identify, { cdw10: I.CNS_NAMESPACE, nsid: 2 });
     expect(s).toBe(0);
@@ -156,7 +156,7 @@ describe("Identify", () => {
     expect(v.getUint32(I.IDN_NSZE, true)).toBe(512);
     expect(v.getUint32(I.IDN_NCAP, true)).toBe(512);
     expect(v.getUint32(I.IDN_NUSE, true)).toBe(512);
-    expect(d[I.IDN_NLBAF]).toBe(1);
+    expect(d[I.IDN_NLBAF]).toBe(5);
     expect(d[I.IDN_FLBAS]).toBe(1);
     expect(v.getUint32(I.IDN_LBAF0, true)).toBe((9 << 16) | (I.RP_GOOD << 24));
     expect(v.getUint32(I.IDN_LBAF0 + 4, true)).toBe((12 << 16) | (I.RP_BEST << 24));

@@ -88,7 +88,7 @@ describe("Identify for formats and data management", () => {
     expect(cv.getUint16(I.IDC_OCFS, true)).toBe(I.OCFS_FORMAT0);
     const [n] = await d.identify(I.CNS_NAMESPACE, 1);
     const nv = new DataView(n.buffer, n.byteOffset);
-    expect(n[I.IDN_NLBAF]).toBe(1);
+    expect(n[I.IDN_NLBAF]).toBe(5);
     expect(n[I.IDN_FLBAS]).toBe(1); // the option picked the initial format
     expect((nv.getUint32(I.IDN_LBAF0, true) >>> 16) & 0xff).toBe(9);
     expect((nv.getUint32(I.IDN_LBAF0 + 4, true) >>> 16) & 0xff).toBe(12);
@@ -139,9 +139,9 @@ describe("Format NVM", () => {
     const d = await ready([{ backend: new MemoryBackend(MiB) }, { backend: new MemoryBackend(9 * 512) }]);
     expect(sc(await format(d, 1, 0, 2))).toBe(0x002); // cryptographic erase: not advertised
     expect(sc(await format(d, 1, 0, 5))).toBe(0x002);
-    expect(sc(await format(d, 1, 2))).toBe(0x10a); // no third format
+    expect(sc(await format(d, 1, 6))).toBe(0x10a); // no seventh format
     expect(sc(await format(d, 1, 0, 0, 1 << 12))).toBe(0x10a); // LBAFU names format 16
-    expect(sc(await format(d, 1, 0, 0, 1 << 5))).toBe(0x10a); // protection information
+    expect(sc(await format(d, 1, 0, 0, 1 << 5))).toBe(0x10a); // protection information without metadata
     expect(sc(await format(d, 2, 1))).toBe(0x10a); // 4608 bytes hold no whole 4096-byte block
     expect(sc(await format(d, 0, 0))).toBe(0x00b);
     expect(sc(await format(d, 3, 0))).toBe(0x002); // a valid NSID with nothing attached

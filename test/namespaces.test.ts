@@ -128,9 +128,10 @@ describe("Namespace Management and Attachment", () => {
     expect((await createNs(d, 0)).status).toBe(INVALID_FIELD);
     expect((await createNs(d, 8, { ncap: 9 })).status).toBe(INVALID_FIELD);
     expect((await createNs(d, 8, { ncap: 4 })).status).toBe(cs(S.SC_THIN_PROVISIONING_NOT_SUPPORTED));
-    expect((await createNs(d, 8, { flbas: 2 })).status).toBe(cs(S.SC_INVALID_FORMAT));
-    expect((await createNs(d, 8, { flbas: 0x10 })).status).toBe(cs(S.SC_INVALID_FORMAT));
-    expect((await createNs(d, 8, { dps: 1 })).status).toBe(INVALID_FIELD);
+    expect((await createNs(d, 8, { flbas: 6 })).status).toBe(cs(S.SC_INVALID_FORMAT)); // no seventh format
+    expect((await createNs(d, 8, { flbas: 0x20 })).status).toBe(cs(S.SC_INVALID_FORMAT)); // a reserved bit
+    expect((await createNs(d, 8, { dps: 1 })).status).toBe(cs(S.SC_INVALID_FORMAT)); // PI without metadata
+    expect((await createNs(d, 8, { flbas: 2, dps: 0x10 })).status).toBe(cs(S.SC_INVALID_FORMAT)); // a reserved DPS bit
     expect((await createNs(d, 8, { cdw11: 3 << 24 })).status).toBe(INVALID_FIELD); // neither NVM nor Zoned Namespace
     expect((await d.admin({ opcode: O.ADMIN_NS_MANAGEMENT, cdw10: 2 })).status).toBe(INVALID_FIELD);
     expect((await capacity(d)).free).toBe(8 * MiB);

@@ -50,7 +50,7 @@ describe("formats and data-management commands from nvme-cli (root on IDE)", () 
     expect(Number(ctrl.ocfs)).toBe(1);
     const ns = await g.ok("nvme id-ns /dev/nvme0n2");
     const f = fields(ns);
-    expect(Number(f.nlbaf)).toBe(1);
+    expect(Number(f.nlbaf)).toBe(5);
     expect(ns).toMatch(/lbaf\s+0 : ms:0\s+lbads:9\s+rp:0x2 \(in use\)/);
     expect(ns).toMatch(/lbaf\s+1 : ms:0\s+lbads:12\s+rp:0\s/);
     expect(Number(f.mssrl)).toBe(256);

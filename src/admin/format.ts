@@ -1,5 +1,5 @@
 // Format NVM (80h): switches a namespace (or, with NSID FFFFFFFFh, every namespace) to another LBA
-// format and erases it. FNA is 0: each namespace formats and erases on its own. Whatever the
+// format (with its metadata placement MSET and protection PI, PIL) and erases it. FNA is 0: each namespace formats and erases on its own. Whatever the
 // Secure Erase Setting (none or user data erase; cryptographic erase is not offered), the blocks
 // read as zeros afterwards: the backend deallocates them (a copy-on-write disk drops its overlay
 // and zeros the base under it) or writes zeros. On a persistent disk the erase is journaled: a
@@ -11,7 +11,8 @@
 import type { HandlerContext } from "../state/context.ts";
 import type { Command } from "../command.ts";
 import type { Namespace } from "../state/namespace.ts";
-import { LBA_FORMATS } from "../state/namespace.ts";
+import { LBA_FORMATS, type Protection } from "../state/namespace.ts";
+import { FORMAT_MSET, FORMAT_PI_SHIFT, FORMAT_PIL } from "../spec/protection.ts";
 import { NSID_BROADCAST } from "../spec/identify.ts";
 import { isJournaled } from "../backends/erase-journal.ts";
 import {
@@ -22,7 +23,6 @@ import {
 const LBAF_MASK = 0xf; // bits 3:0, LBAFU (13:12) the upper bits
 const LBAFU_SHIFT = 12;
 const LBAFU_MASK = 0x3;
-const PI_SHIFT = 5; // bits 7:5
 const PI_MASK = 0x7;
 const SES_SHIFT = 9; // bits 11:9
 const SES_MASK = 0x7;
@@ -40,14 +40,13 @@ export function formatNvm(ctx: HandlerContext, cmd: Command): HandlerResult {
     if (!ns) return ctx.nsTable.valid(cmd.nsid) ? INVALID_FIELD : INVALID_NAMESPACE;
     targets = [ns];
   }
-  // No metadata, so no protection information; MSET and PIL have nothing to place.
-  if (((cmd.cdw10 >>> PI_SHIFT) & PI_MASK) !== 0) return INVALID_FORMAT;
-  if (lbaf >= LBA_FORMATS.length || !targets.every((ns) => ns.formatUsable(lbaf))) return INVALID_FORMAT;
+  const p = protectionOf(cmd.cdw10);
+  if (lbaf >= LBA_FORMATS.length || !targets.every((ns) => ns.formatUsable(lbaf, p))) return INVALID_FORMAT;
   if (targets.some((ns) => ns.formatting)) return FORMAT_IN_PROGRESS;
   for (const ns of targets) ns.formatting = true;
   let done: void | Promise<void>;
   try {
-    done = formatAll(targets, lbaf);
+    done = formatAll(targets, lbaf, p);
   } catch (e) {
     return failed(ctx, targets, e);
   }
@@ -70,6 +69,11 @@ export function formatNvm(ctx: HandlerContext, cmd: Command): HandlerResult {
   return LATER;
 }
 
+/** MSET, PI and PIL: where the metadata goes and what protects it (a format without metadata ignores them). */
+function protectionOf(cdw10: number): Protection {
+  return { extended: (cdw10 & FORMAT_MSET) !== 0, pi: (cdw10 >>> FORMAT_PI_SHIFT) & PI_MASK, piFirst: (cdw10 & FORMAT_PIL) !== 0 };
+}
+
 function failed(ctx: HandlerContext, targets: Namespace[], e: unknown): Status {
   for (const ns of targets) ns.formatting = false;
   ctx.log("error", `Format NVM failed: ${e instanceof Error ? e.message : String(e)}`);
@@ -77,19 +81,19 @@ function failed(ctx: HandlerContext, targets: Namespace[], e: unknown): Status {
 }
 
 /** Formats each namespace in turn; undefined when all of it happened now. */
-function formatAll(targets: Namespace[], lbaf: number): void | Promise<void> {
+function formatAll(targets: Namespace[], lbaf: number, p: Protection): void | Promise<void> {
   for (let i = 0; i < targets.length; i++) {
-    const r = formatOne(targets[i], lbaf);
-    if (r instanceof Promise) return r.then(() => formatAll(targets.slice(i + 1), lbaf));
+    const r = formatOne(targets[i], lbaf, p);
+    if (r instanceof Promise) return r.then(() => formatAll(targets.slice(i + 1), lbaf, p));
   }
 }
 
 /** Waits until no I/O is under way on `ns`, erases it and switches its format; its zones are empty again. */
-function formatOne(ns: Namespace, lbaf: number): void | Promise<void> {
+function formatOne(ns: Namespace, lbaf: number, p: Protection): void | Promise<void> {
   const busy = ns.idle();
-  if (busy) return busy.then(() => formatOne(ns, lbaf)); // a copy may start its write as its reads end
+  if (busy) return busy.then(() => formatOne(ns, lbaf, p)); // a copy may start its write as its reads end
   const formatted = () => {
-    ns.setFormat(lbaf);
+    ns.setFormat(lbaf, p);
     ns.zones?.resetAll();
   };
   const b = ns.backend;

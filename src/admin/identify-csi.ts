@@ -33,7 +33,7 @@ function zonedNamespace(ns: Namespace, out: Uint8Array): Uint8Array {
   dv.setUint32(Z.IDZN_MAR, g.maxActive ? g.maxActive - 1 : Z.NO_LIMIT, true);
   dv.setUint32(Z.IDZN_MOR, g.maxOpen ? g.maxOpen - 1 : Z.NO_LIMIT, true);
   LBA_FORMATS.forEach((f, i) => {
-    if (!z.fits(f.size)) return; // a format the zones cannot take has no zone size
+    if (!z.fits(f.size) || f.ms > 0) return; // a format the zones cannot take has no zone size
     const zsze = g.zoneBytes / f.size;
     dv.setUint32(Z.IDZN_LBAFE + i * Z.LBAFE_SIZE, zsze >>> 0, true);
     dv.setUint32(Z.IDZN_LBAFE + i * Z.LBAFE_SIZE + 4, Math.floor(zsze / 2 ** 32), true);

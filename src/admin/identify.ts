@@ -6,6 +6,7 @@ import type { Command } from "../command.ts";
 import { LBA_FORMATS, type Namespace } from "../state/namespace.ts";
 import { sendToHost } from "../state/context.ts";
 import * as I from "../spec/identify.ts";
+import * as P from "../spec/protection.ts";
 import { VS_1_4 } from "../spec/registers.ts";
 import { INVALID_FIELD, INVALID_NAMESPACE, type Status } from "../spec/status.ts";
 import { ERROR_LOG_ENTRIES } from "../state/error-log.ts";
@@ -152,14 +153,17 @@ export function identifyNamespaceData(ns: Namespace, copy: CopyLimits): Uint8Arr
   putU64(dv, I.IDN_NUSE, ns.blocks);
   out[I.IDN_NSFEAT] = 0;
   out[I.IDN_NLBAF] = LBA_FORMATS.length - 1; // 0's based
-  out[I.IDN_FLBAS] = ns.lbaf;
+  out[I.IDN_FLBAS] = ns.lbaf | (ns.protection.extended ? P.FLBAS_EXTENDED : 0);
+  out[I.IDN_MC] = P.MC_EXTENDED | P.MC_SEPARATE;
+  out[I.IDN_DPC] = P.DPC_TYPE1 | P.DPC_TYPE2 | P.DPC_TYPE3 | P.DPC_FIRST | P.DPC_LAST;
+  out[I.IDN_DPS] = ns.protection.pi | (ns.protection.piFirst ? P.DPS_FIRST : 0);
   const readsZeroes = ns.backend.discardZeroes ? I.DLFEAT_READ_ZEROES : I.DLFEAT_READ_NOT_REPORTED;
   out[I.IDN_DLFEAT] = readsZeroes | I.DLFEAT_WRITE_ZEROES_DEAC;
   putU64(dv, I.IDN_NVMCAP, ns.blocks * ns.blockSize);
   out.set(ns.nguid, I.IDN_NGUID);
   out.set(ns.eui64, I.IDN_EUI64);
   LBA_FORMATS.forEach((f, i) => {
-    dv.setUint32(I.IDN_LBAF0 + i * I.LBAF_SIZE, (f.shift << I.LBAF_LBADS_SHIFT) | (f.rp << I.LBAF_RP_SHIFT), true);
+    dv.setUint32(I.IDN_LBAF0 + i * I.LBAF_SIZE, (f.ms << I.LBAF_MS_SHIFT) | (f.shift << I.LBAF_LBADS_SHIFT) | (f.rp << I.LBAF_RP_SHIFT), true);
   });
   dv.setUint16(I.IDN_MSSRL, copy.mssrl, true);
   dv.setUint32(I.IDN_MCL, copy.mcl, true);

@@ -10,7 +10,8 @@ import type { HandlerContext } from "../state/context.ts";
 import type { Command } from "../command.ts";
 import { receiveFromHost } from "../state/context.ts";
 import type { NamespaceEntry } from "../state/namespaces.ts";
-import { LBA_FORMATS } from "../state/namespace.ts";
+import { LBA_FORMATS, protectionFits, type Protection } from "../state/namespace.ts";
+import { DPS_FIRST, DPS_TYPE_MASK, FLBAS_EXTENDED } from "../spec/protection.ts";
 import { CONTROLLER_ID } from "./identify.ts";
 import * as I from "../spec/identify.ts";
 import { CSI_ZNS } from "../spec/zns.ts";
@@ -26,7 +27,7 @@ const SEL_DELETE = 1;
 const SEL_ATTACH = 0;
 const SEL_DETACH = 1;
 const SEL_MASK = 0xf;
-/** FLBAS bits 3:0: the format index; bit 4: metadata at the end of the block. */
+/** FLBAS bits 3:0: the format index (bit 4, FLBAS_EXTENDED: metadata at the end of the block). */
 const FLBAS_FORMAT_MASK = 0xf;
 /** The host-specified fields of the create data structure (Identify Namespace layout). */
 const CREATE_DATA_SIZE = 384;
@@ -52,17 +53,24 @@ function create(ctx: HandlerContext, cmd: Command): HandlerResult {
   const nsze = dv.getUint32(I.IDN_NSZE, true) + dv.getUint32(I.IDN_NSZE + 4, true) * 2 ** 32;
   const ncap = dv.getUint32(I.IDN_NCAP, true) + dv.getUint32(I.IDN_NCAP + 4, true) * 2 ** 32;
   const flbas = data[I.IDN_FLBAS];
-  // No end-to-end protection, no sharing between controllers: only zero is valid there.
-  if (nsze === 0 || ncap > nsze || data[I.IDN_DPS] !== 0 || data[I.IDN_NMIC] !== 0) return INVALID_FIELD;
+  // No sharing between controllers: only zero is valid there.
+  if (nsze === 0 || ncap > nsze || data[I.IDN_NMIC] !== 0) return INVALID_FIELD;
   if (ncap !== nsze) return THIN_PROVISIONING_NOT_SUPPORTED;
-  const blockSize = LBA_FORMATS[flbas & FLBAS_FORMAT_MASK]?.size;
-  if (blockSize === undefined || (flbas & ~FLBAS_FORMAT_MASK) !== 0) return INVALID_FORMAT;
+  const lbaf = flbas & FLBAS_FORMAT_MASK;
+  const p = protectionOf(flbas, data[I.IDN_DPS]);
+  const format = LBA_FORMATS[lbaf];
+  if (!p || format === undefined || !protectionFits(format.ms, p) || (format.ms > 0 && csi === CSI_ZNS)) return INVALID_FORMAT;
+  const blockSize = format.size;
   if (!Number.isSafeInteger(nsze * blockSize)) return NS_INSUFFICIENT_CAPACITY;
   // A zoned namespace's zones are the controller's choice (what the host asks for them is ignored).
   const r = ctx.nsTable.createGuest(nsze, blockSize, csi === CSI_ZNS);
   if (r === "capacity") return NS_INSUFFICIENT_CAPACITY;
   if (r === "no-nsid") return NS_ID_UNAVAILABLE;
-  const created = (nsid: number) => ctx.log("info", `namespace ${nsid} created: ${nsze} blocks of ${blockSize} bytes${csi === CSI_ZNS ? ", zoned" : ""}`);
+  const created = (nsid: number) => {
+    ctx.nsTable.entry(nsid)?.ns.setFormat(lbaf, p);
+    logCreated(nsid);
+  };
+  const logCreated = (nsid: number) => ctx.log("info", `namespace ${nsid} created: ${nsze} blocks of ${blockSize} bytes${csi === CSI_ZNS ? ", zoned" : ""}`);
   if (typeof r === "number") {
     cmd.dw0 = r;
     created(r);
@@ -81,6 +89,12 @@ function create(ctx: HandlerContext, cmd: Command): HandlerResult {
     if (ctx.isHeld(c)) ctx.complete(c, INTERNAL_ERROR);
   });
   return LATER;
+}
+
+/** FLBAS bit 4 and DPS as a Protection; undefined when a reserved bit is set. */
+function protectionOf(flbas: number, dps: number): Protection | undefined {
+  if ((flbas & ~(FLBAS_FORMAT_MASK | FLBAS_EXTENDED)) !== 0 || (dps & ~(DPS_TYPE_MASK | DPS_FIRST)) !== 0) return undefined;
+  return { extended: (flbas & FLBAS_EXTENDED) !== 0, pi: dps & DPS_TYPE_MASK, piFirst: (dps & DPS_FIRST) !== 0 };
 }
 
 /** Deletes `nsid`, or every namespace for FFFFFFFFh. */

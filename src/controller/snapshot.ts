@@ -95,8 +95,10 @@ export function saveSnapshot(d: Device): ControllerSnapshot {
 const COMMAND_FIELDS: Array<[keyof Command, number]> = [
   ["sqid", MAX_QUEUES - 1], ["cqid", MAX_QUEUES - 1], ["opcode", 0xff], ["flags", 0xff], ["cid", 0xffff],
   ["nsid", U32], ["cdw10", U32], ["cdw11", U32], ["cdw12", U32], ["cdw13", U32], ["cdw14", U32], ["cdw15", U32],
-  ["prp1Lo", U32], ["prp1Hi", U32], ["prp2Lo", U32], ["prp2Hi", U32], ["dw0", U32], ["dw1", U32],
+  ["prp1Lo", U32], ["prp1Hi", U32], ["prp2Lo", U32], ["prp2Hi", U32], ["dw0", U32], ["dw1", U32], ["mptrLo", U32], ["mptrHi", U32],
 ];
+/** Fields older snapshots lack: 0 when absent. */
+const NEWER_COMMAND_FIELDS = new Set<keyof Command>(["mptrLo", "mptrHi"]);
 
 /** A saved command's fields, each an integer in range; nothing else is taken from it. */
 function checkCommand(saved: unknown, what: string): Command {
@@ -104,7 +106,7 @@ function checkCommand(saved: unknown, what: string): Command {
   const c = new Command();
   const fields = c as unknown as Record<string, number>;
   for (const [k, max] of COMMAND_FIELDS) {
-    const v = (saved as Record<string, unknown>)[k];
+    const v = (saved as Record<string, unknown>)[k] ?? (NEWER_COMMAND_FIELDS.has(k) ? 0 : undefined);
     if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > max) throw new Error(`${what} has ${k} ${String(v)}`);
     fields[k] = v;
   }

@@ -50,7 +50,14 @@ export function copy(ctx: HandlerContext, cmd: Command, ns: Namespace): HandlerR
       data.set(p, off);
       off += p.length;
     }
+    // Metadata goes along as it is (no PI is checked or made anew); read before the destination's is dropped.
+    const meta = ranges.map(([slba, nlb]) => ns.meta?.read(slba, nlb));
     rewritten(ctx, ns, sdlba, total);
+    let at = sdlba;
+    for (const [i, m] of meta.entries()) {
+      if (m) ns.meta?.write(at, m);
+      at += ranges[i][1];
+    }
     return ns.backend.write(sdlba * ns.blockSize, data, fua);
   };
   // Every source is read before the destination is written, so overlapping ranges copy the old data.

@@ -1,6 +1,7 @@
 // NVM command set I/O: Read, Write (FUA), Compare, Flush, Write Zeroes, Dataset Management, and
 // the data-management commands Verify, Copy and Write Uncorrectable (their own modules); on a
-// zoned namespace the zone rules and commands (zns.ts) come first.
+// zoned namespace the zone rules and commands (zns.ts) come first, on a namespace with metadata
+// its handling (metadata-io.ts).
 // Every command is checked whole (namespace, LBA range, MDTS, PRPs) before any data moves.
 // Data at hand moves synchronously; a backend that must fetch or store asynchronously turns the
 // command LATER and the completion is posted when it settles.
@@ -20,6 +21,7 @@ import { verify } from "./verify.ts";
 import { copy } from "./copy.ts";
 import { writeUncorrectable } from "./uncorrectable.ts";
 import { executeZoned } from "./zns.ts";
+import { withMetadata } from "./metadata-io.ts";
 import { ZONED_IO_EFFECTS } from "../state/zones.ts";
 const FUA = 1 << 30;
 const DEAC = 1 << 25;
@@ -43,7 +45,8 @@ export function executeIo(ctx: HandlerContext, cmd: Command): HandlerResult {
   // Zone commands are for zoned namespaces only.
   if (!ioCommandSupported(cmd.opcode)) return INVALID_OPCODE;
   // Every supported opcode but Flush has a handler (test/io.test.ts checks the two agree).
-  return NAMESPACE_COMMANDS.get(cmd.opcode)!(ctx, cmd, ns);
+  const handler = NAMESPACE_COMMANDS.get(cmd.opcode)!;
+  return ns.metaSize > 0 ? withMetadata(ctx, cmd, ns, handler) : handler(ctx, cmd, ns);
 }
 
 /** Checks range and size of a data command (at `slba`) and maps its PRPs. */
@@ -232,7 +235,10 @@ function datasetManagement(ctx: HandlerContext, cmd: Command, ns: Namespace): Ha
     if (nlb > 0) list.push([slba * ns.blockSize, nlb * ns.blockSize]);
   }
   // Deallocated blocks read as zeros (or not at all), never as an uncorrectable error.
-  for (const [o, l] of list) ns.uncorrectable.remove(o / ns.blockSize, l / ns.blockSize);
+  for (const [o, l] of list) {
+    ns.uncorrectable.remove(o / ns.blockSize, l / ns.blockSize);
+    ns.meta?.erase(o / ns.blockSize, l / ns.blockSize);
+  }
   return settle(ctx, cmd, ns, () => {
     const waits = list.map(([o, l]) => ns.backend.discard(o, l)).filter((r): r is Promise<void> => r instanceof Promise);
     if (waits.length) return Promise.all(waits).then(() => undefined);

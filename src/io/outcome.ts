@@ -66,8 +66,9 @@ export function uncorrectable(ctx: HandlerContext, ns: Namespace, slba: number, 
   return UNRECOVERED_READ_ERROR;
 }
 
-/** Blocks rewritten: no longer uncorrectable, and the subsystem no longer only erased. */
+/** Blocks rewritten: no longer uncorrectable, their old metadata gone, and the subsystem no longer only erased. */
 export function rewritten(ctx: HandlerContext, ns: Namespace, slba: number, nlb: number): void {
   ns.uncorrectable.remove(slba, nlb);
+  ns.meta?.erase(slba, nlb);
   ctx.sanitize.written();
 }

@@ -1,6 +1,6 @@
-// A namespace: a block backend seen through its current LBA format, with its identifiers, the
-// blocks marked uncorrectable, its zones when it is zoned, and the I/O under way on it (which a
-// format waits for).
+// A namespace: a block backend seen through its current LBA format (with its metadata and end-to-end
+// protection settings), with its identifiers, the blocks marked uncorrectable, its zones when it is
+// zoned, and the I/O under way on it (which a format waits for).
 
 import type { BlockBackend } from "../backends/block-backend.ts";
 import type { NamespaceOptions, ZonedOptions } from "./options.ts";
@@ -8,13 +8,29 @@ import { ZoneSet } from "./zones.ts";
 import { CSI_NVM } from "../spec/identify.ts";
 import { CSI_ZNS } from "../spec/zns.ts";
 import { RangeSet } from "../backends/range-set.ts";
-import { RP_BEST, RP_GOOD } from "../spec/identify.ts";
+import { RP_BEST, RP_BETTER, RP_GOOD } from "../spec/identify.ts";
+import { MetadataStore } from "./metadata.ts";
+import { PI_SIZE, PI_TYPE3 } from "../spec/protection.ts";
 
-/** The LBA formats every namespace offers (Identify Namespace LBAF0, LBAF1), no metadata. */
-export const LBA_FORMATS: readonly { readonly size: number; readonly shift: number; readonly rp: number }[] = [
-  { size: 512, shift: 9, rp: RP_GOOD },
-  { size: 4096, shift: 12, rp: RP_BEST }, // a quarter of the commands for the same bytes
+/** The LBA formats every namespace offers (Identify Namespace LBAF0-5): `ms` bytes of metadata per block. */
+export const LBA_FORMATS: readonly { readonly size: number; readonly shift: number; readonly ms: number; readonly rp: number }[] = [
+  { size: 512, shift: 9, ms: 0, rp: RP_GOOD },
+  { size: 4096, shift: 12, ms: 0, rp: RP_BEST }, // a quarter of the commands for the same bytes
+  { size: 512, shift: 9, ms: 8, rp: RP_GOOD },
+  { size: 512, shift: 9, ms: 16, rp: RP_GOOD },
+  { size: 4096, shift: 12, ms: 8, rp: RP_BETTER },
+  { size: 4096, shift: 12, ms: 16, rp: RP_BETTER },
 ];
+
+/** How a format with metadata places it: extended (after each block's data) or separate, and the protection type and place. */
+export interface Protection {
+  readonly extended: boolean;
+  /** Protection information type, 0 (none) to 3. */
+  readonly pi: number;
+  /** The PI is the first 8 bytes of the metadata (else the last). */
+  readonly piFirst: boolean;
+}
+export const NO_PROTECTION: Protection = { extended: false, pi: 0, piFirst: false };
 
 /** Most uncorrectable ranges one namespace keeps; Write Uncorrectable past it fails. */
 export const UNCORRECTABLE_LIMIT = 1024;
@@ -45,6 +61,10 @@ export class Namespace {
   lbaf = 0;
   blockSize = 512;
   blockShift = 9;
+  /** Metadata bytes per block (0: none), and how they are placed and protected; the store holds them. */
+  metaSize = 0;
+  protection: Protection = NO_PROTECTION;
+  meta: MetadataStore | undefined;
   /** Size in logical blocks. */
   blocks = 0;
   /** Blocks made uncorrectable by Write Uncorrectable, in the current format's blocks. */
@@ -84,18 +104,22 @@ export class Namespace {
   }
 
   /** True when the disk (and each zone) holds a whole positive number of blocks of LBA format `lbaf`. */
-  formatUsable(lbaf: number): boolean {
+  formatUsable(lbaf: number, p: Protection = NO_PROTECTION): boolean {
     const f = LBA_FORMATS[lbaf];
-    return f !== undefined && this.backend.byteLength >= f.size && this.backend.byteLength % f.size === 0 && (this.zones?.fits(f.size) ?? true);
+    if (f === undefined || !protectionFits(f.ms, p) || (f.ms > 0 && this.zones)) return false; // zones carry no metadata
+    return this.backend.byteLength >= f.size && this.backend.byteLength % f.size === 0 && (this.zones?.fits(f.size) ?? true);
   }
 
-  /** Makes LBA format `lbaf` (usable) the current one; blocks marked uncorrectable are forgotten. */
-  setFormat(lbaf: number): void {
+  /** Makes LBA format `lbaf` with `p` (usable) the current one; blocks marked uncorrectable and metadata are forgotten. */
+  setFormat(lbaf: number, p: Protection = NO_PROTECTION): void {
     const f = LBA_FORMATS[lbaf];
     this.lbaf = lbaf;
     this.blockSize = f.size;
     this.blockShift = f.shift;
     this.blocks = this.backend.byteLength / f.size;
+    this.metaSize = f.ms;
+    this.protection = f.ms > 0 ? p : NO_PROTECTION;
+    this.meta = f.ms > 0 ? new MetadataStore(f.ms, this.blocks) : undefined;
     this.uncorrectable.clear();
     if (this.zones) this.zones.shift = f.shift;
   }
@@ -118,6 +142,7 @@ export class Namespace {
 
   /** Erases a byte range so it reads as zeros: deallocated where the backend can, else written with zeros. */
   erase(offset: number, length: number, deallocate = true): void | Promise<void> {
+    this.meta?.erase(offset / this.blockSize, length / this.blockSize);
     return deallocate && this.backend.discardZeroes ? this.backend.discard(offset, length) : this.backend.writeZeroes(offset, length);
   }
 
@@ -125,6 +150,12 @@ export class Namespace {
   inRange(slba: number, count: number): boolean {
     return slba >= 0 && count >= 0 && slba <= this.blocks && count <= this.blocks - slba;
   }
+}
+
+/** Whether metadata of `ms` bytes can take `p`: a known type, and PI only where there is room for it. */
+export function protectionFits(ms: number, p: Protection): boolean {
+  if (!Number.isInteger(p.pi) || p.pi < 0 || p.pi > PI_TYPE3) return false;
+  return p.pi === 0 || ms >= PI_SIZE;
 }
 
 const positive = (v: number | undefined) => v === undefined || (Number.isSafeInteger(v) && v > 0);

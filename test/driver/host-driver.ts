@@ -19,6 +19,8 @@ export interface Sqe {
   flags?: number;
   prp1?: number;
   prp2?: number;
+  /** MPTR: the separate metadata buffer. */
+  mptr?: number;
   /** An SGL descriptor for DPTR instead of prp1/prp2 (flags then need PSDT 01b: 0x40). */
   sgl?: SglDescriptor;
   cdw10?: number;
@@ -333,6 +335,7 @@ export function sqeBytes(e: Sqe, cid: number): Uint8Array {
   };
   dv.setUint32(0, ((e.opcode & 0xff) | ((e.flags ?? 0) << 8) | (cid << 16)) >>> 0, true);
   dv.setUint32(4, (e.nsid ?? 0) >>> 0, true);
+  u64(16, e.mptr ?? 0);
   u64(24, e.prp1 ?? 0);
   u64(32, e.prp2 ?? 0);
   if (e.sgl) b.set(sglBytes(e.sgl), 24);
