@@ -3,7 +3,7 @@
 export { attachNvme } from "./v86/attach.ts";
 export type { AttachNvmeOptions, NvmeV86 } from "./v86/attach.ts";
 export type { AdapterCounters } from "./v86/attachment.ts";
-export { checkV86StateAgainst, decodeStateFile, encodeStateFile, isZstdFrame, StateFileError, STATE_FILE_FORMAT, stateMismatches, type DecodeOptions } from "./v86/state-file.ts";
+export { checkV86StateAgainst, decodeStateFile, encodeStateFile, isZstdFrame, ReceivedCrc, StateFileError, STATE_FILE_FORMAT, stateMismatches, type DecodeOptions } from "./v86/state-file.ts";
 export { referenceState, restoreFresh, restoreState } from "./v86/fresh-machine.ts";
 export { v86Zstd, type ZstdDecompress } from "./v86/zstd.ts";
 export type { MachineSnapshot, StateFileInfo } from "./v86/state-file.ts";

@@ -152,8 +152,10 @@ export async function openChosenDisk(c: DiskChoice, file: File | undefined, on: 
         base = await HttpBackend.open(url, http);
       } else {
         const progress: OnProgress = (p) => on.progress("download", `downloading ${name}`, p.loaded, p.total);
-        const bytes = await fetchWithProgress(url, progress, (res) => {
-          if (isWebPage(res.headers.get("content-type"))) throw new WebPageError(url);
+        const bytes = await fetchWithProgress(url, progress, {
+          check: (res) => {
+            if (isWebPage(res.headers.get("content-type"))) throw new WebPageError(url);
+          },
         });
         if (isWebPage(null, new Uint8Array(bytes, 0, Math.min(bytes.byteLength, 512)))) throw new WebPageError(url);
         base = imageBackend(bytes);

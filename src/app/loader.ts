@@ -9,36 +9,44 @@ export interface Progress {
 
 export type OnProgress = (p: Progress) => void;
 
-/**
- * GET `url`; the total is the Content-Length (for a compressed body `decodedSize`, the size it is
- * expected to decompress to, else unknown). `check` sees the answer's headers before its body is
- * read (it throws to refuse it). `started`: the request, when it was sent already.
- */
-export async function fetchWithProgress(url: string, onProgress: OnProgress = () => {}, check?: (res: Response) => void, started?: Promise<Response>, decodedSize?: number): Promise<ArrayBuffer> {
-  const res = await (started ?? fetch(url));
+export interface FetchOptions {
+  /** Sees the answer's headers before its body is read (throws to refuse it). */
+  check?: (res: Response) => void;
+  /** The request, when it was sent already. */
+  started?: Promise<Response>;
+  /** For a compressed body (Content-Encoding): the size it is expected to decompress to. */
+  decodedSize?: number;
+  /** Sees each piece of the (decoded) body as it arrives, in order. */
+  onChunk?: (chunk: Uint8Array) => void;
+}
+
+/** GET `url`; the total is the Content-Length (for a compressed body `decodedSize`, else unknown). */
+export async function fetchWithProgress(url: string, onProgress: OnProgress = () => {}, o: FetchOptions = {}): Promise<ArrayBuffer> {
+  const res = await (o.started ?? fetch(url));
   if (!res.ok) {
     await res.body?.cancel().catch(() => {});
     throw new Error(`cannot load ${url}: HTTP ${res.status} ${res.statusText}`);
   }
   try {
-    check?.(res);
+    o.check?.(res);
   } catch (e) {
     await res.body?.cancel().catch(() => {});
     throw e;
   }
   const encoding = res.headers.get("Content-Encoding");
   const encoded = !!encoding && encoding !== "identity";
-  const total = encoded ? decodedSize ?? 0 : Number(res.headers.get("Content-Length")) || 0;
+  const total = encoded ? o.decodedSize ?? 0 : Number(res.headers.get("Content-Length")) || 0;
   if (!res.body) {
     const buf = await res.arrayBuffer();
+    o.onChunk?.(new Uint8Array(buf));
     onProgress({ loaded: buf.byteLength, total: buf.byteLength });
     return buf;
   }
-  return readStream(res.body, total, onProgress, url, encoded);
+  return readStream(res.body, total, onProgress, url, encoded, o.onChunk);
 }
 
 /** The body into one buffer of `total` bytes (when known); `estimated`: the total may be off. */
-async function readStream(body: ReadableStream<Uint8Array>, total: number, onProgress: OnProgress, what: string, estimated: boolean): Promise<ArrayBuffer> {
+async function readStream(body: ReadableStream<Uint8Array>, total: number, onProgress: OnProgress, what: string, estimated: boolean, onChunk?: (chunk: Uint8Array) => void): Promise<ArrayBuffer> {
   onProgress({ loaded: 0, total });
   const reader = body.getReader();
   // With a known size the bytes go straight into one buffer (a disk image can be hundreds of
@@ -49,6 +57,7 @@ async function readStream(body: ReadableStream<Uint8Array>, total: number, onPro
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
+    onChunk?.(value);
     if (out && loaded + value.length <= out.length) out.set(value, loaded);
     else {
       if (out) {

@@ -4,7 +4,7 @@
 // decoded and checked against this page (image, disk size, controller configuration, v86), and
 // handed to the machine. Anything wrong gives a reason in words and the page boots cold.
 
-import { decodeStateFile, isZstdFrame, nvmeConfigKey, stateMismatches, type MachineSnapshot, type StateFileInfo } from "../index.ts";
+import { decodeStateFile, isZstdFrame, nvmeConfigKey, ReceivedCrc, stateMismatches, type MachineSnapshot, type StateFileInfo } from "../index.ts";
 import { fetchWithProgress, type OnProgress } from "./loader.ts";
 import { RESUME_NVME_OPTIONS } from "./machine.ts";
 import type { StateWorkerAnswer, StateWorkerRequest } from "./state-worker.ts";
@@ -104,12 +104,20 @@ export async function loadState(m: PageManifest, onProgress: OnProgress, onDownl
   const url = m.state.url;
   const t0 = performance.now();
   let bytes: ArrayBuffer;
+  // The CRC is computed as the download comes in (the page waits for the network meanwhile), not
+  // over 40 MB after it.
+  let received: ReceivedCrc | undefined;
   if (downloaded?.url === url) bytes = downloaded.bytes;
   else {
     try {
       const early = window.v86NvmeStateFetch;
       window.v86NvmeStateFetch = undefined;
-      bytes = await fetchWithProgress(url, onProgress, undefined, early?.url === url ? early.response : undefined, m.state.decodedBytes);
+      const crc = (received = new ReceivedCrc());
+      bytes = await fetchWithProgress(url, onProgress, {
+        started: early?.url === url ? early.response : undefined,
+        decodedSize: m.state.decodedBytes,
+        onChunk: (chunk) => crc.update(chunk),
+      });
     } catch (e) {
       throw new NoResume(`the saved state ${url} could not be downloaded: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -124,7 +132,7 @@ export async function loadState(m: PageManifest, onProgress: OnProgress, onDownl
   const compressed = isZstdFrame(bytes);
   const keep = compressed ? bytes.slice(0) : bytes;
   try {
-    decoded = compressed ? await decodeInWorker(bytes) : decodeStateFile(bytes, { own: true });
+    decoded = compressed ? await decodeInWorker(bytes) : decodeStateFile(bytes, { own: true, receivedCrc: received?.value });
   } catch (e) {
     downloaded = undefined;
     throw new NoResume(`the saved state ${url} is damaged: ${e instanceof Error ? e.message : String(e)}`);

@@ -1,7 +1,7 @@
 // State files as untrusted input: a round trip, and every refusal with the message that names it.
 import { decompress } from "fzstd";
 import { describe, expect, it, vi } from "vitest";
-import { checkV86StateAgainst, decodeStateFile, isZstdFrame, StateFileError, stateMismatches } from "../../src/v86/state-file.ts";
+import { checkV86StateAgainst, crc32, decodeStateFile, isZstdFrame, ReceivedCrc, StateFileError, stateMismatches } from "../../src/v86/state-file.ts";
 import { compressState } from "../../src/node/zstd.ts";
 import { build, container, identity, recrc, smallMachine, snapshotOf, split, V86_VERSION, v86Section } from "./helpers.ts";
 
@@ -338,5 +338,31 @@ describe("v86's state against this v86's (checkV86StateAgainst)", () => {
     expect(() => checkV86StateAgainst(v86Section(s, [...bufs(4096), new Uint8Array(64)]), v86Section(s, [...bufs(), new Uint8Array(64)]))).toThrow(
       /state\[6\] is 4096 bytes where this v86 has 64/,
     );
+  });
+});
+
+describe("the CRC computed elsewhere", () => {
+  it("a CRC received piece by piece equals the header's, whatever the pieces, and a wrong one is refused", () => {
+    const raw = container();
+    for (const cuts of [[1, 23, 24, 25, 100], [24], [7, 300], [raw.byteLength]]) {
+      const crc = new ReceivedCrc();
+      let at = 0;
+      for (const cut of [...cuts, raw.byteLength]) {
+        crc.update(raw.subarray(at, Math.max(at, cut)));
+        at = Math.max(at, cut);
+      }
+      expect(crc.value >>> 0).toBe(new DataView(raw.buffer, raw.byteOffset).getUint32(16, true));
+      expect(decodeStateFile(raw, { receivedCrc: crc.value }).info.prompt).toBe("guest# ");
+    }
+    expect(() => decodeStateFile(raw, { receivedCrc: 12345 })).toThrow(/CRC-32 mismatch/);
+  });
+
+  it("a faster CRC function is used instead of the JavaScript one", () => {
+    const raw = container();
+    const fast = vi.fn((bytes: Uint8Array) => crc32(bytes));
+    decodeStateFile(raw, { crc32: fast });
+    expect(fast).toHaveBeenCalledTimes(1);
+    expect(fast.mock.calls[0][0].byteLength).toBe(raw.byteLength - 24);
+    expect(() => decodeStateFile(raw, { crc32: () => 1 })).toThrow(/CRC-32 mismatch/);
   });
 });
