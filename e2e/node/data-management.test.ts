@@ -1,7 +1,8 @@
 // Formats and data-management commands from a real Linux guest with nvme-cli 2.3, one boot. The root
 // file system is on v86's IDE disk (a sanitize erases every namespace, nvme0n1 included); the
 // controller has the image as nvme0n1 (copy-on-write, never mounted here) and a 16 MiB scratch
-// namespace nvme0n2 on a backend that can be told to fail reads (faulty-backend.ts).
+// namespace nvme0n2 on a backend that can be told to fail reads (faulty-backend.ts), which ends
+// formatted with protection information (Linux's block-integrity path) and extended LBAs.
 //
 // Needs the guest in public/ (bash scripts/build-guest.sh). About 1-2 minutes on a quiet machine.
 
@@ -10,6 +11,7 @@ import { MemoryBackend } from "../../src/backends/memory.ts";
 import { FaultyBackend } from "./faulty-backend.ts";
 import { Guest } from "../../test/project-guest/guest.ts";
 import { fields, md5, note, serialTailOnFailure } from "./support.ts";
+import { crc16T10Dif } from "../../src/spec/protection.ts";
 
 const SCRATCH_BYTES = 16 << 20;
 /** The Sanitize Status log's first four bytes (SPROG, SSTAT) as hex. */
@@ -142,4 +144,59 @@ describe("formats and data-management commands from nvme-cli (root on IDE)", () 
     await g.ok("dd if=/dev/urandom of=/dev/nvme0n2 bs=512 count=1 oflag=direct 2>/dev/null");
     expect((await g.ok(sstatBytes)).trim()).toBe("ff ff 01 00"); // written since: no longer Global Data Erased
   }, 60_000);
+
+  it("nvme format --pi=1 gives Linux a T10-DIF type 1 device: it generates and checks PI, and a guard changed behind its back fails the read (EILSEQ, 282h)", async () => {
+    await g.ok("nvme format /dev/nvme0n2 --lbaf=2 --pi=1 --force");
+    const ns = await g.ok("nvme id-ns /dev/nvme0n2");
+    expect(ns).toMatch(/lbaf\s+2 : ms:8\s+lbads:9\s+rp:0x2 \(in use\)/);
+    expect([fields(ns).mc, fields(ns).dpc, fields(ns).dps].map(Number)).toEqual([3, 0x1f, 1]);
+    const integrity = await g.ok("cd /sys/block/nvme0n2/integrity && for f in format tag_size protection_interval_bytes read_verify write_generate; do echo \"$f: $(cat $f)\"; done");
+    note(`/sys/block/nvme0n2/integrity after nvme format --lbaf=2 --pi=1:\n${integrity}`);
+    expect(fields(integrity)).toMatchObject({ format: "T10-DIF-TYPE1-CRC", protection_interval_bytes: "512", read_verify: "1", write_generate: "1" });
+    expect(Number((await g.ok("cat /sys/block/nvme0n2/size")).trim())).toBe(SCRATCH_BYTES / 512);
+
+    // The block layer's PI: written with the data (separate buffer), checked by the controller and by Linux on the way back.
+    await g.ok("dd if=/dev/urandom of=/dev/nvme0n2 bs=64k count=16 oflag=direct 2>/dev/null");
+    expect(await guestMd5(65536, 0, 16)).toBe(md5(host(0, 16 * 65536)));
+    const fio = await g.run("fio --name=pi --filename=/dev/nvme0n2 --direct=1 --ioengine=psync --rw=randwrite --bs=4k --size=1M --offset=4M --verify=crc32c --do_verify=1 --output-format=terse 2>&1", 300_000);
+    expect(fio.status).toBe(0);
+    // nvme read with the metadata: the PI tuple Linux made for block 37 (Guard, Application Tag 0, Reference Tag 37).
+    const pi = await g.ok("nvme read /dev/nvme0n2 --start-block=37 --block-count=0 --data-size=512 --data=/tmp/d --metadata-size=8 --metadata=/tmp/m >/dev/null 2>&1 && od -An -tx1 /tmp/m");
+    const block = host(37 * 512, 512);
+    const guard = crc16T10Dif(block);
+    expect(pi.trim().split(/\s+/)).toEqual([guard >> 8, guard & 0xff, 0, 0, 0, 0, 0, 37].map((b) => b.toString(16).padStart(2, "0")));
+
+    // A byte changed on the disk under the controller: the Guard no longer matches, the read fails.
+    memory.write(37 * 512 + 9, Uint8Array.of(block[9] ^ 0x5a), false);
+    await g.ok("dmesg -c >/dev/null");
+    const bad = await g.run("dd if=/dev/nvme0n2 of=/dev/null bs=512 skip=37 count=1 iflag=direct");
+    const dmesg = await g.ok("dmesg");
+    note(`read of a block with a corrupted guard: exit ${bad.status}: ${bad.out.trim().split("\n")[0]}; dmesg:\n${dmesg.trim()}`);
+    expect(bad.status).not.toBe(0);
+    // BLK_STS_PROTECTION reaches the reader as EILSEQ.
+    expect(bad.out).toMatch(/Invalid or incomplete multibyte or wide character/);
+    expect(dmesg).toMatch(/sc 0x82|Guard Check/i);
+    expect(dmesg).toMatch(/protection error/);
+    const nvmeRead = await g.run("nvme read /dev/nvme0n2 --start-block=37 --block-count=0 --data-size=512 --data=/tmp/d --metadata-size=8 --metadata=/tmp/m --prinfo=4 2>&1");
+    expect(nvmeRead.out).toMatch(/GUARD_CHECK|Guard Check|282\b/i);
+  }, 420_000);
+
+  it("extended LBAs: with 8 bytes of PI Linux uses PRACT and no integrity profile; 16 bytes without PI leave it capacity 0", async () => {
+    await g.ok("nvme format /dev/nvme0n2 --lbaf=2 --pi=1 --ms=1 --force");
+    expect(fields(await g.ok("nvme id-ns /dev/nvme0n2")).flbas).toBe("0x12");
+    const integrity = (await g.ok("cat /sys/block/nvme0n2/integrity/format")).trim();
+    const size = Number((await g.ok("cat /sys/block/nvme0n2/size")).trim());
+    note(`extended LBAs with 8 bytes of PI: integrity/format ${integrity}, size ${size} sectors`);
+    expect(integrity).toBe("none");
+    expect(size).toBe(SCRATCH_BYTES / 512);
+    await g.ok("dd if=/dev/urandom of=/dev/nvme0n2 bs=64k count=4 oflag=direct 2>/dev/null");
+    expect(await guestMd5(65536, 0, 4)).toBe(md5(host(0, 4 * 65536)));
+
+    await g.ok("nvme format /dev/nvme0n2 --lbaf=3 --pi=0 --ms=1 --force");
+    const size16 = Number((await g.ok("cat /sys/block/nvme0n2/size")).trim());
+    note(`extended LBAs with 16 bytes of metadata and no PI: size ${size16} sectors`);
+    expect(size16).toBe(0);
+    await g.ok("nvme format /dev/nvme0n2 --lbaf=0 --force");
+    expect(Number((await g.ok("cat /sys/block/nvme0n2/size")).trim())).toBe(SCRATCH_BYTES / 512);
+  }, 120_000);
 });

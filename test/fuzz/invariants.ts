@@ -1,8 +1,8 @@
 // The invariants checked around every call a hostile host makes into the controller:
 // - no exception escapes the device, and no handler fails (Internal Error is a bug, whatever the input);
 // - no byte outside guest RAM changes;
-// - in guest RAM only CQ slots, the shadow doorbell and EventIdx pages, and the data buffers of
-//   data-in commands change, and only inside ranges reported dirty;
+// - in guest RAM only CQ slots, the shadow doorbell and EventIdx pages, and the data (and metadata)
+//   buffers of data-in commands change, and only inside ranges reported dirty;
 // - every fetched command gets exactly one completion, unless a reset drops it (ledger.ts);
 // - the INTx line is up exactly while an interrupt-enabled CQ holds entries the host has not
 //   consumed (unless masked; with aggregation on, never up without such entries).
@@ -54,9 +54,15 @@ export class Invariants {
     if (c.sqid === 0 && c.opcode === O.ADMIN_DOORBELL_BUFFER_CONFIG) return [[prp1, prp1 + DB_SPAN], [prp2, prp2 + DB_SPAN]];
     // A longer transfer than MDTS allows is refused before any data moves.
     // Namespaces come and go (namespace-moves.ts): the block size is the one at fetch.
-    const lbaSize = deviceOf(this.ctrl).nsTable.attached(c.nsid)?.blockSize ?? 512;
-    const len = Math.min(dataInLength(c.sqid, c.opcode, c.cdw10, c.cdw11, c.cdw12, lbaSize), this.ctrl.config.mdtsBytes);
-    return len ? dataRegions(c, len, hotPathOf(this.ctrl).pageSize, this.read32) : [];
+    const ns = c.sqid === 0 ? undefined : deviceOf(this.ctrl).nsTable.attached(c.nsid);
+    const lbaSize = ns?.blockSize ?? 512;
+    // A read on a namespace with metadata also fills the metadata: after each block (extended LBAs) or at MPTR.
+    const meta = c.opcode === O.IO_READ && ns?.meta ? ((c.cdw12 & 0xffff) + 1) * ns.metaSize : 0;
+    const extended = ns?.protection.extended === true;
+    const len = Math.min(dataInLength(c.sqid, c.opcode, c.cdw10, c.cdw11, c.cdw12, lbaSize) + (extended ? meta : 0), this.ctrl.config.mdtsBytes);
+    const regions = len ? dataRegions(c, len, hotPathOf(this.ctrl).pageSize, this.read32) : [];
+    if (meta && !extended) regions.push([c.mptrLo + c.mptrHi * 2 ** 32, c.mptrLo + c.mptrHi * 2 ** 32 + meta]);
+    return regions;
   }
 
   /** CQ rings and shadow pages the device holds now. */
