@@ -241,6 +241,24 @@ describe("separate metadata (MPTR) with PI type 1", () => {
     expect(sc(await run(2 ** 40))).toBe(0x004);
     expect((await run(d.mem.alloc(64) + 4)).status).toBe(0);
   });
+  it("takes MPTR as a contiguous buffer beside an SGL data pointer (PSDT 01b); an SGL for the metadata (10b) is Invalid Field", async () => {
+    const d = await ready();
+    expect((await format(d, 1, 2, 1)).status).toBe(0);
+    const data = pattern(2 * 512, 12);
+    const meta = piFor(data, 512, 70);
+    const buf = d.mem.alloc(1024);
+    const mptr = d.mem.alloc(16, 8);
+    d.mem.fill(buf, data);
+    d.mem.fill(mptr, meta);
+    const sgl = { addr: buf, len: 1024, type: 0 };
+    expect((await d.run(1, { opcode: O.IO_WRITE, nsid: 1, flags: 0x40, sgl, mptr, ...fields({ slba: 70, nlb: 2, prinfo: CHK_ALL, lbat: 0x1234, lbatm: 0xffff }) })).status).toBe(0);
+    d.mem.fill(buf, new Uint8Array(1024));
+    d.mem.fill(mptr, new Uint8Array(16));
+    expect((await d.run(1, { opcode: O.IO_READ, nsid: 1, flags: 0x40, sgl, mptr, ...fields({ slba: 70, nlb: 2, prinfo: CHK_ALL, lbat: 0x1234, lbatm: 0xffff }) })).status).toBe(0);
+    expect(d.mem.bytes(buf, 1024)).toEqual(data);
+    expect(d.mem.bytes(mptr, 16)).toEqual(meta);
+    expect(sc(await d.run(1, { opcode: O.IO_READ, nsid: 1, flags: 0x80, sgl, mptr, ...fields({ slba: 70, nlb: 2 }) }))).toBe(0x002);
+  });
 });
 
 describe("extended LBAs", () => {

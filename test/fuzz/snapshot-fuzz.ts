@@ -75,6 +75,26 @@ class Mutator {
     }
   }
 
+  /** A namespace's saved format: LBA format, protection settings, metadata chunks. */
+  private format(e: Record<string, unknown>): void {
+    const r = this.r;
+    const chunks = Array.isArray(e.metadata) ? (e.metadata as Record<string, unknown>[]) : [];
+    switch (r.below(4)) {
+      case 0:
+        e.lbaf = r.chance(70) ? r.below(8) : this.value();
+        return;
+      case 1:
+        e.protection = r.chance(70) ? { extended: r.chance(50), pi: r.below(8), piFirst: r.chance(50) } : this.value();
+        return;
+      case 2:
+        if (chunks.length && r.chance(70)) r.pick(chunks)[r.pick(["chunk", "bytes"])] = r.chance(50) ? r.pick([...EDGES, r.below(4)]) : new Uint8Array(r.pick([0, 8, 4096 * 8, 4096 * 16 + 1]));
+        else e.metadata = this.value();
+        return;
+      default:
+        if (chunks.length) chunks.push({ ...r.pick(chunks) }); // a chunk twice
+    }
+  }
+
   mutate(s: Record<string, unknown>): void {
     const r = this.r;
     const hot = s.hot instanceof Uint8Array ? s.hot : undefined;
@@ -124,7 +144,7 @@ class Mutator {
       case 8: { // a command in flight edited
         if (!Array.isArray(cmds) || !cmds.length) return;
         const c = r.pick(cmds);
-        const k = r.pick(["sqid", "cqid", "opcode", "cid", "nsid", "prp1Lo", "prp1Hi", "prp2Lo", "prp2Hi", "cdw10", "cdw12", "flags"]);
+        const k = r.pick(["sqid", "cqid", "opcode", "cid", "nsid", "prp1Lo", "prp1Hi", "prp2Lo", "prp2Hi", "cdw10", "cdw12", "flags", "mptrLo", "mptrHi"]);
         c[k] = r.chance(70) ? r.pick([...EDGES, r.below(16)]) : this.value();
         return;
       }
@@ -142,7 +162,9 @@ class Mutator {
         o[r.pick(Object.keys(o).concat(["extra"]))] = this.value();
         return;
       }
-      case 11: { // the error log's position and count, or a namespace table entry
+      case 11: { // the error log's position and count, a namespace table entry, or a namespace's format and metadata
+        const d = (s.data as { namespaces?: Record<string, unknown>[] } | undefined)?.namespaces;
+        if (Array.isArray(d) && d.length && r.chance(30)) return this.format(r.pick(d));
         const t = (s.namespaces as { table?: Record<string, unknown>[] } | undefined)?.table;
         if (Array.isArray(t) && t.length && r.chance(30)) {
           r.pick(t)[r.pick(["nsid", "bytes", "block_size", "attached", "origin"])] = this.value();
