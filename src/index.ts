@@ -12,7 +12,7 @@ export type { SnapshotIdentity } from "./v86/identity.ts";
 export { advanceV86Clock, installV86Clock, releasePerformanceNow, v86ClockBehind, v86ClockMs, withV86Clock } from "./v86/clock.ts";
 export type { LogLevel } from "./state/context.ts";
 export { NvmeController, BAR0_SIZE } from "./controller/controller.ts";
-export type { ControllerHost, ControllerSnapshot, GuestRam, NamespaceInfo } from "./controller/controller.ts";
+export type { ControllerHost, ControllerSnapshot, GuestRam, NamespaceInfo, SharedControllerOptions } from "./controller/controller.ts";
 export type { NvmeOptions, NamespaceOptions, DoorbellPolicy } from "./state/options.ts";
 export type { FaultLab } from "./v86/attach.ts";
 export type { FaultSpec, InjectedFault, FaultOp, FaultStatus } from "./controller/faults.ts";

@@ -13,6 +13,7 @@ import * as O from "../src/spec/opcodes.ts";
 import * as I from "../src/spec/identify.ts";
 import * as P from "../src/spec/protection.ts";
 import { CHUNK_BLOCKS, MetadataStore } from "../src/state/metadata.ts";
+import { Namespace } from "../src/state/namespace.ts";
 
 const MiB = 1 << 20;
 const sc = (c: Cqe) => c.status & 0x7ff;
@@ -111,6 +112,21 @@ describe("Identify Namespace with metadata formats", () => {
     expect(sc(await format(d, 1, 2, 4))).toBe(0x10a);
     expect(sc(await format(d, 2, 2))).toBe(0x10a);
     expect((await format(d, 1, 2, 3)).status).toBe(0);
+  });
+
+  it("starts a namespace in a metadata format from its options, and refuses bad ones clearly", async () => {
+    const d = await ready([{ backend: new MemoryBackend(MiB), logicalBlockSize: 4096, metadataSize: 16, protectionType: 2, protectionFirst: true, metadataExtended: true }]);
+    const [n] = await d.identify(I.CNS_NAMESPACE, 1);
+    expect([n[I.IDN_FLBAS], n[I.IDN_DPS]]).toEqual([5 | P.FLBAS_EXTENDED, 2 | P.DPS_FIRST]);
+    const ns = (o: Partial<NamespaceOptions>) => () => new Namespace(1, { backend: new MemoryBackend(MiB), ...o }, "S");
+    expect(ns({ metadataSize: 4 as 8 })).toThrow(/namespace 1: metadataSize must be 0, 8 or 16/);
+    expect(ns({ protectionType: 1 })).toThrow(/protectionType 1 needs metadataSize 8 or 16/);
+    expect(ns({ metadataSize: 8, protectionType: 4 as 1 })).toThrow(/protectionType must be 0, 1, 2 or 3/);
+    expect(ns({ metadataSize: 8, protectionFirst: 1 as unknown as boolean })).toThrow(/protectionFirst must be true or false/);
+    expect(ns({ metadataSize: 8, zoned: { zoneSizeBlocks: 256 } })).toThrow(/a zoned namespace takes no metadata/);
+    const z = await ready([{ backend: new MemoryBackend(MiB), zoned: { zoneSizeBlocks: 256 } }]);
+    const [zn] = await z.identify(I.CNS_NAMESPACE, 1);
+    expect([zn[I.IDN_MC], zn[I.IDN_DPC]]).toEqual([0, 0]);
   });
 
   it("creates a namespace with FLBAS and DPS from Namespace Management", async () => {

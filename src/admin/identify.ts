@@ -17,7 +17,6 @@ import { csiController, csiNamespace, csiNamespaceList, ioCommandSets } from "./
 import { CNS_CSI_ACTIVE_NS_LIST, CNS_CSI_NAMESPACE, CNS_IO_COMMAND_SETS } from "../spec/zns.ts";
 
 
-export const CONTROLLER_ID = 1;
 /** IEEE OUI field: no company identifier is assigned to this device. */
 export const IEEE_OUI = 0x000000;
 export const NQN_PREFIX = "nqn.2024-01.io.github.v86-nvme:";
@@ -101,7 +100,9 @@ export function identifyController(ctx: HandlerContext): Uint8Array {
   out[I.IDC_IEEE + 1] = (IEEE_OUI >>> 8) & 0xff;
   out[I.IDC_IEEE + 2] = (IEEE_OUI >>> 16) & 0xff;
   out[I.IDC_MDTS] = c.mdts;
-  dv.setUint16(I.IDC_CNTLID, CONTROLLER_ID, true);
+  dv.setUint16(I.IDC_CNTLID, ctx.nsTable.cntlid, true);
+  // Several controllers (PCI functions) in one subsystem: Linux then joins their namespaces' paths.
+  if (ctx.nsTable.controllers.length > 1) out[I.IDC_CMIC] = I.CMIC_MULTI_CONTROLLER;
   dv.setUint32(I.IDC_VER, VS_1_4, true);
   // Linux arms Asynchronous Event Requests only when OAES names a notice it handles.
   dv.setUint32(I.IDC_OAES, I.OAES_NS_ATTR, true);
@@ -154,8 +155,10 @@ export function identifyNamespaceData(ns: Namespace, copy: CopyLimits): Uint8Arr
   out[I.IDN_NSFEAT] = 0;
   out[I.IDN_NLBAF] = LBA_FORMATS.length - 1; // 0's based
   out[I.IDN_FLBAS] = ns.lbaf | (ns.protection.extended ? P.FLBAS_EXTENDED : 0);
-  out[I.IDN_MC] = P.MC_EXTENDED | P.MC_SEPARATE;
-  out[I.IDN_DPC] = P.DPC_TYPE1 | P.DPC_TYPE2 | P.DPC_TYPE3 | P.DPC_FIRST | P.DPC_LAST;
+  if (!ns.zones) { // a zoned namespace takes no metadata formats
+    out[I.IDN_MC] = P.MC_EXTENDED | P.MC_SEPARATE;
+    out[I.IDN_DPC] = P.DPC_TYPE1 | P.DPC_TYPE2 | P.DPC_TYPE3 | P.DPC_FIRST | P.DPC_LAST;
+  }
   out[I.IDN_DPS] = ns.protection.pi | (ns.protection.piFirst ? P.DPS_FIRST : 0);
   const readsZeroes = ns.backend.discardZeroes ? I.DLFEAT_READ_ZEROES : I.DLFEAT_READ_NOT_REPORTED;
   out[I.IDN_DLFEAT] = readsZeroes | I.DLFEAT_WRITE_ZEROES_DEAC;
@@ -179,7 +182,10 @@ function identifyNamespace(ctx: HandlerContext, nsid: number, allocated: boolean
   const t = ctx.nsTable;
   if (!t.valid(nsid)) return INVALID_NAMESPACE;
   const ns = allocated ? t.entry(nsid)?.ns : t.attached(nsid);
-  return ns ? identifyNamespaceData(ns, ctx.config.copyLimits) : new Uint8Array(I.IDENTIFY_DATA_SIZE);
+  if (!ns) return new Uint8Array(I.IDENTIFY_DATA_SIZE);
+  const data = identifyNamespaceData(ns, ctx.config.copyLimits);
+  if (t.controllers.length > 1) data[I.IDN_NMIC] = I.NMIC_SHARED; // every namespace of a multi-controller subsystem
+  return data;
 }
 
 /** Active (or allocated) NSIDs greater than `nsid`, ascending, up to 1024 of them. */
@@ -198,20 +204,16 @@ function namespaceList(ctx: HandlerContext, nsid: number, allocated: boolean): U
 
 /**
  * Controller List (a count, then ids) of the controllers with ids at or above CDW10.CNTID: those
- * attached to the NSID (CNS 12h), or in the subsystem (13h). This controller is the only one.
+ * attached to the NSID (CNS 12h), or in the subsystem (13h).
  */
 function controllerList(ctx: HandlerContext, cmd: Command, attachedTo: boolean): Uint8Array | Status {
   const from = cmd.cdw10 >>> I.CDW10_CNTID_SHIFT;
-  let listed = from <= CONTROLLER_ID;
-  if (attachedTo) {
-    if (!ctx.nsTable.valid(cmd.nsid)) return INVALID_NAMESPACE;
-    listed &&= ctx.nsTable.attached(cmd.nsid) !== undefined;
-  }
+  if (attachedTo && !ctx.nsTable.valid(cmd.nsid)) return INVALID_NAMESPACE;
+  const ids = ctx.nsTable.controllers.filter((c) => c.cntlid >= from && (!attachedTo || c.attached(cmd.nsid) !== undefined)).map((c) => c.cntlid);
   const out = new Uint8Array(I.IDENTIFY_DATA_SIZE);
-  if (listed) {
-    out[0] = 1;
-    out[2] = CONTROLLER_ID;
-  }
+  const dv = new DataView(out.buffer);
+  dv.setUint16(0, ids.length, true);
+  ids.forEach((id, i) => dv.setUint16(2 + i * 2, id, true));
   return out;
 }
 

@@ -14,6 +14,7 @@ import { getLogPage } from "./logs.ts";
 import { namespaceAttachment, namespaceManagement } from "./namespace-management.ts";
 import { formatNvm } from "./format.ts";
 import { blockedBySanitize, sanitize } from "./sanitize.ts";
+import { afterEarlierControllers, identifiesController } from "./subsystem-order.ts";
 
 export function executeAdmin(ctx: HandlerContext, cmd: Command): HandlerResult {
   if (!adminCommandSupported(cmd.opcode, ctx.config)) return INVALID_OPCODE;
@@ -25,7 +26,7 @@ export function executeAdmin(ctx: HandlerContext, cmd: Command): HandlerResult {
     case O.ADMIN_DELETE_CQ: return deleteCq(ctx, cmd);
     case O.ADMIN_CREATE_CQ: return createCq(ctx, cmd);
     case O.ADMIN_GET_LOG_PAGE: return getLogPage(ctx, cmd);
-    case O.ADMIN_IDENTIFY: return identify(ctx, cmd);
+    case O.ADMIN_IDENTIFY: return identifiesController(cmd) ? afterEarlierControllers(ctx, cmd, (c) => identify(ctx, c)) : identify(ctx, cmd);
     case O.ADMIN_SET_FEATURES: return setFeatures(ctx, cmd);
     case O.ADMIN_GET_FEATURES: return getFeatures(ctx, cmd);
     case O.ADMIN_ASYNC_EVENT_REQUEST: return ctx.events.request(cmd);

@@ -1,7 +1,8 @@
 // Namespace Management (0Dh: create, delete) and Namespace Attachment (15h: attach, detach). A
 // created namespace is allocated but not attached; attaching it makes it active. Every change of
 // the active set lands in the Changed Namespace List and raises the Namespace Attribute Changed
-// notice, so the host rescans by itself.
+// notice, so the host rescans by itself. In a subsystem of several controllers, each controller
+// named in the attachment's controller list is told; a namespace is then shared (NMIC bit 0).
 //
 // Commands still in flight on a namespace that is detached or deleted run to their end on its
 // backend (a write the host was told about is never dropped); new commands are refused.
@@ -12,10 +13,10 @@ import { receiveFromHost } from "../state/context.ts";
 import type { NamespaceEntry } from "../state/namespaces.ts";
 import { LBA_FORMATS, protectionFits, type Protection } from "../state/namespace.ts";
 import { DPS_FIRST, DPS_TYPE_MASK, FLBAS_EXTENDED } from "../spec/protection.ts";
-import { CONTROLLER_ID } from "./identify.ts";
 import * as I from "../spec/identify.ts";
 import { CSI_ZNS } from "../spec/zns.ts";
 import { AE_NOTICE_NS_ATTR, AE_TYPE_NOTICE, LID_CHANGED_NS_LIST } from "../spec/logs.ts";
+import type { NamespaceTable } from "../state/namespaces.ts";
 import {
   CONTROLLER_LIST_INVALID, INTERNAL_ERROR, INVALID_FIELD, LATER, type HandlerResult, INVALID_FORMAT, INVALID_NAMESPACE, NS_ALREADY_ATTACHED, NS_ID_UNAVAILABLE,
   NS_INSUFFICIENT_CAPACITY, NS_NOT_ATTACHED, SUCCESS, THIN_PROVISIONING_NOT_SUPPORTED, type Status,
@@ -32,9 +33,14 @@ const FLBAS_FORMAT_MASK = 0xf;
 /** The host-specified fields of the create data structure (Identify Namespace layout). */
 const CREATE_DATA_SIZE = 384;
 
-/** Tells the host the active namespaces changed (Namespace Attribute Changed notice). */
-export function namespacesChanged(ctx: Pick<HandlerContext, "events">): void {
+/** Raises the Namespace Attribute Changed notice on one controller. */
+export function raiseNamespaceNotice(ctx: Pick<HandlerContext, "events">): void {
   ctx.events.raise(AE_TYPE_NOTICE, AE_NOTICE_NS_ATTR, LID_CHANGED_NS_LIST);
+}
+
+/** Tells every controller whose active namespaces changed (each raises its notice: NamespaceTable.notice). */
+export function namespacesChanged(ctx: Pick<HandlerContext, "nsTable">): void {
+  ctx.nsTable.announce();
 }
 
 export function namespaceManagement(ctx: HandlerContext, cmd: Command): HandlerResult {
@@ -53,8 +59,10 @@ function create(ctx: HandlerContext, cmd: Command): HandlerResult {
   const nsze = dv.getUint32(I.IDN_NSZE, true) + dv.getUint32(I.IDN_NSZE + 4, true) * 2 ** 32;
   const ncap = dv.getUint32(I.IDN_NCAP, true) + dv.getUint32(I.IDN_NCAP + 4, true) * 2 ** 32;
   const flbas = data[I.IDN_FLBAS];
-  // No sharing between controllers: only zero is valid there.
-  if (nsze === 0 || ncap > nsze || data[I.IDN_NMIC] !== 0) return INVALID_FIELD;
+  // Sharing: every namespace of a subsystem of several controllers is shared, of one controller
+  // private (NMIC asks for what is).
+  const nmic = ctx.nsTable.controllers.length > 1 ? I.NMIC_SHARED : 0;
+  if (nsze === 0 || ncap > nsze || (data[I.IDN_NMIC] & ~nmic) !== 0) return INVALID_FIELD;
   if (ncap !== nsze) return THIN_PROVISIONING_NOT_SUPPORTED;
   const lbaf = flbas & FLBAS_FORMAT_MASK;
   const p = protectionOf(flbas, data[I.IDN_DPS]);
@@ -103,13 +111,8 @@ function remove(ctx: HandlerContext, nsid: number): Status {
   if (nsid !== I.NSID_BROADCAST && !t.valid(nsid)) return INVALID_NAMESPACE;
   if (nsid !== I.NSID_BROADCAST && !t.entry(nsid)) return INVALID_FIELD;
   const gone = nsid === I.NSID_BROADCAST ? t.entries().map((e) => e.ns.nsid) : [nsid];
-  let changed = false;
-  for (const id of gone) {
-    const e = t.delete(id)!;
-    changed ||= e.attached;
-    release(ctx, e);
-  }
-  if (changed) namespacesChanged(ctx);
+  for (const id of gone) release(ctx, t.delete(id)!);
+  namespacesChanged(ctx);
   return SUCCESS;
 }
 
@@ -133,19 +136,28 @@ export function namespaceAttachment(ctx: HandlerContext, cmd: Command): Status {
   if (!e) return INVALID_FIELD;
   const list = receiveFromHost(ctx, cmd, I.IDENTIFY_DATA_SIZE);
   if (!(list instanceof Uint8Array)) return list;
-  if (!controllerListValid(list)) return CONTROLLER_LIST_INVALID;
+  const tables = listedControllers(t, list);
+  if (!tables) return CONTROLLER_LIST_INVALID;
   const attach = sel === SEL_ATTACH;
-  if (attach && e.attached) return NS_ALREADY_ATTACHED;
-  if (!attach && !e.attached) return NS_NOT_ATTACHED;
-  t.setAttached(cmd.nsid, attach);
-  ctx.log("info", `namespace ${cmd.nsid} ${attach ? "attached" : "detached"}`);
+  // All or nothing: one listed controller in the wrong state refuses the command.
+  if (attach && tables.some((c) => c.entry(cmd.nsid)!.attached)) return NS_ALREADY_ATTACHED;
+  if (!attach && tables.some((c) => !c.entry(cmd.nsid)!.attached)) return NS_NOT_ATTACHED;
+  for (const c of tables) c.setAttached(cmd.nsid, attach);
+  ctx.log("info", `namespace ${cmd.nsid} ${attach ? "attached to" : "detached from"} controller ${tables.map((c) => c.cntlid).join(", ")}`);
   namespacesChanged(ctx);
   return SUCCESS;
 }
 
-/** A controller list naming exactly this controller (the subsystem has no other), each id once. */
-function controllerListValid(list: Uint8Array): boolean {
+/** The controllers a Controller List names (at least one, each a controller of this subsystem, each once), or undefined. */
+function listedControllers(t: NamespaceTable, list: Uint8Array): NamespaceTable[] | undefined {
   const dv = new DataView(list.buffer, list.byteOffset, list.byteLength);
   const n = dv.getUint16(0, true);
-  return n === 1 && dv.getUint16(2, true) === CONTROLLER_ID;
+  if (n === 0 || n > I.CONTROLLER_LIST_MAX) return undefined;
+  const out: NamespaceTable[] = [];
+  for (let i = 1; i <= n; i++) {
+    const c = t.controller(dv.getUint16(i * 2, true));
+    if (!c || out.includes(c)) return undefined;
+    out.push(c);
+  }
+  return out;
 }

@@ -11,7 +11,7 @@ import { DOORBELL_BASE } from "../spec/queue.ts";
 import { Device, type ControllerHost } from "./device.ts";
 import { Polling } from "./polling.ts";
 import type { NamespaceOptions } from "../state/options.ts";
-import type { NamespaceInfo } from "../state/namespaces.ts";
+import type { NamespaceInfo, NamespaceTable } from "../state/namespaces.ts";
 import type { BlockBackend } from "../backends/block-backend.ts";
 import { normalizeOptionNames } from "../backends/option-names.ts";
 import { namespacesChanged } from "../admin/namespace-management.ts";
@@ -21,9 +21,23 @@ import type { CommandTraceEntry } from "./command-trace.ts";
 
 export type { ControllerHost, ControllerSnapshot, GuestRam, NvmeOptions, NamespaceInfo };
 
+/** What a further controller of an NVM subsystem takes from the controller it shares with. */
+type SubsystemOptions = "namespaces" | "serial" | "model" | "firmware" | "nn" | "guestCapacity" | "createBackend" | "vendorId" | "subsystemVendorId";
+
+/**
+ * A further controller in `sharedWith`'s NVM subsystem: the same namespaces (attached to both),
+ * subsystem NQN, serial, model, firmware, NN and capacity; its own registers, queues, interrupts,
+ * features, logs and CNTLID (the next free one).
+ */
+export interface SharedControllerOptions extends Omit<NvmeOptions, SubsystemOptions | "guest_capacity" | "vendor_id" | "subsystem_vendor_id"> {
+  sharedWith: NvmeController;
+}
+
 export const BAR0_SIZE = 0x4000;
 
 const devices = new WeakMap<NvmeController, Device>();
+/** Each controller's inside by its namespace table: the controllers of a subsystem find each other. */
+const byTable = new WeakMap<NamespaceTable, Device>();
 
 /** The controller's inside, for tests that check the hot path's state (not part of the public API). */
 export function deviceOf(c: NvmeController): Device {
@@ -48,12 +62,16 @@ export class NvmeController {
     this.config = device.config;
     this.name = device.name;
     devices.set(this, device);
+    byTable.set(device.nsTable, device);
   }
 
-  static async create(options: NvmeOptions, ram: GuestRam, host: ControllerHost): Promise<NvmeController> {
-    const named = normalizeNvmeOptionNames(options, "NvmeController.create");
+  /** A controller with its namespaces, or (`sharedWith`) a further controller of another's NVM subsystem. */
+  static async create(options: NvmeOptions | SharedControllerOptions, ram: GuestRam, host: ControllerHost): Promise<NvmeController> {
+    const peer = options && "sharedWith" in options ? devices.get(options.sharedWith) : undefined;
+    if (options && "sharedWith" in options && !peer) throw new Error("NvmeController.create: sharedWith must be an NvmeController");
+    const named = normalizeNvmeOptionNames(peer ? subsystemOptions(options as SharedControllerOptions, peer) : (options as NvmeOptions), "NvmeController.create");
     const config = normalizeOptions(named); // fail on bad options before touching the memory
-    return new NvmeController(await Device.create(config, named, ram, host));
+    return new NvmeController(await Device.create(config, named, ram, host, peer?.nsTable));
   }
 
   // ---- BAR0 ----
@@ -152,20 +170,27 @@ export class NvmeController {
    * Detaches and frees namespace `nsid`, telling the guest. New commands to it are refused at
    * once (Invalid Field); commands already in flight on it run to their end, then the backend is
    * flushed, so every write the guest was told about is on it when the promise resolves with it.
+   * In a subsystem of several controllers it leaves all of them, each telling its host.
    */
   async removeNamespace(nsid: number): Promise<BlockBackend> {
     const d = this.#device;
     const e = d.nsTable.remove(nsid);
     if (!e) throw new Error(`${this.name}: no namespace ${nsid}`);
     d.log("info", `namespace ${nsid} removed`);
-    if (e.attached) namespacesChanged(d);
+    namespacesChanged(d);
     // A command a fault holds (delayed, hung) has nothing under way on the backend: not waited for.
-    while (d.inflight.all().some((c) => c.sqid !== 0 && c.nsid === nsid && !d.faultHeld.has(c))) await new Promise((r) => setTimeout(r, 1));
+    const busy = (x: Device) => x.inflight.all().some((c) => c.sqid !== 0 && c.nsid === nsid && !x.faultHeld.has(c));
+    while (d.nsTable.controllers.some((t) => { const x = byTable.get(t); return x !== undefined && busy(x); })) await new Promise((r) => setTimeout(r, 1));
     await e.ns.backend.flush();
     return e.ns.backend;
   }
 
-  /** Every allocated namespace: NSID, size, block size, whether attached, who made it, its backend. */
+  /** This controller's ID in its NVM subsystem (Identify Controller CNTLID: 1, then 2, ... for controllers sharing it). */
+  get controllerId(): number {
+    return this.#device.nsTable.cntlid;
+  }
+
+  /** Every allocated namespace: NSID, size, block size, whether attached (to this controller), who made it, its backend. */
   namespaces(): NamespaceInfo[] {
     return this.#device.nsTable.info();
   }
@@ -211,4 +236,15 @@ export class NvmeController {
     const d = this.#device;
     return { ...d.hotPath.counters(), ...d.telemetry.snapshot(), inflight: d.inflight.size, aersOutstanding: d.events.outstanding, irq: d.irq ? 1 : 0 };
   }
+}
+
+/** A sharing controller's options: its own, and the subsystem's from the controller it shares with (namespaces stand in for the check only). */
+function subsystemOptions(o: SharedControllerOptions, peer: Device): NvmeOptions {
+  for (const k of ["namespaces", "serial", "model", "firmware", "nn", "guestCapacity", "createBackend"]) {
+    if (k in o) throw new Error(`NvmeController.create: ${k} comes from the controller it shares with (sharedWith)`);
+  }
+  const { sharedWith: _s, ...own } = o;
+  const c = peer.config;
+  const namespaces = peer.nsTable.entries().map((e) => ({ backend: e.ns.backend }));
+  return { volatileWriteCache: c.volatileWriteCache, ...own, namespaces, serial: c.serial, model: c.model, firmware: c.firmware, vendorId: c.vendorId, subsystemVendorId: c.subsystemVendorId, nn: c.nn, guestCapacity: c.guestCapacity };
 }

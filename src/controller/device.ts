@@ -16,6 +16,7 @@ import { SanitizeState } from "../state/sanitize-state.ts";
 import type { ControllerConfig, NvmeOptions } from "../state/options.ts";
 import { executeIo } from "../io/nvm.ts";
 import { executeAdmin } from "../admin/index.ts";
+import { raiseNamespaceNotice } from "../admin/namespace-management.ts";
 import { Registers, ccUnsupported } from "./registers.ts";
 import { Telemetry } from "./telemetry.ts";
 import { RateLimitedLog } from "./rate-limited-log.ts";
@@ -61,8 +62,7 @@ export class Device implements HandlerContext, FaultedDevice {
   readonly trace: CommandTrace;
   /** Commands held by a fault (delayed, hung): no backend work of theirs is under way. */
   readonly faultHeld = new WeakSet<Command>();
-  /** The INTx level last handed to the host. */
-  irq = false;
+  irq = false; // the INTx level last handed to the host
   private pulsedAt = -1; // cqesPosted at the last pulse()
   /** Doorbell writes that arrived while bus mastering was off, by doorbell index (the last value counts). */
   private readonly heldDoorbells = new Map<number, number>();
@@ -87,13 +87,16 @@ export class Device implements HandlerContext, FaultedDevice {
     options: NvmeOptions,
     readonly hotPath: HotPath,
     private readonly host: ControllerHost,
+    peer?: NamespaceTable,
   ) {
     this.name = config.name;
     this.trace = new CommandTrace(config.traceLength, options.traceLength !== undefined);
     this.dma = new Dma(hotPath);
-    this.nsTable = new NamespaceTable(config.nn, config.guestCapacity, config.serial, options.createBackend);
-    for (const o of options.namespaces) this.nsTable.addHost(o);
+    this.nsTable = peer ? NamespaceTable.join(peer) : new NamespaceTable(config.nn, config.guestCapacity, config.serial, options.createBackend);
+    if (!peer) for (const o of options.namespaces) this.nsTable.addHost(o);
     this.nsTable.clearChanged();
+    this.nsTable.notice = () => raiseNamespaceNotice(this);
+    this.nsTable.hostUp = () => this.hotPath.hasIoQueues();
     this.features = new FeatureState(config);
     // Parked AERs complete straight away; a reset drops them inside AsyncEvents.
     this.events = new AsyncEvents((c, s) => this.afterDma(() => {
@@ -112,8 +115,9 @@ export class Device implements HandlerContext, FaultedDevice {
     this.badDoorbellLog = new RateLimitedLog((m) => this.log("warn", m));
   }
 
-  static async create(config: ControllerConfig, options: NvmeOptions, ram: GuestRam, host: ControllerHost): Promise<Device> {
-    return new Device(config, options, await HotPath.create(ram, options.wasm), host);
+  /** `peer`: another controller's namespace table; this one joins its NVM subsystem (its namespaces, not `options.namespaces`). */
+  static async create(config: ControllerConfig, options: NvmeOptions, ram: GuestRam, host: ControllerHost, peer?: NamespaceTable): Promise<Device> {
+    return new Device(config, options, await HotPath.create(ram, options.wasm), host, peer);
   }
 
   // ---- HandlerContext ----
@@ -122,13 +126,8 @@ export class Device implements HandlerContext, FaultedDevice {
     return this.nsTable.active;
   }
 
-  get ioSqEntryShift(): number {
-    return this.regs.ioSqEntryShift;
-  }
-
-  get ioCqEntryShift(): number {
-    return this.regs.ioCqEntryShift;
-  }
+  get ioSqEntryShift(): number { return this.regs.ioSqEntryShift; }
+  get ioCqEntryShift(): number { return this.regs.ioCqEntryShift; }
 
   now(): number {
     return performance.now();

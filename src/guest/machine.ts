@@ -55,12 +55,12 @@ export async function bootGuest(config: GuestConfig, bootOptions: BootOptions = 
   const prompt = config.prompt ?? resume?.info.prompt ?? DEFAULT_PROMPT;
   const { disk, imageBytes, imageId, whole } = await openImage(config.image, config.imageId);
   const withNvme = config.nvme !== false;
-  const nvmeOptions = config.nvme || {};
+  const { controllers = 1, ...nvmeOptions } = config.nvme || {};
   const identity: SnapshotIdentity = {
     imageId,
     imageBytes,
     memory,
-    nvme: withNvme ? nvmeConfigKey(nvmeOptions) : "none",
+    nvme: withNvme ? nvmeConfigKey(controllers > 1 ? { ...nvmeOptions, controllers } : nvmeOptions) : "none",
     ide: config.ide === true,
   };
   if (resume) {
@@ -111,18 +111,21 @@ export async function bootGuest(config: GuestConfig, bootOptions: BootOptions = 
       }, timeout);
       emulator.add_listener("emulator-loaded", () => {
         clearTimeout(timer);
+        const log: GuestConfig["log"] = config.log ?? ((level, msg) => {
+          if (level === "warn" || level === "error") console.warn(`v86-nvme ${level}: ${msg}`);
+        });
         const attach = withNvme
           ? attachNvme(emulator, {
               ...nvmeOptions,
               ...(nvmeOptions.namespaces?.length ? { namespaces: [{ backend: disk }, ...nvmeOptions.namespaces] } : { drive: disk, namespaces: undefined }),
-              log: config.log ?? ((level, msg) => {
-                if (level === "warn" || level === "error") console.warn(`v86-nvme ${level}: ${msg}`);
-              }),
+              log,
             })
           : Promise.resolve(undefined);
         attach
           .then(async (nvme) => {
-            machine.attached(nvme);
+            // A second controller of the subsystem: its own PCI function (slot and BAR0 after the first's).
+            const second = nvme && controllers > 1 ? await attachNvme(emulator, { sharedWith: nvme, msix: nvmeOptions.msix, log }) : undefined;
+            machine.attached(nvme, second);
             if (resume) await machine.resume(resume.snapshot, resume.info.clockMs, loadsNothingHigh(config));
             if (!resume) {
               unwatchLoop = watchV86Loop(emulator, (e) => {
@@ -179,6 +182,7 @@ class GuestMachine implements Guest {
   readonly keyboard: Keyboard;
   bootMs = 0;
   private controller: NvmeV86 | undefined;
+  nvmeControllers: readonly NvmeV86[] = [];
   private seq = 0;
   /** exec, snapshot and restore run one at a time, in call order. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -199,8 +203,9 @@ class GuestMachine implements Guest {
     this.keyboard = new Keyboard(emulator);
   }
 
-  attached(nvme: NvmeV86 | undefined): void {
+  attached(nvme: NvmeV86 | undefined, second?: NvmeV86): void {
     this.controller = nvme;
+    this.nvmeControllers = nvme ? (second ? [nvme, second] : [nvme]) : [];
   }
 
   get nvme(): NvmeV86 {

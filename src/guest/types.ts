@@ -9,7 +9,10 @@ import type { AttachNvmeOptions, CowBackend, MachineSnapshot, NvmeV86, StateFile
 export type V86Constructor = new (options: V86Options) => V86;
 
 /** attachNvme's options minus what the guest sets itself (namespace 1 is the image). */
-export type GuestNvmeOptions = Omit<AttachNvmeOptions, "drive">;
+export type GuestNvmeOptions = Omit<AttachNvmeOptions, "drive" | "sharedWith"> & {
+  /** Controllers in the NVM subsystem, each its own PCI function on the same namespaces (default 1; 2: Linux multipath). */
+  controllers?: 1 | 2;
+};
 
 /**
  * An image read as the guest reads it instead of all at once: a Blob (a File in a page; under
@@ -166,6 +169,8 @@ export interface Guest {
   readonly emulator: V86;
   readonly screen: GuestScreen;
   readonly nvme: NvmeV86;
+  /** Every controller of the NVM subsystem, `nvme` first (nvme: { controllers: 2 } attaches a second). */
+  readonly nvmeControllers: readonly NvmeV86[];
   /** Namespace 1 as the guest sees it: the image under the guest's writes. */
   readonly disk: CowBackend;
   readonly serial: SerialConsole;

@@ -36,6 +36,7 @@ export const IDC_FR_LEN = 8;
 export const IDC_RAB = 72; // u8: recommended arbitration burst, 2^n
 export const IDC_IEEE = 73; // 3 bytes, least significant byte first
 export const IDC_CMIC = 76;
+export const CMIC_MULTI_CONTROLLER = 1 << 1; // the NVM subsystem may contain two or more controllers
 export const IDC_MDTS = 77; // u8: 2^n units of CAP.MPSMIN, 0 = no limit
 export const IDC_CNTLID = 78; // u16
 export const IDC_VER = 80; // u32
@@ -166,6 +167,7 @@ export const IDN_MC = 27;
 export const IDN_DPC = 28;
 export const IDN_DPS = 29;
 export const IDN_NMIC = 30;
+export const NMIC_SHARED = 1 << 0; // the namespace may be attached to two or more controllers
 export const IDN_RESCAP = 31;
 export const IDN_FPI = 32;
 export const IDN_DLFEAT = 33;

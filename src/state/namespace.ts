@@ -82,13 +82,17 @@ export class Namespace {
   constructor(readonly nsid: number, o: NamespaceOptions, serial: string) {
     this.backend = o.backend;
     this.initialBlockSize = o.logicalBlockSize ?? 512;
-    const lbaf = LBA_FORMATS.findIndex((f) => f.size === this.initialBlockSize);
-    if (lbaf < 0) throw new Error(`nvme: namespace ${nsid}: logicalBlockSize must be 512 or 4096`);
+    const ms = o.metadataSize ?? 0;
+    const lbaf = LBA_FORMATS.findIndex((f) => f.size === this.initialBlockSize && f.ms === ms);
+    if (!LBA_FORMATS.some((f) => f.size === this.initialBlockSize)) throw new Error(`nvme: namespace ${nsid}: logicalBlockSize must be 512 or 4096`);
+    if (lbaf < 0) throw new Error(`nvme: namespace ${nsid}: metadataSize must be 0, 8 or 16`);
+    const p = protectionOption(nsid, o, ms);
     this.zones = o.zoned === undefined ? undefined : zoneSet(nsid, o.zoned, this.initialBlockSize, o.backend.byteLength);
-    if (!this.formatUsable(lbaf)) {
+    if (ms > 0 && this.zones) throw new Error(`nvme: namespace ${nsid}: a zoned namespace takes no metadata`);
+    if (!this.formatUsable(lbaf, p)) {
       throw new Error(`nvme: namespace ${nsid}: disk size ${o.backend.byteLength} is not a positive multiple of ${this.initialBlockSize}`);
     }
-    this.setFormat(lbaf);
+    this.setFormat(lbaf, p);
     const d = derive(`${serial}/ns${nsid}`);
     this.eui64 = hexId(o.eui64, 8, d.slice(0, 8), "eui64");
     this.nguid = hexId(o.nguid, 16, d, "nguid");
@@ -156,6 +160,18 @@ export class Namespace {
 export function protectionFits(ms: number, p: Protection): boolean {
   if (!Number.isInteger(p.pi) || p.pi < 0 || p.pi > PI_TYPE3) return false;
   return p.pi === 0 || ms >= PI_SIZE;
+}
+
+/** The protection options, checked: a clear error naming the namespace and the option. */
+function protectionOption(nsid: number, o: NamespaceOptions, ms: number): Protection {
+  const what = `nvme: namespace ${nsid}`;
+  const pi = o.protectionType ?? 0;
+  if (!Number.isInteger(pi) || pi < 0 || pi > PI_TYPE3) throw new Error(`${what}: protectionType must be 0, 1, 2 or 3`);
+  if (pi > 0 && ms < PI_SIZE) throw new Error(`${what}: protectionType ${pi} needs metadataSize 8 or 16`);
+  for (const k of ["metadataExtended", "protectionFirst"] as const) {
+    if (o[k] !== undefined && typeof o[k] !== "boolean") throw new Error(`${what}: ${k} must be true or false`);
+  }
+  return { extended: o.metadataExtended === true, pi, piFirst: o.protectionFirst === true };
 }
 
 const positive = (v: number | undefined) => v === undefined || (Number.isSafeInteger(v) && v > 0);

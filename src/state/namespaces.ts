@@ -1,6 +1,8 @@
 // The namespace table: which NSIDs are allocated, which are attached to this controller, how much
 // capacity is left for the guest to allocate, and which NSIDs changed since the host last read
-// the Changed Namespace List. The NVM capacity (TNVMCAP) is `guestCapacity` plus what the host's
+// the Changed Namespace List. Controllers of one NVM subsystem (`join`) each have a table over
+// the same namespaces: allocation, capacity and the Namespace objects are the subsystem's, being
+// attached and the Changed Namespace List each controller's own. The NVM capacity (TNVMCAP) is `guestCapacity` plus what the host's
 // namespaces bring (addNamespace adds theirs, removeNamespace takes it away again); every allocated
 // namespace holds its size of it, and one the guest deletes, whoever made it, gives it back
 // (UNVMCAP). Namespaces the guest creates get a backend from `createBackend` (default: a sparse
@@ -41,24 +43,69 @@ export interface NamespaceInfo {
 /** A created namespace's NSID, a backend still being made (the NSID and bytes stay reserved meanwhile), or why not. */
 export type CreateResult = number | { nsid: number; ready: Promise<void> } | "capacity" | "no-nsid";
 
+/** What the controllers of one NVM subsystem share of their tables. */
+interface Subsystem {
+  /** Every controller's table, in controller ID order (CNTLID 1, 2, ...). */
+  readonly tables: NamespaceTable[];
+  /** NSIDs held for namespaces whose backends are being made, with their bytes. */
+  readonly reserved: Map<number, number>;
+  /** Total NVM capacity in bytes (TNVMCAP). */
+  total: number;
+}
+
 export class NamespaceTable {
   private readonly slots: (NamespaceEntry | undefined)[];
   /** Attached namespaces in NSID order: what I/O, the active list and flushes see. */
   active: Namespace[] = [];
   private readonly changed = new Set<number>();
-  /** NSIDs held for namespaces whose backends are being made, with their bytes. */
-  private readonly reserved = new Map<number, number>();
-  /** Total NVM capacity in bytes (TNVMCAP). */
-  private total: number;
+  private readonly subsystem: Subsystem;
+  /** This controller's ID in the subsystem (Identify Controller CNTLID). */
+  readonly cntlid: number;
+  /** Raises the Namespace Attribute Changed notice on this table's controller (set by the controller). */
+  notice: () => void = () => {};
+  /** Whether this table's controller has I/O queues: its host set it up (set by the controller). */
+  hostUp: () => boolean = () => true;
+  /** The active set changed since the last announce(). */
+  private unannounced = false;
 
   constructor(
     readonly nn: number,
     guestCapacity: number,
     private readonly serial: string,
     private readonly makeBackend: CreateBackend = sparseMemoryDisk,
+    /** Another controller's table: this one joins its subsystem, with its namespaces attached where they are to it. */
+    peer?: NamespaceTable,
   ) {
     this.slots = new Array<NamespaceEntry | undefined>(nn).fill(undefined);
-    this.total = guestCapacity;
+    this.subsystem = peer?.subsystem ?? { tables: [], reserved: new Map(), total: guestCapacity };
+    this.subsystem.tables.push(this);
+    this.cntlid = this.subsystem.tables.length;
+    for (const e of peer?.entries() ?? []) this.slots[e.ns.nsid - 1] = { ...e };
+    this.active = this.entries().filter((e) => e.attached).map((e) => e.ns);
+  }
+
+  /** A further controller's table in `peer`'s subsystem (the same NN, serial and backend maker). */
+  static join(peer: NamespaceTable): NamespaceTable {
+    return new NamespaceTable(peer.nn, 0, peer.serial, peer.makeBackend, peer);
+  }
+
+  /** The tables of every controller in the subsystem, this one among them, in CNTLID order. */
+  get controllers(): readonly NamespaceTable[] {
+    return this.subsystem.tables;
+  }
+
+  /** The table of controller `cntlid` in this subsystem. */
+  controller(cntlid: number): NamespaceTable | undefined {
+    return this.subsystem.tables.find((t) => t.cntlid === cntlid);
+  }
+
+  /** Raises the notice on every controller whose active set changed since it was last told. */
+  announce(): void {
+    for (const t of this.subsystem.tables) {
+      if (!t.unannounced) continue;
+      t.unannounced = false;
+      t.notice();
+    }
   }
 
   /** 1..NN: an NSID a command may name (allocated or not). */
@@ -82,14 +129,14 @@ export class NamespaceTable {
 
   /** The NVM capacity (TNVMCAP): `guestCapacity` and the host's namespaces; a guest's delete leaves it. */
   get totalBytes(): number {
-    return this.total;
+    return this.subsystem.total;
   }
 
   /** What the guest may still allocate (UNVMCAP): the capacity no namespace holds. */
   get unallocatedBytes(): number {
     let held = this.allocatedBytes();
-    for (const b of this.reserved.values()) held += b;
-    return Math.max(0, this.total - held);
+    for (const b of this.subsystem.reserved.values()) held += b;
+    return Math.max(0, this.subsystem.total - held);
   }
 
   /** Bytes the allocated namespaces hold. */
@@ -101,19 +148,26 @@ export class NamespaceTable {
 
   /** The lowest NSID not allocated, or 0 when all NN are. */
   freeNsid(): number {
-    for (let i = 0; i < this.nn; i++) if (!this.slots[i] && !this.reserved.has(i + 1)) return i + 1;
+    for (let i = 0; i < this.nn; i++) if (!this.slots[i] && !this.subsystem.reserved.has(i + 1)) return i + 1;
     return 0;
   }
 
-  /** Allocates a host namespace at `nsid` (default the lowest free one), attached. Throws on bad options. */
+  /** Allocates a host namespace at `nsid` (default the lowest free one), attached to every controller. Throws on bad options. */
   addHost(o: NamespaceOptions, nsid = this.freeNsid()): number {
     if (nsid === 0) throw new Error(`nvme: no free namespace ID (all ${this.nn} allocated; raise nn)`);
-    if (!this.valid(nsid) || this.slots[nsid - 1] || this.reserved.has(nsid)) throw new Error(`nvme: namespace ID ${nsid} is taken or outside 1..${this.nn}`);
+    if (!this.valid(nsid) || this.slots[nsid - 1] || this.subsystem.reserved.has(nsid)) throw new Error(`nvme: namespace ID ${nsid} is taken or outside 1..${this.nn}`);
     const ns = new Namespace(nsid, o, this.serial);
-    this.slots[nsid - 1] = { ns, origin: "host", attached: true };
-    this.total += ns.backend.byteLength;
-    this.update(nsid);
+    this.allocate(ns, "host", true);
+    this.subsystem.total += ns.backend.byteLength;
     return nsid;
+  }
+
+  /** Puts a new namespace into every controller's table. */
+  private allocate(ns: Namespace, origin: NamespaceOrigin, attached: boolean): void {
+    for (const t of this.subsystem.tables) {
+      t.slots[ns.nsid - 1] = { ns, origin, attached };
+      if (attached) t.update(ns.nsid);
+    }
   }
 
   /** Namespace Management create: `blocks` of `blockSize` bytes from the guest's capacity, not attached; zoned for CSI 02h. */
@@ -126,14 +180,15 @@ export class NamespaceTable {
     const place = (backend: BlockBackend): void => {
       const ns = new Namespace(nsid, { backend, logicalBlockSize: blockSize as 512 | 4096, zoned: zoned ? chooseZones(blocks, blockSize) : undefined }, this.serial);
       if (ns.blocks !== blocks) throw new Error(`createBackend gave namespace ${nsid} ${backend.byteLength} bytes, not ${bytes}`);
-      this.slots[nsid - 1] = { ns, origin: "guest", attached: false };
+      this.allocate(ns, "guest", false);
     };
     if (!(made instanceof Promise)) {
       place(made);
       return nsid;
     }
-    this.reserved.set(nsid, bytes);
-    const ready = made.then(place).finally(() => this.reserved.delete(nsid));
+    const reserved = this.subsystem.reserved;
+    reserved.set(nsid, bytes);
+    const ready = made.then(place).finally(() => reserved.delete(nsid));
     return { nsid, ready };
   }
 
@@ -143,19 +198,23 @@ export class NamespaceTable {
    */
   remove(nsid: number): NamespaceEntry | undefined {
     const e = this.delete(nsid);
-    if (e?.origin === "host") this.total -= e.ns.backend.byteLength;
+    if (e?.origin === "host") this.subsystem.total -= e.ns.backend.byteLength;
     return e;
   }
 
-  /** Namespace Management delete: frees `nsid` (detached first), its capacity free again. */
+  /** Namespace Management delete: frees `nsid` (detached from every controller first), its capacity free again. Returns this controller's entry. */
   delete(nsid: number): NamespaceEntry | undefined {
     const e = this.entry(nsid);
     if (!e) return undefined;
-    this.slots[nsid - 1] = undefined;
-    if (e.attached) this.update(nsid);
+    for (const t of this.subsystem.tables) {
+      const mine = t.slots[nsid - 1];
+      t.slots[nsid - 1] = undefined;
+      if (mine?.attached) t.update(nsid);
+    }
     return e;
   }
 
+  /** Attaches `nsid` to this controller or detaches it. */
   setAttached(nsid: number, attached: boolean): void {
     const e = this.entry(nsid);
     if (!e || e.attached === attached) return;
@@ -167,6 +226,7 @@ export class NamespaceTable {
   private update(nsid: number): void {
     this.active = this.entries().filter((e) => e.attached).map((e) => e.ns);
     this.changed.add(nsid);
+    this.unannounced = true;
   }
 
   /** NSIDs whose attachment changed since the list was last cleared, ascending. */
@@ -177,6 +237,7 @@ export class NamespaceTable {
   /** Forgets the change history (the host read the log, or the controller was set up anew). */
   clearChanged(): void {
     this.changed.clear();
+    this.unannounced = false;
   }
 
   restoreChanged(list: readonly number[]): void {
@@ -206,7 +267,7 @@ export class NamespaceTable {
 
   /** Sets TNVMCAP as a snapshot had it (restore; the caller checked it). */
   setTotal(bytes: number): void {
-    this.total = bytes;
+    this.subsystem.total = bytes;
   }
 }
 
@@ -246,6 +307,9 @@ export interface SavedNamespaces {
   changed: number[];
   /** TNVMCAP in bytes; absent in older snapshots (the controller's stays). */
   total?: number;
+  /** This controller's CNTLID and how many controllers its subsystem has; absent in older snapshots (1 of 1). */
+  cntlid?: number;
+  controllers?: number;
 }
 
 export function saveNamespaces(t: NamespaceTable): SavedNamespaces {
@@ -257,6 +321,8 @@ export function saveNamespaces(t: NamespaceTable): SavedNamespaces {
     })),
     changed: t.changedList(),
     total: t.totalBytes,
+    cntlid: t.cntlid,
+    controllers: t.controllers.length,
   };
 }
 
@@ -276,6 +342,11 @@ export function checkNamespaces(t: NamespaceTable, saved: unknown): () => void {
   const s = saved as Partial<SavedNamespaces> | null;
   if (!s || !Array.isArray(s.table) || !Array.isArray(s.changed)) throw new Error("namespace table missing");
   if (s.table.length > t.nn || s.changed.length > t.nn) throw new Error(`namespace table larger than nn ${t.nn}`);
+  const cntlid = s.cntlid ?? 1;
+  const controllers = s.controllers ?? 1;
+  if (cntlid !== t.cntlid || controllers !== t.controllers.length) {
+    throw new Error(`the snapshot is of controller ${String(cntlid)} of ${String(controllers)} in its subsystem, this is controller ${t.cntlid} of ${t.controllers.length}`);
+  }
   const seen = new Set<number>();
   const keep: { e: NamespaceEntry; attached: boolean; zones?: SavedZones }[] = [];
   for (const [i, raw] of s.table.entries()) {

@@ -21,6 +21,14 @@ export interface NamespaceOptions {
   uuid?: string;
   /** Makes the namespace zoned (Zoned Namespace Command Set, CSI 02h): its size must be a whole number of zones. */
   zoned?: ZonedOptions;
+  /** Metadata bytes per block the namespace starts with: 0 (default), 8 or 16 (QEMU: ms). */
+  metadataSize?: 0 | 8 | 16;
+  /** The metadata follows each block's data (extended LBAs) instead of a buffer of its own (QEMU: mset=1). */
+  metadataExtended?: boolean;
+  /** End-to-end protection information type 1, 2 or 3 in the metadata (default 0, none; QEMU: pi). */
+  protectionType?: 0 | 1 | 2 | 3;
+  /** The PI is the first 8 bytes of the metadata instead of the last (QEMU: pil=1). */
+  protectionFirst?: boolean;
 }
 
 /** A zoned namespace's zones, in logical blocks of the namespace's `logicalBlockSize`. */
