@@ -164,6 +164,18 @@ describe("two controllers in one NVM subsystem", () => {
     expect(a.ctrl.namespaces().map((n) => n.nsid)).toEqual([1]);
   });
 
+  it("tell the other controller when a namespace is formatted through one: it lists the namespace and rescans", async () => {
+    const [a, b] = await pair();
+    await arm(a);
+    await arm(b);
+    expect((await a.admin({ opcode: O.ADMIN_FORMAT_NVM, nsid: 1, cdw10: 1 })).status).toBe(0); // LBA format 1: 4096-byte blocks
+    expect(await notices(a, b)).toEqual([0, 1]);
+    expect((await identifyData(b, I.CNS_NAMESPACE, 1)).getUint8(I.IDN_FLBAS) & 0xf).toBe(1);
+    const log = b.mem.alloc(4096, 4096);
+    expect((await b.admin({ opcode: O.ADMIN_GET_LOG_PAGE, nsid: 0xffffffff, prp1: log, cdw10: LOG.LID_CHANGED_NS_LIST | (1023 << 16) })).status).toBe(0);
+    expect(new DataView(b.mem.bytes(log, 8).buffer).getUint32(0, true)).toBe(1);
+  });
+
   it("share the host's addNamespace and removeNamespace, each controller told", async () => {
     const [a, b] = await pair();
     await arm(a);

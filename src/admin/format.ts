@@ -50,8 +50,11 @@ export function formatNvm(ctx: HandlerContext, cmd: Command): HandlerResult {
   } catch (e) {
     return failed(ctx, targets, e);
   }
+  // Another controller of the subsystem learns of the new format from the Changed Namespace List.
+  const told = (): void => ctx.nsTable.changedElsewhere(targets.map((ns) => ns.nsid));
   if (!(done instanceof Promise)) {
     for (const ns of targets) ns.formatting = false;
+    told();
     return SUCCESS;
   }
   // A reset drops the command, not the format: it runs to its end and only the completion is lost.
@@ -59,6 +62,7 @@ export function formatNvm(ctx: HandlerContext, cmd: Command): HandlerResult {
   done.then(
     () => {
       for (const ns of targets) ns.formatting = false;
+      told();
       if (ctx.isHeld(c)) ctx.complete(c, SUCCESS);
     },
     (e) => {

@@ -15,7 +15,6 @@ import { Namespace } from "./namespace.ts";
 import type { NamespaceOptions, ZonedOptions } from "./options.ts";
 import type { SavedZones, ZoneGeometry } from "./zones.ts";
 
-
 export type NamespaceOrigin = "host" | "guest";
 
 /** Makes the backend of a namespace the guest creates (a promise: the create command completes when it settles). */
@@ -95,17 +94,21 @@ export class NamespaceTable {
   }
 
   /** The table of controller `cntlid` in this subsystem. */
-  controller(cntlid: number): NamespaceTable | undefined {
-    return this.subsystem.tables.find((t) => t.cntlid === cntlid);
-  }
+  controller(cntlid: number): NamespaceTable | undefined { return this.subsystem.tables[cntlid - 1]; }
 
   /** Raises the notice on every controller whose active set changed since it was last told. */
   announce(): void {
     for (const t of this.subsystem.tables) {
-      if (!t.unannounced) continue;
-      t.unannounced = false;
-      t.notice();
+      if (t.unannounced) { t.unannounced = false; t.notice(); }
     }
+  }
+
+  /** `nsids` changed through this controller (Format NVM): the other controllers they are attached to list them and are told. */
+  changedElsewhere(nsids: readonly number[]): void {
+    for (const t of this.subsystem.tables) {
+      for (const n of nsids) if (t !== this && t.slots[n - 1]?.attached) { t.changed.add(n); t.unannounced = true; }
+    }
+    this.announce();
   }
 
   /** 1..NN: an NSID a command may name (allocated or not). */
