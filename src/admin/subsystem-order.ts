@@ -5,6 +5,8 @@
 // answers Identify Controller only once every earlier one has I/O queues (its host is past
 // registering the subsystem), or after WAIT_MS: the disks are then named after the first
 // controller, as with one controller (a guest booted with root=/dev/nvme0n1p2 finds its root).
+// WAIT_MS is host time, long enough for a slow emulated guest and far below Linux's 60 s admin
+// timeout; it is only waited out in full when no host sets up the earlier controller.
 
 import type { HandlerContext } from "../state/context.ts";
 import type { Command } from "../command.ts";
@@ -12,7 +14,7 @@ import { LATER, type HandlerResult, type Status } from "../spec/status.ts";
 import { CDW10_CNS_MASK, CNS_CONTROLLER } from "../spec/identify.ts";
 
 /** Longest an answer waits for the earlier controllers (ms). */
-const WAIT_MS = 2000;
+const WAIT_MS = 10_000;
 const POLL_MS = 5;
 
 /** An Identify Controller (CNS 01h): the command whose answer registers a subsystem with Linux. */
@@ -30,6 +32,7 @@ export function afterEarlierControllers(ctx: HandlerContext, cmd: Command, answe
   const poll = (): void => {
     if (!ctx.isHeld(held)) return; // reset, aborted or its SQ deleted meanwhile
     if (waiting() && ctx.now() < until) return void setTimeout(poll, POLL_MS);
+    if (waiting()) ctx.log("warn", `Identify Controller answered after ${WAIT_MS} ms without the earlier controllers' I/O queues: Linux may name the disks after this controller`);
     ctx.afterDma(() => {
       if (ctx.isHeld(held)) ctx.complete(held, answer(held));
     });
