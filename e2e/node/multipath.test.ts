@@ -3,7 +3,8 @@
 // nvme0n1 (the root file system, booted by SeaBIOS from the first controller) and one nvme0n2 (a
 // scratch namespace in memory), each with a path through either controller. With the
 // round-robin I/O policy writes go through both; they go on, and every acknowledged block reads
-// back, while one controller is reset and while its PCI function is removed and rescanned.
+// back, while one controller is reset and while its PCI function is removed and rescanned; a
+// snapshot of the machine restores both controllers.
 // One cold boot, scenarios in order.
 //
 // Needs the guest in public/ (bash scripts/build-guest.sh). V86_E2E_ECHO=1 echoes the console.
@@ -81,6 +82,16 @@ describe("two controllers sharing namespaces under Linux native multipath", () =
     expect(await g.ok("cat /sys/class/nvme/nvme1/state /sys/class/nvme/nvme0/state")).toBe("live\nlive");
     expect(await g.ok("dmesg | grep -c 'resetting controller' || true")).toBe("3");
   }, 360_000);
+
+  it("saves and restores both controllers with the machine: both paths live again, writes through both", async () => {
+    await g.ok("echo one > /root/marker; sync");
+    const snap = await g.guest.snapshot();
+    await g.ok("echo two > /root/marker; sync; nvme reset /dev/nvme1");
+    await g.guest.restore(snap);
+    expect(await g.ok("cat /root/marker /sys/class/nvme/nvme0/state /sys/class/nvme/nvme1/state")).toBe("one\nlive\nlive");
+    const r = await writesGoOnWhile("true", 32);
+    expect(r.viaSecond).toBeGreaterThan(0);
+  });
 
   it("goes on writing while the second controller's PCI function is removed, and the path comes back after a rescan", async () => {
     const bdf = (await g.ok("basename $(readlink /sys/class/nvme/nvme1/device)")).trim();
