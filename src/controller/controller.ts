@@ -22,7 +22,8 @@ import type { CommandTraceEntry } from "./command-trace.ts";
 export type { ControllerHost, ControllerSnapshot, GuestRam, NvmeOptions, NamespaceInfo };
 
 /** What a further controller of an NVM subsystem takes from the controller it shares with. */
-type SubsystemOptions = "namespaces" | "serial" | "model" | "firmware" | "nn" | "guestCapacity" | "createBackend" | "vendorId" | "subsystemVendorId";
+const SUBSYSTEM_OPTIONS = ["namespaces", "serial", "model", "firmware", "nn", "guestCapacity", "createBackend", "vendorId", "subsystemVendorId"] as const;
+type SubsystemOptions = (typeof SUBSYSTEM_OPTIONS)[number];
 
 /**
  * A further controller in `sharedWith`'s NVM subsystem: the same namespaces (attached to both),
@@ -240,8 +241,8 @@ export class NvmeController {
 
 /** A sharing controller's options: its own, and the subsystem's from the controller it shares with (namespaces stand in for the check only). */
 function subsystemOptions(o: SharedControllerOptions, peer: Device): NvmeOptions {
-  for (const k of ["namespaces", "serial", "model", "firmware", "nn", "guestCapacity", "createBackend"]) {
-    if (k in o) throw new Error(`NvmeController.create: ${k} comes from the controller it shares with (sharedWith)`);
+  for (const k of SUBSYSTEM_OPTIONS) {
+    if ((o as unknown as Record<string, unknown>)[k] !== undefined) throw new Error(`NvmeController.create: ${k} comes from the controller it shares with (sharedWith)`);
   }
   const { sharedWith: _s, ...own } = o;
   const c = peer.config;

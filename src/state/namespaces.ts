@@ -1,12 +1,12 @@
 // The namespace table: which NSIDs are allocated, which are attached to this controller, how much
 // capacity is left for the guest to allocate, and which NSIDs changed since the host last read
-// the Changed Namespace List. Controllers of one NVM subsystem (`join`) each have a table over
+// the Changed Namespace List. The controllers of an NVM subsystem (`join`) have a table each over
 // the same namespaces: allocation, capacity and the Namespace objects are the subsystem's, being
-// attached and the Changed Namespace List each controller's own. The NVM capacity (TNVMCAP) is `guestCapacity` plus what the host's
-// namespaces bring (addNamespace adds theirs, removeNamespace takes it away again); every allocated
-// namespace holds its size of it, and one the guest deletes, whoever made it, gives it back
-// (UNVMCAP). Namespaces the guest creates get a backend from `createBackend` (default: a sparse
-// memory disk, so a 10 GiB namespace costs memory only where it is written).
+// attached and the Changed Namespace List each controller's. The NVM capacity (TNVMCAP) is
+// `guestCapacity` plus what the host's namespaces bring (addNamespace adds theirs, removeNamespace
+// takes it away again); every allocated namespace holds its size of it, and one the guest
+// deletes, whoever made it, gives it back (UNVMCAP). Namespaces the guest creates get a backend
+// from `createBackend` (default: a sparse memory disk, costing memory only where it is written).
 
 import type { BlockBackend } from "../backends/block-backend.ts";
 import { CowBackend } from "../backends/cow-disk.ts";
