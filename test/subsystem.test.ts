@@ -5,7 +5,7 @@
 // controller whose namespaces changed, host addNamespace/removeNamespace, a reset of one leaving
 // the other's queues alone, and snapshots of both (checked as untrusted input).
 
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { HostDriver, pattern, same } from "./driver/host-driver.ts";
 import { MemoryBackend } from "../src/backends/memory.ts";
 import { NvmeController } from "../src/controller/controller.ts";
@@ -124,6 +124,26 @@ describe("two controllers in one NVM subsystem", () => {
     const done = await settle();
     expect(done.map((c) => [c.cid, c.status])).toEqual([[cid, 0]]);
     expect(new DataView(b.mem.bytes(buf, 4096).buffer).getUint16(I.IDC_CNTLID, true)).toBe(2);
+  });
+
+  it("answer it after 10 s, with a warning, when no host sets the first controller up", async () => {
+    const a = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(MiB) }] }, 16 << 20);
+    const b = new HostDriver(16 << 20);
+    b.ctrl = await NvmeController.create({ sharedWith: a.ctrl }, b.mem, b.host);
+    b.enable();
+    vi.useFakeTimers({ toFake: ["setTimeout", "performance"] });
+    try {
+      const cid = b.submit(0, { opcode: O.ADMIN_IDENTIFY, prp1: b.mem.alloc(4096, 4096), cdw10: I.CNS_CONTROLLER });
+      await vi.advanceTimersByTimeAsync(9_900);
+      b.ctrl.tick();
+      expect(b.reap(0)).toEqual([]);
+      await vi.advanceTimersByTimeAsync(200);
+      b.ctrl.tick();
+      expect(b.reap(0).map((c) => [c.cid, c.status])).toEqual([[cid, 0]]);
+      expect(b.host.logs.some((l) => /^warn: .*Identify Controller answered after 10000 ms/.test(l))).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("read through one what was written through the other", async () => {
