@@ -8,6 +8,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { HostDriver, pattern, same } from "./driver/host-driver.ts";
 import { MemoryBackend } from "../src/backends/memory.ts";
+import { DeferredBackend } from "./driver/deferred-backend.ts";
 import { NvmeController } from "../src/controller/controller.ts";
 import * as O from "../src/spec/opcodes.ts";
 import * as I from "../src/spec/identify.ts";
@@ -32,6 +33,13 @@ async function pair(): Promise<[HostDriver, HostDriver]> {
 async function identifyData(d: HostDriver, cns: number, nsid = 0, cntid = 0): Promise<DataView> {
   const buf = d.mem.alloc(4096, 4096);
   const c = await d.admin({ opcode: O.ADMIN_IDENTIFY, nsid, prp1: buf, cdw10: cns | (cntid << 16) });
+  expect(c.status).toBe(0);
+  return new DataView(d.mem.bytes(buf, 4096).buffer);
+}
+
+async function identifyLog(d: HostDriver, lid: number): Promise<DataView> {
+  const buf = d.mem.alloc(4096, 4096);
+  const c = await d.admin({ opcode: O.ADMIN_GET_LOG_PAGE, nsid: 0xffffffff, prp1: buf, cdw10: lid | (1023 << 16) });
   expect(c.status).toBe(0);
   return new DataView(d.mem.bytes(buf, 4096).buffer);
 }
@@ -194,6 +202,24 @@ describe("two controllers in one NVM subsystem", () => {
     const log = b.mem.alloc(4096, 4096);
     expect((await b.admin({ opcode: O.ADMIN_GET_LOG_PAGE, nsid: 0xffffffff, prp1: log, cdw10: LOG.LID_CHANGED_NS_LIST | (1023 << 16) })).status).toBe(0);
     expect(new DataView(b.mem.bytes(log, 8).buffer).getUint32(0, true)).toBe(1);
+  });
+
+  it("share a sanitize: the other controller refuses I/O while it runs and reports it in its log", async () => {
+    const slow = new DeferredBackend(MiB);
+    const a = await HostDriver.create({ namespaces: [{ backend: slow }] }, 16 << 20);
+    const b = new HostDriver(16 << 20);
+    b.ctrl = await NvmeController.create({ sharedWith: a.ctrl }, b.mem, b.host);
+    await a.bringUp();
+    await b.bringUp();
+    const sanitizeLog = async () => {
+      const v = await identifyLog(b, LOG.LID_SANITIZE_STATUS);
+      return { sprog: v.getUint16(LOG.SAN_SPROG, true), sstat: v.getUint16(LOG.SAN_SSTAT, true) & 7 };
+    };
+    expect((await a.admin({ opcode: O.ADMIN_SANITIZE, cdw10: 2 })).status).toBe(0); // block erase, through 1
+    expect((await sanitizeLog()).sstat).toBe(LOG.SSTAT_IN_PROGRESS);
+    expect((await b.read(1, 1, 0, 1))[0].status).toBe(S.SANITIZE_IN_PROGRESS);
+    for (let i = 0; i < 80 && (await sanitizeLog()).sprog !== 0xffff; i++) await slow.release();
+    expect(await sanitizeLog()).toEqual({ sprog: 0xffff, sstat: LOG.SSTAT_DONE });
   });
 
   it("share the host's addNamespace and removeNamespace, each controller told", async () => {

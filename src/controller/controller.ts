@@ -72,7 +72,7 @@ export class NvmeController {
     if (options && "sharedWith" in options && !peer) throw new Error("NvmeController.create: sharedWith must be an NvmeController");
     const named = normalizeNvmeOptionNames(peer ? subsystemOptions(options as SharedControllerOptions, peer) : (options as NvmeOptions), "NvmeController.create");
     const config = normalizeOptions(named); // fail on bad options before touching the memory
-    return new NvmeController(await Device.create(config, named, ram, host, peer?.nsTable));
+    return new NvmeController(await Device.create(config, named, ram, host, peer));
   }
 
   // ---- BAR0 ----

@@ -53,7 +53,7 @@ export class Device implements HandlerContext, FaultedDevice {
   readonly events: AsyncEvents;
   readonly errors = new ErrorLog();
   readonly health = new Health();
-  readonly sanitize = new SanitizeState();
+  readonly sanitize: SanitizeState;
   readonly telemetry = new Telemetry();
   readonly regs: Registers;
   readonly inflight = new InflightCommands();
@@ -87,16 +87,16 @@ export class Device implements HandlerContext, FaultedDevice {
     options: NvmeOptions,
     readonly hotPath: HotPath,
     private readonly host: ControllerHost,
-    peer?: NamespaceTable,
+    peer?: Device, // another controller: this one joins its NVM subsystem (its namespaces and sanitize status)
   ) {
     this.name = config.name;
     this.trace = new CommandTrace(config.traceLength, options.traceLength !== undefined);
     this.dma = new Dma(hotPath);
-    this.nsTable = peer ? NamespaceTable.join(peer) : new NamespaceTable(config.nn, config.guestCapacity, config.serial, options.createBackend);
+    this.nsTable = peer ? NamespaceTable.join(peer.nsTable) : new NamespaceTable(config.nn, config.guestCapacity, config.serial, options.createBackend);
     if (!peer) for (const o of options.namespaces) this.nsTable.addHost(o);
     this.nsTable.clearChanged();
-    this.nsTable.notice = () => raiseNamespaceNotice(this);
-    this.nsTable.hostUp = () => this.hotPath.hasIoQueues();
+    Object.assign(this.nsTable, { notice: () => raiseNamespaceNotice(this), hostUp: () => this.hotPath.hasIoQueues() });
+    this.sanitize = peer?.sanitize ?? new SanitizeState(); // Sanitize acts on the whole subsystem
     this.features = new FeatureState(config);
     // Parked AERs complete straight away; a reset drops them inside AsyncEvents.
     this.events = new AsyncEvents((c, s) => this.afterDma(() => {
@@ -115,8 +115,7 @@ export class Device implements HandlerContext, FaultedDevice {
     this.badDoorbellLog = new RateLimitedLog((m) => this.log("warn", m));
   }
 
-  /** `peer`: another controller's namespace table; this one joins its NVM subsystem (its namespaces, not `options.namespaces`). */
-  static async create(config: ControllerConfig, options: NvmeOptions, ram: GuestRam, host: ControllerHost, peer?: NamespaceTable): Promise<Device> {
+  static async create(config: ControllerConfig, options: NvmeOptions, ram: GuestRam, host: ControllerHost, peer?: Device): Promise<Device> {
     return new Device(config, options, await HotPath.create(ram, options.wasm), host, peer);
   }
 
