@@ -179,9 +179,8 @@ async function boot(choice: DiskChoice, o: BootOptions = {}): Promise<void> {
     // asks only for one that exists (without a manifest it looks for its boot trace itself). A
     // resume trace waits for the state: the guest cannot run before it, and both share the link.
     const http = m ? { bootTrace: (tryResume ? m.resumeTrace : m.bootTrace) ?? (false as const), ...(tryResume ? { traceAfter: stateArrived } : {}) } : {};
-    const [bios, vgaBios] = await loadBios();
-    mark("bios");
-    if (stale()) return;
+    const biosFiles = loadBios(); // beside the disk's opening, awaited below
+    biosFiles.catch(() => {});
     disk = await openChosenDisk(
       choice,
       choice.source === "file" ? form.picked : undefined,
@@ -202,12 +201,17 @@ async function boot(choice: DiskChoice, o: BootOptions = {}): Promise<void> {
       o.reset,
       http,
     );
+    mark("disk open");
+    const [bios, vgaBios] = await biosFiles.catch(async (e: unknown) => {
+      await disk?.close();
+      throw e;
+    });
+    mark("bios");
     if (stale()) {
       await disk.close();
       return;
     }
     progress.done("download");
-    mark("disk open");
     current = disk;
     form.remember(choice);
     demo.disk = diskInfo(disk);
@@ -343,8 +347,7 @@ window.addEventListener("error", (ev) => {
 window.addEventListener("unhandledrejection", (ev) => {
   if (demo.emulator && demo.state !== "loading") fail(ev.reason);
 });
-// Leaving the page: hand whatever the guest wrote to browser storage (the guest's own flushes
-// are what a reload promises to keep; this only narrows the window).
+// Leaving the page: hand what the guest wrote to browser storage (its flushes are what a reload keeps).
 window.addEventListener("pagehide", () => void current?.opfs?.flush().catch(() => {}));
 
 form.listen((c, o) => void boot(c, o), updateControls);
@@ -381,13 +384,10 @@ async function exportCurrent(): Promise<void> {
   updateControls();
 }
 
-// ---- the device switches ----
+// ---- the device switches, the namespaces and faults panels ----
 
 setInterval(syncSwitches, 1000);
 listenSwitches({ controller: () => demo.nvme?.controller, mark: (label) => stats.mark(label), send: (text) => serial.send(text) });
-
-// ---- namespaces ----
-
 namespaces.listen();
 setInterval(() => namespaces.show(), 1000);
 new FaultsPanel(() => demo.nvme).start(ui.nsList.closest("section")!);
