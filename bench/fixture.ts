@@ -2,19 +2,22 @@
 // restore of the snapshot taken right after boot instead of a boot. Library build in dist/ (npm run
 // bench:fixture builds it first), Debian's Chromium, the project's guest.
 //
-//   tsx bench/fixture.ts [--memory 128,256] [--rounds N] [--no-suite]
+//   tsx bench/fixture.ts [--memory 128,256] [--rounds N] [--no-suite] [--suite-only]
 //
 // 1. For each guest RAM size (MiB), one page through the fixture's own GuestPage: the boot (files
 //    into the page, boot to the prompt, snapshot), then N rounds of restore + `exec("true")` (a
 //    test's wait for a usable guest), then in the page v86's save_state() and restore_state()
 //    alone, the disk overlay's save and restore, and a plain copy of guest RAM for scale.
 // 2. The 20-test example suite (examples/consumer/tests/fixture) run by Playwright against dist/
-//    (bench/fixture-suite.config.ts): the suite's wall time, each test's restore and duration.
+//    (bench/fixture-suite.config.ts), twice: first with an empty state cache (a worker makes the
+//    image's state under Node, the other waits), then again with the state there: the suite's
+//    wall time, each test's restore and duration.
 //
-// Output: Markdown on stdout and in bench/results/fixture.md, JSON in fixture.json.
+// Output: Markdown on stdout and in bench/results/fixture.md, JSON in fixture.json (with
+// --suite-only: fixture-suite.md and .json).
 
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -36,6 +39,7 @@ const arg = (name: string, fallback: string): string => {
 const MEMORY = arg("memory", "128,256").split(",").map(Number);
 const ROUNDS = Number(arg("rounds", "10"));
 const SUITE = !args.includes("--no-suite");
+const MEMORY_RUNS = !args.includes("--suite-only");
 
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -116,6 +120,7 @@ async function measureMemory(browser: import("@playwright/test").Browser, memory
 }
 
 interface SuiteResult {
+  label: string;
   wallMs: number;
   passed: number;
   failed: number;
@@ -128,13 +133,13 @@ interface JsonSuite {
   suites?: JsonSuite[];
 }
 
-function runSuite(): SuiteResult {
+function runSuite(label: string, stateCache: string): SuiteResult {
   const out = join(tmpdir(), `v86-nvme-fixture-suite-${process.pid}.json`);
-  log("the 20-test example suite ...");
+  log(`the 20-test example suite, ${label} ...`);
   const t0 = performance.now();
   const run = spawnSync("npx", ["playwright", "test", "-c", "bench/fixture-suite.config.ts", "--reporter=json"], {
     cwd: ROOT,
-    env: { ...process.env, PLAYWRIGHT_JSON_OUTPUT_NAME: out },
+    env: { ...process.env, PLAYWRIGHT_JSON_OUTPUT_NAME: out, V86NVME_STATE_CACHE: stateCache },
     stdio: ["ignore", "ignore", "inherit"],
   });
   const wallMs = performance.now() - t0;
@@ -157,10 +162,10 @@ function runSuite(): SuiteResult {
   report.suites.forEach(walk);
   const passed = tests.filter((t) => t.status === "passed").length;
   if (run.status !== 0) log(`the suite failed (exit ${run.status}): ${tests.length - passed} of ${tests.length} tests not passed`);
-  return { wallMs, passed, failed: tests.length - passed, boot, tests };
+  return { label, wallMs, passed, failed: tests.length - passed, boot, tests };
 }
 
-function markdown(mem: MemoryResult[], suite: SuiteResult | undefined, meta: Record<string, string>): string {
+function markdown(mem: MemoryResult[], suites: SuiteResult[], meta: Record<string, string>): string {
   const lines = [
     `Playwright fixture: restore vs boot (${meta.date}, ${meta.cpu}, load average ${meta.load}, commit ${meta.commit})`,
     "",
@@ -174,16 +179,16 @@ function markdown(mem: MemoryResult[], suite: SuiteResult | undefined, meta: Rec
         `${Math.round(m.boot.bootMs / median(m.ready))}× |`,
     );
   }
-  lines.push("", "In the page, medians of 5: what a snapshot and a restore consist of", "", "| guest RAM | v86 save_state | v86 restore_state | overlay save | overlay restore | copy of guest RAM's size | state size |", "| --- | --- | --- | --- | --- | --- | --- |");
-  for (const m of mem) {
+  if (mem.length) lines.push("", "In the page, medians of 5: what a snapshot and a restore consist of", "", "| guest RAM | v86 save_state | v86 restore_state | overlay save | overlay restore | copy of guest RAM's size | state size |", "| --- | --- | --- | --- | --- | --- | --- |");
+  if (mem.length) for (const m of mem) {
     const b = (k: keyof Breakdown) => median(m.breakdown.map((x) => x[k]));
     lines.push(`| ${m.memoryMiB} MiB | ${ms(b("saveState"))} | ${ms(b("restoreState"))} | ${b("overlaySave").toFixed(1)} ms | ${b("overlayRestore").toFixed(1)} ms | ${ms(b("ramCopy"))} | ${(b("stateBytes") / 2 ** 20).toFixed(0)} MiB |`);
   }
-  if (suite) {
+  for (const suite of suites) {
     const restores = suite.tests.map((t) => t.restoreMs).filter(Number.isFinite);
     lines.push(
       "",
-      `Example suite (${suite.tests.length} tests, ${process.env.FIXTURE_WORKERS ?? 2} workers, default 128 MiB): ${suite.passed} passed, ${suite.failed} not; wall time ${s1(suite.wallMs)}` +
+      `Example suite, ${suite.label} (${suite.tests.length} tests, ${process.env.FIXTURE_WORKERS ?? 2} workers, default 128 MiB): ${suite.passed} passed, ${suite.failed} not; wall time ${s1(suite.wallMs)}` +
         (suite.boot ? `, of which the boot ${s1(suite.boot.bootMs)} (+ ${s1(suite.boot.fetchMs)} files, ${ms(suite.boot.snapshotMs)} snapshot)` : "") +
         `; restore per test median ${ms(median(restores))}, max ${ms(Math.max(...restores))}; test bodies ${s1(suite.tests.reduce((a, t) => a + t.durationMs, 0))} in all, ` +
         `the longest ${suite.tests.reduce((a, t) => (t.durationMs > a.durationMs ? t : a)).title} (${s1(Math.max(...suite.tests.map((t) => t.durationMs)))}).`,
@@ -201,14 +206,24 @@ const meta = {
 const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox", "--disable-gpu"] });
 const mem: MemoryResult[] = [];
 try {
-  for (const m of MEMORY) mem.push(await measureMemory(browser, m));
+  if (MEMORY_RUNS) for (const m of MEMORY) mem.push(await measureMemory(browser, m));
 } finally {
   await browser.close();
 }
-const suite = SUITE ? runSuite() : undefined;
+const suites: SuiteResult[] = [];
+if (SUITE) {
+  const cache = mkdtempSync(join(tmpdir(), "v86-nvme-fixture-states-"));
+  try {
+    suites.push(runSuite("first run, no state yet", cache), runSuite("the state there", cache));
+  } finally {
+    rmSync(cache, { recursive: true, force: true });
+  }
+}
 meta.load += ` → ${loadavg().map((x) => x.toFixed(1)).join(" ")}`;
-const md = markdown(mem, suite, meta);
+const md = markdown(mem, suites, meta);
 console.log(md);
 mkdirSync(join(ROOT, "bench/results"), { recursive: true });
-writeFileSync(join(ROOT, "bench/results/fixture.md"), `${md}\n`);
-writeFileSync(join(ROOT, "bench/results/fixture.json"), `${JSON.stringify({ meta, memory: mem, suite }, null, 2)}\n`);
+// --suite-only keeps the page figures of the last full run.
+const out = join(ROOT, `bench/results/fixture${MEMORY_RUNS ? "" : "-suite"}`);
+writeFileSync(`${out}.md`, `${md}\n`);
+writeFileSync(`${out}.json`, `${JSON.stringify({ meta, memory: mem, suites }, null, 2)}\n`);
