@@ -4,6 +4,7 @@ import { describe, it, expect } from "vitest";
 import { fuzzSeed } from "./run.ts";
 import { fuzzSnapshots } from "./snapshot-fuzz.ts";
 import { fuzzAdapter } from "./adapter-fuzz.ts";
+import { fuzzPair } from "./pair-moves.ts";
 
 describe("a hostile host", () => {
   for (const seed of [1, 2, 3, 4, 5, 6]) {
@@ -19,6 +20,18 @@ describe("a hostile host", () => {
       expect(r.completed).toBeGreaterThan(3000);
     }, 60_000);
   }
+});
+
+describe("a hostile host with two controllers sharing namespaces", () => {
+  it("breaks no invariant on either in 2,000 inputs (seed 1)", async () => {
+    const r = await fuzzPair(1, 2_000, 250);
+    expect(r.violations).toEqual([]);
+    expect(r.inputs).toBe(2_000);
+    // Both controllers ran commands; the pair moves ran, data-survives-reset checks among them.
+    expect(Math.min(...r.fetched)).toBeGreaterThan(500);
+    expect(r.pairMoves).toBeGreaterThan(200);
+    expect(r.survivalChecks).toBeGreaterThan(5);
+  }, 60_000);
 });
 
 describe("a hostile snapshot", () => {

@@ -85,30 +85,34 @@ class FuzzHost implements ControllerHost {
 export class HostileHost {
   readonly mem = new GuestMemory(RAM, 64 << 10, 64 << 10);
   readonly host = new FuzzHost();
-  readonly slow = new DeferredBackend(256 << 10);
+  /** The slow namespace's backend: a second controller (pair-moves.ts) shares its peer's. */
+  readonly slow: DeferredBackend;
   ctrl!: NvmeController;
   inv!: Invariants;
   readonly r: Rng;
   inputs = 0;
-  private sqs = new Map<number, Sq>();
+  readonly sqs = new Map<number, Sq>();
   private cqs = new Map<number, Cq>();
   private pageSize = 4096;
   private shadowOn = false;
   private listNext = 0;
 
   /** `namespaceMoves`: false keeps the namespace table as configured (snapshots for another controller). */
-  constructor(seed: number, private readonly namespaceMoves = true) {
+  /** `peer`: this host drives a second controller of the peer's NVM subsystem, in RAM of its own (pair-moves.ts). */
+  constructor(seed: number, private readonly namespaceMoves = true, private readonly peer?: HostileHost) {
     this.r = new Rng(seed);
+    this.slow = peer?.slow ?? new DeferredBackend(256 << 10);
   }
 
   async start(): Promise<void> {
-    this.ctrl = await NvmeController.create(fuzzOptions(this.slow), this.mem, this.host);
+    const options = this.peer ? { sharedWith: this.peer.ctrl, name: "fuzz1" } : fuzzOptions(this.slow);
+    this.ctrl = await NvmeController.create(options, this.mem, this.host);
     this.inv = new Invariants(this.ctrl, this.mem, this.host);
   }
 
   // ---- guest memory, as the host writes it ----
 
-  private w32(addr: number, v: number): void {
+  w32(addr: number, v: number): void {
     if (addr >= 0 && addr + 4 <= RAM) this.mem.write32(addr, v);
   }
 
@@ -123,14 +127,14 @@ export class HostileHost {
 
   // ---- calls into the device ----
 
-  private mmio(off: number, v: number): void {
+  mmio(off: number, v: number): void {
     this.inv.call(`write 0x${(v >>> 0).toString(16)} to BAR0+0x${off.toString(16)}`, () => this.ctrl.mmioWrite32(off, v >>> 0));
   }
 
   /** The device's clock: virtual, so a seed replays the same interrupt aggregation decisions. */
   private clockMs = 0;
 
-  private tick(): void {
+  tick(): void {
     this.clockMs += this.r.below(2000) / 1000;
     this.inv.call("timer tick", () => this.ctrl.tick(this.clockMs));
     // After a shutdown notification a tick does nothing (the host may have freed the shadow pages).
@@ -138,7 +142,7 @@ export class HostileHost {
   }
 
   /** Lets the slow namespace finish what it holds; completions run in the microtasks that follow. */
-  private async settle(): Promise<void> {
+  async settle(): Promise<void> {
     await this.inv.callAsync("slow backend completions", async () => {
       void this.slow.release();
       for (let i = 0; i < 4; i++) await Promise.resolve();
@@ -166,7 +170,7 @@ export class HostileHost {
     this.mmio(DOORBELL_BASE + idx * 4, value);
   }
 
-  private submit(qid: number, e: Sqe): number {
+  submit(qid: number, e: Sqe): number {
     const sq = this.sqs.get(qid)!;
     const old = sq.tail;
     const cid = this.place(qid, e);
@@ -175,7 +179,7 @@ export class HostileHost {
   }
 
   /** Consumes CQ entries by phase tag and acknowledges them; returns them as [cid, status]. */
-  private reap(cqid: number): [number, number][] {
+  reap(cqid: number): [number, number][] {
     const cq = this.cqs.get(cqid);
     if (!cq) return [];
     const out: [number, number][] = [];
@@ -195,7 +199,7 @@ export class HostileHost {
   }
 
   /** An admin command, waited for; its status, or -1 when no completion came. */
-  private admin(e: Sqe): number {
+  admin(e: Sqe): number {
     if (!this.sqs.has(0)) return -1;
     const cid = this.submit(0, e);
     const got = this.reap(0).find(([c]) => c === cid);
@@ -203,7 +207,7 @@ export class HostileHost {
   }
 
   /** Controller reset and the bring-up a driver does; `full` adds I/O queues and shadow doorbells. */
-  private bringUp(full: boolean): boolean {
+  bringUp(full: boolean): boolean {
     this.mmio(R.REG_CC, 0);
     this.sqs.clear();
     this.cqs.clear();
@@ -264,7 +268,7 @@ export class HostileHost {
   }
 
   /** A valid buffer of `len` bytes: [prp1, prp2]. */
-  private buffer(len: number): [number, number] {
+  buffer(len: number): [number, number] {
     const ps = this.pageSize;
     const start = DATA + ((this.r.below(DATA_SIZE - len - ps) >>> 2) << 2);
     const first = ps - (start % ps);
@@ -279,7 +283,7 @@ export class HostileHost {
   }
 
   /** A PRP pair from the hostile menu. */
-  private hostilePrps(len: number): [number, number] {
+  hostilePrps(len: number): [number, number] {
     const ps = this.pageSize;
     const far = () => this.r.pick([RAM, RAM - 2, RAM + 4096 * this.r.below(64), 2 ** 32 + this.r.below(RAM), 2 ** 52, 0xffff_f000, RAM - ps]);
     const inside = () => this.inside();
@@ -332,7 +336,7 @@ export class HostileHost {
     return ids.length ? this.r.pick(ids) : undefined;
   }
 
-  private validIo(): void {
+  validIo(): void {
     const qid = this.ioQueue();
     if (qid === undefined) return this.adminMove();
     const nsid = 1 + this.r.below(3);
@@ -438,7 +442,7 @@ export class HostileHost {
     }
   }
 
-  private registerWrite(): void {
+  registerWrite(): void {
     const r = this.r;
     const edge = () => r.pick([0, RAM - 64, RAM - 4096, RAM, RAM + 4096, 0xfffff000, r.u32() & ~0xfff]);
     const cc = () => r.chance(50)
@@ -454,7 +458,11 @@ export class HostileHost {
       [r.below(0x1000 / 4) * 4, () => r.u32()],
     ];
     const [off, value] = r.pick(moves);
-    const v = value();
+    this.writeRegister(off, value());
+  }
+
+  /** A register write; a disable or subsystem reset took the host's queues with it. */
+  writeRegister(off: number, v: number): void {
     this.mmio(off, v);
     // A disable or subsystem reset took the queues with it.
     if (!(this.ctrl.mmioRead32(R.REG_CSTS) & R.CSTS_RDY)) {
@@ -511,6 +519,11 @@ export class HostileHost {
       await this.step();
       afterStep?.();
     }
+    await this.finish();
+  }
+
+  /** An episode's end: the slow backend settled, a reset leaves nothing pending, a fresh Identify is normal. */
+  async finish(): Promise<void> {
     await this.settle();
     if (!this.bringUp(false)) return;
     await this.settle(); // late completions of the old queues must go nowhere

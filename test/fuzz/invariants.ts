@@ -34,6 +34,8 @@ export class Invariants {
   /** What the current call is (for messages). */
   private what = "";
   calls = 0;
+  /** Controllers of the same subsystem (pair-moves.ts): a call into this one is checked on theirs too. */
+  readonly peers: Invariants[] = [];
 
   constructor(private readonly ctrl: NvmeController, private readonly mem: GuestMemory, private readonly host: WatchedHost) {
     this.watch = new MemoryWatch(mem);
@@ -107,21 +109,25 @@ export class Invariants {
 
   call(what: string, fn: () => void): void {
     const before = this.begin(what);
+    const peers = this.peers.map((p) => p.begin(`${what} (on the other controller)`));
     try {
       fn();
     } catch (e) {
       this.violation(`exception escaped the device: ${e instanceof Error ? e.stack : String(e)}`);
     }
+    this.peers.forEach((p, i) => p.end(peers[i]));
     this.end(before);
   }
 
   async callAsync(what: string, fn: () => Promise<void>): Promise<void> {
     const before = this.begin(what);
+    const peers = this.peers.map((p) => p.begin(`${what} (on the other controller)`));
     try {
       await fn();
     } catch (e) {
       this.violation(`exception escaped the device: ${e instanceof Error ? e.stack : String(e)}`);
     }
+    this.peers.forEach((p, i) => p.end(peers[i]));
     this.end(before);
   }
 
