@@ -33,6 +33,13 @@ test("a fault injected from the panel fails dd in the guest, shows in the list a
   await page.check("#trace-only-faults");
   await expect(page.locator("#command-trace")).toContainText("Unrecovered Read Error (0x281)  fault 1");
 
+  // A hang that refuses Abort, on blocks nothing reads: listed with both fields.
+  await page.fill("#fault-lba", "4096");
+  await page.selectOption("#fault-effect", "hang-refuse-abort");
+  await page.click("#fault-inject");
+  await expect(page.locator("#fault-message")).toContainText("fault 2 injected");
+  await expect(page.locator("#fault-list")).toContainText(`{"op":"read","lba":[4096,8],"hang":true,"refuseAbort":true}0`);
+
   await page.click("#fault-clear-all");
   await expect(page.locator("#fault-message")).toContainText("every fault cleared");
   await expect(page.locator("#fault-list tr")).toHaveCount(0);

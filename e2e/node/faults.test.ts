@@ -1,8 +1,9 @@
 // Injected faults seen by a real Linux guest (the guest kit's state, resumed): a bad block range
 // fails dd and counts in nvme smart-log's media errors and the error log; a write fault too (Linux
 // reports NVMe media errors as ENODATA, other errors such as Internal Error as EIO); a hung read is
-// recovered by the driver's timeout and Abort, a hung write by a controller reset, and the data
-// written before is intact after both; added latency shows in the command trace.
+// recovered by the driver's timeout and Abort, a hung read that refuses Abort by the controller
+// reset the driver does at the next timeout, a hung write by a controller reset, and the data
+// written before is intact after each; added latency shows in the command trace.
 // The blocks used (1024-2047) lie before the first partition: nothing else reads them.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -97,6 +98,40 @@ describe("injected faults in a Linux guest", () => {
     const trace = guest.nvme.trace();
     expect(trace.find((e) => e.injected === fault.id)).toMatchObject({ opName: "Read", slba: 1536, statusName: "Abort Requested" });
     expect(trace.some((e) => e.sqid === 0 && e.opName === "Abort" && e.status === 0)).toBe(true);
+    guest.nvme.clear(fault.id);
+  });
+
+  it("a hung read that refuses Abort: the driver times out, aborts, times out again and resets the controller; the read completes after", async () => {
+    await guest.exec("dd if=/dev/urandom of=/tmp/stuck bs=4096 count=1 2>/dev/null && dd if=/tmp/stuck of=/dev/nvme0n1 bs=4096 seek=224 oflag=direct conv=notrunc,fsync 2>/dev/null");
+    const want = (await guest.exec("md5sum < /tmp/stuck")).stdout.split(/\s+/)[0];
+    const timeout = (await guest.exec("cat /sys/block/nvme0n1/queue/io_timeout")).stdout.trim();
+    expect((await guest.exec("echo 3000 > /sys/block/nvme0n1/queue/io_timeout && dmesg -c > /dev/null")).exitCode).toBe(0);
+    const fault = guest.nvme.inject({ op: "read", nsid: 1, lba: [1792, 8], hang: true, refuseAbort: true, count: 1 });
+    const t = performance.now();
+    const read = await guest.exec("dd if=/dev/nvme0n1 bs=4096 skip=224 count=1 iflag=direct 2>/dev/null | md5sum", { timeoutMs: 120_000 });
+    const ms = Math.round(performance.now() - t);
+    await guest.exec(`echo ${timeout} > /sys/block/nvme0n1/queue/io_timeout`);
+    const dmesg = (await guest.exec("dmesg")).stdout;
+    note(`hung read refusing Abort: recovered after ${ms} ms (io_timeout 3 s); dmesg: ${dmesg.trim().split("\n").join(" | ")}`);
+    expect(read.stdout.split(/\s+/)[0]).toBe(want);
+    // The guest's Linux: "I/O 851 (I/O Cmd) QID 1 timeout, aborting", "Abort status: 0x0" (the Abort
+    // succeeds, saying "not aborted"), "I/O 851 QID 1 timeout, reset controller", then the queues again.
+    expect(dmesg).toMatch(/QID \d+ timeout, aborting/);
+    expect(dmesg).toMatch(/QID \d+ timeout, reset controller/);
+    expect(dmesg.indexOf("timeout, aborting")).toBeLessThan(dmesg.indexOf("timeout, reset controller"));
+    expect(guest.nvme.list().find((f) => f.id === fault.id)!.fired).toBe(1);
+    const trace = guest.nvme.trace();
+    const hung = trace.find((e) => e.injected === fault.id)!;
+    note(`the hung read: ${hung.statusName} after ${Math.round(hung.latencyMs)} ms`);
+    // The driver's reset deletes the I/O queues first (the read ends aborted by its SQ's deletion),
+    // unless it finds the controller dead, then disables it (CC.EN 1 -> 0).
+    expect(["Aborted: SQ Deletion", "not completed: controller reset"]).toContain(hung.statusName);
+    expect(hung.latencyMs).toBeGreaterThanOrEqual(5000);
+    expect(trace.some((e) => e.sqid === 0 && e.opName === "Abort" && e.status === 0)).toBe(true);
+    // After the reset: the new queues, and the read again, which succeeds (the fault is spent).
+    const after = trace.slice(trace.indexOf(hung) + 1);
+    expect(after.some((e) => e.opName === "Create I/O SQ")).toBe(true);
+    expect(after.find((e) => e.opName === "Read" && e.slba === 1792)).toMatchObject({ status: 0 });
     guest.nvme.clear(fault.id);
   });
 

@@ -37,7 +37,7 @@ export function executeAdmin(ctx: HandlerContext, cmd: Command): HandlerResult {
     case O.ADMIN_FORMAT_NVM: return formatNvm(ctx, cmd);
     case O.ADMIN_SANITIZE: return sanitize(ctx, cmd);
     case O.ADMIN_ABORT:
-      // dw0 bit 0 set: the command was not aborted (it had completed, or never existed).
+      // dw0 bit 0 set: the command was not aborted (it had completed, never existed, or its injected hang refuses Abort).
       cmd.dw0 = ctx.abort(cmd.cdw10 & 0xffff, cmd.cdw10 >>> 16) ? 0 : 1;
       return SUCCESS;
     default: return INVALID_OPCODE;

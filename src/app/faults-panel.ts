@@ -1,7 +1,7 @@
 // The fault panel: injects faults into the running guest's disk (media errors, other statuses,
-// added latency, hung commands), lists them with how often each fired, clears them, and shows the
-// controller's command trace. It builds its own elements below the namespace panel. Faults belong
-// to the controller: a new boot starts without any.
+// added latency, hung commands, hung ones that refuse Abort), lists them with how often each
+// fired, clears them, and shows the controller's command trace. It builds its own elements below
+// the namespace panel. Faults belong to the controller: a new boot starts without any.
 
 import { formatTrace, type FaultOp, type FaultSpec, type FaultStatus, type NvmeV86 } from "../index.ts";
 
@@ -17,6 +17,7 @@ const EFFECTS: { value: string; label: string }[] = [
   { value: "namespace-not-ready", label: "namespace not ready" },
   { value: "delay", label: "delay only" },
   { value: "hang", label: "hang (until abort or reset)" },
+  { value: "hang-refuse-abort", label: "hang, refusing abort (until reset)" },
 ];
 const TRACE_LINES = 40;
 
@@ -86,14 +87,16 @@ export class FaultsPanel {
   /** The spec the controls describe. */
   spec(): FaultSpec {
     const effect = this.effect.value;
+    const hang = effect === "hang" || effect === "hang-refuse-abort";
     const start = value(this.lbaStart);
     return {
       op: this.op.value as FaultOp,
       nsid: value(this.nsid),
       lba: start === undefined ? undefined : [start, value(this.lbaCount) ?? 1],
-      status: effect === "delay" || effect === "hang" ? undefined : (effect as FaultStatus),
-      delayMs: effect === "hang" ? undefined : value(this.delay),
-      hang: effect === "hang" ? true : undefined,
+      status: effect === "delay" || hang ? undefined : (effect as FaultStatus),
+      delayMs: hang ? undefined : value(this.delay),
+      hang: hang ? true : undefined,
+      refuseAbort: effect === "hang-refuse-abort" ? true : undefined,
       count: value(this.count),
       probability: value(this.probability),
       seed: value(this.seed),

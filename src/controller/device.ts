@@ -62,6 +62,8 @@ export class Device implements HandlerContext, FaultedDevice {
   readonly trace: CommandTrace;
   /** Commands held by a fault (delayed, hung): no backend work of theirs is under way. */
   readonly faultHeld = new WeakSet<Command>();
+  /** Hung commands whose fault refuses Abort: only a reset, their SQ's deletion or a restore ends them. */
+  readonly abortRefused = new WeakSet<Command>();
   irq = false; // the INTx level last handed to the host
   private pulsedAt = -1; // cqesPosted at the last pulse()
   /** Doorbell writes that arrived while bus mastering was off, by doorbell index (the last value counts). */
@@ -203,6 +205,8 @@ export class Device implements HandlerContext, FaultedDevice {
   }
 
   abort(sqid: number, cid: number): boolean {
+    const held = this.inflight.get(sqid, cid);
+    if (held && this.abortRefused.has(held)) return false; // "not aborted": it stays hung
     const c = this.inflight.take(sqid, cid) ?? (sqid === 0 ? this.events.abort(cid) : undefined);
     if (!c) return false;
     this.post(c, S.ABORT_REQUESTED);

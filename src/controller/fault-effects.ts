@@ -1,8 +1,8 @@
 // What a fault that fired does to its command on the device: completes it at once with the
 // injected status, holds it for the delay (then completes it with the status, or runs it), or
-// holds it for good (hung). A held command is in flight like any other: Abort completes it, a
-// controller reset or a restore forgets it, and its timer then finds it no longer held and does
-// nothing. Injected media errors count in SMART's Media and Data Integrity Errors; every error
+// holds it for good (hung). A held command is in flight like any other: Abort completes it (unless
+// the hang refuses Abort), its SQ's deletion aborts it, a controller reset or a restore forgets it,
+// and its timer then finds it no longer held and does nothing. Injected media errors count in SMART's Media and Data Integrity Errors; every error
 // status gets its Error Information entry where every completion's does (Device.post).
 
 import type { Command } from "../command.ts";
@@ -14,6 +14,7 @@ import type { FaultHit } from "./faults.ts";
 export interface FaultedDevice {
   readonly health: Health;
   readonly faultHeld: WeakSet<Command>;
+  readonly abortRefused: WeakSet<Command>;
   hold(cmd: Command): Command;
   isHeld(cmd: Command): boolean;
   run(cmd: Command): void;
@@ -35,6 +36,7 @@ export function applyFault(d: FaultedDevice, cmd: Command, hit: FaultHit): void 
   }
   const held = d.hold(cmd);
   d.faultHeld.add(held);
+  if (hit.refuseAbort) d.abortRefused.add(held);
   if (hit.hang) return;
   const timer = setTimeout(() => {
     if (!d.isHeld(held)) return; // aborted, its SQ deleted, the controller reset or restored

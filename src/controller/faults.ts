@@ -1,6 +1,6 @@
 // Faults the host injects into I/O commands (a storage test lab): an error status instead of the
 // command's work, extra latency, or a command that never completes until the guest aborts it or
-// resets the controller. Each fault filters by operation, namespace and LBA range, fires at most
+// resets the controller (or one that refuses the Abort too, so that only a reset ends it). Each fault filters by operation, namespace and LBA range, fires at most
 // `count` times with a seeded probability (the same commands give the same fires), and counts its
 // fires. Admin commands are never touched: the guest's recovery (Abort, reset) must keep working.
 // Faults are host-side debugging state: not in snapshots, kept until clear().
@@ -30,6 +30,12 @@ export interface FaultSpec {
   delayMs?: number;
   /** Never complete: until the guest aborts the command or resets the controller. */
   hang?: true;
+  /**
+   * With `hang`: refuse the guest's Abort of the hung command (the Abort succeeds with DW0 bit 0
+   * set, "not aborted", and the command stays hung), so that only a controller reset, its SQ's
+   * deletion or a restore ends it. Linux's driver then resets the controller at the next timeout.
+   */
+  refuseAbort?: true;
   /** Fire at most this many times (default: unlimited). */
   count?: number;
   /** Chance that a matching command is hit, 0..1 (default 1). */
@@ -51,6 +57,8 @@ export interface FaultHit {
   status?: S.Status;
   delayMs: number;
   hang: boolean;
+  /** The hung command refuses Abort. */
+  refuseAbort: boolean;
 }
 
 const OPS: Record<FaultOp, ReadonlySet<number> | undefined> = {
@@ -79,7 +87,7 @@ const STATUSES: Record<Exclude<FaultStatus, "media-error">, S.Status> = {
 };
 
 export const FAULT_STATUSES: readonly FaultStatus[] = ["media-error", ...(Object.keys(STATUSES) as FaultStatus[])];
-const FIELDS = new Set(["nsid", "op", "lba", "status", "delayMs", "hang", "count", "probability", "seed"]);
+const FIELDS = new Set(["nsid", "op", "lba", "status", "delayMs", "hang", "refuseAbort", "count", "probability", "seed"]);
 const MAX_DELAY_MS = 3_600_000;
 const BROADCAST_NSID = 0xffffffff;
 
@@ -119,6 +127,11 @@ export function checkFaultSpec(spec: unknown): FaultSpec {
     if (o.hang !== true) fail("hang", `must be true (got ${String(o.hang)})`);
     if (out.status !== undefined || out.delayMs !== undefined) fail("hang", "cannot go with status or delayMs: a hung command never completes");
     out.hang = true;
+  }
+  if (o.refuseAbort !== undefined && o.refuseAbort !== false) {
+    if (o.refuseAbort !== true) fail("refuseAbort", `must be true (got ${String(o.refuseAbort)})`);
+    if (!out.hang) fail("refuseAbort", "needs hang: true: only a hung command can refuse Abort (the others complete by themselves)");
+    out.refuseAbort = true;
   }
   if (o.count !== undefined) out.count = integer(o.count, "count", 1, Number.MAX_SAFE_INTEGER);
   if (o.probability !== undefined) {
@@ -207,7 +220,7 @@ export class FaultTable {
       if (f.spent || !f.matches(cmd)) continue;
       f.fired++;
       if (f.spent) this.armed--;
-      return { id: f.id, status: f.statusFor(cmd), delayMs: f.spec.delayMs ?? 0, hang: f.spec.hang === true };
+      return { id: f.id, status: f.statusFor(cmd), delayMs: f.spec.delayMs ?? 0, hang: f.spec.hang === true, refuseAbort: f.spec.refuseAbort === true };
     }
     return undefined;
   }

@@ -34,6 +34,10 @@ export class InflightCommands {
     return true;
   }
 
+  get(sqid: number, cid: number): Command | undefined {
+    return this.byKey.get(`${sqid}:${cid}`);
+  }
+
   take(sqid: number, cid: number): Command | undefined {
     const c = this.byKey.get(`${sqid}:${cid}`);
     if (c) this.byKey.delete(`${sqid}:${cid}`);

@@ -1,12 +1,13 @@
 // Faults the host injects (NvmeController.injectFault, the adapter's nvme.inject) through the real
 // controller, hot path and guest memory with the software host driver: statuses the host sees,
 // SMART media errors and the error log counting them, delays, hung commands that only Abort, a
-// controller reset or a restore end, seeded probabilities, and what the command trace records.
+// controller reset or a restore end (and those that refuse Abort: only a reset ends them), seeded probabilities, and what the command trace records.
 import { describe, it, expect } from "vitest";
 import { HostDriver, pattern, type Cqe } from "../driver/host-driver.ts";
 import { MemoryBackend } from "../../src/backends/memory.ts";
 import type { NvmeOptions } from "../../src/state/options.ts";
 import * as O from "../../src/spec/opcodes.ts";
+import * as R from "../../src/spec/registers.ts";
 import { formatTrace } from "../../src/index.ts";
 import { ST, errorLog, sc, smart } from "./helpers.ts";
 
@@ -52,6 +53,9 @@ describe("fault specs", () => {
       [{ op: "read", delayMs: -1 }, /delayMs must be/],
       [{ op: "read", hang: true, status: "media-error" }, /hang cannot go with status or delayMs/],
       [{ op: "read", hang: 1 }, /hang must be true/],
+      [{ op: "read", refuseAbort: true }, /refuseAbort needs hang: true/],
+      [{ op: "read", delayMs: 5, refuseAbort: true }, /refuseAbort needs hang: true/],
+      [{ op: "read", hang: true, refuseAbort: "yes" }, /refuseAbort must be true/],
       [{ op: "read", count: 0 }, /count must be an integer/],
       [{ op: "read", probability: 1.5 }, /probability must be a number in 0\.\.1/],
       [{ op: "read", seed: -3 }, /seed must be an integer/],
@@ -180,6 +184,52 @@ describe("delays and hung commands", () => {
     const trace = d.ctrl.trace();
     expect(trace.find((e) => e.cid === cid && e.sqid === 1 && e.injected === f.id)).toMatchObject({ statusName: "Abort Requested" });
     expect(trace.some((e) => e.sqid === 0 && e.opName === "Abort")).toBe(true);
+  });
+
+  it("a hung read that refuses Abort: the Abort succeeds with \"not aborted\" and the read stays hung until a controller reset", async () => {
+    const d = await driver();
+    await d.write(1, 1, 8, pattern(512, 8));
+    const f = d.ctrl.injectFault({ op: "read", lba: [8, 1], hang: true, refuseAbort: true, count: 1 });
+    expect(f).toMatchObject({ hang: true, refuseAbort: true });
+    const { cid, addr } = submitRead(d, 8);
+    expect(await waitFor(d, 1, 30)).toEqual([]);
+    for (let i = 0; i < 2; i++) {
+      const abort = await d.admin({ opcode: O.ADMIN_ABORT, cdw10: 1 | (cid << 16) });
+      expect([abort.status, abort.dw0 & 1]).toEqual([0, 1]); // not aborted
+      expect(await waitFor(d, 1, 20)).toEqual([]);
+      expect(d.ctrl.counters.inflight).toBe(1);
+    }
+    d.disable();
+    expect(d.ctrl.counters.inflight).toBe(0);
+    expect(d.ctrl.trace().find((e) => e.sqid === 1 && e.cid === cid)).toMatchObject({ statusName: "not completed: controller reset", injected: f.id });
+    expect(d.ctrl.trace().filter((e) => e.opName === "Abort").map((e) => e.status)).toEqual([0, 0]);
+    await d.bringUp();
+    expect(d.mem.bytes(addr, 512)).toEqual(new Uint8Array(512).fill(0xee));
+    expect((await d.read(1, 1, 8, 1))[1]).toEqual(pattern(512, 8)); // the fault is spent: the retry reads
+    expect(d.ctrl.faults()).toEqual([{ ...f, fired: 1 }]);
+  });
+
+  it("a hung command that refuses Abort ends with its SQ's deletion or an NVM subsystem reset; other hangs still abort", async () => {
+    const d = await driver();
+    d.ctrl.injectFault({ op: "read", lba: [0, 1], hang: true, refuseAbort: true });
+    d.ctrl.injectFault({ op: "read", lba: [1, 1], hang: true });
+    const refusing = submitRead(d, 0).cid;
+    const plain = submitRead(d, 1).cid;
+    expect(await waitFor(d, 1, 20)).toEqual([]);
+    expect((await d.admin({ opcode: O.ADMIN_ABORT, cdw10: 1 | (refusing << 16) })).dw0 & 1).toBe(1);
+    expect((await d.admin({ opcode: O.ADMIN_ABORT, cdw10: 1 | (plain << 16) })).dw0 & 1).toBe(0);
+    expect(d.reap(1).map((c) => [c.cid, c.status])).toEqual([[plain, ABORT_REQUESTED]]);
+    expect((await d.deleteSq(1)).status).toBe(0);
+    expect(d.reap(1).map((c) => [c.cid, c.status])).toEqual([[refusing, ABORTED_SQ_DELETION]]);
+
+    expect((await d.createSq(1, 64, 1)).status).toBe(0);
+    const again = submitRead(d, 0).cid;
+    d.ctrl.tick();
+    expect(await waitFor(d, 1, 20)).toEqual([]);
+    expect((await d.admin({ opcode: O.ADMIN_ABORT, cdw10: 1 | (again << 16) })).dw0 & 1).toBe(1);
+    d.setReg(R.REG_NSSR, R.NSSR_RESET_VALUE);
+    expect(d.ctrl.counters.inflight).toBe(0);
+    expect(d.ctrl.trace().filter((e) => e.sqid === 1 && e.cid === again).at(-1)).toMatchObject({ statusName: "not completed: controller reset" });
   });
 
   it("a controller reset forgets hung and delayed commands: nothing completes into the new queues, acknowledged data stays", async () => {
