@@ -2,13 +2,14 @@
 # The package as a stranger gets it: build it, pack it, lint the tarball (publint, and attw for
 # the types), install the tarball into a copy of examples/consumer (whose package.json depends on
 # the tarball alone, never on the sources), type-check and build that project with vite, run its
-# Playwright tests in Debian's Chromium against the built page, and its Node example. A file the
+# Playwright tests in Debian's Chromium against the built page, and its Node examples. A file the
 # package lacks fails here. The guest image and BIOS come from the repository's build outputs
 # (scripts/setup.sh) through V86NVME_IMAGE, V86NVME_BIOS and V86NVME_VGABIOS.
 # The guest kit (guest-kit/, package v86-nvme-guest) goes the same way: built (npm run build:kit,
 # skipped when up to date), packed, linted, installed from its tarball beside v86-nvme; the Node
-# example resumes its guest with bootGuest() and no options, and a vite build of a page that
-# imports its URLs must emit its files.
+# examples resume its guest with bootGuest() and no options (node-boot.mjs runs commands,
+# node-lab.mjs moves a file in and out, injects a fault and reads the screen), and a vite build of
+# a page that imports its URLs must emit its files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -64,6 +65,9 @@ npm run build
 
 step "the example's Node boot: the guest kit's guest resumed by bootGuest() with no options"
 node node-boot.mjs
+
+step "the example's Node lab: a file in and out, an injected media error and the trace, the screen"
+node node-lab.mjs
 
 step "a vite build of a page importing the guest kit's URLs emits its files"
 mkdir -p kit-page
