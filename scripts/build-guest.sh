@@ -291,6 +291,51 @@ cp -L "$SYS/usr/sbin/nvme" "$RF/usr/sbin/nvme"
 cp -L "$SYS/usr/bin/fio" "$RF/usr/bin/fio"
 mkdir -p "$RF/lib"
 cp -L "$SYS/lib/ld-linux.so.2" "$RF/lib/ld-linux.so.2" # the i386 loader (PT_INTERP)
+# fio links the libraries of its remote engines (Ceph's rbd and rados, GlusterFS, NBD, RDMA):
+# with their own closure ~100 libraries, whose loading and C++ start-up took each fio run 5-10 s
+# of the emulated CPU, for engines that need a network the guest does not have. Each is
+# replaced by a stub of the same SONAME that defines what fio imports of it (the same symbols
+# and versions) as a function that says so on stderr and exits 1; fio's own engines (libaio,
+# psync, io_uring, ...) are untouched.
+FIO_STUBBED=(libgfapi.so.0 libnbd.so.0 libibverbs.so.1 librdmacm.so.1 librados.so.2 librbd.so.1)
+stub_library() { # elf real-library out : a stub of `real` defining what `elf` imports of it
+    local elf=$1 real=$2 out=$3 soname w=$WORK/stub type sym name ver v
+    soname=$(basename "$real")
+    mkdir -p "$w"
+    local -a vers
+    mapfile -t vers < <(readelf -V -W "$elf" | awk -v f="$soname" '/File:/ { cur = ($5 == f) } cur && /Name:/ { print $3 }')
+    local defined
+    defined=$(readelf --dyn-syms -W "$real" | awk '$7 != "UND" { sub(/@.*/, "", $8); print $8 }' | sort -u)
+    {
+        echo '.text'
+        echo 'fail: call 1f'
+        echo '1: pop %ecx'
+        echo '   add $(msg - 1b), %ecx'
+        echo '   mov $4, %eax; mov $2, %ebx; mov $(msgend - msg), %edx; int $0x80' # write(2, msg)
+        echo '   mov $252, %eax; mov $1, %ebx; int $0x80'                            # exit_group(1)
+        printf 'msg: .ascii "%s: not in this guest image (fio'"'"'s remote engines are left out)\\n"\nmsgend:\n' "$soname"
+    } >"$w/stub.s"
+    local -A byver=()
+    while read -r type sym; do
+        name=${sym%%@*} ver=""
+        [[ $sym == *@* ]] && ver=${sym#*@}
+        if [ -n "$ver" ]; then
+            printf '%s\n' "${vers[@]}" | grep -qx -- "$ver" || continue
+        else
+            grep -qx -- "$name" <<<"$defined" || continue
+        fi
+        [ "$type" = FUNC ] || die "stub of $soname: /${elf#"$RF"/} imports $name as $type, not a function"
+        printf '.globl %s\n.type %s, @function\n%s: jmp fail\n' "$name" "$name" "$name" >>"$w/stub.s"
+        byver[${ver:-none}]+="$name; "
+    done < <(readelf --dyn-syms -W "$elf" | awk '$7 == "UND" && $8 != "" { print $4, $8 }')
+    local script=()
+    if [ ${#vers[@]} -gt 0 ]; then
+        for v in "${vers[@]}"; do echo "$v { global: ${byver[$v]:-} };"; done >"$w/versions"
+        script=(--version-script "$w/versions")
+    fi
+    as --32 -o "$w/stub.o" "$w/stub.s"
+    ld -m elf_i386 -shared -soname "$soname" "${script[@]}" -o "$out" "$w/stub.o"
+}
 declare -A COPIED=()
 add_needed() { # path inside the root
     local elf=$1 dirs=() so d found line origin
@@ -302,6 +347,7 @@ add_needed() { # path inside the root
     done < <(readelf -d "$RF/$elf" | sed -n 's/.*(R\(UN\)\?PATH).*\[\(.*\)\]/\2/p')
     dirs+=(/lib/i386-linux-gnu /usr/lib/i386-linux-gnu /lib /usr/lib)
     for so in $(readelf -d "$RF/$elf" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+        [[ " ${FIO_STUBBED[*]} " == *" $so "* ]] && continue
         found=""
         for d in "${dirs[@]}"; do
             if [ -e "$SYS$d/$so" ]; then found=${d#/}/$so; break; fi
@@ -316,24 +362,13 @@ add_needed() { # path inside the root
 }
 add_needed usr/sbin/nvme
 add_needed usr/bin/fio
-# fio's remote engines (rbd, gfapi, nbd, rdma) pull in ~80 MiB of libraries,
-# 31 MiB of which is ICU's data blob (libicudata, reached through libnbd ->
-# libxml2 -> libicuuc) that nothing run here ever reads. Replace that one file
-# by a stub of the same SONAME defining the same data symbol (empty), built with
-# binutils; every other library is the real one.
-for f in "$RF"/usr/lib/i386-linux-gnu/libicudata.so.*; do
-    [ -e "$f" ] || continue
-    soname=$(readelf -d "$f" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
-    syms=$(readelf --dyn-syms -W "$f" | awk '$5 == "GLOBAL" && $7 != "UND" { print $8 }')
-    {
-        echo '.section .rodata'
-        for sym in $syms; do printf '.globl %s\n.type %s, @object\n.size %s, 64\n%s:\n.zero 64\n' \
-            "$sym" "$sym" "$sym" "$sym"; done
-    } >"$WORK/icudata-stub.s"
-    as --32 -o "$WORK/icudata-stub.o" "$WORK/icudata-stub.s"
-    ld -m elf_i386 -shared -soname "$soname" -o "$f" "$WORK/icudata-stub.o"
-    log "replaced $(basename "$f") by a stub exporting: $syms"
+for so in "${FIO_STUBBED[@]}"; do
+    real=$(find "$SYS/lib/i386-linux-gnu" "$SYS/usr/lib/i386-linux-gnu" -maxdepth 1 -name "$so" | head -1)
+    [ -n "$real" ] || die "$so (needed by /usr/bin/fio) is in none of the unpacked packages"
+    # In /usr/lib, not where Debian puts the real one: no package's file list claims the stub.
+    stub_library "$RF/usr/bin/fio" "$real" "$RF/usr/lib/$so"
 done
+log "fio's remote-engine libraries replaced by stubs: ${FIO_STUBBED[*]}"
 LIBS_KIB=$(cd "$RF" && du -ckL lib/ld-linux.so.2 "${!COPIED[@]}" | tail -1 | cut -f1)
 log "shipped ${#COPIED[@]} shared libraries ($((LIBS_KIB / 1024)) MiB)"
 

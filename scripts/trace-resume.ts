@@ -18,9 +18,9 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
 /**
  * What the guest is asked to do after the resume: the page's first commands (its console suggests
- * `nvme list`). Not fio: its start-up reads 26 MiB (Debian's fio links librados, librbd, …), four
- * times the rest, which on a slow link would crowd out what the guest asks for first; the disk
- * reads it on demand when a workload starts.
+ * `nvme list`). Not fio: its binary and libraries are more than the rest together, which on a slow
+ * link would crowd out what the guest asks for first; the disk reads them on demand when a
+ * workload starts.
  */
 const COMMANDS = ["true", "ls / /root", "nvme list", "nvme id-ctrl /dev/nvme0 > /dev/null", "nvme smart-log /dev/nvme0 > /dev/null"];
 
