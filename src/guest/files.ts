@@ -29,14 +29,18 @@ function guestPath(path: unknown, what: string): string {
 const namespaceBytes = (bytes: number): number => Math.max(MIB, Math.ceil(bytes / MIB) * MIB);
 
 /**
- * sh that sets $dev to the block device of namespace `nsid` once Linux shows it with its size
- * (up to 30 s), or says so and fails. Shell builtins only where it loops: a fork costs the
- * emulated guest milliseconds.
+ * sh that sets $dev to the block device of namespace `nsid` once Linux shows it with its size, or
+ * says so and fails. Linux scans on the Namespace Attribute Changed notice; if the namespace has
+ * not shown after 3 s the driver is asked to rescan too. The guest's clock is the host's wall
+ * clock, so on a loaded host (an emulator given little CPU) a scan can take tens of its seconds:
+ * the wait ends after 120 s, within the exec's own timeout. Shell builtins only where it loops: a
+ * fork costs the emulated guest milliseconds.
  */
 function findDevice(nsid: number): string {
   return (
     `n=0;dev=;while :;do for d in /sys/block/nvme*;do read i<$d/nsid;[ "$i" = ${nsid} ]&&read s<$d/size&&[ $s != 0 ]&&[ -b /dev/\${d##*/} ]&&dev=/dev/\${d##*/};done 2>/dev/null;` +
-    `[ "$dev" ]&&break;n=$((n+1));[ $n -gt 300 ]&&{ echo "namespace ${nsid} did not appear in the guest";exit 90;};usleep 99999;done`
+    `[ "$dev" ]&&break;n=$((n+1));[ $n = 30 ]&&for c in /sys/class/nvme/nvme*/rescan_controller;do echo 1 >$c;done 2>/dev/null;` +
+    `[ $n -gt 1200 ]&&{ echo "namespace ${nsid} did not appear in the guest";exit 90;};usleep 99999;done`
   );
 }
 
@@ -81,7 +85,7 @@ async function withScratch<T>(host: TransferHost, what: string, backend: MemoryB
     await run(
       host, what,
       `${findDevice(nsid)};(${script});st=$?;printf '@@V86T%s@@\\n' ${nsid};n=0;` +
-        `while [ -e /sys/block/\${dev##*/} ]&&[ $n -lt 400 ];do n=$((n+1));usleep 25000;done;exit $st`,
+        `while [ -e /sys/block/\${dev##*/} ]&&[ $n -lt 2400 ];do n=$((n+1));usleep 25000;done;exit $st`,
       options,
     );
     return await after();
