@@ -108,6 +108,21 @@ describe("files in and out of the guest", () => {
     await onlyNamespaceOne(g);
   });
 
+  it("a guest that turned Namespace Attribute Changed notices off still gets its file: the driver is asked to rescan", async () => {
+    const notices = async () => (await g.exec("nvme get-feature /dev/nvme0 -f 0x0b -H | grep 'Namespace Attribute'")).stdout;
+    await g.exec("nvme set-feature /dev/nvme0 -f 0x0b -v 0");
+    try {
+      expect(await notices()).toContain("Do not send async event");
+      const data = pattern(20_000, 11);
+      await g.putFile("/root/no-notice.bin", data);
+      expect(await guestMd5(g, "/root/no-notice.bin")).toBe(md5(data));
+    } finally {
+      await g.exec("nvme set-feature /dev/nvme0 -f 0x0b -v 0x100"); // Linux's own setting: Namespace Attribute notices
+    }
+    expect(await notices()).toContain(": Send async event");
+    await onlyNamespaceOne(g);
+  });
+
   it("names a guest path that is missing or not a file, and leaves no namespace behind", async () => {
     await expect(g.getFile("/root/no-such-file")).rejects.toThrow("getFile /root/no-such-file: the guest has no file /root/no-such-file");
     await expect(g.putFile("/no/such/dir/f", new Uint8Array(1))).rejects.toThrow("putFile /no/such/dir/f: the guest has no directory /no/such/dir");

@@ -36,10 +36,12 @@ const namespaceBytes = (bytes: number): number => Math.max(MIB, Math.ceil(bytes 
  * the wait ends after 120 s, within the exec's own timeout. Shell builtins only where it loops: a
  * fork costs the emulated guest milliseconds.
  */
+const RESCAN = "for c in /sys/class/nvme/nvme*/rescan_controller;do echo 1 >$c;done 2>/dev/null";
+
 function findDevice(nsid: number): string {
   return (
     `n=0;dev=;while :;do for d in /sys/block/nvme*;do read i<$d/nsid;[ "$i" = ${nsid} ]&&read s<$d/size&&[ $s != 0 ]&&[ -b /dev/\${d##*/} ]&&dev=/dev/\${d##*/};done 2>/dev/null;` +
-    `[ "$dev" ]&&break;n=$((n+1));[ $n = 30 ]&&for c in /sys/class/nvme/nvme*/rescan_controller;do echo 1 >$c;done 2>/dev/null;` +
+    `[ "$dev" ]&&break;n=$((n+1));[ $n = 30 ]&&${RESCAN};` +
     `[ $n -gt 1200 ]&&{ echo "namespace ${nsid} did not appear in the guest";exit 90;};usleep 99999;done`
   );
 }
@@ -70,8 +72,8 @@ function watchFor(serial: TransferHost["serial"], marker: string): { seen: Promi
 /**
  * Adds a scratch namespace on `backend` and runs `script` ($dev: its block device) in one exec:
  * when the script is done the guest prints a marker, the host removes the namespace, and the
- * guest waits until Linux has dropped the device (the next transfer may get the same NSID) before
- * the exec ends. The namespace is removed whatever happened.
+ * guest waits until Linux has dropped the device (the next transfer may get the same NSID; after
+ * 3 s it asks for a rescan, as findDevice does) before the exec ends. The namespace is removed whatever happened.
  */
 async function withScratch<T>(host: TransferHost, what: string, backend: MemoryBackend, script: string, options: TransferOptions, after: () => Promise<T>): Promise<T> {
   const nsid = host.nvme.addNamespace({ backend });
@@ -85,7 +87,7 @@ async function withScratch<T>(host: TransferHost, what: string, backend: MemoryB
     await run(
       host, what,
       `${findDevice(nsid)};(${script});st=$?;printf '@@V86T%s@@\\n' ${nsid};n=0;` +
-        `while [ -e /sys/block/\${dev##*/} ]&&[ $n -lt 2400 ];do n=$((n+1));usleep 25000;done;exit $st`,
+        `while [ -e /sys/block/\${dev##*/} ]&&[ $n -lt 2400 ];do n=$((n+1));[ $n = 120 ]&&${RESCAN};usleep 25000;done;exit $st`,
       options,
     );
     return await after();
