@@ -5,7 +5,7 @@
 // coalescing at run time changes the device's behaviour while fio runs. Two boots in all.
 
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { expect, test, type Page } from "@playwright/test";
 import { BOOT_TIMEOUT, runInGuest, waitForPrompt, counters as countersOf, serialText as serialOf, type Counters } from "./page-guest.ts";
 
@@ -14,7 +14,8 @@ test.describe.configure({ mode: "serial" });
 test.use({ trace: "off" });
 
 const IMAGE = "/guest/disk.img";
-const IMAGE_BYTES = 202_375_168;
+/** The size of the image the page serves (the guest build's, so it moves with the image). */
+const IMAGE_BYTES = statSync(new URL("../../public/guest/disk.img", import.meta.url)).size;
 
 let page: Page;
 let loads = 0;

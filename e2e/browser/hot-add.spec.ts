@@ -5,12 +5,15 @@
 // storage. One boot.
 
 import { createHash } from "node:crypto";
+import { statSync } from "node:fs";
 import { expect, test, type Page } from "@playwright/test";
 import { BOOT_TIMEOUT, runInGuest, waitForPrompt } from "./page-guest.ts";
 
 test.use({ trace: "off" });
 
 const MiB = 1 << 20;
+/** The size of the boot disk the page serves. */
+const IMAGE_BYTES = statSync(new URL("../../public/guest/disk.img", import.meta.url)).size;
 
 /** 4 MiB no two sectors of which are alike. */
 function image(): Buffer {
@@ -45,7 +48,7 @@ test("a picked image and a blank disk become /dev/nvme0n2 in the running guest a
   const seen = (await runInGuest(page, "dd if=/dev/nvme0n2 bs=1M count=1 iflag=direct 2>/dev/null | md5sum")).out.split(/\s+/)[0];
   expect(seen).toBe(md5);
   expect(await page.evaluate(() => window.nvmeDemo.namespaces().map((n) => [n.nsid, n.backend, n.bytes, n.attached]))).toEqual([
-    [1, "disk.img (the boot disk)", 202_375_168, true],
+    [1, "disk.img (the boot disk)", IMAGE_BYTES, true],
     [2, "extra.img", 4 * MiB, true],
   ]);
   await expect(page.locator("#ns-list")).toContainText("/dev/nvme0n2");
