@@ -5,9 +5,13 @@
 //   returns, data written and acknowledged before reads back, the controller ends `live`.
 // - Linux's function reset through sysfs: the function offers no reset method (see below).
 // - The PCI function removed (`/sys/bus/pci/devices/BDF/remove`) and the bus rescanned while
-//   O_DIRECT writes run: the controller should come back with both namespaces, and every write
+//   fio writes and verifies namespace 2 (crc32c, pass after pass) and O_DIRECT writes run: fio
+//   on the removed disk must end (with an I/O error: Linux fails I/O to a removed disk), never
+//   hang and never read back wrong data; the controller should come back with both namespaces,
+//   the same fio job over the same region of the rescanned disk must pass, and every write
 //   acknowledged before the removal or after the rescan read back. Removing the function pulls
-//   the root file system away, so this runs last, from a copy of busybox in a tmpfs chroot.
+//   the root file system away, so this runs last, from copies of busybox, fio and fio's
+//   libraries in a tmpfs chroot.
 //   On the rescan Linux gives BAR0 a new address (the first free one above RAM, 0x08000000
 //   here); v86 itself never moves a memory BAR, the adapter does (src/v86/bar-decoder.ts), and
 //   the test checks that the adapter decodes BAR0 where Linux says it is. The new controller
@@ -26,6 +30,14 @@ const SCRATCH = 32 << 20;
 const IO_TIMEOUT_MS = 3000;
 /** Where the acknowledged writes go on nvme0n2 (fio uses the first 4 MiB). */
 const WITNESS = 16 << 20;
+
+/** A fio job writing 4 KiB blocks at random over the first `mib` MiB of `dev` and verifying them (crc32c, the first mismatch fatal). */
+function fioVerify(dev: string, mib: number, more = ""): string {
+  return (
+    `fio --name=v --filename=${dev} --size=${mib}M --bs=4k --rw=randwrite --ioengine=libaio --iodepth=8 --direct=1 ` +
+    `--verify=crc32c --do_verify=1 --verify_fatal=1 --eta=never ${more}`
+  ).trimEnd();
+}
 
 describe("resets and PCI removal during I/O (the guest kit, resumed)", () => {
   let g: NodeGuest;
@@ -62,9 +74,7 @@ describe("resets and PCI removal during I/O (the guest kit, resumed)", () => {
    * after another; returns the guest's figures. Fails on any failed fio run or reset.
    */
   async function resetsUnderFio(reset: string, perResetMs: number): Promise<{ fioRuns: number; seconds: number; dmesg: string }> {
-    const job =
-      "fio --name=v --filename=/dev/nvme0n2 --size=4M --bs=4k --rw=randwrite --ioengine=libaio --iodepth=8 --direct=1 " +
-      "--verify=crc32c --do_verify=1 --verify_fatal=1 --eta=never";
+    const job = fioVerify("/dev/nvme0n2", 4);
     await ok("rm -f /tmp/stop /tmp/fio.fail /tmp/reset.fail /tmp/fio.runs; dmesg -c >/dev/null");
     const t0 = performance.now();
     await ok(
@@ -133,28 +143,42 @@ describe("resets and PCI removal during I/O (the guest kit, resumed)", () => {
     expect(r.stdout).toMatch(/\bremove\b/);
   });
 
-  it("PCI function removed and the bus rescanned under O_DIRECT writes: the controller and namespaces come back, every acknowledged write reads back", async () => {
+  it("PCI function removed and the bus rescanned under fio write+verify and O_DIRECT writes: fio on the removed disk ends, the controller and namespaces come back, fio verifies there, every acknowledged write reads back", async () => {
     const CHUNKS = 96;
-    // A root the removal cannot take away: busybox and its libraries in a tmpfs.
+    const tSetup = performance.now();
+    // A root the removal cannot take away: busybox, fio and the libraries fio loads (the paths the
+    // loader's own trace lists, about 11 MiB) in a tmpfs.
     await ok(
-      "mkdir -p /mnt/r && mount -t tmpfs -o size=48m none /mnt/r && mkdir -p /mnt/r/bin /mnt/r/dev /mnt/r/sys /mnt/r/proc /mnt/r/tmp && " +
-        "cp -a /lib /mnt/r/ && cp /bin/busybox /mnt/r/bin/ && " +
+      "mkdir -p /mnt/r && mount -t tmpfs -o size=48m none /mnt/r && mkdir -p /mnt/r/dev /mnt/r/sys /mnt/r/proc /mnt/r/tmp && " +
+        "files=\"/bin/busybox /usr/bin/fio $(LD_TRACE_LOADED_OBJECTS=1 /usr/bin/fio | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\\//) print $i }')\" && " +
+        "tar -chf - $files 2>/dev/null | tar -xf - -C /mnt/r && copied=1 && for f in $files; do [ -s /mnt/r$f ] || copied=0; done && [ $copied = 1 ] && " +
         "chroot /mnt/r /bin/busybox --install -s /bin && mount --bind /dev /mnt/r/dev && mount -t sysfs none /mnt/r/sys && mount -t proc none /mnt/r/proc && " +
         `cp /tmp/witness /mnt/r/tmp/ && dd if=/dev/urandom of=/mnt/r/tmp/data bs=64k count=${CHUNKS} 2>/dev/null`,
       120_000,
     );
+    const setupSeconds = (performance.now() - tSetup) / 1000;
+    const writes = "$(awk '{print $5}' /sys/block/$d0/stat)"; // write I/Os completed on the disk
     const script = [
       "cd /",
+      // Seconds since the start, for the report: `at NAME` marks a step.
+      "t0=$(cut -d' ' -f1 /proc/uptime); steps=; at() { steps=\"$steps $1 $(awk -v t0=$t0 '{ printf \"%.1f\", $1 - t0 }' /proc/uptime)\"; }",
       // Disks are named after the subsystem and a free instance number, not the controller or
       // the nsid (after the rescan namespace 1 may be nvme0n2): `ns N [CTRL]` finds the disk by
       // its nsid attribute (and the controller its device link points at).
-      'ns() { for b in /sys/block/nvme*; do [ "$(cat $b/nsid 2>/dev/null)" = "$1" ] && { [ -z "$2" ] || [ "$(basename "$(readlink $b/device)")" = "$2" ]; } && { basename $b; return 0; }; done; return 1; }',
+      // (`read`, a shell builtin: the writer calls it for every chunk.)
+      'ns() { for b in /sys/block/nvme*; do n=; read -r n 2>/dev/null <$b/nsid; [ "$n" = "$1" ] && { [ -z "$2" ] || [ "$(basename "$(readlink $b/device)")" = "$2" ]; } && { echo ${b##*/}; return 0; }; done; return 1; }',
+      "d0=$(ns 2)",
+      // fio writes and verifies namespace 2's first 2 MiB, pass after pass, until the removal ends it.
+      `( ${fioVerify("/dev/$d0", 2, "--loops=100")} </dev/null >/tmp/fio-removed.log 2>&1 & echo $! >/tmp/fio.pid; wait $!; echo $? >/tmp/fio.rc ) &`,
       // The writer: each chunk logged once dd returned (O_DIRECT + fsync: acknowledged).
       `( i=0; while [ $i -lt ${CHUNKS} ]; do d=$(ns 2); ` +
         `if [ -n "$d" ] && dd if=/tmp/data of=/dev/$d bs=64k skip=$i seek=$((${(WITNESS >> 16) + 16}+i)) count=1 oflag=direct conv=notrunc,fsync 2>/dev/null; ` +
         "then echo $i >>/tmp/acked; else echo $i >>/tmp/failed; sleep 0.05; fi; i=$((i+1)); done ) &",
       "w=$!",
-      "sleep 1",
+      // The removal comes once fio is well into its writes.
+      `s0=${writes}; i=0; while [ $((${writes} - s0)) -lt 64 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done`,
+      '[ -e /tmp/fio.rc ] || echo "fio running at the removal"',
+      "at removal",
       `echo 1 > /sys/bus/pci/devices/${bdf}/remove`,
       `i=0; while [ -e /sys/bus/pci/devices/${bdf} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done`,
       `[ -e /sys/bus/pci/devices/${bdf} ] && echo "still present after remove"`,
@@ -162,13 +186,27 @@ describe("resets and PCI removal during I/O (the guest kit, resumed)", () => {
       "echo 1 > /sys/bus/pci/rescan",
       // The controller (a new instance: the old one is held by the root file system) and its namespaces.
       `i=0; until c=$(ls /sys/bus/pci/devices/${bdf}/nvme 2>/dev/null | head -1) && [ -n "$c" ] && [ "$(cat /sys/class/nvme/$c/state)" = live ] && ns 1 $c >/dev/null && ns 2 $c >/dev/null; do [ $i -lt 1200 ] || break; sleep 0.1; i=$((i+1)); done`,
+      "at back",
       'd=$(ns 2 $c); echo "controller $c: $(cat /sys/class/nvme/$c/state 2>/dev/null), nsid 1 $(ns 1 $c), nsid 2 $d"',
       `echo "bar0 $(cut -d' ' -f1 /sys/bus/pci/devices/${bdf}/resource | head -1)"`,
+      // fio on the removed disk must have ended (an I/O error is its expected end), not hang.
+      "i=0; while [ ! -e /tmp/fio.rc ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done",
+      'if [ -e /tmp/fio.rc ]; then echo "fio on the removed disk: exit $(cat /tmp/fio.rc), $(grep -m1 -i error /tmp/fio-removed.log)"; else echo "fio hung"; kill -9 $(cat /tmp/fio.pid); fi',
+      'grep -E "verify failed|bad magic|bad header" /tmp/fio-removed.log && echo "fio read back wrong data"',
+      "at fio-ended",
       "wait $w",
+      "at writer-done",
       'echo "acked $(wc -l </tmp/acked) failed $(cat /tmp/failed 2>/dev/null | wc -l)"',
       `dd if=/dev/$d bs=64k skip=${WITNESS >> 16} count=16 iflag=direct 2>/dev/null | cmp - /tmp/witness && echo "witness intact"`,
-      "bad=0; for i in $(cat /tmp/acked); do dd if=/tmp/data bs=64k skip=$i count=1 2>/dev/null >/tmp/chunk; " +
-        `dd if=/dev/$d bs=64k skip=$((${(WITNESS >> 16) + 16}+i)) count=1 iflag=direct 2>/dev/null | cmp -s - /tmp/chunk || { bad=$((bad+1)); echo "chunk $i lost"; }; done; echo "lost $bad"`,
+      // The chunks read back in one go; `cmp` from chunk k on names the first chunk that differs
+      // (its "char N" counts from where it started); a short read marks every chunk from there.
+      `dd if=/dev/$d of=/tmp/back bs=64k skip=${(WITNESS >> 16) + 16} count=${CHUNKS} iflag=direct 2>/dev/null`,
+      `differ=; k=0; while [ $k -lt ${CHUNKS} ] && ! r=$(cmp /tmp/back /tmp/data $((k*65536)) $((k*65536)) 2>&1); do ` +
+        'n=$(echo "$r" | sed -n "s/.*differ: [a-z]* \\([0-9]*\\),.*/\\1/p"); [ -n "$n" ] && k=$((k+(n-1)/65536)); differ="$differ $k "; k=$((k+1)); done',
+      'bad=0; for i in $(cat /tmp/acked); do case " $differ " in *" $i "*) bad=$((bad+1)); echo "chunk $i lost";; esac; done; echo "lost $bad"; at checked',
+      // The fio job again (another seed) over the same region of the rescanned disk.
+      `if ${fioVerify("/dev/$d", 2, "--randseed=7")} </dev/null >/tmp/fio-rescanned.log 2>&1; then echo "fio on the rescanned disk passed"; ` +
+        'else echo "fio on the rescanned disk failed"; cat /tmp/fio-rescanned.log; bad=fio; fi; at fio-verified; echo "steps (s):$steps"',
       // What the kernel said, for a failure's report.
       `[ "$bad" = 0 ] && [ -n "$d" ] || { echo "--- dmesg"; dmesg | grep -E 'nvme|${bdf}' | tail -40; }`,
     ].join("\n");
@@ -177,8 +215,13 @@ describe("resets and PCI removal during I/O (the guest kit, resumed)", () => {
     const t0 = performance.now();
     const out = await ok("chroot /mnt/r /bin/sh /tmp/remove.sh", 300_000);
     const seconds = (performance.now() - t0) / 1000;
-    note(`remove + rescan under writes: ${seconds.toFixed(1)} s\n${out}`);
+    note(`remove + rescan under fio and writes: ${seconds.toFixed(1)} s (the tmpfs root made in ${setupSeconds.toFixed(1)} s)\n${out}`);
     expect(out).not.toMatch(/still present after remove/);
+    expect(out, "fio was still writing and verifying when the function went").toMatch(/fio running at the removal/);
+    expect(out).not.toMatch(/fio hung/);
+    expect(out).toMatch(/fio on the removed disk: exit \d+/);
+    expect(out).not.toMatch(/fio read back wrong data/);
+    expect(out).toMatch(/fio on the rescanned disk passed/);
     expect(out).toMatch(/controller nvme\d+: live, nsid 1 nvme\d+n\d+, nsid 2 nvme\d+n\d+/);
     expect(out).toMatch(/witness intact/);
     expect(out).toMatch(/lost 0\b/);
