@@ -116,7 +116,7 @@ lib_closure() {
     printf '%s\n' "${!seen[@]}" | sort
 }
 mapfile -t LIBPKGS < <(lib_closure nvme-cli fio)
-I386_PKGS=("$KPKG" busybox-static "${LIBPKGS[@]}")
+I386_PKGS=("$KPKG" busybox-static coreutils "${LIBPKGS[@]}")
 
 # Download each .deb once into the cache, under the name apt-get download
 # gives it (NAME_VERSION_ARCH.deb, with the epoch's ":" written "%3a").
@@ -170,6 +170,7 @@ mkdir -p "$WORK/sys" "$WORK/kernel" "$WORK/seabios" "$WORK/out/bios" "$WORK/out/
 log "unpacking packages"
 dpkg-deb -x "$(deb seabios)" "$WORK/seabios"
 dpkg-deb -x "$(deb busybox-static)" "$WORK/sys"
+dpkg-deb -x "$(deb coreutils)" "$WORK/sys"
 for p in "${LIBPKGS[@]}"; do dpkg-deb -x "$(deb "$p")" "$WORK/sys"; done
 # Only boot/ and lib/modules/ of the kernel package are used.
 dpkg-deb --fsys-tarfile "$(deb "$KPKG")" | tar -x -C "$WORK/kernel" ./boot ./lib/modules
@@ -360,6 +361,12 @@ add_needed() { # path inside the root
         add_needed "$found"
     done
 }
+# GNU dd at /bin/dd: busybox dd has no oflag=dsync, and an O_DIRECT + O_DSYNC write is how a
+# program makes Linux send a write with Force Unit Access (the crash tests' raw writes). The
+# busybox shell still runs its own applet for a bare `dd`; /bin/dd by its path is GNU dd.
+rm -f "$RF/bin/dd"
+cp -L "$SYS/bin/dd" "$RF/bin/dd"
+add_needed bin/dd
 add_needed usr/sbin/nvme
 add_needed usr/bin/fio
 for so in "${FIO_STUBBED[@]}"; do
@@ -376,7 +383,8 @@ log "shipped ${#COPIED[@]} shared libraries ($((LIBS_KIB / 1024)) MiB)"
 NVME_VER=$(i386_in_root "$RF" /usr/sbin/nvme version 2>&1) ||
     die "nvme does not run in the root: $NVME_VER"
 FIO_VER=$(i386_in_root "$RF" /usr/bin/fio --version 2>&1) || die "fio does not run in the root: $FIO_VER"
-log "check: $(echo "$NVME_VER" | head -1); fio $FIO_VER"
+DD_VER=$(i386_in_root "$RF" /bin/dd --version 2>&1) || die "dd does not run in the root: $DD_VER"
+log "check: $(echo "$NVME_VER" | head -1); fio $FIO_VER; $(echo "$DD_VER" | head -1)"
 
 # ------------------------------------------------------------- disk image
 # MBR + FAT16 (bootable, syslinux) + ext4 root, written into the plain file
@@ -422,6 +430,7 @@ ver() { echo "${DEBVER[$1]}"; }
     echo '  "packages": {'
     printf '    "kernel": { "package": "%s", "version": "%s", "release": "%s" },\n' "$KPKG" "$(ver "$KPKG")" "$KVER"
     printf '    "busybox-static": "%s",\n' "$(ver busybox-static)"
+    printf '    "coreutils": "%s",\n' "$(ver coreutils)"
     printf '    "nvme-cli": "%s",\n' "$(ver nvme-cli)"
     printf '    "fio": "%s",\n' "$(ver fio)"
     printf '    "seabios": "%s"\n' "$(ver seabios)"

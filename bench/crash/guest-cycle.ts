@@ -13,9 +13,9 @@
 //  - the guest mounts partition 1 (the kernel replays the journal the last crash left) and writes
 //    new files of random bytes with `dd conv=fsync`, printing `ACK <file> <md5>` after each (ext4's
 //    journal commits are the FUA writes, after a flush);
-//  - beside it, it writes 4 KiB blocks at random places of partition 2 with O_DIRECT, each
-//    followed by the fsync's flush, printing `ACK raw <block> <seq> <md5>` after each. A block
-//    holds a 64-byte line naming its write (`RAW c<crash> s<seq> b<block>`) 64 times.
+//  - beside it, it writes 4 KiB blocks at random places of partition 2 with O_DIRECT and O_DSYNC
+//    (FUA writes, each followed by a flush), printing `ACK raw <block> <seq> <md5>` after each. A
+//    block holds a 64-byte line naming its write (`RAW c<crash> s<seq> b<block>`) 64 times.
 // After a seeded delay the renderer is crashed (CDP Page.crash). A blank page of the same origin
 // reads what the disk holds; the host replays the journal only (e2fsck -E journal_only), then
 // `e2fsck -fn` must find nothing, every file ever acknowledged must read back with its md5
@@ -237,9 +237,9 @@ async function attachDisk(page: Page, name: string): Promise<string> {
  * The guest's workloads, a script on the disk's file system (typing it over the serial console
  * would take seconds each crash): `sh /mnt/cg/w.sh <crash>` writes files under /mnt/cg/cg/c<crash>
  * (/cg/c<crash> in the file system) and 4 KiB blocks to partition 2, both in the background.
- * The raw blocks are O_DIRECT writes, each followed by the fsync's flush: busybox dd has no
- * oflag=dsync (which would make them FUA writes), the guest's fio takes 10-45 s to start and
- * nvme-cli 5-15 s per command on this emulated CPU.
+ * The raw blocks are O_DIRECT + O_DSYNC writes (GNU dd's oflag=direct,dsync, called by its path:
+ * the busybox shell runs its own dd applet for a bare `dd`): Linux sends each as a write with
+ * Force Unit Access and then, for the O_DSYNC, a flush.
  */
 const WORKLOAD = `c=$1; d=/mnt/cg/cg/c$c; mkdir -p $d
 (i=0; while :; do i=$((i+1)); f=$d/f$i
@@ -247,7 +247,7 @@ const WORKLOAD = `c=$1; d=/mnt/cg/cg/c$c; mkdir -p $d
   echo "ACK c$c/f$i $(md5sum < $f | cut -c1-32)"; done) &
 (s=0; while :; do s=$((s+1)); b=$(( (RANDOM * 32768 + RANDOM) % ${RAW_BLOCKS} ))
   l=$(printf '%-63s' "RAW c$c s$s b$b"); yes "$l" | head -c 4096 > /tmp/rawblock; m=$(md5sum < /tmp/rawblock | cut -c1-32)
-  dd if=/tmp/rawblock of=/dev/nvme0n2p2 bs=4096 seek=$b count=1 oflag=direct conv=fsync,notrunc 2>/dev/null || break
+  /bin/dd if=/tmp/rawblock of=/dev/nvme0n2p2 bs=4096 seek=$b count=1 oflag=direct,dsync conv=notrunc 2>/dev/null || break
   echo "ACK raw $b $s $m"; done) &
 `;
 

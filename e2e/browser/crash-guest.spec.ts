@@ -3,7 +3,7 @@
 // bundled guest from its saved state in a new page of the demo, hot-adds the same persistent
 // (OPFS) disk as namespace 2 with the controller's volatile write cache on, mounts its ext4
 // partition (the kernel replays the journal the last crash left) and runs fsynced file writes and
-// O_DIRECT + flush block writes to its raw partition, each acknowledged on the serial console
+// O_DIRECT + O_DSYNC (FUA) block writes to its raw partition, each acknowledged on the serial console
 // with its md5; CDP Page.crash kills the renderer at a seeded moment; then the host checks what
 // the disk holds: e2fsck clean or only a journal replay, every file and block ever acknowledged
 // reads back with its md5. CRASH_GUEST_N=<n> runs n crashes, CRASH_GUEST_SEED=<s> picks the first
@@ -24,6 +24,7 @@ test(`files and blocks a Linux guest acknowledged on the persistent disk survive
   const name = "crash-guest-spec";
   const promised: Promised = { files: new Map(), raw: new Map() };
   const rows: string[] = [];
+  let rawFua = 0;
   const t0 = Date.now();
   try {
     await createDisk(context, base, name);
@@ -37,7 +38,9 @@ test(`files and blocks a Linux guest acknowledged on the persistent disk survive
       console.log(rows.at(-1));
       expect(o.queue, "namespace 2 in the guest").toBe("write back, fua 1");
       expect(o.broken, `crash ${c} (seed ${o.seed}): broken promises`).toEqual([]);
+      rawFua += o.rawFuaWrites;
     }
+    expect(rawFua, "FUA writes to the raw partition (O_DIRECT + O_DSYNC)").toBeGreaterThan(0);
     expect(promised.files.size, "files acknowledged over all crashes").toBeGreaterThanOrEqual(CRASHES);
     test.info().annotations.push({ type: "crashes", description: `${rows.join("\n")}\n${CRASHES} crash(es) in ${((Date.now() - t0) / 1000).toFixed(0)} s` });
   } finally {
