@@ -63,7 +63,7 @@ test("a clean load resumes the saved state: no console noise, the time to the pr
   const list = await runInGuest(page, "nvme list");
   expect(list.status).toBe(0);
   expect(list.out).toMatch(/\/dev\/nvme0n1 /);
-  // The disk stays lazy over HTTP: a few MiB of the 193 MiB image fetched.
+  // The disk stays lazy over HTTP: a few MiB of the image (161 MiB) fetched.
   const usage = await page.evaluate(() => window.nvmeDemo.diskUsage());
   expect(usage).toBeDefined();
   const detail = (await page.locator("#disk-detail").textContent()) ?? "";
