@@ -5,17 +5,16 @@
 // coalescing at run time changes the device's behaviour while fio runs. Two boots in all.
 
 import { createHash } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { expect, test, type Page } from "@playwright/test";
-import { BOOT_TIMEOUT, runInGuest, waitForPrompt, counters as countersOf, serialText as serialOf, type Counters } from "./page-guest.ts";
+import { BOOT_TIMEOUT, imageBytes, runInGuest, waitForPrompt, counters as countersOf, serialText as serialOf, type Counters } from "./page-guest.ts";
 
 test.describe.configure({ mode: "serial" });
 // No trace: it would record the image's Range requests and the exported image.
 test.use({ trace: "off" });
 
 const IMAGE = "/guest/disk.img";
-/** The size of the image the page serves (the guest build's, so it moves with the image). */
-const IMAGE_BYTES = statSync(new URL("../../public/guest/disk.img", import.meta.url)).size;
+const IMAGE_BYTES = imageBytes();
 
 let page: Page;
 let loads = 0;

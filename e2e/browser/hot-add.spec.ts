@@ -5,15 +5,13 @@
 // storage. One boot.
 
 import { createHash } from "node:crypto";
-import { statSync } from "node:fs";
 import { expect, test, type Page } from "@playwright/test";
-import { BOOT_TIMEOUT, runInGuest, waitForPrompt } from "./page-guest.ts";
+import { BOOT_TIMEOUT, imageBytes, runInGuest, waitForPrompt } from "./page-guest.ts";
 
 test.use({ trace: "off" });
 
 const MiB = 1 << 20;
-/** The size of the boot disk the page serves. */
-const IMAGE_BYTES = statSync(new URL("../../public/guest/disk.img", import.meta.url)).size;
+const IMAGE_BYTES = imageBytes();
 
 /** 4 MiB no two sectors of which are alike. */
 function image(): Buffer {

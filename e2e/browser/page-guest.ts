@@ -1,9 +1,14 @@
 // The guest behind the demo page, as the Chromium tests talk to it: the serial console through
 // `window.nvmeDemo`, shell commands with unique start/end markers, device counters.
+import { statSync } from "node:fs";
 import { expect, type Page } from "@playwright/test";
+import { DISK_IMAGE } from "../../test/project-guest/image.ts";
 
 export const BOOT_TIMEOUT = 180_000;
 export const PROMPT = "guest# ";
+
+/** The size of the default image the page serves (read from the build, so it moves with the image). */
+export const imageBytes = (): number => statSync(DISK_IMAGE).size;
 
 export type Counters = Record<string, number>;
 
