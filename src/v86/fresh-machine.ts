@@ -10,18 +10,16 @@
 // - v86's restore copies every buffer out of the state before its devices copy them again (guest
 //   RAM's pages into the wasm memory, the VGA memory into its own): the big ones are handed to
 //   set_state() as views of the state instead, 40 MB less to copy into fresh memory.
-// The first two work by standing in for one of v86's wasm functions for the duration of one call.
+// The first two work by standing in for one of v86's wasm functions for the duration of one call
+// (cpu-stand-in.ts).
 
+import { standIn } from "./cpu-stand-in.ts";
+import { restoreState } from "./rewind.ts";
 import { viewBytes } from "./untrusted.ts";
 import { v86Tree } from "./v86-state-check.ts";
 
 /** The part of guest RAM a fresh emulator has written: v86 loads the BIOS and VGA BIOS below 1 MiB. */
 const WRITTEN_BELOW = 1 << 20;
-
-interface FreshCpu {
-  is_memory_zeroed?: (addr: number, length: number) => boolean;
-  zero_memory?: (addr: number, length: number) => void;
-}
 
 type Emulator = { save_state(): Promise<ArrayBuffer>; restore_state(state: ArrayBuffer): Promise<void> | void; v86?: { cpu?: unknown } };
 
@@ -52,11 +50,6 @@ function rebuild(v: unknown, buffers: Uint8Array[]): unknown {
   return new Ctor(b.buffer, b.byteOffset, b.byteLength / Ctor.BYTES_PER_ELEMENT);
 }
 
-/** restore_state() of v86's state bytes, which may be a view (v86 takes an ArrayBuffer of their own). */
-export async function restoreState(emulator: Emulator, state: ArrayBuffer | Uint8Array): Promise<void> {
-  await emulator.restore_state(state instanceof ArrayBuffer ? state : state.slice().buffer);
-}
-
 /** v86's restore of a state checked against this v86 (checkV86StateAgainst), copying only what must be copied. */
 function setState(emulator: Emulator, state: Uint8Array): Promise<void> | void {
   const cpu = emulator.v86?.cpu as { set_state?(tree: unknown[]): void } | undefined;
@@ -66,22 +59,9 @@ function setState(emulator: Emulator, state: Uint8Array): Promise<void> | void {
   cpu.set_state(rebuild(tree.state, buffers) as unknown[]);
 }
 
-/** Runs `fn` with the CPU's own function `name` replaced (not at all when this v86 has none of its own). */
-async function standIn<K extends keyof FreshCpu, T>(emulator: Emulator, name: K, make: (own: NonNullable<FreshCpu[K]>) => NonNullable<FreshCpu[K]>, fn: () => Promise<T>): Promise<T> {
-  const cpu = emulator.v86?.cpu as FreshCpu | undefined;
-  const own = cpu && Object.hasOwn(cpu, name) ? cpu[name] : undefined;
-  if (!cpu || typeof own !== "function") return fn();
-  cpu[name] = make(own as NonNullable<FreshCpu[K]>);
-  try {
-    return await fn();
-  } finally {
-    cpu[name] = own;
-  }
-}
-
 /** save_state() of `emulator` without its RAM pages (a v86 that packs no pages saves as usual). */
 export function referenceState(emulator: Emulator): Promise<ArrayBuffer> {
-  return standIn(emulator, "is_memory_zeroed", () => () => true, () => emulator.save_state());
+  return standIn<() => boolean, ArrayBuffer>(emulator.v86?.cpu, "is_memory_zeroed", () => () => true, () => emulator.save_state());
 }
 
 /**
@@ -90,8 +70,8 @@ export function referenceState(emulator: Emulator): Promise<ArrayBuffer> {
  * big buffers are read where they lie in `state` (which may be a view).
  */
 export function restoreFresh(emulator: Emulator, state: ArrayBuffer | Uint8Array): Promise<void> {
-  return standIn(
-    emulator,
+  return standIn<(addr: number, length: number) => void, void>(
+    emulator.v86?.cpu,
     "zero_memory",
     (own) => (addr, length) => {
       if (addr < WRITTEN_BELOW) own(addr, Math.min(length, WRITTEN_BELOW - addr));
