@@ -2,34 +2,15 @@
 // the state instead of the copies v86's restore_state() makes: the machine it gives must be the one
 // v86's own restore gives, from a view at any offset of a larger buffer (a decompressed file). A
 // real v86 with a blank disk (SeaBIOS finds nothing to boot), run a moment to fill RAM and VGA.
-import { existsSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { V86 } from "v86";
 import { describe, expect, it } from "vitest";
 import { restoreFresh } from "../../src/v86/fresh-machine.ts";
 import { v86Tree } from "../../src/v86/v86-state-check.ts";
-import { BIOS, VGA_BIOS } from "../project-guest/image.ts";
-
-const require = createRequire(import.meta.url);
-const haveBios = existsSync(BIOS) && existsSync(VGA_BIOS);
-
-function emulator(): Promise<V86> {
-  const e = new V86({
-    wasm_path: require.resolve("v86/build/v86.wasm"),
-    bios: { buffer: readFileSync(BIOS).buffer as ArrayBuffer },
-    vga_bios: { buffer: readFileSync(VGA_BIOS).buffer as ArrayBuffer },
-    memory_size: 32 << 20,
-    vga_memory_size: 2 << 20,
-    autostart: false,
-    disable_speaker: true,
-  });
-  return new Promise((resolve) => e.add_listener("emulator-loaded", () => resolve(e)));
-}
+import { blankV86 as emulator, haveBios, timelessTree } from "./blank-v86.ts";
 
 /** Every buffer of a v86 state, in order, and its tree without the numbers that tell time. */
 function contents(state: ArrayBuffer): { buffers: Uint8Array[]; tree: string } {
   const t = v86Tree(new Uint8Array(state));
-  return { buffers: t.lengths.map((_, id) => t.buffer(id).slice()), tree: JSON.stringify(t.state, (_k, v) => (typeof v === "number" && !Number.isInteger(v) ? 0 : v)) };
+  return { buffers: t.lengths.map((_, id) => t.buffer(id).slice()), tree: timelessTree(state) };
 }
 
 /** The ids of the buffers that differ between two states. */

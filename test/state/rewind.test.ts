@@ -2,16 +2,11 @@
 // keeping v86's compiled code for the others: the machine must be the one v86's own restore gives,
 // and exactly the pages that changed must be dirtied for v86's JIT (a page left out would run stale
 // compiled code). A real v86 with a blank disk (SeaBIOS finds nothing to boot), run a moment.
-import { existsSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { V86 } from "v86";
+import type { V86 } from "v86";
 import { describe, expect, it } from "vitest";
 import { restoreState } from "../../src/v86/rewind.ts";
-import { v86Tree } from "../../src/v86/v86-state-check.ts";
-import { BIOS, VGA_BIOS } from "../project-guest/image.ts";
+import { blankV86 as emulator, haveBios, timelessTree as tree } from "./blank-v86.ts";
 
-const require = createRequire(import.meta.url);
-const haveBios = existsSync(BIOS) && existsSync(VGA_BIOS);
 const PAGE = 4096;
 
 interface Cpu {
@@ -22,24 +17,8 @@ interface Cpu {
   jit_clear_cache(): void;
 }
 
-function emulator(): Promise<V86> {
-  const e = new V86({
-    wasm_path: require.resolve("v86/build/v86.wasm"),
-    bios: { buffer: readFileSync(BIOS).buffer as ArrayBuffer },
-    vga_bios: { buffer: readFileSync(VGA_BIOS).buffer as ArrayBuffer },
-    memory_size: 32 << 20,
-    vga_memory_size: 2 << 20,
-    autostart: false,
-    disable_speaker: true,
-  });
-  return new Promise((resolve) => e.add_listener("emulator-loaded", () => resolve(e)));
-}
-
 const cpuOf = (e: V86): Cpu => (e as unknown as { v86: { cpu: Cpu } }).v86.cpu;
 const ram = (cpu: Cpu): Uint8Array => new Uint8Array(cpu.wasm_memory.buffer, cpu.mem8.byteOffset, cpu.memory_size[0]);
-
-/** A state's tree without the numbers that tell time. */
-const tree = (state: ArrayBuffer): string => JSON.stringify(v86Tree(new Uint8Array(state)).state, (_k, v) => (typeof v === "number" && !Number.isInteger(v) ? 0 : v));
 
 describe.skipIf(!haveBios)("restoreState (rewind)", () => {
   it("gives v86's own restore's machine, dirtying exactly the pages that differ and keeping the JIT cache", { timeout: 120_000 }, async () => {
