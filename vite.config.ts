@@ -1,7 +1,7 @@
 import { closeSync, createReadStream, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { Decompress } from "fzstd";
 import { join } from "node:path";
-import type { Plugin } from "vite";
+import type { IndexHtmlTransformContext, Plugin } from "vite";
 import { defineConfig } from "vitest/config";
 import { imageIdentity } from "./src/v86/identity.ts";
 
@@ -19,6 +19,9 @@ interface PageManifest {
   state: { url: string; bytes: number; memory?: number; decodedBytes?: number } | null;
   resumeTrace: string | null;
 }
+
+/** JSON for inside a <script> element: no "<", so no "</script>". */
+const json = (value: unknown): string => JSON.stringify(value).replaceAll("<", "\\u003c");
 
 const fileSize = (path: string): number | undefined => {
   try {
@@ -103,6 +106,20 @@ function pageManifest(): PageManifest {
 }
 
 /**
+ * How index.html's first script starts src/app/state-download.ts: in a build, from the worker
+ * bundle's code, put into the page (a worker made from it starts at once; one loaded from a URL
+ * waited ~0.5 s for the page's busy thread before it asked for the state); on the dev server, from
+ * its module.
+ */
+function stateDownloadWorker(bundle: IndexHtmlTransformContext["bundle"]): { url: string } | { source: string } {
+  const module = "src/app/state-download.ts";
+  if (!bundle) return { url: `/${module}?worker_file&type=module` };
+  const built = Object.values(bundle).find((f) => f.type === "asset" && /(^|\/)state-download-[\w-]+\.js$/.test(f.fileName));
+  if (built?.type !== "asset") throw new Error(`the build has no worker bundle of ${module} (src/app/resume.ts starts it with new Worker(new URL(...)))`);
+  return { source: String(built.source) };
+}
+
+/**
  * Serves /guest/page-manifest.json (dev server and preview), writes it into the page build, and
  * puts it into index.html (#guest-manifest) so the page's first script can start the state's
  * download before the page's modules have loaded.
@@ -118,9 +135,15 @@ function guestManifest(): Plugin {
     name: "v86-nvme-guest-manifest",
     configureServer: (server) => void server.middlewares.use(serve),
     configurePreviewServer: (server) => void server.middlewares.use(serve),
-    transformIndexHtml: () => [
-      { tag: "script", attrs: { id: "guest-manifest", type: "application/json" }, children: JSON.stringify(pageManifest()).replaceAll("<", "\\u003c"), injectTo: "head-prepend" },
-    ],
+    // After the build has bundled the page's scripts: the first script starts the state's
+    // download in src/app/resume.ts's worker, built.
+    transformIndexHtml: {
+      order: "post",
+      handler: (_html, ctx) => [
+        { tag: "script", attrs: { id: "guest-manifest", type: "application/json" }, children: json(pageManifest()), injectTo: "head-prepend" },
+        { tag: "script", attrs: { id: "state-download", type: "application/json" }, children: json(stateDownloadWorker(ctx.bundle)), injectTo: "head-prepend" },
+      ],
+    },
     generateBundle() {
       this.emitFile({ type: "asset", fileName: MANIFEST, source: JSON.stringify(pageManifest()) });
     },
@@ -156,6 +179,8 @@ function stateEncoding(): Plugin {
 
 export default defineConfig({
   plugins: [guestManifest(), stateEncoding()],
+  // Classic workers: index.html's first script runs the state's download worker from its code.
+  worker: { format: "iife" },
   define: { __V86_VERSION__: JSON.stringify(V86_VERSION) },
   server: { host: "127.0.0.1", port: 5173, strictPort: true },
   preview: { host: "127.0.0.1", port: 4173, strictPort: true },

@@ -40,6 +40,9 @@ test("a clean load resumes the saved state: no console noise, the time to the pr
   page.on("response", (r) => r.status() >= 400 && requests.push(`${r.status()}: ${r.url()}`));
   // The page's server sends the state with Content-Encoding: zstd (vite.config.ts): the browser decompresses it.
   const encoding = page.waitForResponse((r) => r.url().endsWith(STATE_URL)).then((r) => r.headers()["content-encoding"]);
+  // index.html's first script starts the download in a worker; the page takes it over, not asking again.
+  let stateRequests = 0;
+  page.context().on("request", (r) => void (r.url().endsWith(STATE_URL) && stateRequests++));
   await page.routeWebSocket(/.*/, () => {}); // no HMR reload mid-test
   await page.goto("/");
   expect(await encoding).toBe("zstd");
@@ -50,6 +53,7 @@ test("a clean load resumes the saved state: no console noise, the time to the pr
   });
   expect(error).toBe("");
   expect(resumed).toBe(true);
+  expect(stateRequests, "requests for the state").toBe(1);
   test.info().annotations.push({ type: "page open → shell prompt", description: `${(promptMs! / 1000).toFixed(2)} s (${JSON.stringify(timings)})` });
   await expect(page.locator("#boot-time")).toBeVisible();
   await expect(page.locator("#boot-time")).toContainText(/shell prompt \d+\.\d s after opening the page \(resumed from the saved state/);

@@ -12,8 +12,6 @@ export type OnProgress = (p: Progress) => void;
 export interface FetchOptions {
   /** Sees the answer's headers before its body is read (throws to refuse it). */
   check?: (res: Response) => void;
-  /** The request, when it was sent already. */
-  started?: Promise<Response>;
   /** For a compressed body (Content-Encoding): the size it is expected to decompress to. */
   decodedSize?: number;
   /** Sees each piece of the (decoded) body as it arrives, in order. */
@@ -22,7 +20,7 @@ export interface FetchOptions {
 
 /** GET `url`; the total is the Content-Length (for a compressed body `decodedSize`, else unknown). */
 export async function fetchWithProgress(url: string, onProgress: OnProgress = () => {}, o: FetchOptions = {}): Promise<ArrayBuffer> {
-  const res = await (o.started ?? fetch(url));
+  const res = await fetch(url);
   if (!res.ok) {
     await res.body?.cancel().catch(() => {});
     throw new Error(`cannot load ${url}: HTTP ${res.status} ${res.statusText}`);

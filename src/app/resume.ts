@@ -7,6 +7,7 @@
 import { decodeStateFile, isZstdFrame, nvmeConfigKey, ReceivedCrc, stateMismatches, type MachineSnapshot, type StateFileInfo } from "../index.ts";
 import { fetchWithProgress, type OnProgress } from "./loader.ts";
 import { RESUME_NVME_OPTIONS } from "./machine.ts";
+import type { StateDownloadMessage, StateDownloadRequest } from "./state-download.ts";
 import type { StateWorkerAnswer, StateWorkerRequest } from "./state-worker.ts";
 import { v86Module } from "./v86-wasm.ts";
 
@@ -55,9 +56,46 @@ export const MANIFEST_URL = "/guest/page-manifest.json";
 
 declare global {
   interface Window {
-    /** The state's download, started by index.html's first script. */
-    v86NvmeStateFetch?: { url: string; response: Promise<Response> };
+    /**
+     * The state's download, started by index.html's first script in the worker
+     * src/app/state-download.ts: what it said before the page listened is in `said` ("error": it stopped).
+     */
+    v86NvmeStateDownload?: { url: string; worker: Worker; said: (StateDownloadMessage | "error")[] };
   }
+}
+
+/** Why the download worker stopped without an answer (it did not load or start): the page downloads the state itself. */
+class WorkerFailed extends Error {}
+
+/** The state's bytes and their ReceivedCrc, downloaded by the worker (index.html's, when it started one for this URL). */
+function downloadInWorker(url: string, decodedSize: number | undefined, onProgress: OnProgress): Promise<{ bytes: ArrayBuffer; crc: number }> {
+  let early = window.v86NvmeStateDownload;
+  window.v86NvmeStateDownload = undefined;
+  if (early && early.url !== url) {
+    early.worker.terminate();
+    early = undefined;
+  }
+  let worker = early?.worker;
+  if (!worker) {
+    worker = new Worker(new URL("./state-download.ts", import.meta.url), { type: "module" });
+    worker.postMessage({ url: new URL(url, location.href).href, decodedSize } satisfies StateDownloadRequest);
+  }
+  const w = worker;
+  return new Promise((resolve, reject) => {
+    const take = (m: StateDownloadMessage | "error"): void => {
+      if (m !== "error" && m.kind === "progress") return onProgress(m);
+      w.terminate();
+      if (m === "error") reject(new WorkerFailed("the download worker stopped"));
+      else if (m.kind === "done") resolve({ bytes: m.bytes, crc: m.crc });
+      else reject(new Error(m.message));
+    };
+    w.onmessage = (ev: MessageEvent<StateDownloadMessage>) => take(ev.data);
+    w.onerror = (ev) => {
+      ev.preventDefault();
+      take("error");
+    };
+    for (const m of early?.said.splice(0) ?? []) take(m);
+  });
 }
 
 /** The manifest (index.html carries it; else asked for), or undefined when the server has none (a static copy of the page without it). */
@@ -104,20 +142,17 @@ export async function loadState(m: PageManifest, onProgress: OnProgress, onDownl
   const url = m.state.url;
   const t0 = performance.now();
   let bytes: ArrayBuffer;
-  // The CRC is computed as the download comes in (the page waits for the network meanwhile), not
-  // over 40 MB after it.
-  let received: ReceivedCrc | undefined;
+  // The CRC is computed as the download comes in, not over 40 MB after it.
+  let receivedCrc: number | undefined;
   if (downloaded?.url === url) bytes = downloaded.bytes;
   else {
     try {
-      const early = window.v86NvmeStateFetch;
-      window.v86NvmeStateFetch = undefined;
-      const crc = (received = new ReceivedCrc());
-      bytes = await fetchWithProgress(url, onProgress, {
-        started: early?.url === url ? early.response : undefined,
-        decodedSize: m.state.decodedBytes,
-        onChunk: (chunk) => crc.update(chunk),
-      });
+      ({ bytes, crc: receivedCrc } = await downloadInWorker(url, m.state.decodedBytes, onProgress).catch(async (e: unknown) => {
+        if (!(e instanceof WorkerFailed)) throw e;
+        const crc = new ReceivedCrc();
+        const bytes = await fetchWithProgress(url, onProgress, { decodedSize: m.state!.decodedBytes, onChunk: (chunk) => crc.update(chunk) });
+        return { bytes, crc: crc.value };
+      }));
     } catch (e) {
       throw new NoResume(`the saved state ${url} could not be downloaded: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -132,7 +167,7 @@ export async function loadState(m: PageManifest, onProgress: OnProgress, onDownl
   const compressed = isZstdFrame(bytes);
   const keep = compressed ? bytes.slice(0) : bytes;
   try {
-    decoded = compressed ? await decodeInWorker(bytes) : decodeStateFile(bytes, { own: true, receivedCrc: received?.value });
+    decoded = compressed ? await decodeInWorker(bytes) : decodeStateFile(bytes, { own: true, receivedCrc });
   } catch (e) {
     downloaded = undefined;
     throw new NoResume(`the saved state ${url} is damaged: ${e instanceof Error ? e.message : String(e)}`);
