@@ -36,6 +36,10 @@ export default defineConfig<GuestOptions>({
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
+        // Chromium (156) opens the omnibox popup's WebUI in a renderer of its own for every new
+        // window, which each test's new context is: ~1 s of CPU beside the page under test on 2
+        // cores (a page the user opens in the browser they have running shares the one it has).
+        "--disable-features=WebUIOmniboxPopup,WebUIOmniboxFullPopup,WebUIOmniboxAimPopup",
       ],
     },
   },
