@@ -62,6 +62,14 @@ export function hotPathModule(wasm?: HotPathWasm): Promise<WebAssembly.Module> {
   return p;
 }
 
+/**
+ * Fetches and compiles the hot path's wasm now: attachNvme given the same `wasm` option (or none)
+ * then finds it compiled. A page that calls this as it loads takes the fetch off the attach.
+ */
+export async function preloadHotPath(wasm?: HotPathWasm): Promise<void> {
+  await hotPathModule(wasm);
+}
+
 function badOption(wasm: unknown): TypeError {
   return new TypeError(`v86-nvme: the \`wasm\` option must be a URL, the bytes of hotpath.wasm or a WebAssembly.Module (got ${String(wasm)})`);
 }

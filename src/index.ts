@@ -22,6 +22,7 @@ export type { CommandTraceEntry } from "./controller/command-trace.ts";
 /** The options' names: QEMU's aliases and the deprecated names of 0.1, and the renaming every entry applies. */
 export { OPTION_NAMES, normalizeOptionNames } from "./backends/option-names.ts";
 export type { OptionName, OptionScope } from "./backends/option-names.ts";
+export { preloadHotPath } from "./hotpath-module.ts";
 export type { HotPathWasm } from "./hotpath-module.ts";
 export type { BlockBackend } from "./backends/block-backend.ts";
 export { BackendError } from "./backends/block-backend.ts";

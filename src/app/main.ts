@@ -15,7 +15,7 @@ import { fetchWithProgress, formatBytes } from "./loader.ts";
 import { ResumeError, startMachine, stopMachine } from "./machine.ts";
 import { checkState, loadManifest, loadState, NoResume, type PageManifest, type Resumable } from "./resume.ts";
 import { watchSeaBios } from "./seabios.ts";
-import { releasePerformanceNow } from "../index.ts";
+import { preloadHotPath, releasePerformanceNow } from "../index.ts";
 import { notice, showBootMode } from "./header.ts";
 import { freshScreen, loadBios } from "./boot-inputs.ts";
 import { ProgressBars } from "./progress.ts";
@@ -38,6 +38,7 @@ const COLD_REQUESTED = new URLSearchParams(location.search).get("boot") === "col
 const manifest: Promise<PageManifest | undefined> = loadManifest();
 // v86's wasm compiles while the state and the BIOS download (a failure shows when v86 starts).
 v86Module().catch(() => {});
+preloadHotPath().catch(() => {}); // the controller's, for the attach (a failure shows there)
 
 const serial = new SerialConsole(ui.serial);
 const stats = new StatsPanel(ui.stats, () => (demo.nvme ? demo.counters() : undefined), ui.led);
@@ -169,16 +170,17 @@ async function boot(choice: DiskChoice, o: BootOptions = {}): Promise<void> {
     if (stale()) return;
     const tryResume = isDefault && !!m?.state && choice.read === "lazy" && !choice.persistent && !o.cold && !o.reset && !COLD_REQUESTED;
     // The state downloads beside the BIOS and the disk's probe.
-    let arrived = (): void => {};
-    const stateArrived = new Promise<void>((r) => (arrived = r));
+    let guestUp = (): void => {};
+    const resumed = new Promise<void>((r) => (guestUp = r));
     const state: Promise<Resumable> | undefined = tryResume
-      ? loadState(m!, (p) => stale() || progress.show("state", "downloading the saved state", p.loaded, p.total), () => (mark("state downloaded"), arrived()))
+      ? loadState(m!, (p) => stale() || progress.show("state", "downloading the saved state", p.loaded, p.total), () => mark("state downloaded"))
       : undefined;
-    state?.then(() => mark("state decoded"), arrived); // errors are seen below
+    state?.then(() => mark("state decoded"), guestUp); // errors are seen below
     // The manifest says whether the bundled image has a boot trace (or a resume trace): the disk
     // asks only for one that exists (without a manifest it looks for its boot trace itself). A
-    // resume trace waits for the state: the guest cannot run before it, and both share the link.
-    const http = m ? { bootTrace: (tryResume ? m.resumeTrace : m.bootTrace) ?? (false as const), ...(tryResume ? { traceAfter: stateArrived } : {}) } : {};
+    // resume trace waits for the resumed guest's prompt: until then the guest reads nothing, and
+    // the state and the restore need the link and the CPU.
+    const http = m ? { bootTrace: (tryResume ? m.resumeTrace : m.bootTrace) ?? (false as const), ...(tryResume ? { traceAfter: resumed } : {}) } : {};
     const biosFiles = loadBios(); // beside the disk's opening, awaited below
     biosFiles.catch(() => {});
     disk = await openChosenDisk(
@@ -255,6 +257,7 @@ async function boot(choice: DiskChoice, o: BootOptions = {}): Promise<void> {
           if (promptFrom >= 0 && serial.raw.length > promptFrom && serial.raw.endsWith(resume?.info.prompt || PROMPT)) {
             promptFrom = -1;
             mark("prompt");
+            guestUp();
             showPromptTime(performance.now() - bootStarted, bootStarted === 0, resume ? `resumed from the saved state, ${formatBytes(resume.bytes)}` : "cold boot");
           }
           if (demo.state !== "booting") return;
@@ -300,6 +303,7 @@ async function boot(choice: DiskChoice, o: BootOptions = {}): Promise<void> {
           }
         },
         failed: (e) => {
+          guestUp(); // the disk's trace waits no more (this disk is closed when a cold boot follows)
           if (stale()) return;
           if (e instanceof ResumeError) {
             // v86 or the disk refused what passed the file's checks: boot cold instead.

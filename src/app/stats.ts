@@ -130,10 +130,10 @@ export class StatsPanel {
     root.table.replaceChildren(tbl);
   }
 
+  /** Samples from now on; the first in PERIOD_MS (a resumed guest's prompt comes first). */
   start(): void {
     this.stop();
     this.timer = setInterval(() => this.sample(), PERIOD_MS);
-    this.sample();
   }
 
   stop(): void {

