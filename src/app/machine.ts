@@ -20,8 +20,8 @@ export class ResumeError extends Error {}
 export interface MachineInputs {
   bios: ArrayBuffer;
   vgaBios: ArrayBuffer;
-  /** The NVMe namespace's disk. */
-  drive: BlockBackend;
+  /** The NVMe namespace's disk (awaited when v86 has loaded: the machine can be made while it opens). */
+  drive: BlockBackend | Promise<BlockBackend>;
   screen: HTMLElement;
   /** Makes the disks of namespaces the guest creates (default: memory). */
   createBackend?: (nsid: number, bytes: number) => Promise<BlockBackend>;
@@ -81,8 +81,9 @@ export function startMachine(inputs: MachineInputs, on: MachineEvents): V86 {
   emulator.add_listener("emulator-loaded", async () => {
     try {
       const pending = inputs.resume;
+      const drive = await inputs.drive;
       const nvme = await attachNvme(emulator, {
-        drive: inputs.drive,
+        drive,
         ...(pending ? RESUME_NVME_OPTIONS : { serial: DISK_SERIAL, doorbellPolicy: inputs.doorbellPolicy }),
         createBackend: inputs.createBackend,
         log: on.log,
@@ -95,7 +96,7 @@ export function startMachine(inputs: MachineInputs, on: MachineEvents): V86 {
           // Checked before v86 sees anything: v86's state tree against what this v86 saves, and
           // the overlay's geometry.
           checkV86StateAgainst(resume.machine, reference);
-          (inputs.drive as CowBackend).restoreOverlay(resume.overlay);
+          (drive as CowBackend).restoreOverlay(resume.overlay);
           // v86's timers in the state are readings of the saver's clock (see clock.ts).
           advanceV86Clock(clockMs + 1);
           // Nothing ran yet: v86 need not zero the RAM above the BIOSes first (fresh-machine.ts).

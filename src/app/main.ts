@@ -183,7 +183,7 @@ async function boot(choice: DiskChoice, o: BootOptions = {}): Promise<void> {
     const http = m ? { bootTrace: (tryResume ? m.resumeTrace : m.bootTrace) ?? (false as const), ...(tryResume ? { traceAfter: resumed } : {}) } : {};
     const biosFiles = loadBios(); // beside the disk's opening, awaited below
     biosFiles.catch(() => {});
-    disk = await openChosenDisk(
+    const opening = openChosenDisk(
       choice,
       choice.source === "file" ? form.picked : undefined,
       {
@@ -203,30 +203,42 @@ async function boot(choice: DiskChoice, o: BootOptions = {}): Promise<void> {
       o.reset,
       http,
     );
-    mark("disk open");
+    // The first reaction to the opening: the label is set before anything else sees the disk.
+    let label = "";
+    opening.then((d) => void (label = `${d.name}, ${formatBytes(d.backend.byteLength)} on NVMe${d.opfs ? ", persistent" : ""}`), () => {});
+    /** The disk is open: the page shows it. */
+    const opened = async (): Promise<OpenDisk | undefined> => {
+      disk = await opening;
+      mark("disk open");
+      if (stale()) {
+        await disk.close();
+        return undefined;
+      }
+      progress.done("download");
+      current = disk;
+      form.remember(choice);
+      demo.disk = diskInfo(disk);
+      showDiskInfo(current);
+      return disk;
+    };
     const [bios, vgaBios] = await biosFiles.catch(async (e: unknown) => {
-      await disk?.close();
+      await opening.then((d) => d.close(), () => {});
       throw e;
     });
     mark("bios");
-    if (stale()) {
-      await disk.close();
-      return;
-    }
-    progress.done("download");
-    current = disk;
-    form.remember(choice);
-    demo.disk = diskInfo(disk);
-    showDiskInfo(current);
-    const label = `${disk.name}, ${formatBytes(disk.backend.byteLength)} on NVMe${disk.opfs ? ", persistent" : ""}`;
+    // A resume makes its machine while the bundled image is still being probed (the request waits
+    // behind the state's download): only the NVMe attach needs the disk. Any other boot opens it first.
+    if (!tryResume && !(await opened())) return;
     // The machine is made while the state still arrives when the manifest says its RAM size; the
     // state is checked against this page when it has, and a refusal boots the page cold.
     let resume: Resumable | undefined;
-    const imageBytes = disk.backend.byteLength;
     const memory = state ? (m!.state!.memory ?? (await state.catch(() => undefined))?.info.identity.memory) : undefined;
-    if (stale()) return;
-    const pending = state?.then((r) => {
-      checkState(r, m!, imageBytes, memory);
+    if (stale()) {
+      await opening.then((d) => d.close(), () => {});
+      return;
+    }
+    const pending = state && Promise.all([state, opening]).then(([r, d]) => {
+      checkState(r, m!, d.backend.byteLength, memory);
       if (stale()) throw new ResumeError("the page moved on");
       resume = r;
       progress.done("state", `saved state: ${formatBytes(r.bytes)}, downloaded in ${(r.downloadMs / 1000).toFixed(2)} s, decoded in ${(r.decodeMs / 1000).toFixed(2)} s`, 4000);
@@ -245,7 +257,7 @@ async function boot(choice: DiskChoice, o: BootOptions = {}): Promise<void> {
     let emulator: ReturnType<typeof startMachine> | undefined = undefined;
     emulator = startMachine(
       {
-        bios, vgaBios, drive: disk.backend, screen: freshScreen(), doorbellPolicy: storedPolicy(),
+        bios, vgaBios, drive: opening.then((d) => d.backend), screen: freshScreen(), doorbellPolicy: storedPolicy(),
         // With the persistent option, namespaces the guest creates are kept in browser storage too.
         createBackend: choice.persistent ? (nsid, bytes) => namespaces.persistentDisk(nsid, bytes) : undefined,
         ...(pending ? { memory, resume: pending } : {}),
@@ -316,6 +328,7 @@ async function boot(choice: DiskChoice, o: BootOptions = {}): Promise<void> {
     );
     demo.emulator = emulator;
     const machine = emulator;
+    if (tryResume && !(await opened())) return;
     // A guest reboot (the adapter counts them) starts the boot over: booting until the marker.
     let reboots = 0;
     const watch = setInterval(() => {
