@@ -7,16 +7,19 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NvmeController, MemoryBackend } from "../src/index.ts";
-import { hotPathModule } from "../src/hotpath-module.ts";
+import { hotPathModule, preloadHotPath } from "../src/hotpath-module.ts";
 import { hotPathOf } from "../src/controller/controller.ts";
 
 const BYTES = readFileSync(new URL("../build/hotpath.wasm", import.meta.url));
 let server: Server;
 let base: string;
+/** Requests the server answered, by path. */
+const asked: string[] = [];
 
 beforeAll(async () => {
   server = createServer((req, res) => {
-    if (req.url === "/hotpath.wasm") res.writeHead(200, { "content-type": "application/wasm" }).end(BYTES);
+    asked.push(req.url ?? "");
+    if (req.url === "/hotpath.wasm" || req.url === "/preloaded/hotpath.wasm") res.writeHead(200, { "content-type": "application/wasm" }).end(BYTES);
     else if (req.url === "/page.html") res.writeHead(200, { "content-type": "text/html" }).end("<!doctype html><p>not wasm</p>");
     else res.writeHead(404).end();
   });
@@ -53,6 +56,15 @@ describe("the hot path's wasm", () => {
       expect(hotPathOf(c).sqExists(0)).toBe(false);
     }
     expect(await hotPathModule(compiled)).toBe(compiled);
+  });
+
+  it("preloadHotPath fetches and compiles it once, and the controller made later uses that", async () => {
+    const url = `${base}/preloaded/hotpath.wasm`;
+    await preloadHotPath(url);
+    const c = await controller(url);
+    expect(hotPathOf(c).sqExists(0)).toBe(false);
+    expect(asked.filter((p) => p === "/preloaded/hotpath.wasm")).toHaveLength(1);
+    await expect(preloadHotPath(`${base}/missing.wasm`)).rejects.toThrow(/missing\.wasm/);
   });
 
   it("a URL that answers 404: the error names the URL and the option", async () => {
