@@ -24,5 +24,13 @@ export function blankV86(): Promise<V86> {
   return new Promise((resolve) => e.add_listener("emulator-loaded", () => resolve(e)));
 }
 
+/** Runs `e` a moment (SeaBIOS fills RAM and VGA, finds no disk) and stops it: its state then. */
+export async function runAMoment(e: V86): Promise<ArrayBuffer> {
+  await e.run();
+  await new Promise((r) => setTimeout(r, 1500));
+  await e.stop();
+  return e.save_state();
+}
+
 /** A v86 state's tree as JSON, its fractional numbers (times) as 0. */
 export const timelessTree = (state: ArrayBuffer): string => JSON.stringify(v86Tree(new Uint8Array(state)).state, (_k, v) => (typeof v === "number" && !Number.isInteger(v) ? 0 : v));

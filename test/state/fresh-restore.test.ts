@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { restoreFresh } from "../../src/v86/fresh-machine.ts";
 import { v86Tree } from "../../src/v86/v86-state-check.ts";
-import { blankV86 as emulator, haveBios, timelessTree } from "./blank-v86.ts";
+import { blankV86 as emulator, haveBios, runAMoment, timelessTree } from "./blank-v86.ts";
 
 /** Every buffer of a v86 state, in order, and its tree without the numbers that tell time. */
 function contents(state: ArrayBuffer): { buffers: Uint8Array[]; tree: string } {
@@ -21,10 +21,7 @@ function differing(a: { buffers: Uint8Array[] }, b: { buffers: Uint8Array[] }): 
 describe.skipIf(!haveBios)("restoreFresh", () => {
   it("gives the machine v86's own restore gives, from a view inside a larger buffer", { timeout: 120_000 }, async () => {
     const source = await emulator();
-    await source.run();
-    await new Promise((r) => setTimeout(r, 1500));
-    await source.stop();
-    const state = await source.save_state();
+    const state = await runAMoment(source);
     await source.destroy();
     const big = contents(state).buffers.filter((b) => b.byteLength > 1 << 20).length;
     expect(big, "buffers handed over as views (RAM's pages, VGA memory)").toBeGreaterThanOrEqual(1);

@@ -5,7 +5,7 @@
 import type { V86 } from "v86";
 import { describe, expect, it } from "vitest";
 import { restoreState } from "../../src/v86/rewind.ts";
-import { blankV86 as emulator, haveBios, timelessTree as tree } from "./blank-v86.ts";
+import { blankV86 as emulator, haveBios, runAMoment, timelessTree as tree } from "./blank-v86.ts";
 
 const PAGE = 4096;
 
@@ -23,10 +23,7 @@ const ram = (cpu: Cpu): Uint8Array => new Uint8Array(cpu.wasm_memory.buffer, cpu
 describe.skipIf(!haveBios)("restoreState (rewind)", () => {
   it("gives v86's own restore's machine, dirtying exactly the pages that differ and keeping the JIT cache", { timeout: 120_000 }, async () => {
     const e = await emulator();
-    await e.run();
-    await new Promise((r) => setTimeout(r, 1500));
-    await e.stop();
-    const state = await e.save_state();
+    const state = await runAMoment(e);
     const cpu = cpuOf(e);
     const mem = ram(cpu);
     const pages = mem.byteLength / PAGE;
