@@ -4,10 +4,11 @@
 // decoded and checked against this page (image, disk size, controller configuration, v86), and
 // handed to the machine. Anything wrong gives a reason in words and the page boots cold.
 
-import { decodeStateFile, isZstdFrame, nvmeConfigKey, ReceivedCrc, stateMismatches, type MachineSnapshot, type StateFileInfo } from "../index.ts";
-import { fetchWithProgress, type OnProgress } from "./loader.ts";
+import { decodeStateFile, isZstdFrame, nvmeConfigKey, stateMismatches, type MachineSnapshot, type StateFileInfo } from "../index.ts";
+import type { OnProgress } from "./loader.ts";
 import { RESUME_NVME_OPTIONS } from "./machine.ts";
 import type { StateDownloadMessage, StateDownloadRequest } from "./state-download.ts";
+import { fetchState } from "./state-fetch.ts";
 import type { StateWorkerAnswer, StateWorkerRequest } from "./state-worker.ts";
 import { v86Module } from "./v86-wasm.ts";
 
@@ -142,16 +143,14 @@ export async function loadState(m: PageManifest, onProgress: OnProgress, onDownl
   const url = m.state.url;
   const t0 = performance.now();
   let bytes: ArrayBuffer;
-  // The CRC is computed as the download comes in, not over 40 MB after it.
   let receivedCrc: number | undefined;
   if (downloaded?.url === url) bytes = downloaded.bytes;
   else {
     try {
-      ({ bytes, crc: receivedCrc } = await downloadInWorker(url, m.state.decodedBytes, onProgress).catch(async (e: unknown) => {
-        if (!(e instanceof WorkerFailed)) throw e;
-        const crc = new ReceivedCrc();
-        const bytes = await fetchWithProgress(url, onProgress, { decodedSize: m.state!.decodedBytes, onChunk: (chunk) => crc.update(chunk) });
-        return { bytes, crc: crc.value };
+      const size = m.state.decodedBytes;
+      ({ bytes, crc: receivedCrc } = await downloadInWorker(url, size, onProgress).catch((e: unknown) => {
+        if (e instanceof WorkerFailed) return fetchState(url, size, onProgress);
+        throw e;
       }));
     } catch (e) {
       throw new NoResume(`the saved state ${url} could not be downloaded: ${e instanceof Error ? e.message : String(e)}`);

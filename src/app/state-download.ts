@@ -3,8 +3,7 @@
 // decompresses from the server's Content-Encoding: zstd are gathered into one buffer and their
 // CRC-32 taken here, while the page's thread makes the machine, and the buffer is handed over.
 
-import { ReceivedCrc } from "../index.ts";
-import { fetchWithProgress } from "./loader.ts";
+import { fetchState } from "./state-fetch.ts";
 
 export interface StateDownloadRequest {
   /** Absolute: a worker resolves URLs against its own script's. */
@@ -26,19 +25,14 @@ const post = (m: StateDownloadMessage, transfer: Transferable[] = []): void => (
 
 self.onmessage = async (ev: MessageEvent<StateDownloadRequest>) => {
   const { url, decodedSize } = ev.data;
-  const crc = new ReceivedCrc();
   let posted = -PROGRESS_STEP;
   try {
-    const bytes = await fetchWithProgress(
-      url,
-      ({ loaded, total }) => {
-        if (loaded - posted < PROGRESS_STEP && loaded !== total) return;
-        posted = loaded;
-        post({ kind: "progress", loaded, total });
-      },
-      { decodedSize, onChunk: (chunk) => crc.update(chunk) },
-    );
-    post({ kind: "done", bytes, crc: crc.value }, [bytes]);
+    const { bytes, crc } = await fetchState(url, decodedSize, ({ loaded, total }) => {
+      if (loaded - posted < PROGRESS_STEP && loaded !== total) return;
+      posted = loaded;
+      post({ kind: "progress", loaded, total });
+    });
+    post({ kind: "done", bytes, crc }, [bytes]);
   } catch (e) {
     post({ kind: "failed", message: e instanceof Error ? e.message : String(e) });
   }
