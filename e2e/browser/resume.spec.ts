@@ -77,6 +77,24 @@ test("a clean load resumes the saved state: no console noise, the time to the pr
   expect(said, "console errors and warnings").toEqual([]);
 });
 
+test("a slow state download shows its progress bar, which ends with the figures once the guest runs", async ({ page }) => {
+  test.setTimeout(120_000);
+  // Chromium's network throttling (it covers the page's download worker): ~4 s for the state.
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 20, downloadThroughput: 2_000_000, uploadThroughput: -1 });
+  await page.routeWebSocket(/.*/, () => {});
+  await page.goto("/");
+  const row = page.locator('[data-progress="state"]');
+  await expect(row).toContainText(/downloading the saved state: [\d.]+ (B|KiB|MiB) of [\d.]+ MiB \(\d+ %\)/, { timeout: 30_000 });
+  const shownAt = await page.evaluate(() => performance.now());
+  await page.waitForFunction(() => window.nvmeDemo?.promptMs !== undefined || window.nvmeDemo?.state === "error", undefined, { timeout: 90_000, polling: 100 });
+  expect(await page.evaluate(() => window.nvmeDemo.error ?? "")).toBe("");
+  expect(await page.evaluate(() => window.nvmeDemo.resumed)).toBe(true);
+  await expect(row).toContainText(/saved state: [\d.]+ MiB, downloaded in \d+\.\d\d s/);
+  await expect(row).toBeHidden({ timeout: 10_000 });
+  test.info().annotations.push({ type: "bar shown", description: `${Math.round(shownAt)} ms after page open` });
+});
+
 test("a state served as a plain zstd file (no Content-Encoding) is decoded in a worker and resumes", async ({ page }) => {
   test.setTimeout(120_000);
   const said = watchConsole(page);

@@ -241,7 +241,9 @@ async function boot(choice: DiskChoice, o: BootOptions = {}): Promise<void> {
       checkState(r, m!, d.backend.byteLength, memory);
       if (stale()) throw new ResumeError("the page moved on");
       resume = r;
-      progress.done("state", `saved state: ${formatBytes(r.bytes)}, downloaded in ${(r.downloadMs / 1000).toFixed(2)} s, decoded in ${(r.decodeMs / 1000).toFixed(2)} s`, 4000);
+      // Its bar ends with the figures when it was long enough to show (the header says the state's size).
+      if (progress.shown("state")) progress.done("state", `saved state: ${formatBytes(r.bytes)}, downloaded in ${(r.downloadMs / 1000).toFixed(2)} s, decoded in ${(r.decodeMs / 1000).toFixed(2)} s`, 4000);
+      else progress.done("state");
       setState("booting", `resuming the saved state (${label})`);
       return { snapshot: r.snapshot, clockMs: r.info.clockMs };
     }).catch((e: unknown) => {
