@@ -286,9 +286,10 @@ async function boot(choice: DiskChoice, o: BootOptions = {}): Promise<void> {
         restored() {
           if (stale() || !resume) return;
           mark("state restored");
-          // The guest's console so far, as it was when the state was made.
+          // The guest's console so far, as it was when the state was made (without the commands that made it).
           serial.clear();
-          for (let i = 0; i < resume.snapshot.serial.length; i++) serial.byte(resume.snapshot.serial.charCodeAt(i) & 0xff);
+          const transcript = resume.snapshot.serial.slice(0, resume.info.transcriptShown);
+          for (let i = 0; i < transcript.length; i++) serial.byte(transcript.charCodeAt(i) & 0xff);
         },
         attached(nvme) {
           if (stale()) return;

@@ -130,6 +130,16 @@ export function framingSetUp(transcript: string): boolean {
   return before.includes(`${FN} ${last[1]} `);
 }
 
+/**
+ * A console transcript up to the first command exec() typed (the framing's setup): what a person
+ * at the console saw. A state file's transcript ends with the commands that prepared it (zeroing
+ * free memory, sync), which say nothing to someone resuming it.
+ */
+export function transcriptBeforeExec(transcript: string): string {
+  const at = transcript.indexOf(SETUP.slice(0, SETUP.indexOf("{")));
+  return at < 0 ? transcript : transcript.slice(0, at);
+}
+
 /** The shell answered that the framing function does not exist (it was unset, or another shell runs). */
 export function framingMissing(raw: string, prompt: string): boolean {
   // ash and dash say "__v86: not found", bash "__v86: command not found".

@@ -7,7 +7,7 @@
 
 import type { V86, V86Options } from "v86";
 import { attachNvme, normalizeOptionNames, type CowBackend, type NvmeV86 } from "../index.ts";
-import { execInput, framingMissing, framingSetUp, parseExec } from "./exec.ts";
+import { execInput, framingMissing, framingSetUp, parseExec, transcriptBeforeExec } from "./exec.ts";
 import { firmwareGaveUp } from "./boot-error.ts";
 import { zeroFreeMemory } from "./free-memory.ts";
 import { Screen } from "./screen.ts";
@@ -337,7 +337,9 @@ class GuestMachine implements Guest {
     const snapshot = await this.snapshot();
     // Read after the save: a resumer moving its clock past this is past every saved timer.
     const clockMs = v86ClockMs();
-    return encodeStateFile(snapshot, { v86Version: this.v86Version, prompt: this.prompt, clockMs });
+    // What a person resuming it sees of the console: not the commands that made it.
+    const transcriptShown = transcriptBeforeExec(snapshot.serial).length;
+    return encodeStateFile(snapshot, { v86Version: this.v86Version, prompt: this.prompt, clockMs, transcriptShown });
   }
 
   counters(): GuestCounters {

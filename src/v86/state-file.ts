@@ -63,6 +63,12 @@ export interface StateFileInfo {
    * so a resumer moves its clock past this first (advanceV86Clock). 0 when unknown.
    */
   clockMs: number;
+  /**
+   * How much of the console transcript (the snapshot's `serial`) a person at the console saw: what
+   * follows is the commands that made the state (guest.saveState() zeroes free memory through
+   * exec()). Its whole length for a file that does not say.
+   */
+  transcriptShown: number;
 }
 
 interface Section {
@@ -144,7 +150,7 @@ const align8 = (n: number): number => (n + 7) & ~7;
 
 
 /** The snapshot as an uncompressed container (compress it with zstd to get a state file). */
-export function encodeStateFile(snapshot: MachineSnapshot, info: { v86Version: string; prompt: string; clockMs?: number }): Uint8Array {
+export function encodeStateFile(snapshot: MachineSnapshot, info: { v86Version: string; prompt: string; clockMs?: number; transcriptShown?: number }): Uint8Array {
   const o = snapshot.overlay;
   const parts: Record<(typeof SECTIONS)[number], Uint8Array> = {
     machine: viewBytes(snapshot.machine),
@@ -168,6 +174,7 @@ export function encodeStateFile(snapshot: MachineSnapshot, info: { v86Version: s
     prompt: info.prompt,
     createdAt: new Date().toISOString(),
     clockMs: info.clockMs ?? 0,
+    transcriptShown: Math.min(info.transcriptShown ?? snapshot.serial.length, snapshot.serial.length),
     serial: snapshot.serial,
     overlay: { byteLength: o.byteLength, blockSize: o.blockSize },
     sections: rel.map((s) => ({ ...s, offset: s.offset + base })),
@@ -243,6 +250,7 @@ function checkHeader(h: unknown, total: number, base: number): Header {
   }
   for (const k of ["v86Version", "prompt", "createdAt", "serial"]) if (typeof h[k] !== "string") bad(k);
   if (h.clockMs !== undefined && !(typeof h.clockMs === "number" && Number.isFinite(h.clockMs) && h.clockMs >= 0)) bad("clockMs");
+  if (h.transcriptShown !== undefined && !(isCount(h.transcriptShown) && h.transcriptShown <= (h.serial as string).length)) bad("transcriptShown");
   const ov = h.overlay;
   if (!isObj(ov) || !isCount(ov.byteLength) || !isCount(ov.blockSize) || ov.blockSize === 0) return bad("overlay geometry");
   if (!Array.isArray(h.sections) || h.sections.length !== SECTIONS.length) return bad("section table");
@@ -336,7 +344,8 @@ export function decodeStateFile(input: Uint8Array | ArrayBuffer, options: Decode
   if (snapshot.overlay.pageIndex.length !== snapshot.overlay.pageMask.length) throw new StateFileError("the state file's overlay index and masks differ in length");
   const { identity, v86Version, prompt, createdAt } = h;
   const clockMs = h.clockMs ?? 0;
-  return { info: { format, identity, v86Version, prompt, createdAt, clockMs }, snapshot };
+  const transcriptShown = h.transcriptShown ?? h.serial.length;
+  return { info: { format, identity, v86Version, prompt, createdAt, clockMs, transcriptShown }, snapshot };
 }
 
 /** Why a state cannot resume on this machine (empty: it can), each naming what differs. */

@@ -1,7 +1,7 @@
 // exec()'s framing without an emulator: console streams as the guest's tty sends them (echo,
 // line-editor escapes, kernel console lines between any two bytes) fed to the parser.
 import { describe, expect, it } from "vitest";
-import { execInput, framingMissing, framingSetUp, parseExec, withoutKernelLines } from "../../src/guest/exec.ts";
+import { transcriptBeforeExec, execInput, framingMissing, framingSetUp, parseExec, withoutKernelLines } from "../../src/guest/exec.ts";
 
 const PROMPT = "guest# ";
 const KMSG = "[   72.449999] nvme nvme0: I/O 5 QID 1 timeout\r\n";
@@ -97,6 +97,12 @@ describe("framing after a restore", () => {
     expect(framingSetUp(`guest# __v86 3 'x'\r\n@@V86B3@@\r\n\r\n@@V86E3@0@@\r\nguest# `)).toBe(false);
     expect(framingSetUp(`guest# printf '@@V86B%s@@\\n' 3; command eval 'x'; printf '\\n@@V86E%s@%s@@\\n' 3 $?\n@@V86B3@@\n\n@@V86E3@0@@\nguest# `)).toBe(false);
     expect(framingSetUp("guest# ")).toBe(false);
+  });
+
+  it("cuts a transcript at the first command exec() typed, as a person saw the console", () => {
+    const boot = "Run /sbin/init\r\nEnter 'help' for a list of built-in commands.\r\n\r\n\x1b[6nguest# ";
+    expect(transcriptBeforeExec(boot + stream(1, "sync", "", 0) + stream(2, "true", "", 0))).toBe(boot);
+    expect(transcriptBeforeExec(boot)).toBe(boot);
   });
 
   it("notices a shell without the function once it is back at its prompt", () => {

@@ -45,6 +45,15 @@ describe("state file round trip", () => {
     }
   });
 
+  it("says how much of its transcript a person saw (all of it when the file does not say)", () => {
+    const snap = snapshotOf();
+    expect(decodeStateFile(container(snap)).info.transcriptShown).toBe(snap.serial.length);
+    const { header, sections } = split(container(snap));
+    expect(decodeStateFile(build({ ...header, transcriptShown: 3 }, sections)).info.transcriptShown).toBe(3);
+    const { transcriptShown: _, ...older } = header;
+    expect(decodeStateFile(build(older, sections)).info.transcriptShown).toBe(snap.serial.length);
+  });
+
   it("a 48 MB state decodes in about a second (fzstd gets no output buffer: it turned one into a string)", async () => {
     const pages = 6144;
     const pageData = new Uint8Array(pages * 8192);
@@ -137,6 +146,8 @@ describe("refusals", () => {
     expect(bad({ ...header, prompt: 5 })).toMatch(/malformed: prompt/);
     expect(bad({ ...header, serial: null })).toMatch(/malformed: serial/);
     expect(bad({ ...header, overlay: { byteLength: 1 << 20, blockSize: 0 } })).toMatch(/overlay geometry/);
+    expect(bad({ ...header, transcriptShown: (header.serial as string).length + 1 })).toMatch(/malformed: transcriptShown/);
+    expect(bad({ ...header, transcriptShown: -1 })).toMatch(/malformed: transcriptShown/);
     expect(refusal(build({ ...header, sections: header.sections.slice(1) }, sections, { keepOffsets: true }))).toMatch(/section table/);
     expect(refusal(build([] as unknown as Record<string, unknown>, sections, { jsonText: "[1,2]" }))).toMatch(/not a JSON object/);
   });
