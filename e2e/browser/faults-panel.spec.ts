@@ -13,6 +13,9 @@ test("a fault injected from the panel fails dd in the guest, shows in the list a
   await waitForPrompt(page);
   expect(await page.evaluate(() => window.nvmeDemo.error ?? "")).toBe("");
 
+  // The panel opens on demand.
+  await expect(page.locator("#fault-inject")).toBeHidden();
+  await page.click("#faults-panel > summary");
   await page.fill("#fault-probability", "2");
   await page.click("#fault-inject");
   await expect(page.locator("#fault-message")).toContainText("probability must be a number in 0..1");

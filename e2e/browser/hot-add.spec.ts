@@ -38,6 +38,9 @@ test("a picked image and a blank disk become /dev/nvme0n2 in the running guest a
   const bootsBefore = await page.evaluate(() => window.nvmeDemo.boots);
   expect(await page.evaluate(() => window.nvmeDemo.namespaces().map((n) => n.nsid))).toEqual([1]);
 
+  // The panel opens on demand.
+  await expect(page.locator("#ns-add-blank")).toBeHidden();
+  await page.click("#ns-panel > summary");
   const bytes = image();
   await page.setInputFiles("#ns-file", { name: "extra.img", mimeType: "application/octet-stream", buffer: bytes });
   await expect(page.locator("#ns-message")).toContainText("namespace 2 added");

@@ -1,7 +1,7 @@
 // The fault panel: injects faults into the running guest's disk (media errors, other statuses,
 // added latency, hung commands, hung ones that refuse Abort), lists them with how often each
 // fired, clears them, and shows the controller's command trace. It builds its own elements below
-// the namespace panel. Faults belong to the controller: a new boot starts without any.
+// the namespace panel, closed until opened like it. Faults belong to the controller: a new boot starts without any.
 
 import { formatTrace, type FaultOp, type FaultSpec, type FaultStatus, type NvmeV86 } from "../index.ts";
 
@@ -61,8 +61,8 @@ export class FaultsPanel {
     this.message.setAttribute("aria-live", "polite");
     Object.assign(this.trace.style, { maxHeight: "16em", overflow: "auto", margin: "0.5em 0 0", font: "12px/1.35 var(--mono, monospace)" });
     const label = (text: string, ...inputs: HTMLElement[]) => el("label", {}, `${text} `, ...inputs);
-    const section = el("section", { className: "panel ns-panel" },
-      el("h2", {}, "Fault injection ", el("span", { className: "hint", textContent: "make the disk fail: the guest sees I/O errors, slow I/O, timeouts its driver recovers from" })),
+    const section = el("details", { id: "faults-panel", className: "panel ns-panel" },
+      el("summary", {}, el("h2", {}, "Fault injection ", el("span", { className: "hint", textContent: "make the disk fail: the guest sees I/O errors, slow I/O, timeouts its driver recovers from" }))),
       el("div", { className: "ns-actions" },
         label("commands", this.op), label("NSID", this.nsid), label("blocks from", this.lbaStart), label("count", this.lbaCount),
         label("effect", this.effect), label("delay ms", this.delay), label("times", this.count), label("probability", this.probability),

@@ -410,7 +410,7 @@ setInterval(syncSwitches, 1000);
 listenSwitches({ controller: () => demo.nvme?.controller, mark: (label) => stats.mark(label), send: (text) => serial.send(text) });
 namespaces.listen();
 setInterval(() => namespaces.show(), 1000);
-new FaultsPanel(() => demo.nvme).start(ui.nsList.closest("section")!);
+new FaultsPanel(() => demo.nvme).start(ui.nsList.closest("details")!);
 
 // ---- start ----
 
