@@ -73,8 +73,8 @@ describe("resets and PCI removal during I/O (the guest kit, resumed)", () => {
    * Runs `reset` LOOPS times (a pause between) while fio runs write+verify jobs on nvme0n2 one
    * after another; returns the guest's figures. Fails on any failed fio run or reset.
    */
-  async function resetsUnderFio(reset: string, perResetMs: number): Promise<{ fioRuns: number; seconds: number; dmesg: string }> {
-    const job = fioVerify("/dev/nvme0n2", 4);
+  async function resetsUnderFio(reset: string, perResetMs: number, fioMore = ""): Promise<{ fioRuns: number; seconds: number; dmesg: string }> {
+    const job = fioVerify("/dev/nvme0n2", 4, fioMore);
     await ok("rm -f /tmp/stop /tmp/fio.fail /tmp/reset.fail /tmp/fio.runs; dmesg -c >/dev/null");
     const t0 = performance.now();
     await ok(
@@ -123,6 +123,13 @@ describe("resets and PCI removal during I/O (the guest kit, resumed)", () => {
         "nvme subsystem-reset /dev/nvme0 && dd if=/dev/nvme0n2 of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null && " +
           "until read s </sys/class/nvme/nvme0/state && [ \"$s\" = live ]; do sleep 0.1; done",
         IO_TIMEOUT_MS * 4 + 10_000,
+        // One command in flight: Linux 6.1 restarts its I/O queues after a reset before it gives
+        // the controller its shadow doorbells again (fixed upstream by "nvme-pci: set doorbell
+        // config before unquiescing"), and meanwhile rings the MMIO doorbell only for the first
+        // submission (its EventIdx copy is zeroed). Commands lost to the reset and resubmitted in
+        // two goes leave the second unseen by any controller, until it times out while Linux is
+        // still reconnecting, and 6.1 then gives the controller up. One lost command goes in one.
+        "--iodepth=1",
       );
       const recovered = r.dmesg.match(/controller is down; will reset: CSTS=0x1[0-9a-f]/g)?.length ?? 0;
       note(`nvme subsystem-reset x${LOOPS} under fio: ${r.seconds.toFixed(1)} s, ${r.fioRuns} fio write+verify runs passed, ${recovered} recoveries in dmesg`);
