@@ -242,8 +242,8 @@ async function boot(choice: DiskChoice, o: BootOptions = {}): Promise<void> {
       if (stale()) throw new ResumeError("the page moved on");
       resume = r;
       // Its bar ends with the figures when it was long enough to show (the header says the state's size).
-      if (progress.shown("state")) progress.done("state", `saved state: ${formatBytes(r.bytes)}, downloaded in ${(r.downloadMs / 1000).toFixed(2)} s, decoded in ${(r.decodeMs / 1000).toFixed(2)} s`, 4000);
-      else progress.done("state");
+      const figures = `saved state: ${formatBytes(r.bytes)}, downloaded in ${(r.downloadMs / 1000).toFixed(2)} s, decoded in ${(r.decodeMs / 1000).toFixed(2)} s`;
+      progress.done("state", progress.shown("state") ? figures : undefined, 4000);
       setState("booting", `resuming the saved state (${label})`);
       return { snapshot: r.snapshot, clockMs: r.info.clockMs };
     }).catch((e: unknown) => {

@@ -64,19 +64,15 @@ export class ProgressBars {
     if (!r) return;
     clearTimeout(r.timer);
     r.timer = undefined;
-    if (text === undefined) return this.remove(id, r);
+    // Later values for this id start a new step, not this one's.
+    this.rows.delete(id);
+    if (text === undefined) return this.drop(r);
     const el = this.elements(r);
     el.text.textContent = text;
     el.cancel.hidden = true;
     if (el.bar.max > 0) el.bar.value = el.bar.max;
-    // Later values for this id start a new step, not this one's.
-    this.rows.delete(id);
-    const remove = (): void => {
-      el.root.remove();
-      this.root.hidden = this.root.childElementCount === 0;
-    };
-    if (linger > 0) setTimeout(remove, linger);
-    else remove();
+    if (linger > 0) setTimeout(() => this.drop(r), linger);
+    else this.drop(r);
   }
 
   /** Draws `r` now when it is due, else once it is. */
@@ -129,9 +125,9 @@ export class ProgressBars {
     return r.el;
   }
 
-  private remove(id: string, r: Row): void {
+  /** Takes the row's elements off the page (the section goes when it is empty). */
+  private drop(r: Row): void {
     r.el?.root.remove();
-    this.rows.delete(id);
     this.root.hidden = this.root.childElementCount === 0;
   }
 }
