@@ -177,6 +177,12 @@ export class HotPath {
     return false;
   }
 
+  /** True when an I/O CQ (id 1 and up) exists that interrupts: an OS driver's, not a polling firmware's. */
+  hasInterruptingIoCq(): boolean {
+    for (let q = 1; q < L.MAX_QUEUES; q++) if (this.wasm.cqExists(q) && this.u32(L.ST_CQ + q * L.CQ_ENTRY + L.CQ_IEN) !== 0) return true;
+    return false;
+  }
+
   /** Highest SQ id ever created + 1: polls scan the ids below it. */
   get sqLimit(): number {
     return this.u32(L.ST_SQ_LIMIT);

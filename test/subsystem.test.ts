@@ -134,6 +134,26 @@ describe("two controllers in one NVM subsystem", () => {
     expect(new DataView(b.mem.bytes(buf, 4096).buffer).getUint16(I.IDC_CNTLID, true)).toBe(2);
   });
 
+  it("do not take a firmware's polled I/O queues on the first controller for its host being up (SeaBIOS leaves them to Linux)", async () => {
+    const a = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(MiB) }] }, 16 << 20);
+    const b = new HostDriver(16 << 20);
+    b.ctrl = await NvmeController.create({ sharedWith: a.ctrl }, b.mem, b.host);
+    a.enable();
+    expect((await a.createCq(1, 16, false)).status).toBe(0); // as SeaBIOS does: IEN clear
+    expect((await a.createSq(1, 16, 1)).status).toBe(0);
+    b.enable();
+    const cid = b.submit(0, { opcode: O.ADMIN_IDENTIFY, prp1: b.mem.alloc(4096, 4096), cdw10: I.CNS_CONTROLLER });
+    const settle = async () => {
+      for (let i = 0; i < 4; i++) await new Promise((r) => setTimeout(r, 10));
+      b.ctrl.tick();
+      return b.reap(0);
+    };
+    expect(await settle()).toEqual([]);
+    a.disable(); // Linux's probe resets it and sets it up with interrupts
+    await a.bringUp();
+    expect((await settle()).map((c) => [c.cid, c.status])).toEqual([[cid, 0]]);
+  });
+
   it("answer it after 10 s, with a warning, when no host sets the first controller up", async () => {
     const a = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(MiB) }] }, 16 << 20);
     const b = new HostDriver(16 << 20);

@@ -219,6 +219,71 @@ describe("INTx line", () => {
   });
 });
 
+describe("INTx lines sharing an IRQ", () => {
+  /** A CPU whose PIC keeps one level per IRQ, as v86's does; PCI functions route as v86's PCI does. */
+  function board(flags: number) {
+    const pic = new Set<number>();
+    const isa = new Uint8Array(256);
+    isa.set([10, 10, 11, 11], 0x60); // SeaBIOS's PIRQ A..D
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    new Int32Array(memory.buffer, 120, 1)[0] = flags;
+    const spaces = new Map<number, Int32Array>();
+    const irqOf = (id: number) => isa[0x60 + (((spaces.get(id)![0x3c >> 2] >> 8) - 1 + (id >> 3) - 1) & 3)];
+    const cpu = {
+      wasm_memory: memory, flags: { byteOffset: 120 },
+      device_raise_irq: (irq: number) => pic.add(irq),
+      device_lower_irq: (irq: number) => pic.delete(irq),
+      devices: { pci: { isa_bridge_space8: isa, raise_irq: (id: number) => cpu.device_raise_irq(irqOf(id)), lower_irq: (id: number) => cpu.device_lower_irq(irqOf(id)) } },
+    };
+    const line = (slot: number) => {
+      const space = new Int32Array(64);
+      space[0x3c >> 2] = 1 << 8; // pin A
+      spaces.set(slot << 3, space);
+      return new IntxLine(cpu as unknown as V86Cpu, slot << 3, space);
+    };
+    return { pic, cpu, line };
+  }
+
+  it("raises the IRQ again at once when another device lowers it and the guest has IF clear", () => {
+    const { pic, cpu, line } = board(0x002);
+    const nvme = line(4);
+    nvme.set(true);
+    expect(pic.has(11)).toBe(true);
+    cpu.device_lower_irq(11); // v86's virtio reading its ISR
+    expect(pic.has(11)).toBe(true);
+    expect(nvme.counters.reasserted).toBe(1);
+    nvme.set(false);
+    expect(pic.has(11)).toBe(false);
+    cpu.device_lower_irq(11);
+    expect(nvme.counters.reasserted).toBe(1); // low already: nothing to hold
+  });
+
+  it("with IF set, raises it again from the next sync (the timer hook), never inside the lower", () => {
+    const { pic, cpu, line } = board(0x202);
+    const nvme = line(4);
+    nvme.set(true);
+    cpu.device_lower_irq(11);
+    expect(pic.has(11)).toBe(false);
+    nvme.sync();
+    expect(pic.has(11)).toBe(true);
+    expect(nvme.counters.raises).toBe(2);
+  });
+
+  it("keeps the IRQ high while either of two functions on it asks, and lets it go with the last", () => {
+    const { pic, line } = board(0x002);
+    const a = line(4); // PIRQD: IRQ 11
+    const b = line(8); // (0 + 7) & 3: PIRQD too
+    a.set(true);
+    b.set(true);
+    a.set(false);
+    expect(pic.has(11)).toBe(true);
+    expect(b.counters.reasserted).toBe(1);
+    b.set(false);
+    expect(pic.has(11)).toBe(false);
+    expect(a.counters.reasserted).toBe(0);
+  });
+});
+
 describe.skipIf(!HAVE_BIOS)("in v86 with SeaBIOS (bios-256k.bin)", () => {
   let emulator: V86 | undefined;
   afterEach(async () => {
@@ -310,6 +375,17 @@ describe.skipIf(!HAVE_BIOS)("in v86 with SeaBIOS (bios-256k.bin)", () => {
     expect(slavePic(cpu)[11] & (1 << 3)).toBe(0);
     expect(slavePic(cpu)[3] & (1 << 3)).toBe(0); // level mode: the request goes with the line
     expect(att.counters.raises).toBe(1); // called on changes only, though tick sets it every time
+  });
+
+  it("raises IRQ 11 again when another device lowers it while the controller holds it (v86's virtio does on each ISR read)", async () => {
+    const { cpu, att, dev } = await boot();
+    await until("routing", () => att.irq() === 11);
+    dev.wantIrq = true;
+    await until("a raise", () => att.counters.raises === 1);
+    cpu.device_lower_irq(11);
+    await until("the line raised again", () => (slavePic(cpu)[11] & (1 << 3)) !== 0);
+    expect(att.counters.reasserted).toBeGreaterThanOrEqual(1);
+    expect(slavePic(cpu)[3] & (1 << 3)).not.toBe(0); // requested again
   });
 
   it("lets v86 sleep in HLT no longer than the device's next due time", async () => {

@@ -2,9 +2,13 @@
 // subsystem (and so its disks) after the controller that registers it first: nvme_init_subsystem
 // takes that controller's instance, so the disks are nvme1n1, ... when nvme1's driver happens to
 // get there before nvme0's. Both drivers come up at once, so a later controller (CNTLID > 1)
-// answers Identify Controller only once every earlier one has I/O queues (its host is past
-// registering the subsystem), or after WAIT_MS: the disks are then named after the first
-// controller, as with one controller (a guest booted with root=/dev/nvme0n1p2 finds its root).
+// answers Identify Controller only once every earlier one has an I/O completion queue that
+// interrupts (its host is past registering the subsystem), or after WAIT_MS: the disks are then
+// named after the first controller, as with one controller (a guest booted with
+// root=/dev/nvme0n1p2 finds its root). Queues that do not interrupt are a firmware's: SeaBIOS
+// polls its own and leaves them in place when it boots the OS, so until Linux resets the first
+// controller they would pass for its host being up (seen: 1 cold boot in 36 under load named the
+// disks nvme1n1, and the root never appeared).
 // WAIT_MS is host time, long enough for a slow emulated guest and far below Linux's 60 s admin
 // timeout; it is only waited out in full when no host sets up the earlier controller.
 

@@ -97,7 +97,7 @@ export class Device implements HandlerContext, FaultedDevice {
     this.nsTable = peer ? NamespaceTable.join(peer.nsTable) : new NamespaceTable(config.nn, config.guestCapacity, config.serial, options.createBackend);
     if (!peer) for (const o of options.namespaces) this.nsTable.addHost(o);
     this.nsTable.clearChanged();
-    Object.assign(this.nsTable, { notice: () => raiseNamespaceNotice(this), hostUp: () => this.hotPath.hasIoQueues() });
+    Object.assign(this.nsTable, { notice: () => raiseNamespaceNotice(this), hostUp: () => this.hotPath.hasInterruptingIoCq() });
     this.sanitize = peer?.sanitize ?? new SanitizeState(); // Sanitize acts on the whole subsystem
     this.features = new FeatureState(config);
     // Parked AERs complete straight away; a reset drops them inside AsyncEvents.

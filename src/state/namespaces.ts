@@ -62,7 +62,7 @@ export class NamespaceTable {
   readonly cntlid: number;
   /** Raises the Namespace Attribute Changed notice on this table's controller (set by the controller). */
   notice: () => void = () => {};
-  /** Whether this table's controller has I/O queues: its host set it up (set by the controller). */
+  /** Whether an OS driver has set this table's controller up: it has an I/O CQ that interrupts (set by the controller). */
   hostUp: () => boolean = () => true;
   /** The active set changed since the last announce(). */
   private unannounced = false;

@@ -162,7 +162,7 @@ export class NvmeAttachment<D extends AttachableDevice = AttachableDevice> {
     this.name = options.name ?? "nvme0";
     this.logFn = options.log ?? consoleLog;
     this.counters = {
-      raises: 0, lowers: 0, deferred: 0, unrouted: 0,
+      raises: 0, lowers: 0, deferred: 0, unrouted: 0, reasserted: 0,
       mmioReads: 0, mmioWrites: 0, mmioByteAccesses: 0, mmioErrors: 0,
       timerHookCalls: 0, tickErrors: 0, reboots: 0, dirtyRanges: 0, readEvents: 0, writeEvents: 0,
     };

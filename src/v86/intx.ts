@@ -22,6 +22,13 @@
 //   (the driver rings the SQ doorbell with interrupts enabled).
 // - PCI command bit 10 (INTx Disable) is honoured; Status bit 3 (Interrupt Status) mirrors the
 //   level the controller asks for.
+// - The PIC and IOAPIC keep one level per IRQ, not one per device: whoever lowers an IRQ lowers it
+//   for every device sharing it. On a real board the line is a wired OR. v86's virtio lowers its
+//   IRQ on every read of its ISR, which Linux's handler does on every interrupt of the line it
+//   shares with us (the balloon on IRQ 11), and two controllers may share one too. A completion
+//   posted while the guest's handler runs then left our line high and the PIC's low: no
+//   interrupt came again, the command timed out (seen: a boot that never found its root disk).
+//   So every line of ours hears each lower of its IRQ and raises it again (wireOr below).
 
 import { PCI_COMMAND_INTX_DISABLE, PCI_INTERRUPT_PIN, PCI_STATUS_INTERRUPT } from "../pci/config-space.ts";
 import type { V86Cpu } from "./v86-types.ts";
@@ -32,6 +39,8 @@ export interface IntxCounters {
   lowers: number;
   deferred: number;
   unrouted: number;
+  /** Times another device lowered our IRQ while we held it high, and we raised it again. */
+  reasserted: number;
 }
 
 /** What a snapshot keeps of the line: the level asked for, and what the PIC was told on which IRQ. */
@@ -57,11 +66,12 @@ export class IntxLine {
   private flagsView: Int32Array | undefined;
 
   constructor(cpu: V86Cpu, pciId: number, space: Int32Array, counters?: IntxCounters) {
-    this.counters = counters ?? { raises: 0, lowers: 0, deferred: 0, unrouted: 0 };
+    this.counters = counters ?? { raises: 0, lowers: 0, deferred: 0, unrouted: 0, reasserted: 0 };
     this.cpu = cpu;
     this.pciId = pciId;
     this.space = space;
     this.flagsOffset = cpu.flags.byteOffset;
+    wireOr(cpu, this);
   }
 
   /** The IRQ the PIIX3 routes this function's pin to, or -1 while unrouted. */
@@ -120,6 +130,19 @@ export class IntxLine {
     else this.cpu.device_lower_irq(irq);
   }
 
+  /**
+   * Someone lowered `irq` on the PIC (us, or another device on the same IRQ). Held high, the line
+   * is raised again: at once with IF clear (the PIC only latches it), else by the next sync() from
+   * the timer hook, as deferred raises are.
+   */
+  lowered(irq: number): void {
+    if (!this.asserted || this.assertedIrq !== irq) return;
+    this.asserted = false;
+    this.assertedIrq = -1;
+    this.counters.reasserted++;
+    if (!this.guestInterruptsEnabled()) this.sync();
+  }
+
   /** Machine reset: the line goes low. */
   reset(): void {
     this.level = false;
@@ -144,4 +167,21 @@ export class IntxLine {
     this.asserted = !!s.asserted && valid;
     this.assertedIrq = this.asserted ? irq! : -1;
   }
+}
+
+const linesOf = new WeakMap<V86Cpu, Set<IntxLine>>();
+
+/** Makes every lower of an IRQ through `cpu` heard by our lines (v86 looks the function up on the CPU at each call). */
+function wireOr(cpu: V86Cpu, line: IntxLine): void {
+  let lines = linesOf.get(cpu);
+  if (!lines) {
+    const own = cpu.device_lower_irq.bind(cpu);
+    const all = new Set<IntxLine>();
+    cpu.device_lower_irq = (irq: number) => {
+      own(irq);
+      for (const l of all) l.lowered(irq);
+    };
+    linesOf.set(cpu, (lines = all));
+  }
+  lines.add(line);
 }
