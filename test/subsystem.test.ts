@@ -134,23 +134,28 @@ describe("two controllers in one NVM subsystem", () => {
     expect(new DataView(b.mem.bytes(buf, 4096).buffer).getUint16(I.IDC_CNTLID, true)).toBe(2);
   });
 
-  it("do not take a firmware's polled I/O queues on the first controller for its host being up (SeaBIOS leaves them to Linux)", async () => {
+  it("take the boot firmware's polled I/O queues on the first controller as set up for the firmware, not for the OS after it (SeaBIOS leaves them to Linux)", async () => {
     const a = await HostDriver.create({ namespaces: [{ backend: new MemoryBackend(MiB) }] }, 16 << 20);
     const b = new HostDriver(16 << 20);
     b.ctrl = await NvmeController.create({ sharedWith: a.ctrl }, b.mem, b.host);
-    a.enable();
-    expect((await a.createCq(1, 16, false)).status).toBe(0); // as SeaBIOS does: IEN clear
-    expect((await a.createSq(1, 16, 1)).status).toBe(0);
-    b.enable();
-    const cid = b.submit(0, { opcode: O.ADMIN_IDENTIFY, prp1: b.mem.alloc(4096, 4096), cdw10: I.CNS_CONTROLLER });
     const settle = async () => {
       for (let i = 0; i < 4; i++) await new Promise((r) => setTimeout(r, 10));
       b.ctrl.tick();
       return b.reap(0);
     };
+    // The firmware: both controllers, polled I/O queues (IEN clear), no wait.
+    a.enable();
+    expect((await a.createCq(1, 16, false)).status).toBe(0);
+    expect((await a.createSq(1, 16, 1)).status).toBe(0);
+    b.enable();
+    expect((await b.identify(1))[1].status).toBe(0);
+    // The OS resets the second controller before the first: its Identify Controller waits.
+    b.disable();
+    b.enable();
+    const cid = b.submit(0, { opcode: O.ADMIN_IDENTIFY, prp1: b.mem.alloc(4096, 4096), cdw10: I.CNS_CONTROLLER });
     expect(await settle()).toEqual([]);
-    a.disable(); // Linux's probe resets it and sets it up with interrupts
-    await a.bringUp();
+    a.disable();
+    await a.bringUp(); // the OS's queues interrupt
     expect((await settle()).map((c) => [c.cid, c.status])).toEqual([[cid, 0]]);
   });
 

@@ -65,6 +65,8 @@ export class Device implements HandlerContext, FaultedDevice {
   /** Hung commands whose fault refuses Abort: only a reset, their SQ's deletion or a restore ends them. */
   readonly abortRefused = new WeakSet<Command>();
   irq = false; // the INTx level last handed to the host
+  /** Enables since power-on: the first is the boot firmware's (see src/admin/subsystem-order.ts). */
+  enables = 0;
   private pulsedAt = -1; // cqesPosted at the last pulse()
   /** Doorbell writes that arrived while bus mastering was off, by doorbell index (the last value counts). */
   private readonly heldDoorbells = new Map<number, number>();
@@ -97,7 +99,11 @@ export class Device implements HandlerContext, FaultedDevice {
     this.nsTable = peer ? NamespaceTable.join(peer.nsTable) : new NamespaceTable(config.nn, config.guestCapacity, config.serial, options.createBackend);
     if (!peer) for (const o of options.namespaces) this.nsTable.addHost(o);
     this.nsTable.clearChanged();
-    Object.assign(this.nsTable, { notice: () => raiseNamespaceNotice(this), hostUp: () => this.hotPath.hasInterruptingIoCq() });
+    Object.assign(this.nsTable, {
+      notice: () => raiseNamespaceNotice(this),
+      hostUp: (polledCounts: boolean) => this.hotPath.hasInterruptingIoCq() || (polledCounts && this.hotPath.hasIoQueues()),
+      firmwareTurn: () => this.enables <= 1,
+    });
     this.sanitize = peer?.sanitize ?? new SanitizeState(); // Sanitize acts on the whole subsystem
     this.features = new FeatureState(config);
     // Parked AERs complete straight away; a reset drops them inside AsyncEvents.
@@ -355,6 +361,7 @@ export class Device implements HandlerContext, FaultedDevice {
       this.resetQueues();
       return false;
     }
+    this.enables++;
     return true;
   }
 
@@ -388,6 +395,7 @@ export class Device implements HandlerContext, FaultedDevice {
     this.resetQueues();
     this.regs.powerOn();
     this.hotPath.interruptMasked = false;
+    this.enables = 0;
     this.health.powerCycles++;
     this.updateIrq();
   }

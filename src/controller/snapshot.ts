@@ -218,6 +218,7 @@ export function restoreSnapshot(d: Device, s: ControllerSnapshot): void {
   d.hotPath.interruptMasked = (d.regs.intms & 1) !== 0;
   applyCoalescing(d);
   d.irq = false;
+  d.enables = 2; // snapshots are taken of running machines: the host is past its boot firmware
   for (const aer of c.aers) d.events.request(aer);
   if (c.data) resumeSanitize(d);
   d.afterDma(() => {

@@ -62,8 +62,10 @@ export class NamespaceTable {
   readonly cntlid: number;
   /** Raises the Namespace Attribute Changed notice on this table's controller (set by the controller). */
   notice: () => void = () => {};
-  /** Whether an OS driver has set this table's controller up: it has an I/O CQ that interrupts (set by the controller). */
-  hostUp: () => boolean = () => true;
+  /** Whether a host has set this table's controller up: an I/O CQ that interrupts, or with `polledCounts` any I/O queue (set by the controller). */
+  hostUp: (polledCounts: boolean) => boolean = () => true;
+  /** Whether this table's controller is in its first enable since power-on, the boot firmware's (set by the controller). */
+  firmwareTurn: () => boolean = () => false;
   /** The active set changed since the last announce(). */
   private unannounced = false;
 
