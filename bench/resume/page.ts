@@ -1,7 +1,7 @@
 // The resume benchmark's page for v86's own way (bench/resume/page.html, built with the demo page
 // and served by nginx): the guest on v86's async IDE disk (`hda: { url, async: true, size }`),
 // booted cold from SeaBIOS, or resumed from v86's own state (`initial_state: { url }`, the
-// copy.sh way). What it is asked comes in the URL's query, so that the boot starts as the page
+// copy.sh way), its screen drawn as copy.sh draws it (text mode in a div, graphics on a canvas). What it is asked comes in the URL's query, so that the boot starts as the page
 // loads, as the demo page's does: ?image=URL&size=BYTES&memory=BYTES[&state=URL][&save=1].
 // window.resumeBench.result resolves at the shell prompt, times in ms since the page opened;
 // with save=1, window.resumeBench.save() returns v86's state (raw) as a download.
@@ -27,6 +27,7 @@ const emulator = new V86({
   memory_size: Number(need("memory")),
   hda: { url: need("image"), async: true, size: Number(need("size")) },
   ...(q.get("state") ? { initial_state: { url: q.get("state") } } : {}),
+  screen_container: document.getElementById("screen_container"),
   autostart: false,
   disable_mouse: true,
   disable_speaker: true,
