@@ -26,9 +26,9 @@
 //   for every device sharing it. On a real board the line is a wired OR. v86's virtio lowers its
 //   IRQ on every read of its ISR, which Linux's handler does on every interrupt of the line it
 //   shares with us (the balloon on IRQ 11), and two controllers may share one too. A completion
-//   posted while the guest's handler runs then left our line high and the PIC's low: no
-//   interrupt came again, the command timed out (seen: a boot that never found its root disk).
-//   So every line of ours hears each lower of its IRQ and raises it again (wireOr below).
+//   posted while the guest's handler runs would leave our line high and the PIC's low: no
+//   interrupt again until the command timed out. So every line of ours hears each lower of its
+//   IRQ and raises it again (wireOr below).
 
 import { PCI_COMMAND_INTX_DISABLE, PCI_INTERRUPT_PIN, PCI_STATUS_INTERRUPT } from "../pci/config-space.ts";
 import type { V86Cpu } from "./v86-types.ts";
