@@ -28,8 +28,14 @@ wait_ready() { # CSTS.RDY == $1
     done
 }
 
-# Memory space and Bus Master on (unbinding turned Bus Master off): PCI command register.
-printf '\006\000' | dd of="/sys/bus/pci/devices/$BDF/config" bs=1 seek=4 count=2 conv=notrunc 2>/dev/null
+# PCI command register: Memory space and Bus Master on (unbinding turned Bus Master off).
+command() { printf "$1" | dd of="/sys/bus/pci/devices/$BDF/config" bs=1 seek=4 count=2 conv=notrunc 2>/dev/null; }
+# This driver polls, so it keeps the controller's interrupt off: INTMS in masked mode (and leaves
+# it set), INTx Disable otherwise (and turns INTx on again when it leaves, as vfio does). With
+# the interrupt on, every completion holds the IRQ high with no handler of this driver's, and
+# the guest's other handler on the line (virtio-balloon's) takes it again and again until Linux
+# disables the IRQ ("irq 11: nobody cared"), as on real hardware.
+if [ "$MODE" = masked ]; then command '\006\000'; else command '\006\004'; fi
 
 # Reset, admin queues of 4 entries, enable with 64-byte SQEs and 16-byte CQEs.
 w $BAR+0x14 0
@@ -75,6 +81,7 @@ case "$MODE" in
         echo "second-driver: INTMS $intms, then left CC $(r $BAR+0x14), CSTS $(r $BAR+0x1c)"
         ;;
     shutdown)
+        command '\006\000' # INTx on again: every completion has been taken (its CQ head rung)
         w $BAR+0x14 0x00464001 # CC.SHN = 01 (normal shutdown), EN still 1
         echo "second-driver: left CC $(r $BAR+0x14), CSTS $(r $BAR+0x1c)"
         ;;
