@@ -11,6 +11,12 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 
 rescue() {
+    # What the kernel found (the console is quiet): enough to tell a slow probe from a missing disk.
+    {
+        disks=$(ls /sys/class/block)
+        echo "initramfs: uptime $(cut -d' ' -f1 /proc/uptime) s; block devices:" ${disks:-none}
+        dmesg | grep -E 'nvme[0-9]|ata[0-9]|sd[a-z]|I/O error' | grep -v 'command line' | tail -n 20
+    } >/dev/ttyS0 2>&1
     echo "V86NVME-INITRAMFS-SHELL: $*" >/dev/ttyS0
     # setsid -c gives the shell a controlling tty, so Ctrl-C works.
     while true; do
