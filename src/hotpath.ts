@@ -179,7 +179,7 @@ export class HotPath {
 
   /** True when an I/O CQ (id 1 and up) exists that interrupts: an OS driver's, not a polling firmware's. */
   hasInterruptingIoCq(): boolean {
-    for (let q = 1; q < L.MAX_QUEUES; q++) if (this.wasm.cqExists(q) && this.u32(L.ST_CQ + q * L.CQ_ENTRY + L.CQ_IEN) !== 0) return true;
+    for (let q = 1; q < L.MAX_QUEUES; q++) if (this.completionQueue(q)?.interrupts) return true;
     return false;
   }
 
