@@ -7,7 +7,7 @@ export { checkV86StateAgainst, decodeStateFile, encodeStateFile, isZstdFrame, Re
 export { referenceState, restoreFresh } from "./v86/fresh-machine.ts";
 export { restoreState } from "./v86/rewind.ts";
 export { v86Zstd, type ZstdDecompress } from "./v86/zstd.ts";
-export type { MachineSnapshot, StateFileInfo } from "./v86/state-file.ts";
+export type { MachineSnapshot, StateFileInfo, V86StateTree } from "./v86/state-file.ts";
 export { imageIdentity, imageIdentityOf, mismatches, nvmeConfigKey } from "./v86/identity.ts";
 export type { SnapshotIdentity } from "./v86/identity.ts";
 export { advanceV86Clock, installV86Clock, releasePerformanceNow, v86ClockBehind, v86ClockMs, withV86Clock } from "./v86/clock.ts";

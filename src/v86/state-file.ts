@@ -23,7 +23,7 @@ import { checkV86State } from "./v86-state-check.ts";
 import type { ZstdDecompress } from "./zstd.ts";
 
 export { StateFileError };
-export { checkV86StateAgainst } from "./v86-state-check.ts";
+export { checkV86StateAgainst, type V86StateTree } from "./v86-state-check.ts";
 
 /** A whole machine at one moment: v86's state, namespace 1's overlay, the console transcript. */
 export interface MachineSnapshot {

@@ -36,8 +36,16 @@ export function checkV86State(m: Uint8Array): void {
   }
 }
 
+/** A v86 state's tree (as its JSON info block has it) and its buffers. */
+export interface V86StateTree {
+  readonly state: unknown[];
+  /** Each buffer's length in bytes, by buffer id. */
+  readonly lengths: number[];
+  buffer(id: number): Uint8Array;
+}
+
 /** v86's state (the machine section, checked by checkV86State) parsed: its state tree and its buffers. */
-export function v86Tree(machine: Uint8Array): { state: unknown[]; lengths: number[]; buffer(id: number): Uint8Array } {
+export function v86Tree(machine: Uint8Array): V86StateTree {
   const dv = new DataView(machine.buffer, machine.byteOffset, machine.byteLength);
   const infoLen = dv.getInt32(12, true);
   const info = JSON.parse(new TextDecoder().decode(machine.subarray(16, 16 + infoLen))) as { state: unknown[]; buffer_infos: { offset: number; length: number }[] };
@@ -69,17 +77,17 @@ function freeSize(path: (string | number)[]): boolean {
 }
 
 /**
- * Checks v86's state inside a machine section against `reference`, the state this v86 saves for
- * the same machine (`emulator.save_state()` of the fresh emulator the state is about to be
- * restored into): every entry of the same kind — number, string, boolean, array of the same
+ * Checks v86's state inside a machine section against `reference`, what this v86 saves for the
+ * same machine (referenceState() of the fresh emulator the state is about to be restored into, or
+ * its save_state()): every entry of the same kind — number, string, boolean, array of the same
  * length, typed array of the same type and size (guest RAM's packed pages excepted) — and every
  * object one v86 can rebuild. v86's set_state() assigns fields as it goes and trusts their
  * types and sizes: a damaged entry would throw half way through, or put a wrong-sized array
  * where the wasm reads. Throws a StateFileError naming the first entry that differs.
  */
-export function checkV86StateAgainst(machine: ArrayBuffer | Uint8Array, reference: ArrayBuffer | Uint8Array): void {
+export function checkV86StateAgainst(machine: ArrayBuffer | Uint8Array, reference: V86StateTree | ArrayBuffer | Uint8Array): void {
   const file = v86Tree(viewBytes(machine));
-  const ref = v86Tree(viewBytes(reference));
+  const ref = "lengths" in reference ? reference : v86Tree(viewBytes(reference));
   const bad = (path: (string | number)[], what: string): never => {
     throw new StateFileError(`the state file's machine section (v86's save_state) does not fit this v86: state[${path.join("][")}] ${what}`);
   };

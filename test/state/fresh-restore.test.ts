@@ -3,8 +3,9 @@
 // v86's own restore gives, from a view at any offset of a larger buffer (a decompressed file). A
 // real v86 with a blank disk (SeaBIOS finds nothing to boot), run a moment to fill RAM and VGA.
 import { describe, expect, it } from "vitest";
-import { restoreFresh } from "../../src/v86/fresh-machine.ts";
-import { v86Tree } from "../../src/v86/v86-state-check.ts";
+import { referenceState, restoreFresh } from "../../src/v86/fresh-machine.ts";
+import { standIn } from "../../src/v86/cpu-stand-in.ts";
+import { v86Tree, type V86StateTree } from "../../src/v86/v86-state-check.ts";
 import { blankV86 as emulator, haveBios, runAMoment, timelessTree } from "./blank-v86.ts";
 
 /** Every buffer of a v86 state, in order, and its tree without the numbers that tell time. */
@@ -47,5 +48,25 @@ describe.skipIf(!haveBios)("restoreFresh", () => {
     expect(differing(a, b).filter((i) => !timed.has(i) || a.buffers[i].byteLength > 1 << 20)).toEqual([]);
     expect(timed.size, "buffers that follow the clock").toBeLessThan(a.buffers.length / 4);
     for (const e of [own, own2, fresh]) await e.destroy();
+  });
+
+  it("referenceState() reads the tree and buffers v86's save_state() writes, without saving", { timeout: 120_000 }, async () => {
+    const e = await emulator();
+    for (const when of ["fresh", "after SeaBIOS ran"]) {
+      if (when !== "fresh") await runAMoment(e);
+      // v86's own save with guest RAM taken as zeros, as the reference is; twice, to tell the
+      // buffers that follow the clock.
+      const save = async () => v86Tree(new Uint8Array(await standIn((e as unknown as { v86: { cpu: unknown } }).v86.cpu, "is_memory_zeroed", () => () => true, () => e.save_state())));
+      const saved = await save();
+      const ref = await referenceState(e);
+      const again = await save();
+      const differ = (a: V86StateTree, b: V86StateTree): number[] => a.lengths.flatMap((_, id) => (Buffer.compare(Buffer.from(a.buffer(id)), Buffer.from(b.buffer(id))) === 0 ? [] : [id]));
+      const timeless = (state: unknown): string => JSON.stringify(state, (_k, v) => (typeof v === "number" && !Number.isInteger(v) ? 0 : v));
+      expect(timeless(ref.state), when).toBe(timeless(saved.state));
+      expect(ref.lengths, when).toEqual(saved.lengths);
+      const timed = new Set(differ(saved, again));
+      expect(differ(ref, saved).filter((id) => !timed.has(id)), `${when}: buffers that differ and do not follow the clock`).toEqual([]);
+    }
+    await e.destroy();
   });
 });
