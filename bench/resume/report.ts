@@ -19,10 +19,13 @@ export interface PageRun {
   round: number;
   variant: Variant;
   error?: string;
-  /** Page open (navigation start) → the shell prompt on the serial console. */
+  /**
+   * Page open (navigation start) → the shell prompt on the serial console: when its last byte came
+   * out, as each page takes it (performance.now() in the serial listener).
+   */
   promptMs?: number;
-  /** The demo page's own figure (nvmeDemo.promptMs; on its movable clock, see run.ts). */
-  pagePromptMs?: number;
+  /** The same seen from outside: Date.now() against the page's time origin, polled every 10 ms (later by the poll and the page's busy thread). */
+  polledMs?: number;
   /** The demo page's own steps (ms since page open on its clock), for "resume". */
   timings?: Record<string, number>;
   /** The page resumed (false: the demo page fell back to a cold boot). */
@@ -189,7 +192,7 @@ export function renderMarkdown(r: ResumeReport): string {
   for (const t of r.summary.targets) out.push(`| ${t.what} | ${t.value} | ${t.goal} | ${t.met === undefined ? "" : t.met ? "met" : "**not met**"}${t.detail ? `: ${t.detail}` : ""} |`);
   const resumed = r.runs.filter((x) => x.variant === "resume" && x.timings);
   if (resumed.length) {
-    out.push("", "The demo page's own steps (`nvmeDemo.timings`, ms since page open, median): where its time goes. Its clock (performance.now) is moved forward when the state is restored, so the steps from \"state restored\" on can read later than the wall clock.", "");
+    out.push("", "The demo page's own steps (`nvmeDemo.timings`, ms since page open, median): where its time goes.", "");
     const steps = [...new Set(resumed.flatMap((x) => Object.keys(x.timings!)))];
     out.push(`| link | ${steps.join(" | ")} |`, `| --- | ${steps.map(() => "---:").join(" | ")} |`);
     for (const link of r.links) {
