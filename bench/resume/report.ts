@@ -159,7 +159,7 @@ export function renderMarkdown(r: ResumeReport): string {
   );
   out.push(
     `The same guest (public/guest/disk.img, ${mb(r.files.image)} MB, ${r.files.memory / 2 ** 20} MiB of RAM) three ways, each page served built by Debian's nginx on 127.0.0.1 (gzip for scripts and wasm); every link but \`local\` is bench/stream's throttling proxy. ` +
-      "Time from the page's navigation start to the shell prompt on the serial console (wall clock: Date.now() against the page's time origin); v86's disk boots the image's syslinux \"ide\" label. MB: what nginx sent during the load (state / disk image / page, scripts, wasm and BIOS). Medians.",
+      "Time from the page's navigation start to the shell prompt on the serial console, as each page takes it: performance.now() in its serial listener when the prompt's last byte comes out; v86's disk boots the image's syslinux \"ide\" label. MB: what nginx sent during the load (state / disk image / page, scripts, wasm and BIOS). Medians.",
     "",
   );
   out.push("| link | variant | page open → prompt | MB sent | state | disk | page + BIOS | requests | runs | load (1 min) |");
