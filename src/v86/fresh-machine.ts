@@ -3,7 +3,7 @@
 // - The reference a state file's shape is checked against (checkV86StateAgainst) is the shape of
 //   what this emulator would save, read from its devices' get_state() without save_state()'s work:
 //   no 4 KiB page of guest RAM tested for zeros (RAM's packed pages may be of any size), no byte
-//   of its buffers copied (the VGA memory alone is 8 MB), only their types and lengths.
+//   of its buffers copied (the VGA memory alone is 8 MB): they are views of the devices' arrays.
 // - v86's restore zeroes all of guest RAM before writing the state's pages. In a fresh emulator
 //   only the first MiB (where v86 put the BIOSes) was ever written; the rest is memory the system
 //   has not handed out yet, and touching it costs a page fault per 4 KiB (most of a second for
