@@ -3,6 +3,7 @@ import { Decompress } from "fzstd";
 import { join } from "node:path";
 import type { IndexHtmlTransformContext, Plugin } from "vite";
 import { defineConfig } from "vitest/config";
+import { BIOS_URLS } from "./src/app/early-files.ts";
 import { imageIdentity } from "./src/v86/identity.ts";
 
 const PUBLIC = join(import.meta.dirname, "public");
@@ -120,6 +121,17 @@ function stateDownloadWorker(bundle: IndexHtmlTransformContext["bundle"]): { url
 }
 
 /**
+ * What index.html's first script fetches at once (src/app/early-files.ts): v86's wasm, built
+ * (src/app/v86-wasm.ts imports its URL) or as the dev server serves it, and the BIOSes.
+ */
+function earlyFiles(bundle: IndexHtmlTransformContext["bundle"]): { v86Wasm: string; bios: readonly string[] } {
+  if (!bundle) return { v86Wasm: "/node_modules/v86/build/v86.wasm", bios: BIOS_URLS };
+  const built = Object.values(bundle).find((f) => f.type === "asset" && /(^|\/)v86-[\w-]+\.wasm$/.test(f.fileName));
+  if (!built) throw new Error("the build has no asset of v86's wasm (src/app/v86-wasm.ts imports v86/build/v86.wasm?url)");
+  return { v86Wasm: `/${built.fileName}`, bios: BIOS_URLS };
+}
+
+/**
  * Serves /guest/page-manifest.json (dev server and preview), writes it into the page build, and
  * puts it into index.html (#guest-manifest) so the page's first script can start the state's
  * download before the page's modules have loaded.
@@ -136,12 +148,13 @@ function guestManifest(): Plugin {
     configureServer: (server) => void server.middlewares.use(serve),
     configurePreviewServer: (server) => void server.middlewares.use(serve),
     // After the build has bundled the page's scripts: the first script starts the state's
-    // download in src/app/resume.ts's worker, built.
+    // download in src/app/resume.ts's worker, built, and fetches v86's wasm and the BIOSes.
     transformIndexHtml: {
       order: "post",
       handler: (_html, ctx) => [
         { tag: "script", attrs: { id: "guest-manifest", type: "application/json" }, children: json(pageManifest()), injectTo: "head-prepend" },
         { tag: "script", attrs: { id: "state-download", type: "application/json" }, children: json(stateDownloadWorker(ctx.bundle)), injectTo: "head-prepend" },
+        { tag: "script", attrs: { id: "early-files", type: "application/json" }, children: json(earlyFiles(ctx.bundle)), injectTo: "head-prepend" },
       ],
     },
     generateBundle() {

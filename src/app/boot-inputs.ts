@@ -2,16 +2,16 @@
 // fresh screen container for v86.
 
 import { ui } from "./elements.ts";
+import { BIOS_URLS, takeEarly } from "./early-files.ts";
 import { fetchWithProgress } from "./loader.ts";
-
-const BIOS = "/bios/bios-256k.bin";
-const VGA_BIOS = "/bios/vgabios-stdvga.bin";
 
 let biosFiles: Promise<[ArrayBuffer, ArrayBuffer]> | undefined;
 
-/** SeaBIOS and its VGA BIOS, fetched once (again after a failure). */
+const fetchBios = (): Promise<[ArrayBuffer, ArrayBuffer]> => Promise.all([fetchWithProgress(BIOS_URLS[0]), fetchWithProgress(BIOS_URLS[1])]);
+
+/** SeaBIOS and its VGA BIOS, fetched once (again after a failure; index.html's script starts them). */
 export function loadBios(): Promise<[ArrayBuffer, ArrayBuffer]> {
-  biosFiles ??= Promise.all([fetchWithProgress(BIOS), fetchWithProgress(VGA_BIOS)]);
+  biosFiles ??= takeEarly("bios")?.catch(fetchBios) ?? fetchBios();
   biosFiles.catch(() => (biosFiles = undefined));
   return biosFiles;
 }
