@@ -1,7 +1,8 @@
 // The demo page as `npm run build:page` makes it for a web server (vite preview serves it here, with
 // the state as Content-Encoding: zstd): index.html's first script starts the state's download in a
 // worker made from the code vite.config.ts put into the page, before the page's modules load, and
-// the page resumes from that one download.
+// the page resumes from that one download; the same script fetches v86's wasm and the BIOSes, and
+// the page fetches again whichever of them failed.
 
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -52,6 +53,28 @@ test("the built page downloads the state in the worker its first script starts, 
   expect(asked.filter((p) => p === STATE_URL), "requests for the state").toHaveLength(1);
   // The worker's code came with the page: its script is not asked for.
   expect(asked.filter((p) => /state-download/.test(p)), "requests for the worker's script").toEqual([]);
+  // v86's wasm and the BIOSes, which the first script fetches too, are asked for once.
+  for (const file of [/\/assets\/v86-[\w-]+\.wasm$/, /\/bios\/bios-256k\.bin$/, /\/bios\/vgabios-stdvga\.bin$/]) {
+    expect(asked.filter((p) => file.test(p)), `requests for ${file}`).toHaveLength(1);
+  }
   test.info().annotations.push({ type: "page open → shell prompt", description: `${((await page.evaluate(() => window.nvmeDemo.promptMs))! / 1000).toFixed(2)} s` });
   expect(said, "console errors and warnings").toEqual([]);
+});
+
+test("when what the first script fetched early fails, the page fetches it again and resumes", async ({ page }) => {
+  test.setTimeout(120_000);
+  const base = server!.resolvedUrls!.local[0];
+  const failed: string[] = [];
+  // The first request for each of v86's wasm and the BIOS (the first script's) fails.
+  await page.route(/\/(assets\/v86-[\w-]+\.wasm|bios\/bios-256k\.bin)$/, async (route) => {
+    const path = new URL(route.request().url()).pathname;
+    if (failed.includes(path)) return route.continue();
+    failed.push(path);
+    return route.fulfill({ status: 503, body: "busy" });
+  });
+  await page.goto(base);
+  await page.waitForFunction(() => window.nvmeDemo?.promptMs !== undefined || window.nvmeDemo?.state === "error", undefined, { timeout: 90_000, polling: 100 });
+  expect(await page.evaluate(() => window.nvmeDemo.error ?? "")).toBe("");
+  expect(await page.evaluate(() => window.nvmeDemo.resumed)).toBe(true);
+  expect(failed.map((p) => p.replace(/-[\w-]+\.wasm$/, ".wasm")).sort()).toEqual(["/assets/v86.wasm", "/bios/bios-256k.bin"]);
 });
