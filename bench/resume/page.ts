@@ -1,8 +1,9 @@
 // The resume benchmark's page for v86's own way (bench/resume/page.html, built with the demo page
 // and served by nginx): the guest on v86's async IDE disk (`hda: { url, async: true, size }`),
 // booted cold from SeaBIOS, or resumed from v86's own state (`initial_state: { url }`, the
-// copy.sh way), its screen drawn as copy.sh draws it (text mode in a div, graphics on a canvas). What it is asked comes in the URL's query, so that the boot starts as the page
-// loads, as the demo page's does: ?image=URL&size=BYTES&memory=BYTES[&state=URL][&save=1].
+// copy.sh way), its screen drawn as copy.sh draws it (text mode in a div, graphics on a canvas).
+// What it is asked comes in the URL's query, so that the boot starts as the page loads, as the
+// demo page's does: ?image=URL&size=BYTES&memory=BYTES[&state=URL][&save=1].
 // window.resumeBench.result resolves at the shell prompt, times in ms since the page opened (the
 // prompt's: when its last byte came out of the serial port, as the demo page times its own);
 // with save=1, window.resumeBench.save() returns v86's state (raw) as a download.

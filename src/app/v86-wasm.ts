@@ -1,6 +1,6 @@
 // v86's wasm, fetched and compiled once as the page opens (by index.html's first script, see
-// early-files.ts): beside the saved state's download rather than after it. The emulator is made from the compiled module, and the state decoder
-// uses the zstd decoder inside it (src/v86/zstd.ts).
+// early-files.ts): beside the saved state's download rather than after it. The emulator is made
+// from the compiled module, and the state decoder uses the zstd decoder inside it (src/v86/zstd.ts).
 
 import v86WasmUrl from "v86/build/v86.wasm?url";
 import { takeEarly } from "./early-files.ts";
