@@ -106,6 +106,15 @@ function pageManifest(): PageManifest {
   };
 }
 
+type Bundle = NonNullable<IndexHtmlTransformContext["bundle"]>;
+
+/** The built asset whose file name matches `name` (hashed by the build), or an error saying what it is for. */
+function builtAsset(bundle: Bundle, name: RegExp, what: string): Extract<Bundle[string], { type: "asset" }> {
+  const built = Object.values(bundle).find((f) => f.type === "asset" && name.test(f.fileName));
+  if (built?.type !== "asset") throw new Error(`the build has no ${what}`);
+  return built;
+}
+
 /**
  * How index.html's first script starts src/app/state-download.ts: in a build, from the worker
  * bundle's code, put into the page (a worker made from it starts at once; one loaded from a URL
@@ -115,8 +124,7 @@ function pageManifest(): PageManifest {
 function stateDownloadWorker(bundle: IndexHtmlTransformContext["bundle"]): { url: string } | { source: string } {
   const module = "src/app/state-download.ts";
   if (!bundle) return { url: `/${module}?worker_file&type=module` };
-  const built = Object.values(bundle).find((f) => f.type === "asset" && /(^|\/)state-download-[\w-]+\.js$/.test(f.fileName));
-  if (built?.type !== "asset") throw new Error(`the build has no worker bundle of ${module} (src/app/resume.ts starts it with new Worker(new URL(...)))`);
+  const built = builtAsset(bundle, /(^|\/)state-download-[\w-]+\.js$/, `worker bundle of ${module} (src/app/resume.ts starts it with new Worker(new URL(...)))`);
   return { source: String(built.source) };
 }
 
@@ -126,8 +134,7 @@ function stateDownloadWorker(bundle: IndexHtmlTransformContext["bundle"]): { url
  */
 function earlyFiles(bundle: IndexHtmlTransformContext["bundle"]): { v86Wasm: string; bios: readonly string[] } {
   if (!bundle) return { v86Wasm: "/node_modules/v86/build/v86.wasm", bios: BIOS_URLS };
-  const built = Object.values(bundle).find((f) => f.type === "asset" && /(^|\/)v86-[\w-]+\.wasm$/.test(f.fileName));
-  if (!built) throw new Error("the build has no asset of v86's wasm (src/app/v86-wasm.ts imports v86/build/v86.wasm?url)");
+  const built = builtAsset(bundle, /(^|\/)v86-[\w-]+\.wasm$/, "asset of v86's wasm (src/app/v86-wasm.ts imports v86/build/v86.wasm?url)");
   return { v86Wasm: `/${built.fileName}`, bios: BIOS_URLS };
 }
 

@@ -19,7 +19,7 @@ declare global {
 
 /** What index.html's script started for `name`, or undefined (taken already, or never started). */
 export function takeEarly<K extends keyof EarlyFiles>(name: K): EarlyFiles[K] | undefined {
-  const early = typeof window === "undefined" ? undefined : window.v86NvmeEarly;
+  const early = window.v86NvmeEarly;
   const started = early?.[name];
   if (early) early[name] = undefined;
   return started;
